@@ -1,0 +1,161 @@
+// The fully connected layer: Y = X·Wtᵀ + b and its gradients, Wt laid out (O, I) as PyTorch's
+// Linear.weight. Forward is a set of dot products over I; both backward products vectorise over
+// the long contiguous axis (I) with a few rows held in registers.
+#include "CKernels.h"
+#include "vec.h"
+
+// ================================ scalar variants ==============================================
+
+static void dense_forward_scalar(float *Y, const float *X, const float *Wt, const float *b,
+                                 int N, int I, int O) {
+    const double flops = 2.0 * N * I * O;
+    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
+    for (int n = 0; n < N; n++) {
+        for (int o = 0; o < O; o++) {
+            const float *x = X + (size_t)n * I, *w = Wt + (size_t)o * I;
+            float s = 0.0f;
+            NO_VECTORIZE
+            for (int i = 0; i < I; i++) s += x[i] * w[i];
+            Y[(size_t)n * O + o] = s + b[o];
+        }
+    }
+}
+
+// C (M,L) = sum over k of A[m,k]·Bm[k,:], A addressed with strides (as, ak), Bm (K,L) row-major.
+static void rows_product_scalar(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
+                                int M, int K, int L) {
+    const double flops = 2.0 * M * K * L;
+    #pragma omp parallel for schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
+    for (int m = 0; m < M; m++) {
+        float *c = Cm + (size_t)m * L;
+        NO_VECTORIZE
+        for (int l = 0; l < L; l++) c[l] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            const float a = A[m * as + k * ak];
+            const float *brow = Bm + (size_t)k * L;
+            NO_VECTORIZE
+            for (int l = 0; l < L; l++) c[l] += a * brow[l];
+        }
+    }
+}
+
+// ================================ SIMD variants =================================================
+
+// Dot products of NB rows of X with OB rows of Wt: NB·OB vector accumulators over I, each row
+// vector loaded once per step.
+FORCE_INLINE void dense_tile(float *Y, const float *X, const float *Wt, const float *b,
+                             int n0, int o0, const int NB, const int OB, int I, int O) {
+    vf acc[4][3];
+    for (int p = 0; p < NB; p++)
+        for (int q = 0; q < OB; q++) acc[p][q] = vsplat(0.0f);
+    const int nvec = I / VL;
+    for (int iv = 0; iv < nvec; iv++) {
+        vf x[4], w[3];
+        for (int p = 0; p < NB; p++) x[p] = vload(X + (size_t)(n0 + p) * I + iv * VL);
+        for (int q = 0; q < OB; q++) w[q] = vload(Wt + (size_t)(o0 + q) * I + iv * VL);
+        for (int p = 0; p < NB; p++)
+            for (int q = 0; q < OB; q++) acc[p][q] += x[p] * w[q];
+    }
+    for (int p = 0; p < NB; p++) {
+        for (int q = 0; q < OB; q++) {
+            const float *x = X + (size_t)(n0 + p) * I, *w = Wt + (size_t)(o0 + q) * I;
+            float s = vsum(acc[p][q]);
+            for (int i = nvec * VL; i < I; i++) s += x[i] * w[i];
+            Y[(size_t)(n0 + p) * O + o0 + q] = s + b[o0 + q];
+        }
+    }
+}
+
+static void dense_forward_simd(float *Y, const float *X, const float *Wt, const float *b,
+                               int N, int I, int O) {
+    const int nblocks = (N + 3) / 4, oblocks = (O + 2) / 3;
+    const double flops = 2.0 * N * I * O;
+    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
+    for (int nb = 0; nb < nblocks; nb++) {
+        for (int ob = 0; ob < oblocks; ob++) {
+            const int n0 = 4 * nb, o0 = 3 * ob;
+            if (n0 + 4 <= N && o0 + 3 <= O) {
+                dense_tile(Y, X, Wt, b, n0, o0, 4, 3, I, O);
+            } else {
+                for (int n = n0; n < N && n < n0 + 4; n++)
+                    for (int o = o0; o < O && o < o0 + 3; o++) dense_tile(Y, X, Wt, b, n, o, 1, 1, I, O);
+            }
+        }
+    }
+}
+
+// Columns l0 ..< l0+V·VL of MB rows of C = A·Bm: MB·V accumulators, summed over k in order.
+FORCE_INLINE void rows_tile(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
+                            int m0, int l0, const int MB, const int V, int K, int L) {
+    vf acc[4][3];
+    for (int p = 0; p < MB; p++)
+        for (int v = 0; v < V; v++) acc[p][v] = vsplat(0.0f);
+    for (int k = 0; k < K; k++) {
+        vf brow[3];
+        for (int v = 0; v < V; v++) brow[v] = vload(Bm + (size_t)k * L + l0 + v * VL);
+        for (int p = 0; p < MB; p++) {
+            const vf a = vsplat(A[(m0 + p) * as + k * ak]);
+            for (int v = 0; v < V; v++) acc[p][v] += a * brow[v];
+        }
+    }
+    for (int p = 0; p < MB; p++)
+        for (int v = 0; v < V; v++) vstore(Cm + (size_t)(m0 + p) * L + l0 + v * VL, acc[p][v]);
+}
+
+static void rows_product_simd(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
+                              int M, int K, int L) {
+    const int chunk = 3 * VL;  // columns per tile
+    const int mblocks = (M + 3) / 4, lblocks = (L + chunk - 1) / chunk;
+    const double flops = 2.0 * M * K * L;
+    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
+    for (int mb = 0; mb < mblocks; mb++) {
+        for (int lb = 0; lb < lblocks; lb++) {
+            const int m0 = 4 * mb, mend = m0 + 4 < M ? m0 + 4 : M;
+            const int l0 = lb * chunk, lend = l0 + chunk < L ? l0 + chunk : L;
+            const int nvec = (lend - l0) / VL;
+            for (int m = m0; m < mend;) {
+                const int rows = mend - m >= 4 ? 4 : 1;
+                if (rows == 4) {
+                    if (nvec == 3) rows_tile(Cm, A, as, ak, Bm, m, l0, 4, 3, K, L);
+                    else if (nvec == 2) rows_tile(Cm, A, as, ak, Bm, m, l0, 4, 2, K, L);
+                    else if (nvec == 1) rows_tile(Cm, A, as, ak, Bm, m, l0, 4, 1, K, L);
+                } else {
+                    if (nvec == 3) rows_tile(Cm, A, as, ak, Bm, m, l0, 1, 3, K, L);
+                    else if (nvec == 2) rows_tile(Cm, A, as, ak, Bm, m, l0, 1, 2, K, L);
+                    else if (nvec == 1) rows_tile(Cm, A, as, ak, Bm, m, l0, 1, 1, K, L);
+                }
+                for (int r = m; r < m + rows; r++) {
+                    for (int l = l0 + nvec * VL; l < lend; l++) {
+                        float s = 0.0f;
+                        for (int k = 0; k < K; k++) s += A[r * as + k * ak] * Bm[(size_t)k * L + l];
+                        Cm[(size_t)r * L + l] = s;
+                    }
+                }
+                m += rows;
+            }
+        }
+    }
+}
+
+// ================================ public entry points ===========================================
+
+void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *Wt, const float *b,
+                      int N, int I, int O) {
+    if (v == CK_SIMD) dense_forward_simd(Y, X, Wt, b, N, I, O);
+    else dense_forward_scalar(Y, X, Wt, b, N, I, O);
+}
+
+void ck_dense_backward(ck_variant v, float *dX, float *dWt, float *db, const float *dY,
+                       const float *X, const float *Wt, int N, int I, int O) {
+    void (*product)(float *, const float *, size_t, size_t, const float *, int, int, int) =
+        v == CK_SIMD ? rows_product_simd : rows_product_scalar;
+    // dX (N,I) = dY (N,O) · Wt (O,I)
+    if (dX) product(dX, dY, (size_t)O, 1, Wt, N, O, I);
+    // dWt (O,I) = dYᵀ (O,N) · X (N,I): row o of dYᵀ is column o of dY
+    product(dWt, dY, 1, (size_t)O, X, O, N, I);
+    for (int o = 0; o < O; o++) {
+        float s = 0.0f;
+        for (int n = 0; n < N; n++) s += dY[(size_t)n * O + o];
+        db[o] = s;
+    }
+}

@@ -1,0 +1,103 @@
+// CKernels: ConvKit's hot loops over flat, row-major float buffers.
+//
+// Conventions (as in llm.c):
+// - Shapes are single capitals; a comment gives each buffer's shape. Images are (N, C, H, W).
+// - Kernels never allocate: the caller owns every buffer, including workspaces.
+// - "overwrites" means every element of out is written; nothing is accumulated across calls.
+// - Each output element is summed in a fixed order, so a result does not depend on the
+//   number of threads.
+// - The first argument picks the variant: CK_SCALAR (vectorisation disabled) or CK_SIMD.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { CK_SCALAR = 0, CK_SIMD = 1 } ck_variant;
+
+// ---- runtime -------------------------------------------------------------------------------
+
+int ck_openmp_enabled(void);           // 1 if built with OpenMP
+int ck_max_threads(void);              // threads a parallel region will use
+void ck_set_num_threads(int n);        // no-op without OpenMP
+const char *ck_simd_isa(void);         // vector instructions the SIMD variant was compiled for
+
+// ---- single-plane correlation and convolution ----------------------------------------------
+
+// in (H,W), k (KH,KW), out (H-KH+1, W-KW+1): out = in ⋆ k. Overwrites.
+void ck_correlate_valid(ck_variant v, float *out, const float *in, const float *k,
+                        int H, int W, int KH, int KW);
+// in (H,W), k (KH,KW), out (H+KH-1, W+KW-1): out = zero-padded in ⋆ k. Overwrites.
+// work: ck_plane_full_work_size(H, W, KH, KW) floats (the padded input and a rotated kernel).
+size_t ck_plane_full_work_size(int H, int W, int KH, int KW);
+void ck_correlate_full(ck_variant v, float *out, const float *in, const float *k, float *work,
+                       int H, int W, int KH, int KW);
+// Same shapes: out = in *full k = zero-padded in ⋆ rot180(k). Overwrites.
+void ck_convolve_full(ck_variant v, float *out, const float *in, const float *k, float *work,
+                      int H, int W, int KH, int KW);
+
+// ---- convolutional layer --------------------------------------------------------------------
+
+typedef enum {
+    CK_BIAS_NONE = 0,
+    CK_BIAS_CHANNEL = 1,   // B is (O): PyTorch's convention
+    CK_BIAS_UNTIED = 2,    // B is (O, OH, OW): one bias per output position, as in the tutorial
+} ck_bias;
+
+// X (N,C,H,W), K (O,C,KH,KW), B per bias, Y (N,O,OH,OW) with OH = H-KH+1, OW = W-KW+1.
+// Y[n,o] = B[o] + sum_c X[n,c] ⋆ K[o,c]. Overwrites Y.
+void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B,
+                       ck_bias bias, int N, int C, int H, int W, int O, int KH, int KW);
+// dK (O,C,KH,KW) = sum_n X[n,c] ⋆ dY[n,o]. Overwrites dK.
+void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY,
+                               int N, int C, int H, int W, int O, int KH, int KW);
+// dB per bias: sum of dY over n (and over positions for CK_BIAS_CHANNEL). Overwrites dB.
+void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW);
+// dX (N,C,H,W) = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
+// work: ck_conv2d_backward_input_work_size(N, C, O, H, W, KH, KW) floats (dY zero-padded, K rotated and transposed).
+void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
+                              int N, int C, int H, int W, int O, int KH, int KW);
+size_t ck_conv2d_backward_input_work_size(int N, int C, int O, int H, int W, int KH, int KW);
+
+// ---- fully connected layer --------------------------------------------------------------------
+
+// X (N,I), Wt (O,I) as PyTorch's Linear.weight, b (O), Y (N,O): Y = X·Wtᵀ + b. Overwrites Y.
+void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *Wt, const float *b,
+                      int N, int I, int O);
+// dY (N,O) -> dX (N,I) = dY·Wt (skipped when dX is NULL), dWt (O,I) = dYᵀ·X, db (O) = sum_n dY.
+// Overwrites all three.
+void ck_dense_backward(ck_variant v, float *dX, float *dWt, float *db, const float *dY,
+                       const float *X, const float *Wt, int N, int I, int O);
+
+// ---- elementwise maps (y and x may alias; so may dx and dy) ------------------------------------
+
+void ck_sigmoid_forward(ck_variant v, float *y, const float *x, size_t n);
+void ck_sigmoid_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n);
+void ck_tanh_forward(ck_variant v, float *y, const float *x, size_t n);
+void ck_tanh_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n);
+void ck_relu_forward(ck_variant v, float *y, const float *x, size_t n);
+void ck_relu_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n);
+
+// ---- pooling ----------------------------------------------------------------------------------
+
+// X (N,C,H,W), Y and argmax (N,C,OH,OW), OH = (H-P)/S+1: max over each P×P window, stride S.
+// argmax holds the index within the input plane, for the backward pass. Overwrites Y and argmax.
+void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
+                        int N, int C, int H, int W, int P, int S);
+// dX (N,C,H,W) = dY routed to each window's maximum. Overwrites dX.
+void ck_maxpool_backward(float *dX, const float *dY, const int32_t *argmax,
+                         int N, int C, int H, int W, int OH, int OW);
+
+// ---- optimizer updates, over n parameters -------------------------------------------------------
+
+// w -= lr·(g + wd·w)
+void ck_sgd_update(float *w, const float *g, float lr, float wd, size_t n);
+// u = mu·u + (g + wd·w); w -= lr·(nesterov ? g + wd·w + mu·u : u)
+void ck_momentum_update(float *w, float *u, const float *g, float lr, float mu, float wd,
+                        int nesterov, size_t n);
+// g' = g + wd·w; m = b1·m + (1-b1)·g'; s = b2·s + (1-b2)·g'²;
+// w -= lr·(m/c1) / (sqrt(s/c2) + eps), with c1 = 1-b1^t, c2 = 1-b2^t.
+void ck_adam_update(float *w, float *m, float *s, const float *g, float lr, float b1, float b2,
+                    float eps, float wd, float c1, float c2, size_t n);
+
+#endif

@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+import ConvKit
+import CKernels
+
+@Suite("Dense, elementwise, pooling and optimizer kernels against the Swift reference")
+struct DenseAndMapTests {
+    // (N, I, O): a batch of one, odd widths, the tutorial's 3380 → 100 and LeNet's 256 → 10.
+    static let denseShapes = [(1, 1, 1), (1, 3380, 100), (3, 7, 5), (64, 256, 10), (5, 31, 13), (2, 8, 3), (9, 100, 2), (4, 24, 12)]
+
+    @Test("dense forward and backward", arguments: variants)
+    func dense(variant: ck_variant) {
+        var rng = SeededGenerator(seed: 10)
+        for (N, I, O) in Self.denseShapes {
+            let X = randomFloats(N * I, &rng), Wt = randomFloats(O * I, &rng), b = randomFloats(O, &rng)
+            let dY = randomFloats(N * O, &rng)
+            var Y = [Float](repeating: .nan, count: N * O)
+            ck_dense_forward(variant, &Y, X, Wt, b, Int32(N), Int32(I), Int32(O))
+            expectClose(Y, referenceDenseForward(X, Wt, b, N: N, I: I, O: O), "dense forward \((N, I, O))")
+
+            var dX = [Float](repeating: .nan, count: N * I), dWt = [Float](repeating: .nan, count: O * I)
+            var db = [Float](repeating: .nan, count: O)
+            ck_dense_backward(variant, &dX, &dWt, &db, dY, X, Wt, Int32(N), Int32(I), Int32(O))
+            let expected = referenceDenseBackward(dY, X, Wt, N: N, I: I, O: O)
+            expectClose(dX, expected.dX, "dense dX \((N, I, O))")
+            expectClose(dWt, expected.dWt, "dense dW \((N, I, O))")
+            expectClose(db, expected.db, "dense db \((N, I, O))")
+
+            // Without an input gradient the weight gradients are unchanged.
+            var dWt2 = [Float](repeating: .nan, count: O * I)
+            ck_dense_backward(variant, nil, &dWt2, &db, dY, X, Wt, Int32(N), Int32(I), Int32(O))
+            #expect(dWt2 == dWt)
+        }
+    }
+
+    @Test("activations, forward and backward", arguments: variants)
+    func activations(variant: ck_variant) {
+        var rng = SeededGenerator(seed: 11)
+        // Wide range, including saturation, zero and the vector tail.
+        var x = randomFloats(1003, &rng).map { $0 * 30 }
+        x += [0, -0.0, 100, -100, 88.5, -88.5, 1e-8]
+        let dy = randomFloats(x.count, &rng)
+        let n = x.count
+        var y = [Float](repeating: .nan, count: n), dx = [Float](repeating: .nan, count: n)
+
+        ck_sigmoid_forward(variant, &y, x, n)
+        for i in 0..<n {
+            let expected = 1 / (1 + exp(-Double(x[i])))
+            #expect(abs(Double(y[i]) - expected) <= 2e-7 + 4e-7 * expected, "sigmoid(\(x[i])) = \(y[i]), expected \(expected)")
+        }
+        ck_sigmoid_backward(variant, &dx, dy, y, n)
+        for i in 0..<n { #expect(abs(dx[i] - dy[i] * y[i] * (1 - y[i])) <= 1e-7) }
+
+        ck_tanh_forward(variant, &y, x, n)
+        for i in 0..<n {
+            let expected = tanh(Double(x[i]))
+            #expect(abs(Double(y[i]) - expected) <= 3e-7, "tanh(\(x[i])) = \(y[i]), expected \(expected)")
+        }
+        ck_tanh_backward(variant, &dx, dy, y, n)
+        for i in 0..<n { #expect(abs(dx[i] - dy[i] * (1 - y[i] * y[i])) <= 1e-7) }
+
+        ck_relu_forward(variant, &y, x, n)
+        for i in 0..<n { #expect(y[i] == max(x[i], 0)) }
+        ck_relu_backward(variant, &dx, dy, y, n)
+        for i in 0..<n { #expect(dx[i] == (x[i] > 0 ? dy[i] : 0)) }
+    }
+
+    @Test("max pooling routes the gradient to each window's maximum")
+    func maxPool() {
+        var rng = SeededGenerator(seed: 12)
+        for (N, C, H, W, P, S) in [(2, 3, 8, 8, 2, 2), (1, 2, 7, 9, 3, 2), (3, 1, 24, 24, 2, 2), (1, 1, 5, 5, 2, 1)] {
+            let OH = (H - P) / S + 1, OW = (W - P) / S + 1
+            let X = randomFloats(N * C * H * W, &rng), dY = randomFloats(N * C * OH * OW, &rng)
+            var Y = [Float](repeating: .nan, count: N * C * OH * OW)
+            var argmax = [Int32](repeating: -1, count: Y.count)
+            ck_maxpool_forward(&Y, &argmax, X, Int32(N), Int32(C), Int32(H), Int32(W), Int32(P), Int32(S))
+            var expectedDX = [Float](repeating: 0, count: X.count)
+            for p in 0..<N * C { for y in 0..<OH { for x in 0..<OW {
+                var best = -Float.infinity, at = 0
+                for i in 0..<P { for j in 0..<P {
+                    let idx = p * H * W + (y * S + i) * W + x * S + j
+                    if X[idx] > best { best = X[idx]; at = idx }
+                } }
+                #expect(Y[(p * OH + y) * OW + x] == best)
+                expectedDX[at] += dY[(p * OH + y) * OW + x]
+            } } }
+            var dX = [Float](repeating: .nan, count: X.count)
+            ck_maxpool_backward(&dX, dY, argmax, Int32(N), Int32(C), Int32(H), Int32(W), Int32(OH), Int32(OW))
+            for i in 0..<dX.count { #expect(abs(dX[i] - expectedDX[i]) <= 1e-6) }
+        }
+    }
+
+    @Test("optimizer updates")
+    func optimizers() {
+        var rng = SeededGenerator(seed: 13)
+        let n = 37
+        let w0 = randomFloats(n, &rng), g = randomFloats(n, &rng), state = randomFloats(n, &rng)
+        let (lr, wd, mu): (Float, Float, Float) = (0.1, 0.01, 0.9)
+
+        var w = w0
+        ck_sgd_update(&w, g, lr, wd, n)
+        for i in 0..<n { #expect(abs(w[i] - (w0[i] - lr * (g[i] + wd * w0[i]))) <= 1e-6) }
+
+        for nesterov in [0, 1] {
+            var w = w0, u = state
+            ck_momentum_update(&w, &u, g, lr, mu, wd, Int32(nesterov), n)
+            for i in 0..<n {
+                let gi = g[i] + wd * w0[i], ui = mu * state[i] + gi
+                #expect(abs(u[i] - ui) <= 1e-6)
+                #expect(abs(w[i] - (w0[i] - lr * (nesterov == 1 ? gi + mu * ui : ui))) <= 1e-6)
+            }
+        }
+
+        var wa = w0, m = state, s = state.map { $0 * $0 }
+        let (b1, b2, eps, t): (Float, Float, Float, Float) = (0.9, 0.999, 1e-8, 3)
+        let c1 = 1 - pow(b1, t), c2 = 1 - pow(b2, t)
+        ck_adam_update(&wa, &m, &s, g, lr, b1, b2, eps, wd, c1, c2, n)
+        for i in 0..<n {
+            let gi = g[i] + wd * w0[i]
+            let mi = b1 * state[i] + (1 - b1) * gi, si = b2 * state[i] * state[i] + (1 - b2) * gi * gi
+            #expect(abs(m[i] - mi) <= 1e-6 && abs(s[i] - si) <= 1e-6)
+            #expect(abs(wa[i] - (w0[i] - lr * (mi / c1) / ((si / c2).squareRoot() + eps))) <= 1e-5)
+        }
+    }
+}

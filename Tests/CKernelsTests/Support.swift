@@ -1,0 +1,54 @@
+import Testing
+import ConvKit
+import CKernels
+
+func randomFloats(_ count: Int, _ rng: inout SeededGenerator) -> [Float] {
+    var values = [Float](repeating: 0, count: count)
+    for i in 0..<count { values[i] = rng.nextUnitFloat() * 2 - 1 }
+    return values
+}
+
+/// Float rounding error of a sum of n terms is at most about n·2⁻²⁴ times the sum of their
+/// magnitudes; the kernels sum in blocks, so 1e-5 of that magnitude is a comfortable bound that a
+/// wrong index or a dropped term still breaks by orders of magnitude.
+let relativeToMagnitude = 1e-5
+
+func expectClose(_ actual: [Float], _ expected: Reference, _ what: String,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(actual.count == expected.value.count, "\(what): count", sourceLocation: sourceLocation)
+    var worst = 0.0, worstAt = -1
+    for i in 0..<min(actual.count, expected.value.count) {
+        let excess = abs(Double(actual[i]) - expected.value[i]) - (relativeToMagnitude * expected.magnitude[i] + 1e-7)
+        if excess > worst { worst = excess; worstAt = i }
+    }
+    #expect(worstAt < 0, "\(what): element \(worstAt) is \(worstAt >= 0 ? actual[worstAt] : 0), expected \(worstAt >= 0 ? expected.value[worstAt] : 0)", sourceLocation: sourceLocation)
+}
+
+/// Runs body with the kernels' OpenMP team limited to `threads`, on this test's own thread.
+func withThreads<R>(_ threads: Int, _ body: () -> R) -> R {
+    let before = ck_max_threads()
+    ck_set_num_threads(Int32(threads))
+    defer { ck_set_num_threads(before) }
+    return body()
+}
+
+extension Bias {
+    var c: ck_bias {
+        switch self {
+        case .none: CK_BIAS_NONE
+        case .channel: CK_BIAS_CHANNEL
+        case .untied: CK_BIAS_UNTIED
+        }
+    }
+}
+
+let variants: [ck_variant] = [CK_SCALAR, CK_SIMD]
+
+/// (N, C, H, W, O, KH, KW): square and not, 1×1, kernel as large as its input, widths on both
+/// sides of the 8-lane vector width, and the tutorial's and LeNet's layers.
+let convShapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
+    (1, 1, 3, 3, 1, 2, 2), (1, 1, 28, 28, 5, 3, 3), (2, 3, 7, 11, 5, 2, 4), (3, 2, 5, 5, 4, 5, 5),
+    (2, 2, 9, 33, 6, 1, 1), (1, 3, 6, 6, 7, 6, 6), (4, 1, 28, 28, 8, 5, 5), (3, 8, 12, 12, 16, 5, 5),
+    (2, 4, 20, 17, 9, 3, 3), (1, 2, 4, 40, 3, 4, 7), (2, 5, 13, 9, 4, 3, 1), (5, 3, 10, 14, 12, 3, 3),
+    (1, 1, 1, 1, 1, 1, 1), (2, 2, 11, 25, 3, 4, 2),
+]
