@@ -1,0 +1,37 @@
+import CKernels
+
+/// Y = X·Wᵀ + B over a batch: (N, I) → (N, O), W laid out (O, I) as PyTorch's Linear.
+public final class Dense: Layer {
+    public let inputShape: [Int]
+    public let outputShape: [Int]
+    public let weight: Parameter
+    public let bias: Parameter
+    private let (I, O): (Int32, Int32)
+
+    public init(input: [Int], outputs: Int) throws(ShapeError) {
+        guard input.count == 1 else {
+            throw ShapeError("dense needs a flat input, got \(shapeText(input)); add flatten before it")
+        }
+        guard outputs > 0 else { throw ShapeError("dense needs at least one output") }
+        inputShape = input
+        outputShape = [outputs]
+        weight = Parameter(name: "weight", shape: [outputs, input[0]])
+        bias = Parameter(name: "bias", shape: [outputs])
+        (I, O) = (Int32(input[0]), Int32(outputs))
+    }
+
+    public var parameters: [Parameter] { [weight, bias] }
+    public var spec: String { "dense \(O)" }
+    public var description: String { "Dense \(I)→\(O)" }
+    public var forwardFlops: Int { 2 * Int(I) * Int(O) }
+
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+        ck_dense_forward(Kernels.variant.c, y, x, weight.value.pointer, bias.value.pointer, Int32(batch), I, O)
+    }
+
+    public func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                         _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
+        ck_dense_backward(Kernels.variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
+                          weight.value.pointer, Int32(batch), I, O)
+    }
+}

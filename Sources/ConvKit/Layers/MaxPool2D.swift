@@ -1,0 +1,50 @@
+import CKernels
+
+/// The largest value of each P×P window, windows S apart: (N, C, H, W) → (N, C, (H−P)/S+1, (W−P)/S+1).
+public final class MaxPool2D: Layer {
+    public let inputShape: [Int]
+    public let outputShape: [Int]
+    public let size: Int
+    public let stride: Int
+    private var argmax: UnsafeMutablePointer<Int32>
+    private var capacity = 0
+
+    public init(input: [Int], size: Int = 2, stride: Int? = nil) throws(ShapeError) {
+        let stride = stride ?? size
+        guard input.count == 3 else { throw ShapeError("maxpool needs a C×H×W input, got \(shapeText(input))") }
+        guard size > 0, stride > 0 else { throw ShapeError("maxpool needs a positive window and stride") }
+        guard size <= input[1], size <= input[2] else {
+            throw ShapeError("a \(size)×\(size) window does not fit a \(input[1])×\(input[2]) input")
+        }
+        inputShape = input
+        outputShape = [input[0], (input[1] - size) / stride + 1, (input[2] - size) / stride + 1]
+        self.size = size
+        self.stride = stride
+        argmax = .allocate(capacity: 1)
+    }
+
+    deinit { argmax.deallocate() }
+
+    public var spec: String { stride == size ? "maxpool \(size)" : "maxpool \(size) \(stride)" }
+    public var description: String { "MaxPool2D \(size)×\(size)" + (stride == size ? "" : " stride \(stride)") }
+
+    public func reserve(batch: Int) {
+        guard batch > capacity else { return }
+        argmax.deallocate()
+        argmax = .allocate(capacity: batch * outputCount)
+        capacity = batch
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+        reserve(batch: batch)
+        ck_maxpool_forward(y, argmax, x, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
+                           Int32(size), Int32(stride))
+    }
+
+    public func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                         _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
+        guard let dx else { return }
+        ck_maxpool_backward(dx, dy, argmax, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
+                            Int32(outputShape[1]), Int32(outputShape[2]))
+    }
+}

@@ -1,0 +1,114 @@
+/// A network as text: the input shape and a comma-separated list of layers, e.g.
+/// "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 10".
+///
+/// Layers: `conv F K` or `conv F KHxKW` (optionally `untied` or `nobias`), `dense N`, `relu`,
+/// `sigmoid`, `tanh`, `maxpool P [S]`, `flatten`, `reshape AxB…`. The same text is stored in
+/// model files, so a saved model rebuilds from it.
+public struct Architecture: Equatable, Sendable {
+    public var input: [Int]
+    public var layers: [String]
+
+    public init(input: [Int] = [1, 28, 28], layers: [String]) {
+        self.input = input
+        self.layers = layers
+    }
+
+    public init(input: [Int] = [1, 28, 28], spec: String) {
+        self.init(input: input, layers: spec.split(separator: ",").map { $0.trimmingCharacters() })
+    }
+
+    public var spec: String { layers.joined(separator: ", ") }
+
+    /// The tutorial's network: Conv2D 5@3×3 with a bias per output position, sigmoid,
+    /// reshape, Dense 100, sigmoid, Dense to one sigmoid output per class.
+    public static func tutorial(classes: Int) -> Architecture {
+        Architecture(layers: ["conv 5 3 untied", "sigmoid", "reshape 3380", "dense 100", "sigmoid", "dense \(classes)", "sigmoid"])
+    }
+
+    /// The LeNet-style net of the PyTorch reference (`shared/anchors/lenet_torch.py`).
+    public static func lenet(classes: Int) -> Architecture {
+        Architecture(spec: "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense \(classes)")
+    }
+
+    /// Builds the layers, checking that each fits the shape before it.
+    public func build() throws(ShapeError) -> Sequential {
+        guard !input.isEmpty, input.allSatisfy({ $0 > 0 }) else {
+            throw ShapeError("input shape \(shapeText(input)) must have positive dimensions")
+        }
+        var shape = input
+        var built: [Layer] = []
+        for (index, text) in layers.enumerated() {
+            do {
+                let layer = try Self.layer(text, input: shape)
+                built.append(layer)
+                shape = layer.outputShape
+            } catch {
+                throw ShapeError("layer \(index) '\(text)' (input \(shapeText(shape))): \(error.description)")
+            }
+        }
+        return Sequential(inputShape: input, layers: built)
+    }
+
+    static func layer(_ text: String, input: [Int]) throws(ShapeError) -> Layer {
+        let words = text.split(separator: " ").map(String.init)
+        guard let kind = words.first else { throw ShapeError("empty layer") }
+        let args = Array(words.dropFirst())
+
+        func count(_ word: String, _ what: String) throws(ShapeError) -> Int {
+            guard let n = Int(word), n > 0, n <= 1 << 20 else { throw ShapeError("\(what) must be a positive whole number, got '\(word)'") }
+            return n
+        }
+        func dims(_ word: String, _ what: String) throws(ShapeError) -> [Int] {
+            var result: [Int] = []
+            for part in word.split(separator: "x", omittingEmptySubsequences: false) { result.append(try count(String(part), what)) }
+            return result
+        }
+        func expect(_ range: ClosedRange<Int>, _ usage: String) throws(ShapeError) {
+            guard range.contains(args.count) else { throw ShapeError("usage: \(usage)") }
+        }
+
+        switch kind.lowercased() {
+        case "conv":
+            try expect(2...3, "conv FILTERS SIZE|HxW [untied|nobias]")
+            let filters = try count(args[0], "filters")
+            let size = try dims(args[1], "kernel size")
+            guard size.count <= 2 else { throw ShapeError("kernel size is SIZE or HxW, got '\(args[1])'") }
+            var bias = Conv2D.Bias.channel
+            if args.count == 3 {
+                switch args[2] {
+                case "untied": bias = .untied
+                case "nobias": bias = .none
+                default: throw ShapeError("conv bias is 'untied' or 'nobias', got '\(args[2])'")
+                }
+            }
+            return try Conv2D(input: input, filters: filters, kernelHeight: size[0], kernelWidth: size.last!, bias: bias)
+        case "dense", "linear":
+            try expect(1...1, "dense OUTPUTS")
+            return try Dense(input: input, outputs: try count(args[0], "outputs"))
+        case "relu": try expect(0...0, "relu"); return ReLU(input: input)
+        case "sigmoid": try expect(0...0, "sigmoid"); return Sigmoid(input: input)
+        case "tanh": try expect(0...0, "tanh"); return Tanh(input: input)
+        case "maxpool", "pool":
+            try expect(1...2, "maxpool SIZE [STRIDE]")
+            let size = try count(args[0], "window")
+            return try MaxPool2D(input: input, size: size, stride: args.count == 2 ? try count(args[1], "stride") : size)
+        case "flatten":
+            try expect(0...0, "flatten")
+            return Reshape(flattening: input)
+        case "reshape":
+            try expect(0...1, "reshape [AxBx…]")
+            return try Reshape(input: input, output: args.isEmpty ? [input.reduce(1, *)] : try dims(args[0], "shape"))
+        default:
+            throw ShapeError("unknown layer '\(kind)' (conv, dense, relu, sigmoid, tanh, maxpool, flatten, reshape)")
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,40 @@
+/// How weights start. Biases start at zero except under `.normal`, the tutorial's scheme.
+public enum WeightInit: String, CaseIterable, Sendable {
+    /// Every weight and bias from N(0, 1), as the tutorial does.
+    case normal
+    /// He: N(0, 2/fan_in), for layers followed by ReLU.
+    case he
+    /// Glorot: U(±√(6/(fan_in+fan_out))), for layers followed by sigmoid, tanh or nothing.
+    case glorot
+    /// He before a ReLU, Glorot elsewhere.
+    case auto
+}
+
+extension Sequential {
+    /// Fills every parameter from `generator`, layer by layer, weight before bias.
+    public func initialize(_ scheme: WeightInit, generator: inout SeededGenerator) {
+        for (index, layer) in layers.enumerated() {
+            let params = layer.parameters
+            guard let weight = params.first(where: { $0.name == "weight" }) else { continue }
+            let fanIn = weight.shape.dropFirst().reduce(1, *)
+            let fanOut = weight.shape[0] * weight.shape.dropFirst(2).reduce(1, *)
+            let nextIsReLU = layers.dropFirst(index + 1).first { !($0 is Reshape) } is ReLU
+            let chosen = scheme == .auto ? (nextIsReLU ? .he : .glorot) : scheme
+            for p in params {
+                let v = p.value.pointer
+                switch (chosen, p.name) {
+                case (.normal, _):
+                    for i in 0..<p.count { v[i] = generator.nextNormal() }
+                case (_, "bias"):
+                    p.value.fill(0)
+                case (.he, _):
+                    let std = (2 / Float(fanIn)).squareRoot()
+                    for i in 0..<p.count { v[i] = std * generator.nextNormal() }
+                default:
+                    let limit = (6 / Float(fanIn + fanOut)).squareRoot()
+                    for i in 0..<p.count { v[i] = limit * (2 * generator.nextUnitFloat() - 1) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A loss over a batch of network outputs (N, K) against one-hot targets (N, K).
+public protocol Loss: Sendable {
+    /// The name stored in model files: "bce" or "softmax-ce".
+    var name: String { get }
+    /// The mean loss over the batch; writes ∂E/∂output (the batch mean's 1/N included) when
+    /// `gradient` is given.
+    func loss(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+              batch: Int, classes: Int) -> Float
+    /// Class probabilities for one output vector, for display.
+    func probabilities(_ output: [Float]) -> [Float]
+}
+
+extension Loss where Self == BinaryCrossEntropy {
+    public static var binaryCrossEntropy: BinaryCrossEntropy { BinaryCrossEntropy() }
+}
+
+extension Loss where Self == SoftmaxCrossEntropy {
+    public static var softmaxCrossEntropy: SoftmaxCrossEntropy { SoftmaxCrossEntropy() }
+}
+
+public func lossNamed(_ name: String) -> (any Loss)? {
+    switch name {
+    case "bce": BinaryCrossEntropy()
+    case "softmax-ce": SoftmaxCrossEntropy()
+    default: nil
+    }
+}
+
+/// E = −(1/n) Σ [y* log y + (1−y*) log(1−y)] over all n = N·K outputs (sigmoid outputs, one per
+/// class: for two classes the tutorial's loss, for more one-vs-rest).
+/// ∂E/∂y = (1/n) ((1−y*)/(1−y) − y*/y).
+public struct BinaryCrossEntropy: Loss {
+    /// Outputs are clamped to [ε, 1−ε] in both the loss and its gradient, so a saturated sigmoid
+    /// (y rounds to exactly 0 or 1 in float) gives a large finite loss and gradient, never inf or NaN.
+    public static let epsilon: Float = 1e-7
+
+    public init() {}
+    public var name: String { "bce" }
+
+    public func loss(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+                     batch: Int, classes: Int) -> Float {
+        let n = batch * classes
+        let scale = 1 / Float(n)
+        var total: Double = 0
+        for i in 0..<n {
+            let y = min(max(output[i], Self.epsilon), 1 - Self.epsilon), t = targets[i]
+            total -= Double(t * logf(y) + (1 - t) * logf(1 - y))
+            gradient?[i] = scale * ((1 - t) / (1 - y) - t / y)
+        }
+        return Float(total / Double(n))
+    }
+
+    public func probabilities(_ output: [Float]) -> [Float] { output }
+}
+
+/// Softmax over each output row then categorical cross-entropy, fused: the network's last layer
+/// gives logits z; E = −(1/N) Σ log softmax(z)[target]; ∂E/∂z = (softmax(z) − y*)/N.
+/// The log-sum-exp subtracts the row's maximum first, so large logits never overflow.
+public struct SoftmaxCrossEntropy: Loss {
+    public init() {}
+    public var name: String { "softmax-ce" }
+
+    public func loss(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+                     batch: Int, classes: Int) -> Float {
+        var total: Double = 0
+        let scale = 1 / Float(batch)
+        for n in 0..<batch {
+            let z = output + n * classes, t = targets + n * classes
+            var largest = z[0]
+            for k in 1..<max(classes, 1) { largest = max(largest, z[k]) }
+            // Work with z − max: at logits near 1000 the float spacing is 6e-5, too coarse for z − logΣ.
+            var sum: Float = 0
+            for k in 0..<classes { sum += expf(z[k] - largest) }
+            let logSum = logf(sum)
+            for k in 0..<classes {
+                let shifted = z[k] - largest
+                total -= Double(t[k] * (shifted - logSum))
+                gradient?[n * classes + k] = scale * (expf(shifted) / sum - t[k])
+            }
+        }
+        return Float(total / Double(batch))
+    }
+
+    public func probabilities(_ output: [Float]) -> [Float] {
+        guard let largest = output.max() else { return [] }
+        let e = output.map { expf($0 - largest) }
+        let sum = e.reduce(0, +)
+        return e.map { $0 / sum }
+    }
+}

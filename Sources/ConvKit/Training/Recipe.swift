@@ -1,0 +1,38 @@
+/// A network and how to train it: what `--arch` names. Every field is a default that a
+/// command-line option can override.
+public struct Recipe: Sendable {
+    public var name: String
+    public var architecture: @Sendable (_ classes: Int) -> Architecture
+    public var loss: String
+    public var optimizer: String
+    public var learningRate: Float
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 0
+    public var batchSize: Int
+    public var epochs: Int
+    public var schedule: LearningRateSchedule = .constant
+    public var weightInit: WeightInit
+    public var normalization: InputNormalization = .unit
+    public var reshuffle: Bool
+    public var digits: [Int]
+    /// Training images per digit (nil: all of them) and test images per digit.
+    public var perClass: Int?
+    public var testPerClass: Int?
+
+    /// The tutorial's experiment: its network, binary cross-entropy, SGD 0.1, one sample at a
+    /// time, 20 epochs, the first 100 zeros and 100 ones.
+    public static let tutorial = Recipe(
+        name: "tutorial", architecture: { .tutorial(classes: $0) }, loss: "bce", optimizer: "sgd", learningRate: 0.1,
+        batchSize: 1, epochs: 20, weightInit: .normal, reshuffle: false, digits: [0, 1], perClass: 100, testPerClass: 100)
+
+    /// The PyTorch reference LeNet, same recipe: Adam 1e-3, batch 64, all 60 000 images,
+    /// normalised by MNIST's mean and deviation, reshuffled every epoch.
+    public static let lenet = Recipe(
+        name: "lenet", architecture: { .lenet(classes: $0) }, loss: "softmax-ce", optimizer: "adam", learningRate: 1e-3,
+        batchSize: 64, epochs: 12, weightInit: .auto, normalization: .mnist, reshuffle: true,
+        digits: Array(0...9), perClass: nil, testPerClass: nil)
+
+    public static let all = [tutorial, lenet]
+
+    public static func named(_ name: String) -> Recipe? { all.first { $0.name == name } }
+}
