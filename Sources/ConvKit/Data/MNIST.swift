@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Images and their labels, pixels kept as the file's bytes (a quarter of the memory of floats;
+/// batches are converted as they are used, see `fill`).
+public struct Dataset: Sendable, Equatable {
+    /// count × rows × cols, row-major, 0 = background, 255 = ink.
+    public var images: [UInt8]
+    public var labels: [UInt8]
+    public var count: Int
+    public var rows: Int
+    public var cols: Int
+
+    public init(images: [UInt8], labels: [UInt8], rows: Int, cols: Int) {
+        precondition(images.count == labels.count * rows * cols,
+                     "\(images.count) pixels for \(labels.count) images of \(rows)×\(cols)")
+        self.images = images
+        self.labels = labels
+        self.count = labels.count
+        self.rows = rows
+        self.cols = cols
+    }
+
+    public var pixelsPerImage: Int { rows * cols }
+
+    public func image(_ i: Int) -> ArraySlice<UInt8> {
+        images[(i * pixelsPerImage)..<((i + 1) * pixelsPerImage)]
+    }
+
+    /// How many images of each label 0–9.
+    public var labelCounts: [Int] {
+        var counts = [Int](repeating: 0, count: 10)
+        for label in labels { counts[Int(label)] += 1 }
+        return counts
+    }
+}
+
+/// The MNIST files: where they are, and loading them with their checksums.
+public enum MNIST {
+    public enum Split: String, Sendable, CaseIterable {
+        case train
+        case test
+
+        /// The file-name prefix LeCun's distribution uses ("t10k" for the test set).
+        var prefix: String { self == .train ? "train" : "t10k" }
+        public var imagesFile: String { "\(prefix)-images-idx3-ubyte" }
+        public var labelsFile: String { "\(prefix)-labels-idx1-ubyte" }
+    }
+
+    /// SHA-256 of the decompressed files: they hold whatever gzip made the .gz (see Data/README.md).
+    public static let checksums: [String: String] = [
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ]
+
+    /// Loads one split from `directory`, which holds the files plain or with `.gz`.
+    /// `verifyChecksums` is for the bundled MNIST; other data in the same format (Fashion-MNIST,
+    /// say) only has its format checked.
+    public static func load(directory: String, split: Split, verifyChecksums: Bool) throws(DataError) -> Dataset {
+        let imagesPath = locate(split.imagesFile, in: directory)
+        let labelsPath = locate(split.labelsFile, in: directory)
+        let imageBytes = try IDX.readContent(path: imagesPath)
+        let labelBytes = try IDX.readContent(path: labelsPath)
+        if verifyChecksums {
+            try verify(imageBytes, name: split.imagesFile, path: imagesPath)
+            try verify(labelBytes, name: split.labelsFile, path: labelsPath)
+        }
+        let images = try IDX.parseImages(imageBytes, file: imagesPath)
+        let labels = try IDX.parseLabels(labelBytes, file: labelsPath)
+        if images.count != labels.count {
+            throw .countMismatch(images: imagesPath, imageCount: images.count, labels: labelsPath, labelCount: labels.count)
+        }
+        return Dataset(images: images.pixels, labels: labels, rows: images.rows, cols: images.cols)
+    }
+
+    /// The bundled `Data/mnist`, found by walking up from the current directory and from the
+    /// running executable (so `convkit` works from anywhere inside the checkout or its `.build`).
+    public static func bundledDirectory() throws(DataError) -> String {
+        var starts: [String] = []
+        if let cwd = currentDirectory() { starts.append(cwd) }
+        if let exe = executableDirectory() { starts.append(exe) }
+        for start in starts {
+            var dir = start
+            while true {
+                let candidate = dir == "/" ? "/Data/mnist" : dir + "/Data/mnist"
+                if FileBytes.exists(candidate + "/train-images-idx3-ubyte.gz") { return candidate }
+                guard dir != "/", let slash = dir.lastIndex(of: "/") else { break }
+                dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+            }
+        }
+        throw .bundledDataNotFound(searched: starts)
+    }
+
+    // The plain file if present, else the .gz; a missing file is then reported under the .gz name
+    // since that is how MNIST is distributed.
+    private static func locate(_ name: String, in directory: String) -> String {
+        let plain = directory + "/" + name
+        return FileBytes.exists(plain) ? plain : plain + ".gz"
+    }
+
+    private static func verify(_ content: [UInt8], name: String, path: String) throws(DataError) {
+        guard let expected = checksums[name] else { return }
+        let actual = SHA256.hexDigest(content)
+        if actual != expected { throw .checksumMismatch(path, expected: expected, actual: actual) }
+    }
+
+    private static func currentDirectory() -> String? {
+        guard let p = getcwd(nil, 0) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    // /proc/self/exe is exact on Linux; argv[0] is the fallback elsewhere.
+    private static func executableDirectory() -> String? {
+        for path in ["/proc/self/exe", CommandLine.arguments.first ?? ""] where !path.isEmpty {
+            guard let resolved = realpath(path, nil) else { continue }
+            defer { free(resolved) }
+            let full = String(cString: resolved)
+            if let slash = full.lastIndex(of: "/") { return slash == full.startIndex ? "/" : String(full[..<slash]) }
+        }
+        return nil
+    }
+}

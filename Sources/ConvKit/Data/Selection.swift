@@ -1,0 +1,94 @@
+/// Which digits to train on and how many of each, as in the tutorial ("the first 100 zeros and
+/// the first 100 ones").
+public struct Selection: Sendable, Equatable {
+    /// The digits, in class order: `digits[k]` is class `k`.
+    public var digits: [Int]
+    /// Images per digit; nil takes them all.
+    public var perClass: Int?
+
+    public init(digits: [Int], perClass: Int? = nil) {
+        self.digits = digits
+        self.perClass = perClass
+    }
+
+    public static let all = Selection(digits: Array(0...9))
+}
+
+/// Some images of a data set, by index, each with its class.
+public struct Subset: Sendable, Equatable {
+    /// Indices into the data set.
+    public var indices: [Int]
+    /// Class of each image: the position of its label in `Selection.digits`.
+    public var targets: [Int]
+    public var digits: [Int]
+    /// Images taken per class; below `perClass` when the data set has fewer of that digit.
+    public var countsPerClass: [Int]
+
+    public var count: Int { indices.count }
+}
+
+extension Dataset {
+    /// The first `perClass` images of each listed digit in file order, concatenated in the order
+    /// the digits are listed; if the data set has fewer, all of them are taken (see
+    /// `Subset.countsPerClass`). With a seed, the result is then shuffled by Fisher–Yates on
+    /// `SeededGenerator`, written out here so the order is the same on every Swift version
+    /// (the standard library's `shuffle(using:)` promises no particular algorithm).
+    public func select(_ selection: Selection, shuffleSeed: UInt64? = nil) throws(DataError) -> Subset {
+        let digits = selection.digits
+        if digits.isEmpty { throw .badSelection("no digits") }
+        if let bad = digits.first(where: { !(0...9).contains($0) }) { throw .badSelection("\(bad) is not a digit 0–9") }
+        if Set(digits).count != digits.count { throw .badSelection("\(digits) lists a digit twice") }
+        if let n = selection.perClass, n < 0 { throw .badSelection("negative count \(n) per class") }
+
+        var indices: [Int] = []
+        var targets: [Int] = []
+        var counts: [Int] = []
+        for (target, digit) in digits.enumerated() {
+            var taken = 0
+            for i in 0..<count where labels[i] == UInt8(digit) {
+                if let n = selection.perClass, taken == n { break }
+                indices.append(i)
+                targets.append(target)
+                taken += 1
+            }
+            counts.append(taken)
+        }
+
+        if let seed = shuffleSeed {
+            var rng = SeededGenerator(seed: seed)
+            var i = indices.count - 1
+            while i > 0 {
+                // Modulo bias is below 2⁻⁴⁰ for any data set that fits in memory.
+                let j = Int(rng.next() % UInt64(i + 1))
+                indices.swapAt(i, j)
+                targets.swapAt(i, j)
+                i -= 1
+            }
+        }
+        return Subset(indices: indices, targets: targets, digits: digits, countsPerClass: counts)
+    }
+
+    /// Writes the images at `indices` into `batch`, one after another, as floats
+    /// `pixel × scale` (by default in [0, 1]). Allocates nothing, so it can run every step.
+    public func fill(_ batch: UnsafeMutablePointer<Float>, indices: ArraySlice<Int>, scale: Float = 1 / 255) {
+        let n = pixelsPerImage
+        if indices.isEmpty || n == 0 { return }
+        images.withUnsafeBufferPointer { pixels in
+            var out = batch
+            for i in indices {
+                precondition(i >= 0 && i < count, "image index \(i) out of 0..<\(count)")
+                let from = pixels.baseAddress! + i * n
+                for p in 0..<n { out[p] = Float(from[p]) * scale }
+                out += n
+            }
+        }
+    }
+
+    /// As above into an array, which must hold at least `indices.count` images.
+    public func fill(_ batch: inout [Float], indices: ArraySlice<Int>, scale: Float = 1 / 255) {
+        precondition(batch.count >= indices.count * pixelsPerImage,
+                     "batch of \(batch.count) floats cannot hold \(indices.count) images of \(pixelsPerImage)")
+        if indices.isEmpty || pixelsPerImage == 0 { return }
+        batch.withUnsafeMutableBufferPointer { fill($0.baseAddress!, indices: indices, scale: scale) }
+    }
+}

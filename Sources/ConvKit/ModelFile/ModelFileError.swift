@@ -1,0 +1,57 @@
+/// Why a model file could not be read or written. Each case names the file, so the CLI can
+/// print `description` as its one line of explanation.
+public enum ModelFileError: Error, CustomStringConvertible, Equatable {
+    case missingFile(String)
+    case unreadable(String, reason: String)
+    case tooShort(String, size: Int)
+    case badHeaderLength(String, length: UInt64, fileSize: Int)
+    case headerNotJSON(String, reason: String)
+    case headerNotObject(String)
+    case missingField(String, tensor: String, field: String)
+    case badField(String, tensor: String, field: String, reason: String)
+    case unsupportedDtype(String, tensor: String, dtype: String)
+    case badShape(String, tensor: String, reason: String)
+    case offsetsOutOfRange(String, tensor: String, begin: Int, end: Int, dataSize: Int)
+    case sizeMismatch(String, tensor: String, shape: [Int], bytes: Int)
+    case overlap(String, first: String, second: String)
+    case hole(String, from: Int, to: Int)
+    case badMetadata(String, reason: String)
+    case writeFailed(String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missingFile(let f):
+            return "\(f): no such file"
+        case .unreadable(let f, let reason):
+            return "\(f): cannot read (\(reason))"
+        case .tooShort(let f, let size):
+            return "\(f): \(size) bytes is too short for a safetensors file (needs an 8-byte header length)"
+        case .badHeaderLength(let f, let length, let fileSize):
+            return "\(f): header length \(length) does not fit a \(fileSize)-byte file (or exceeds 100 MB)"
+        case .headerNotJSON(let f, let reason):
+            return "\(f): header is not valid JSON (\(reason))"
+        case .headerNotObject(let f):
+            return "\(f): header is not a JSON object"
+        case .missingField(let f, let tensor, let field):
+            return "\(f): tensor \"\(tensor)\" has no \"\(field)\""
+        case .badField(let f, let tensor, let field, let reason):
+            return "\(f): tensor \"\(tensor)\" field \"\(field)\" \(reason)"
+        case .unsupportedDtype(let f, let tensor, let dtype):
+            return "\(f): tensor \"\(tensor)\" has dtype \(dtype); only F32 is supported"
+        case .badShape(let f, let tensor, let reason):
+            return "\(f): tensor \"\(tensor)\" shape \(reason)"
+        case .offsetsOutOfRange(let f, let tensor, let begin, let end, let dataSize):
+            return "\(f): tensor \"\(tensor)\" data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section"
+        case .sizeMismatch(let f, let tensor, let shape, let bytes):
+            return "\(f): tensor \"\(tensor)\" has shape \(shape) but \(bytes) bytes of data (F32 needs 4 per element)"
+        case .overlap(let f, let first, let second):
+            return "\(f): tensors \"\(first)\" and \"\(second)\" overlap in the data section"
+        case .hole(let f, let from, let to):
+            return "\(f): bytes \(from)..<\(to) of the data section belong to no tensor"
+        case .badMetadata(let f, let reason):
+            return "\(f): __metadata__ \(reason)"
+        case .writeFailed(let f, let reason):
+            return "\(f): cannot write (\(reason))"
+        }
+    }
+}
