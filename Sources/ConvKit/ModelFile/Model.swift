@@ -1,0 +1,142 @@
+/// A network with what it takes to rebuild and use it. Saved as safetensors: the tensors under the
+/// names of PyTorch's `nn.Sequential.state_dict()` for the same network, everything else
+/// (architecture, loss, classes, input scaling) as text in `__metadata__`.
+public final class Model {
+    public struct Description: Equatable, Sendable {
+        public var architecture: Architecture
+        /// "bce" (sigmoid outputs) or "softmax-ce" (logits).
+        public var loss: String
+        /// The digit each output stands for, in order.
+        public var digits: [Int]
+        public var normalization: InputNormalization
+
+        public init(architecture: Architecture, loss: String, digits: [Int], normalization: InputNormalization) {
+            self.architecture = architecture
+            self.loss = loss
+            self.digits = digits
+            self.normalization = normalization
+        }
+    }
+
+    public let info: Description
+    public let network: Sequential
+    public let loss: any Loss
+
+    public init(_ info: Description) throws(ModelError) {
+        guard let loss = lossNamed(info.loss) else { throw .badDescription("unknown loss '\(info.loss)' (bce, softmax-ce)") }
+        let network: Sequential
+        do { network = try info.architecture.build() } catch { throw .badDescription(error.description) }
+        guard network.outputShape == [info.digits.count] else {
+            throw .badDescription("the network gives \(shapeText(network.outputShape)) outputs for \(info.digits.count) classes")
+        }
+        self.info = info
+        self.network = network
+        self.loss = loss
+    }
+
+    /// Class probabilities for one 28×28 image of 8-bit pixels.
+    public func probabilities(pixels: [UInt8]) -> [Float] {
+        let n = network.inputShape.reduce(1, *)
+        precondition(pixels.count == n, "\(pixels.count) pixels for input \(network.inputShape)")
+        let data = LabeledImages(pixels: pixels, pixelsPerImage: n, indices: [0], targets: [0], classes: info.digits.count)
+        network.reserve(batch: 1)
+        [0].withUnsafeBufferPointer { order in
+            data.fill(input: network.input, targets: nil, order: order, start: 0, count: 1, normalization: info.normalization)
+        }
+        network.forward(batch: 1)
+        return loss.probabilities(Array(UnsafeBufferPointer(start: network.output, count: network.outputCount)))
+    }
+
+    // MARK: files
+
+    static let format = "convkit-1"
+
+    public var metadata: [String: String] {
+        [
+            "format": Self.format,
+            "input": info.architecture.input.map(String.init).joined(separator: "x"),
+            "layers": info.architecture.spec,
+            "loss": info.loss,
+            "digits": info.digits.map(String.init).joined(separator: ","),
+            "input_mean": "\(info.normalization.mean)",
+            "input_std": "\(info.normalization.std)",
+        ]
+    }
+
+    /// The weights and metadata, plus whatever a checkpoint adds.
+    public func file(extraTensors: [(name: String, tensor: Tensor)] = [], extraMetadata: [String: String] = [:]) -> SafeTensorsFile {
+        let weights = network.namedParameters.map { (name: $0.name, tensor: $0.parameter.tensor) }
+        return SafeTensorsFile(tensors: weights + extraTensors, metadata: metadata.merging(extraMetadata) { a, _ in a })
+    }
+
+    public func save(to path: String) throws(ModelFileError) {
+        try file().write(path: path)
+    }
+
+    /// Rebuilds a model from a file: architecture from its metadata, then every weight, which
+    /// must be there with the shape the architecture gives it. Tensors named `optimizer.*`
+    /// (checkpoints) are left to the caller; any other extra tensor is an error.
+    public static func load(path: String) throws -> (model: Model, file: SafeTensorsFile) {
+        let file = try SafeTensorsFile.read(path: path)
+        let model: Model
+        do { model = try Model(try description(from: file.metadata)) } catch { throw ModelError.inFile(path, error) }
+        let expected = Dictionary(uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, $0.parameter) })
+        for (name, tensor) in file.tensors where !name.hasPrefix("optimizer.") {
+            guard let parameter = expected[name] else {
+                throw ModelError.inFile(path, .unexpectedTensor(name))
+            }
+            guard tensor.shape == parameter.shape else {
+                throw ModelError.inFile(path, .wrongShape(name, found: tensor.shape, expected: parameter.shape))
+            }
+            parameter.tensor = tensor
+        }
+        if let missing = model.network.namedParameters.first(where: { file[$0.name] == nil }) {
+            throw ModelError.inFile(path, .missingTensor(missing.name, shape: missing.parameter.shape))
+        }
+        return (model, file)
+    }
+
+    static func description(from metadata: [String: String]) throws(ModelError) -> Description {
+        func field(_ key: String) throws(ModelError) -> String {
+            guard let value = metadata[key] else { throw .badDescription("metadata has no '\(key)'") }
+            return value
+        }
+        guard try field("format") == format else { throw .badDescription("format '\(metadata["format"]!)' is not \(format)") }
+        let inputText = try field("input")
+        let input = inputText.split(separator: "x").compactMap { Int($0) }
+        guard !input.isEmpty, input.count == inputText.split(separator: "x").count, input.allSatisfy({ $0 > 0 && $0 <= 4096 }) else {
+            throw .badDescription("input shape '\(inputText)' is not like 1x28x28")
+        }
+        let digitsText = try field("digits")
+        let digits = digitsText.split(separator: ",").compactMap { Int($0) }
+        guard !digits.isEmpty, digits.count == digitsText.split(separator: ",").count, digits.allSatisfy({ (0...9).contains($0) }),
+              Set(digits).count == digits.count else {
+            throw .badDescription("digits '\(digitsText)' are not distinct digits 0-9")
+        }
+        guard let mean = Float(try field("input_mean")), let std = Float(try field("input_std")), mean.isFinite, std.isFinite, std > 0 else {
+            throw .badDescription("input_mean/input_std are not numbers with std > 0")
+        }
+        return Description(architecture: Architecture(input: input, spec: try field("layers")), loss: try field("loss"),
+                           digits: digits, normalization: InputNormalization(mean: mean, std: std))
+    }
+}
+
+/// A model file that parses as safetensors but does not describe a usable ConvKit model.
+public indirect enum ModelError: Error, CustomStringConvertible {
+    case badDescription(String)
+    case missingTensor(String, shape: [Int])
+    case unexpectedTensor(String)
+    case wrongShape(String, found: [Int], expected: [Int])
+    case inFile(String, ModelError)
+
+    public var description: String {
+        switch self {
+        case .badDescription(let why): why
+        case .missingTensor(let name, let shape): "tensor \"\(name)\" \(shapeText(shape)) is missing for this architecture"
+        case .unexpectedTensor(let name): "tensor \"\(name)\" is not part of this architecture"
+        case .wrongShape(let name, let found, let expected):
+            "tensor \"\(name)\" is \(shapeText(found)) but the architecture needs \(shapeText(expected))"
+        case .inFile(let file, let error): "\(file): \(error.description)"
+        }
+    }
+}

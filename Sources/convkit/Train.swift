@@ -1,0 +1,169 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network on MNIST (default: the tutorial's 0-vs-1 experiment).")
+
+    @Option(help: "Preset: tutorial, lenet or fast.")
+    var arch: String = "tutorial"
+    @Option(help: "Custom layers, e.g. \"conv 8 5, relu, maxpool 2, flatten, dense 10\" (training defaults from --arch).")
+    var layers: String?
+    @Option(help: "Loss: bce or softmax-ce.") var loss: String?
+    @Option(help: "Optimizer: sgd, momentum, nesterov or adam.") var optimizer: String?
+    @Option(help: "Epochs.") var epochs: Int?
+    @Option(help: "Learning rate.") var lr: Float?
+    @Option(help: "Minibatch size.") var batch: Int?
+    @Option(help: "Momentum for momentum and nesterov.") var momentum: Float?
+    @Option(help: "L2 weight decay.") var weightDecay: Float?
+    @Option(help: "Learning-rate schedule: constant, cosine, or step:EPOCHS:FACTOR.") var schedule: String?
+    @Option(help: "Weight init: normal, he, glorot or auto.") var weightInit: String?
+    @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
+    @Option(help: "Training images per digit, or all.") var perClass: Count?
+    @Option(help: "Test images per digit, or all.") var testPerClass: Count?
+    @Flag(help: "Keep the selected images in file order.") var noShuffle = false
+    @Option(help: "Start from this model file (its architecture is used).") var `init`: String?
+    @Option(help: "Save the trained model here (safetensors).") var save: String?
+    @Flag(help: "Print one JSON object at the end instead of the report.") var json = false
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if let epochs, epochs < 0 { throw ValidationError("--epochs must be 0 or more, got \(epochs)") }
+        if let momentum, !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be 0 or more") }
+        if Recipe.named(arch) == nil { throw ValidationError("unknown --arch '\(arch)' (\(Recipe.all.map(\.name).joined(separator: ", ")))") }
+    }
+
+    func run() throws {
+        compute.apply()
+        let console = Console(quiet: json)
+        var recipe = Recipe.named(arch)!
+        try applyOverrides(to: &recipe)
+        let digits = dataOptions.digits?.digits ?? recipe.digits
+
+        // The model: from a file, or built from the recipe and initialised from the seed.
+        let model: Model
+        if let initPath = `init` {
+            model = try Model.load(path: initPath).model
+            guard dataOptions.digits == nil || model.info.digits == digits else {
+                throw ValidationError("--digits \(digits) differ from the model's \(model.info.digits)")
+            }
+        } else {
+            let architecture = layers.map { Architecture(spec: $0) } ?? recipe.architecture(digits.count)
+            model = try Model(.init(architecture: architecture, loss: recipe.loss, digits: digits, normalization: recipe.normalization))
+            var generator = SeededGenerator(seed: seed)
+            model.network.initialize(recipe.weightInit, generator: &generator)
+        }
+        let classes = model.info.digits
+
+        let trainSet = try dataOptions.load(.train), testSet = try dataOptions.load(.test)
+        let trainSubset = try trainSet.select(Selection(digits: classes, perClass: recipe.perClass), shuffleSeed: noShuffle ? nil : seed)
+        let testSubset = try testSet.select(Selection(digits: classes, perClass: recipe.testPerClass))
+        let train = LabeledImages(trainSet, trainSubset), test = LabeledImages(testSet, testSubset)
+
+        let optimizer = try makeOptimizer(recipe, parameters: model.network.parameters)
+        let trainer = Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: recipe.batchSize,
+                              schedule: recipe.schedule, normalization: model.info.normalization,
+                              reshuffle: recipe.reshuffle && !noShuffle, seed: seed)
+
+        console.line("ConvKit \(ConvKit.version) · \(recipe.name) · \(Kernels.threads) thread\(Kernels.threads == 1 ? "" : "s") · \(Kernels.variant.rawValue) kernels")
+        console.line(model.network.summary)
+        console.line()
+        console.line("data: digits \(classes.map(String.init).joined(separator: ",")) · \(train.count) training images · \(test.count) test images")
+        console.line("training: \(model.loss.name), \(optimizer.name) lr \(recipe.learningRate), batch \(recipe.batchSize), \(recipe.epochs) epochs, seed \(seed)")
+        console.line()
+
+        var reports: [EpochReport] = []
+        let width = String(recipe.epochs).count
+        try trainer.fit(train, epochs: 0..<recipe.epochs, test: test, onProgress: { done, total in
+            Console.progress("epoch \(reports.count + 1): \(done)/\(total)")
+        }) { report in
+            Console.clearProgress()
+            reports.append(report)
+            let epoch = String(report.epoch).leftPadded(to: width)
+            console.line("epoch \(epoch)/\(recipe.epochs)  loss \(String(format: "%.4f", report.loss))  train \(percent(report.accuracy))  test \(percent(report.testAccuracy ?? 0))  \(String(format: "%.3f s", report.seconds))")
+        }
+
+        let evaluation = trainer.evaluate(test)
+        let trainSeconds = reports.reduce(0) { $0 + $1.seconds }
+        let samplesPerSecond = trainSeconds > 0 ? Double(train.count * reports.count) / trainSeconds : 0
+        if let save { try model.save(to: save) }
+
+        if json {
+            print(jsonString([
+                "arch": recipe.name, "layers": model.info.architecture.spec, "digits": classes, "seed": seed,
+                "threads": Kernels.threads, "kernels": Kernels.variant.rawValue,
+                "train_images": train.count, "test_images": test.count,
+                "test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
+                "train_seconds": trainSeconds, "samples_per_second": samplesPerSecond,
+                "epochs": reports.map { r -> [String: Any] in
+                    ["epoch": r.epoch, "loss": r.loss, "accuracy": r.accuracy, "test_accuracy": r.testAccuracy ?? NSNull(),
+                     "seconds": r.seconds, "learning_rate": r.learningRate]
+                },
+                "confusion": evaluation.confusion,
+            ]))
+        } else {
+            console.line()
+            console.line("trained \(reports.count) epochs in \(String(format: "%.2f", trainSeconds)) s (\(Int(samplesPerSecond.rounded())) samples/s)")
+            console.line("test accuracy \(percent(evaluation.accuracy)) (\(evaluation.correct)/\(evaluation.total))")
+            console.line()
+            console.line(confusionTable(evaluation.confusion, digits: classes))
+            if let save { console.line("\nsaved \(save)") }
+        }
+    }
+
+    func applyOverrides(to recipe: inout Recipe) throws {
+        if let loss {
+            guard lossNamed(loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (bce, softmax-ce)") }
+            recipe.loss = loss
+        }
+        if let optimizer { recipe.optimizer = optimizer }
+        if let epochs { recipe.epochs = epochs }
+        if let lr { recipe.learningRate = lr }
+        if let batch { recipe.batchSize = batch }
+        if let momentum { recipe.momentum = momentum }
+        if let weightDecay { recipe.weightDecay = weightDecay }
+        if let schedule { recipe.schedule = try parseSchedule(schedule) }
+        if let weightInit {
+            guard let scheme = WeightInit(rawValue: weightInit) else {
+                throw ValidationError("unknown --weight-init '\(weightInit)' (normal, he, glorot, auto)")
+            }
+            recipe.weightInit = scheme
+        }
+        if let perClass { recipe.perClass = perClass.value }
+        if let testPerClass { recipe.testPerClass = testPerClass.value }
+    }
+
+    func parseSchedule(_ text: String) throws -> LearningRateSchedule {
+        let parts = text.split(separator: ":")
+        switch parts.first {
+        case "constant" where parts.count == 1: return .constant
+        case "cosine" where parts.count == 1: return .cosine
+        case "step" where parts.count == 3:
+            if let every = Int(parts[1]), every > 0, let factor = Float(parts[2]), factor > 0, factor.isFinite {
+                return .step(every: every, factor: factor)
+            }
+        default: break
+        }
+        throw ValidationError("--schedule is constant, cosine or step:EPOCHS:FACTOR, got '\(text)'")
+    }
+
+    func makeOptimizer(_ recipe: Recipe, parameters: [Parameter]) throws -> Optimizer {
+        switch recipe.optimizer {
+        case "sgd": return SGD(parameters: parameters, learningRate: recipe.learningRate, weightDecay: recipe.weightDecay)
+        case "momentum", "nesterov":
+            return Momentum(parameters: parameters, learningRate: recipe.learningRate, momentum: recipe.momentum,
+                            nesterov: recipe.optimizer == "nesterov", weightDecay: recipe.weightDecay)
+        case "adam": return Adam(parameters: parameters, learningRate: recipe.learningRate, weightDecay: recipe.weightDecay)
+        default: throw ValidationError("unknown --optimizer '\(recipe.optimizer)' (sgd, momentum, nesterov, adam)")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
