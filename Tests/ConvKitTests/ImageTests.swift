@@ -23,6 +23,7 @@ import ConvKit
             try GreyImage.decode(Array("P5 2 2 255\n".utf8) + [1, 2, 3])
         }
         #expect(throws: ImageError.self) { try GreyImage.decode(Array("P2 2 2 255 1 2 3".utf8)) }
+        #expect(throws: ImageError.self) { try GreyImage.decode(Array("P52 2 255\n".utf8) + [1, 2, 3, 4]) }
     }
 
     @Test func pngGreyRoundTrip() throws {

@@ -81,6 +81,11 @@ import ConvKit
         // Each index keeps its own target through the shuffle.
         for (i, t) in zip(a.indices, a.targets) { #expect(selection.digits[t] == Int(test.labels[i])) }
         #expect(a.countsPerClass == [100, 100])
+        // Unshuffled: the first 100 zeros of the file, then its first 100 ones.
+        let zeros = test.labels.indices.filter { test.labels[$0] == 0 }.prefix(100)
+        let ones = test.labels.indices.filter { test.labels[$0] == 1 }.prefix(100)
+        #expect(plain.indices == Array(zeros) + Array(ones))
+        #expect(plain.targets == Array(repeating: 0, count: 100) + Array(repeating: 1, count: 100))
     }
 
     // Pins the Fisher–Yates order, so a change of algorithm (which would change every

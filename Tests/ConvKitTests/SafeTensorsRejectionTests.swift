@@ -34,7 +34,11 @@ import ConvKit
     @Test func headerNotJSONOrNotObject() {
         let notJSON = #expect(throws: ModelFileError.self) { try decode(file("{not json")) }
         guard case .headerNotJSON(f, _) = notJSON else { Issue.record("got \(String(describing: notJSON))"); return }
-        #expect(throws: ModelFileError.self) { try decode(file("\u{FF}\u{FE}")) }
+        // Invalid UTF-8 and nesting deep enough to exhaust a recursive parser: errors, not traps.
+        let invalidUTF8: [UInt8] = [0xFF, 0xFE, 0x7B, 0x7D]
+        #expect(throws: ModelFileError.self) { try decode([4, 0, 0, 0, 0, 0, 0, 0] + invalidUTF8) }
+        let deep = String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000)
+        #expect(throws: ModelFileError.self) { try decode(file(deep)) }
         #expect(throws: ModelFileError.headerNotObject(f)) { try decode(file("[1, 2]")) }
         #expect(throws: ModelFileError.headerNotObject(f)) { try decode(file("7")) }
     }

@@ -4,6 +4,9 @@ public enum PGM {
     static func decode(_ bytes: [UInt8], file: String) throws(ImageError) -> GreyImage {
         var at = 2
         let binary = bytes[1] == UInt8(ascii: "5")
+        guard at < bytes.count, isSpace(bytes[at]) || bytes[at] == UInt8(ascii: "#") else {
+            throw .malformed(file, reason: "PGM magic P\(binary ? 5 : 2) is not followed by whitespace")
+        }
 
         // Header: whitespace-separated width, height, maxval, with '#' comments to end of line.
         func token(_ what: String) throws(ImageError) -> Int {

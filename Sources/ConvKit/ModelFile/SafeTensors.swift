@@ -86,7 +86,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
         do {
             object = try JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed])
         } catch {
-            throw .headerNotJSON(file, reason: "\(error.localizedDescription)")
+            // Foundation's messages may span lines; the CLI shows one.
+            let reason = error.localizedDescription.split(whereSeparator: \.isNewline).joined(separator: " ")
+            throw .headerNotJSON(file, reason: reason)
         }
         guard let entries = object as? [String: Any] else { throw .headerNotObject(file) }
         return entries
