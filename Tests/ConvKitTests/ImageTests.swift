@@ -78,6 +78,10 @@ import ConvKit
         #expect(throws: ImageError.self) { try GreyImage.decode(Array(png.prefix(png.count - 12))) }  // no IEND
         #expect(throws: ImageError.self) { try GreyImage.decode(Array(png.prefix(40))) }
         #expect(throws: ImageError.unknownFormat("<image bytes>")) { try GreyImage.decode([1, 2, 3]) }
+        let noHeader = Array(png.prefix(8)) + Array(png[33...])  // IHDR chunk (8 + 13 + 4 bytes) removed
+        #expect(throws: ImageError.malformed("<image bytes>", reason: "PNG does not start with IHDR")) {
+            try GreyImage.decode(noHeader)
+        }
         // Every filter type, from a hand-built stream, against its hand-undone result.
         #expect(try GreyImage.decode(filteredPNG()).pixels == filteredExpected)
     }

@@ -34,9 +34,8 @@ public enum PGM {
         }
 
         let width = try token("width"), height = try token("height"), maxval = try token("maxval")
-        guard maxval >= 1, maxval <= 255 else {
-            throw .unsupportedDepth(file, bitDepth: maxval > 255 ? 16 : 0)
-        }
+        guard maxval >= 1 else { throw .malformed(file, reason: "PGM maxval is 0") }
+        guard maxval <= 255 else { throw .unsupportedDepth(file, bitDepth: 16) }
         guard width > 0, height > 0, width * height <= GreyImage.maxPixels else {
             throw .malformed(file, reason: "PGM size \(width)×\(height) is empty or too large")
         }
