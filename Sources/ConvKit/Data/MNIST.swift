@@ -30,9 +30,9 @@ public struct Dataset: Sendable, Equatable {
         images[(i * pixelsPerImage)..<((i + 1) * pixelsPerImage)]
     }
 
-    /// How many images of each label 0–9.
+    /// How many images of each label, 0–9 (further entries only if some label is above 9).
     public var labelCounts: [Int] {
-        var counts = [Int](repeating: 0, count: 10)
+        var counts = [Int](repeating: 0, count: max(10, Int(labels.max() ?? 0) + 1))
         for label in labels { counts[Int(label)] += 1 }
         return counts
     }
@@ -83,7 +83,7 @@ public enum MNIST {
     public static func bundledDirectory() throws(DataError) -> String {
         var starts: [String] = []
         if let cwd = currentDirectory() { starts.append(cwd) }
-        if let exe = executableDirectory() { starts.append(exe) }
+        for exe in executableDirectories() where !starts.contains(exe) { starts.append(exe) }
         for start in starts {
             var dir = start
             while true {
@@ -115,14 +115,18 @@ public enum MNIST {
         return String(cString: p)
     }
 
-    // /proc/self/exe is exact on Linux; argv[0] is the fallback elsewhere.
-    private static func executableDirectory() -> String? {
-        for path in ["/proc/self/exe", CommandLine.arguments.first ?? ""] where !path.isEmpty {
+    // The running executable's directory, from argv[0] resolved (symlinks too) and, on Linux,
+    // from /proc/self/exe, which is exact even when argv[0] is a bare name found on PATH.
+    private static func executableDirectories() -> [String] {
+        var directories: [String] = []
+        for path in [CommandLine.arguments.first ?? "", "/proc/self/exe"] where !path.isEmpty {
             guard let resolved = realpath(path, nil) else { continue }
             defer { free(resolved) }
             let full = String(cString: resolved)
-            if let slash = full.lastIndex(of: "/") { return slash == full.startIndex ? "/" : String(full[..<slash]) }
+            guard let slash = full.lastIndex(of: "/") else { continue }
+            let directory = slash == full.startIndex ? "/" : String(full[..<slash])
+            if !directories.contains(directory) { directories.append(directory) }
         }
-        return nil
+        return directories
     }
 }

@@ -4,6 +4,9 @@ public enum PGM {
     static func decode(_ bytes: [UInt8], file: String) throws(ImageError) -> GreyImage {
         var at = 2
         let binary = bytes[1] == UInt8(ascii: "5")
+        guard at < bytes.count, isSpace(bytes[at]) || bytes[at] == UInt8(ascii: "#") else {
+            throw .malformed(file, reason: "PGM magic P\(binary ? 5 : 2) is not followed by whitespace")
+        }
 
         // Header: whitespace-separated width, height, maxval, with '#' comments to end of line.
         func token(_ what: String) throws(ImageError) -> Int {
@@ -31,9 +34,8 @@ public enum PGM {
         }
 
         let width = try token("width"), height = try token("height"), maxval = try token("maxval")
-        guard maxval >= 1, maxval <= 255 else {
-            throw .unsupportedDepth(file, bitDepth: maxval > 255 ? 16 : 0)
-        }
+        guard maxval >= 1 else { throw .malformed(file, reason: "PGM maxval is 0") }
+        guard maxval <= 255 else { throw .unsupportedDepth(file, bitDepth: 16) }
         guard width > 0, height > 0, width * height <= GreyImage.maxPixels else {
             throw .malformed(file, reason: "PGM size \(width)×\(height) is empty or too large")
         }

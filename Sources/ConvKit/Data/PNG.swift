@@ -26,11 +26,13 @@ public enum PNG {
             guard stored == computed else { throw .badCRC(file, chunk: type) }
             at = dataStart + length + 4
 
+            if (header == nil) != (type == "IHDR") {
+                throw .malformed(file, reason: header == nil ? "PNG does not start with IHDR" : "PNG has a second IHDR")
+            }
             switch type {
             case "IHDR":
                 header = try parseHeader(Array(data), file: file)
             case "IDAT":
-                guard header != nil else { throw .malformed(file, reason: "PNG IDAT before IHDR") }
                 compressed += data
             case "IEND":
                 sawEnd = true

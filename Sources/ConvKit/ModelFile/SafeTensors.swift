@@ -53,10 +53,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
             if name == "__metadata__" {
                 metadata = try parseMetadata(value, file: file)
             } else {
-                let entry = try parseEntry(name: name, value: value, file: file)
-                guard entry.begin <= entry.end, entry.end <= dataSize else {
-                    throw .offsetsOutOfRange(file, tensor: name, begin: entry.begin, end: entry.end, dataSize: dataSize)
-                }
+                let entry = try parseEntry(name: name, value: value, file: file, dataSize: dataSize)
                 ranges.append((name, entry.shape, entry.begin, entry.end))
             }
         }
@@ -87,9 +84,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
     private static func parseHeader(_ json: Data, file: String) throws(ModelFileError) -> [String: Any] {
         let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: json, options: [])
+            object = try JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed])
         } catch {
-            throw .headerNotJSON(file, reason: "\(error.localizedDescription)")
+            // Foundation's messages may span lines; the CLI shows one.
+            let reason = error.localizedDescription.split(whereSeparator: \.isNewline).joined(separator: " ")
+            throw .headerNotJSON(file, reason: reason)
         }
         guard let entries = object as? [String: Any] else { throw .headerNotObject(file) }
         return entries
@@ -105,7 +104,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
         return metadata
     }
 
-    private static func parseEntry(name: String, value: Any, file: String) throws(ModelFileError)
+    private static func parseEntry(name: String, value: Any, file: String, dataSize: Int) throws(ModelFileError)
         -> (shape: [Int], begin: Int, end: Int)
     {
         guard let entry = value as? [String: Any] else {
@@ -137,18 +136,19 @@ public struct SafeTensorsFile: Sendable, Equatable {
               let begin = integer(offsets[0]), let end = integer(offsets[1]) else {
             throw .badField(file, tensor: name, field: "data_offsets", reason: "is not a pair of integers")
         }
-        guard begin >= 0, end >= 0 else {
-            throw .offsetsOutOfRange(file, tensor: name, begin: begin, end: end, dataSize: 0)
+        guard begin >= 0, begin <= end, end <= dataSize else {
+            throw .offsetsOutOfRange(file, tensor: name, begin: begin, end: end, dataSize: dataSize)
         }
-        if begin <= end, end - begin != elements * 4 {
+        if end - begin != elements * 4 {
             throw .sizeMismatch(file, tensor: name, shape: shape, bytes: end - begin)
         }
         return (shape, begin, end)
     }
 
-    // JSON numbers arrive as NSNumber; accept only exact integers (not 1.5, not true).
+    // JSON numbers arrive as NSNumber, and so do booleans (`is Bool` holds for both, so the
+    // boolean is recognised by its C type "c"). Only exact integers pass: not 1.5, not true.
     private static func integer(_ value: Any) -> Int? {
-        if value is Bool { return nil }
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return nil }
         if let i = value as? Int { return i }
         if let d = value as? Double, d.rounded() == d, abs(d) < 9.0e18 { return Int(d) }
         return nil
