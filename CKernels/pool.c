@@ -3,6 +3,29 @@
 #include "CKernels.h"
 #include "vec.h"
 
+// The window loop with P known at compile time (unrolled), for the common 2×2 case.
+FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, const int P, int S) {
+    for (int y = 0; y < OH; y++) {
+        for (int x = 0; x < OW; x++) {
+            const int first = (y * S) * W + x * S;
+            int best = first;
+            float m = Xp[first];
+            // Strictly greater: ties and NaN keep the earlier element, so the choice is
+            // deterministic; written as selects, which compile without branches.
+            for (int i = 0; i < P; i++)
+                for (int j = 0; j < P; j++) {
+                    const int at = first + i * W + j;
+                    const float v = Xp[at];
+                    const int better = v > m;
+                    m = better ? v : m;
+                    best = better ? at : best;
+                }
+            Yp[y * OW + x] = m;
+            Ap[y * OW + x] = best;
+        }
+    }
+}
+
 void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
                         int N, int C, int H, int W, int P, int S) {
     const int OH = (H - P) / S + 1, OW = (W - P) / S + 1;
@@ -12,19 +35,8 @@ void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
         const float *Xp = X + (size_t)p * H * W;
         float *Yp = Y + (size_t)p * OH * OW;
         int32_t *Ap = argmax + (size_t)p * OH * OW;
-        for (int y = 0; y < OH; y++) {
-            for (int x = 0; x < OW; x++) {
-                int best = (y * S) * W + x * S;
-                // Ties and NaN keep the first element, so the choice is deterministic.
-                for (int i = 0; i < P; i++)
-                    for (int j = 0; j < P; j++) {
-                        const int at = (y * S + i) * W + x * S + j;
-                        if (Xp[at] > Xp[best]) best = at;
-                    }
-                Yp[y * OW + x] = Xp[best];
-                Ap[y * OW + x] = best;
-            }
-        }
+        if (P == 2) pool_plane(Yp, Ap, Xp, W, OH, OW, 2, S);
+        else pool_plane(Yp, Ap, Xp, W, OH, OW, P, S);
     }
 }
 

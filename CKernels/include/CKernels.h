@@ -69,6 +69,14 @@ void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *Wt, c
 void ck_dense_backward(ck_variant v, float *dX, float *dWt, float *db, const float *dY,
                        const float *X, const float *Wt, int N, int I, int O);
 
+// The backward pass fused with a plain SGD step, for training with SGD: dX (N,I) = dY·Wt with Wt
+// as it was in the forward pass (skipped when dX is NULL), then Wt -= lr·dYᵀ·X and
+// b -= lr·Σ_n dY, in one pass over Wt. Overwrites dX, updates Wt and b in place.
+// work: ck_dense_backward_sgd_work_size(N, I, O) floats.
+void ck_dense_backward_sgd(ck_variant v, float *dX, float *Wt, float *b, const float *dY, const float *X,
+                           float lr, float *work, int N, int I, int O);
+size_t ck_dense_backward_sgd_work_size(int N, int I, int O);
+
 // ---- elementwise maps (y and x may alias; so may dx and dy) ------------------------------------
 
 void ck_sigmoid_forward(ck_variant v, float *y, const float *x, size_t n);

@@ -123,3 +123,33 @@ struct DenseAndMapTests {
         }
     }
 }
+
+@Suite("Dense backward fused with SGD")
+struct DenseSGDTests {
+    @Test("equals backward then SGD, and does not depend on threads", arguments: variants)
+    func fusedEqualsSeparate(variant: ck_variant) {
+        var rng = SeededGenerator(seed: 14)
+        for (N, I, O) in [(1, 3380, 100), (3, 7, 5), (64, 256, 10), (2, 40, 33), (1, 1, 1)] {
+            let X = randomFloats(N * I, &rng), W0 = randomFloats(O * I, &rng), b0 = randomFloats(O, &rng)
+            let dY = randomFloats(N * O, &rng)
+            let lr: Float = 0.1
+            let expected = referenceDenseBackward(dY, X, W0, N: N, I: I, O: O)
+            var results: [[Float]] = []
+            for threads in [1, 2] {
+                var W = W0, b = b0, dX = [Float](repeating: .nan, count: N * I)
+                var work = [Float](repeating: .nan, count: ck_dense_backward_sgd_work_size(Int32(N), Int32(I), Int32(O)))
+                withThreads(threads) {
+                    ck_dense_backward_sgd(variant, &dX, &W, &b, dY, X, lr, &work, Int32(N), Int32(I), Int32(O))
+                }
+                expectClose(dX, expected.dX, "fused dX \((N, I, O))")
+                for k in 0..<W.count {
+                    let want = Double(W0[k]) - Double(lr) * expected.dWt.value[k]
+                    #expect(abs(Double(W[k]) - want) <= 1e-6 + 1e-5 * Double(lr) * expected.dWt.magnitude[k] + 1e-7 * abs(want))
+                }
+                for o in 0..<O { #expect(abs(Double(b[o]) - (Double(b0[o]) - Double(lr) * expected.db.value[o])) <= 1e-6) }
+                results.append(dX + W + b)
+            }
+            #expect(results[0] == results[1], "1 and 2 threads differ for \((N, I, O))")
+        }
+    }
+}

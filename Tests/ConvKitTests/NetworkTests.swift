@@ -189,3 +189,29 @@ private func sigmoidOutput(_ net: Sequential) -> UnsafePointer<Float> {
 private func gradientIntoSigmoid(_ net: Sequential) -> UnsafePointer<Float> {
     net.gradient(2)
 }
+
+@Suite("SGD folded into the backward pass")
+struct FusedSGDTests {
+    @Test("one step of the tutorial net, fused or not, gives the same weights")
+    func fusedMatchesSeparate() throws {
+        var nets: [Sequential] = []
+        for fused in [false, true] {
+            let net = try Architecture.tutorial(classes: 2).build()
+            var rng = SeededGenerator(seed: 11)
+            net.initialize(.normal, generator: &rng)
+            net.reserve(batch: 3)
+            let x = (0..<3 * 784).map { _ in rng.nextUnitFloat() }
+            let targets: [Float] = [1, 0, 0, 1, 1, 0]
+            net.input.update(from: x, count: x.count)
+            net.forward(batch: 3)
+            _ = BinaryCrossEntropy().loss(net.output, targets: targets, gradient: net.outputGradient, batch: 3, classes: 2)
+            if fused { net.backward(batch: 3, sgdLearningRate: 0.1) } else { net.backward(batch: 3); SGD(parameters: net.parameters, learningRate: 0.1).step() }
+            nets.append(net)
+        }
+        for (a, b) in zip(nets[0].parameters, nets[1].parameters) {
+            let x = a.value.array, y = b.value.array
+            let worst = zip(x, y).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+            #expect(worst < 1e-5, "\(a.name) \(a.shape) differs by \(worst)")
+        }
+    }
+}

@@ -7,6 +7,7 @@ public final class Dense: Layer {
     public let weight: Parameter
     public let bias: Parameter
     private let (I, O): (Int32, Int32)
+    private var work = Buffer(count: 0)
 
     public init(input: [Int], outputs: Int) throws(ShapeError) {
         guard input.count == 1 else {
@@ -25,6 +26,11 @@ public final class Dense: Layer {
     public var description: String { "Dense \(I)→\(O)" }
     public var forwardFlops: Int { 2 * Int(I) * Int(O) }
 
+    public func reserve(batch: Int) {
+        let needed = ck_dense_backward_sgd_work_size(Int32(batch), I, O)
+        if needed > work.count { work = Buffer(count: needed) }
+    }
+
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
         ck_dense_forward(Kernels.variant.c, y, x, weight.value.pointer, bias.value.pointer, Int32(batch), I, O)
     }
@@ -33,5 +39,13 @@ public final class Dense: Layer {
                          _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
         ck_dense_backward(Kernels.variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
                           weight.value.pointer, Int32(batch), I, O)
+    }
+
+    /// One pass over the weights for backward and update together (see ck_dense_backward_sgd).
+    public func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                _ dx: UnsafeMutablePointer<Float>?, batch: Int, learningRate: Float) {
+        reserve(batch: batch)
+        ck_dense_backward_sgd(Kernels.variant.c, dx, weight.value.pointer, bias.value.pointer, dy, x, learningRate,
+                              work.pointer, Int32(batch), I, O)
     }
 }

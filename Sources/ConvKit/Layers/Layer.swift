@@ -48,6 +48,11 @@ public protocol Layer: AnyObject, CustomStringConvertible {
     /// x and y are what forward saw and gave.
     func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                   _ dx: UnsafeMutablePointer<Float>?, batch: Int)
+    /// `backward`, then a plain SGD step W −= lr·dW on each parameter while its gradient is still
+    /// in cache. dx is computed with the weights of the forward pass. A layer may fuse the two and
+    /// leave its parameters' `gradient` buffers unwritten.
+    func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                         _ dx: UnsafeMutablePointer<Float>?, batch: Int, learningRate: Float)
 }
 
 extension Layer {
@@ -57,6 +62,12 @@ extension Layer {
     public var inputCount: Int { inputShape.reduce(1, *) }
     public var outputCount: Int { outputShape.reduce(1, *) }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    public func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                _ dx: UnsafeMutablePointer<Float>?, batch: Int, learningRate: Float) {
+        backward(x, y, dy, dx, batch: batch)
+        for p in parameters { ck_sgd_update(p.value.pointer, p.gradient.pointer, learningRate, 0, p.count) }
+    }
 }
 
 func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "×") }

@@ -56,6 +56,17 @@ public final class Sequential {
         }
     }
 
+    /// `backward` with a plain SGD step folded in, layer by layer from the last: each layer
+    /// updates its weights right after computing the gradient it passes down, which it computes
+    /// with the weights of the forward pass. Same result as `backward` then `SGD.step()`, in
+    /// fewer passes over memory.
+    public func backward(batch: Int, sgdLearningRate learningRate: Float) {
+        for i in layers.indices.reversed() {
+            layers[i].backwardThenSGD(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
+                                      i == 0 ? nil : gradients[i].pointer, batch: batch, learningRate: learningRate)
+        }
+    }
+
     /// Outputs for a batch of inputs given as a tensor (N, inputShape).
     public func predict(_ inputs: Tensor) -> Tensor {
         let perSample = inputShape.reduce(1, *)

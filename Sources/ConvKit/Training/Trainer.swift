@@ -61,6 +61,8 @@ public final class Trainer {
         let stepsPerEpoch = (data.count + batchSize - 1) / batchSize
         let totalSteps = stepsPerEpoch * (totalEpochs ?? epochs.upperBound)
         let classes = data.classes
+        // Plain SGD folds into the backward pass (one sweep over each weight matrix, not three).
+        let fusedSGD = (optimizer as? SGD)?.weightDecay == 0
         for epoch in epochs {
             if reshuffle { generator.shuffle(&order) }
             let started = DispatchTime.now().uptimeNanoseconds
@@ -76,10 +78,14 @@ public final class Trainer {
                     guard l.isFinite else { throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "the loss") }
                     lossSum += Double(l) * Double(n)
                     correct += countCorrect(network.output, targets: targets.pointer, batch: n, classes: classes)
-                    network.backward(batch: n)
                     optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch,
                                                            step: epoch * stepsPerEpoch + step, totalSteps: totalSteps)
-                    optimizer.step()
+                    if fusedSGD {
+                        network.backward(batch: n, sgdLearningRate: optimizer.learningRate)
+                    } else {
+                        network.backward(batch: n)
+                        optimizer.step()
+                    }
                     if let onProgress, step % 64 == 63 { onProgress(start + n, data.count) }
                 }
             }

@@ -1,0 +1,95 @@
+// The fully connected layer's backward pass fused with a plain SGD step, for training with SGD:
+// one read and one write of the weights instead of a read for dX, a write of dW and a
+// read-modify-write for the update. At batch 1 the tutorial's 3380×100 layer is memory bound,
+// so this is most of its step.
+//
+// Rows of Wt are taken in fixed chunks of DENSE_SGD_ROWS; each chunk adds its rows' share of dX
+// into its own slice of the workspace, and the slices are summed in chunk order afterwards, so dX
+// does not depend on the number of threads.
+#include "CKernels.h"
+#include "vec.h"
+
+#define DENSE_SGD_ROWS 16
+
+size_t ck_dense_backward_sgd_work_size(int N, int I, int O) {
+    return (size_t)((O + DENSE_SGD_ROWS - 1) / DENSE_SGD_ROWS) * N * I;
+}
+
+// Rows o0 ..< o1: part (N,I) = Σ_o dY[n,o]·Wt[o,:] with the old weights, then
+// Wt[o,:] -= lr·Σ_n dY[n,o]·X[n,:] and b[o] -= lr·Σ_n dY[n,o].
+static void chunk_scalar(float *part, float *Wt, float *b, const float *dY, const float *X, float lr,
+                         int N, int I, int O, int o0, int o1) {
+    for (size_t k = 0; k < (size_t)N * I; k++) part[k] = 0.0f;
+    for (int o = o0; o < o1; o++) {
+        float *w = Wt + (size_t)o * I;
+        NO_VECTORIZE
+        for (int i = 0; i < I; i++) {
+            float g = 0.0f;
+            for (int n = 0; n < N; n++) {
+                part[(size_t)n * I + i] += dY[(size_t)n * O + o] * w[i];
+                g += dY[(size_t)n * O + o] * X[(size_t)n * I + i];
+            }
+            w[i] -= lr * g;
+        }
+        float gb = 0.0f;
+        for (int n = 0; n < N; n++) gb += dY[(size_t)n * O + o];
+        b[o] -= lr * gb;
+    }
+}
+
+static void chunk_simd(float *part, float *Wt, float *b, const float *dY, const float *X, float lr,
+                       int N, int I, int O, int o0, int o1) {
+    const int nvec = I / VL;
+    for (size_t k = 0; k < (size_t)N * I; k++) part[k] = 0.0f;
+    for (int o = o0; o < o1; o++) {
+        float *w = Wt + (size_t)o * I;
+        for (int iv = 0; iv < nvec; iv++) {
+            const vf wv = vload(w + iv * VL);
+            vf g = vsplat(0.0f);
+            for (int n = 0; n < N; n++) {
+                const vf d = vsplat(dY[(size_t)n * O + o]);
+                float *p = part + (size_t)n * I + iv * VL;
+                vstore(p, vload(p) + d * wv);
+                g += d * vload(X + (size_t)n * I + iv * VL);
+            }
+            vstore(w + iv * VL, wv - lr * g);
+        }
+        for (int i = nvec * VL; i < I; i++) {
+            float g = 0.0f;
+            for (int n = 0; n < N; n++) {
+                part[(size_t)n * I + i] += dY[(size_t)n * O + o] * w[i];
+                g += dY[(size_t)n * O + o] * X[(size_t)n * I + i];
+            }
+            w[i] -= lr * g;
+        }
+        float gb = 0.0f;
+        for (int n = 0; n < N; n++) gb += dY[(size_t)n * O + o];
+        b[o] -= lr * gb;
+    }
+}
+
+void ck_dense_backward_sgd(ck_variant v, float *dX, float *Wt, float *b, const float *dY, const float *X,
+                           float lr, float *work, int N, int I, int O) {
+    const int chunks = (O + DENSE_SGD_ROWS - 1) / DENSE_SGD_ROWS;
+    const size_t slice = (size_t)N * I;
+    // Memory bound: worth a second core once the weights outgrow one core's L2 share.
+    const double bytes = 4.0 * I * O, flops = 4.0 * N * I * O;
+    const int parallel = bytes >= 256 * 1024 || flops >= CK_PARALLEL_MIN_FLOPS;
+    #pragma omp parallel if (parallel)
+    {
+        #pragma omp for schedule(static)
+        for (int c = 0; c < chunks; c++) {
+            const int o0 = c * DENSE_SGD_ROWS, o1 = o0 + DENSE_SGD_ROWS < O ? o0 + DENSE_SGD_ROWS : O;
+            if (v == CK_SIMD) chunk_simd(work + c * slice, Wt, b, dY, X, lr, N, I, O, o0, o1);
+            else chunk_scalar(work + c * slice, Wt, b, dY, X, lr, N, I, O, o0, o1);
+        }
+        if (dX) {
+            #pragma omp for schedule(static)
+            for (size_t k = 0; k < slice; k++) {
+                float s = 0.0f;
+                for (int c = 0; c < chunks; c++) s += work[c * slice + k];
+                dX[k] = s;
+            }
+        }
+    }
+}
