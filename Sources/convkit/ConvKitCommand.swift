@@ -7,7 +7,7 @@ struct ConvKitCommand: ParsableCommand {
         commandName: "convkit",
         abstract: "Train and run small convolutional networks on the CPU.",
         version: ConvKit.version,
-        subcommands: [Info.self]
+        subcommands: [Info.self, Bench.self]
     )
 }
 
