@@ -33,19 +33,31 @@ public final class BenchmarkCase {
     public let unit: Unit
     private let body: (ck_variant) -> Void
     private let output: () -> [Float]
+    private let outputs: [Buffer]
 
     public enum Unit: String, Sendable { case flops, samples, images }
 
     /// `body` runs the kernel once; `output` reads what the last run wrote, for the
     /// scalar-against-SIMD check. The case owns its buffers through the closures.
-    public init(kernel: String, shape: String, work: Double, unit: Unit = .flops,
-                body: @escaping (ck_variant) -> Void, output: @escaping () -> [Float]) {
+    public convenience init(kernel: String, shape: String, work: Double, unit: Unit = .flops,
+                            body: @escaping (ck_variant) -> Void, output: @escaping () -> [Float]) {
+        self.init(kernel: kernel, shape: shape, work: work, unit: unit, body: body, output: output, outputs: [])
+    }
+
+    /// `outputs` are filled with NaN before each checked run, so an output a variant fails to
+    /// write cannot pass for the other variant's value.
+    init(kernel: String, shape: String, work: Double, unit: Unit = .flops,
+         body: @escaping (ck_variant) -> Void, output: @escaping () -> [Float], outputs: [Buffer]) {
         self.kernel = kernel; self.shape = shape; self.work = work; self.unit = unit
-        self.body = body; self.output = output
+        self.body = body; self.output = output; self.outputs = outputs
     }
 
     public func run(_ variant: Kernels.Variant) { body(variant.c) }
-    public func result(_ variant: Kernels.Variant) -> [Float] { run(variant); return output() }
+    public func result(_ variant: Kernels.Variant) -> [Float] {
+        for b in outputs { b.pointer.update(repeating: .nan, count: b.count) }
+        run(variant)
+        return output()
+    }
 }
 
 /// A float buffer allocated once and filled with reproducible values in [-1, 1).
@@ -117,7 +129,7 @@ public enum KernelBenchmark {
         let (h, w, kh, kw) = (Int32(s.h), Int32(s.w), Int32(s.kh), Int32(s.kw))
         return BenchmarkCase(kernel: "correlate_valid", shape: s.description, work: s.flops,
                              body: { v in ck_correlate_valid(v, out.pointer, input.pointer, k.pointer, h, w, kh, kw) },
-                             output: { out.array })
+                             output: { out.array }, outputs: [out])
     }
 
     /// Full correlation or convolution of one plane; flops count every tap of the padded plane.
@@ -130,7 +142,7 @@ public enum KernelBenchmark {
         let f = convolve ? ck_convolve_full : ck_correlate_full
         return BenchmarkCase(kernel: convolve ? "convolve_full" : "correlate_full", shape: s.description, work: flops,
                              body: { v in f(v, out.pointer, input.pointer, k.pointer, work.pointer, h, w, kh, kw) },
-                             output: { out.array })
+                             output: { out.array }, outputs: [out])
     }
 
     private static func args(_ s: ConvShape) -> (Int32, Int32, Int32, Int32, Int32, Int32, Int32) {
@@ -143,7 +155,7 @@ public enum KernelBenchmark {
         let (n, c, h, w, o, kh, kw) = args(s)
         return BenchmarkCase(kernel: "conv_forward", shape: s.description, work: s.flops,
                              body: { v in ck_conv2d_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, n, c, h, w, o, kh, kw) },
-                             output: { Y.array })
+                             output: { Y.array }, outputs: [Y])
     }
 
     public static func convBackwardKernel(_ s: ConvShape) -> BenchmarkCase {
@@ -152,7 +164,7 @@ public enum KernelBenchmark {
         let (n, c, h, w, o, kh, kw) = args(s)
         return BenchmarkCase(kernel: "conv_backward_kernel", shape: s.description, work: s.flops,
                              body: { v in ck_conv2d_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, n, c, h, w, o, kh, kw) },
-                             output: { dK.array })
+                             output: { dK.array }, outputs: [dK])
     }
 
     /// Flops are the useful multiply-adds (as for the forward pass), not the padded zeros.
@@ -163,7 +175,7 @@ public enum KernelBenchmark {
         let work = Buffer(ck_conv2d_backward_input_work_size(n, c, o, h, w, kh, kw))
         return BenchmarkCase(kernel: "conv_backward_input", shape: s.description, work: s.flops,
                              body: { v in ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, n, c, h, w, o, kh, kw) },
-                             output: { dX.array })
+                             output: { dX.array }, outputs: [dX])
     }
 
     public static func denseForward(_ s: DenseShape) -> BenchmarkCase {
@@ -172,7 +184,7 @@ public enum KernelBenchmark {
         let (n, i, o) = (Int32(s.n), Int32(s.i), Int32(s.o))
         return BenchmarkCase(kernel: "dense_forward", shape: s.description, work: 2.0 * Double(s.n * s.i * s.o),
                              body: { v in ck_dense_forward(v, Y.pointer, X.pointer, Wt.pointer, b.pointer, n, i, o) },
-                             output: { Y.array })
+                             output: { Y.array }, outputs: [Y])
     }
 
     /// dX and dWt: two products of N·I·O multiply-adds each.
@@ -182,7 +194,7 @@ public enum KernelBenchmark {
         let (n, i, o) = (Int32(s.n), Int32(s.i), Int32(s.o))
         return BenchmarkCase(kernel: "dense_backward", shape: s.description, work: 4.0 * Double(s.n * s.i * s.o),
                              body: { v in ck_dense_backward(v, dX.pointer, dWt.pointer, db.pointer, dY.pointer, X.pointer, Wt.pointer, n, i, o) },
-                             output: { dX.array + dWt.array + db.array })
+                             output: { dX.array + dWt.array + db.array }, outputs: [dX, dWt, db])
     }
 
     // MARK: checking
