@@ -80,20 +80,23 @@ static void conv_backward_kernel_scalar(float *dK, const float *X, const float *
 // ================================ SIMD variants =================================================
 
 // One register tile of the forward correlation: OB output channels × R output rows × V vectors
-// of VL columns, starting at output channel o0, row y0, column x0. Called with constant OB, R, V,
-// so after inlining the accumulators live in registers: per kernel tap the tile loads R·V input
-// vectors and OB broadcast weights for OB·R·V fused multiply-adds.
+// of VL columns, starting at output channel o0, row y0, column x0. Called with constant OB, R, V
+// (OB·R·V ≤ 12), so after inlining the accumulators live in registers: per kernel tap the tile
+// loads R·V input vectors and OB broadcast weights for OB·R·V fused multiply-adds. AVX2 has 16
+// vector registers: 12 accumulators, the inputs of one tap and a weight still fit.
 FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                             int o0, int y0, int x0, const int OB, const int R, const int V,
                             int C, int H, int W, int OH, int OW, int KH, int KW) {
-    vf acc[4][3][3];
+    vf acc[12];
     for (int ob = 0; ob < OB; ob++) {
         for (int r = 0; r < R; r++) {
             for (int v = 0; v < V; v++) {
                 const int o = o0 + ob, y = y0 + r, x = x0 + v * VL;
-                if (bias == CK_BIAS_CHANNEL) acc[ob][r][v] = vsplat(B[o]);
-                else if (bias == CK_BIAS_UNTIED) acc[ob][r][v] = vload(B + ((size_t)o * OH + y) * OW + x);
-                else acc[ob][r][v] = vsplat(0.0f);
+                vf a;
+                if (bias == CK_BIAS_CHANNEL) a = vsplat(B[o]);
+                else if (bias == CK_BIAS_UNTIED) a = vload(B + ((size_t)o * OH + y) * OW + x);
+                else a = vsplat(0.0f);
+                acc[(ob * R + r) * V + v] = a;
             }
         }
     }
@@ -103,15 +106,15 @@ FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const fl
         const float *Kc = K + ((size_t)o0 * C + c) * KH * KW;
         for (int kh = 0; kh < KH; kh++) {
             for (int kw = 0; kw < KW; kw++) {
-                vf in[3][3];
+                vf in[12];
                 for (int r = 0; r < R; r++)
                     for (int v = 0; v < V; v++)
-                        in[r][v] = vload(Xc + (size_t)(r + kh) * W + kw + v * VL);
+                        in[r * V + v] = vload(Xc + (size_t)(r + kh) * W + kw + v * VL);
                 for (int ob = 0; ob < OB; ob++) {
                     const vf w = vsplat(Kc[ob * kstride + kh * KW + kw]);
                     for (int r = 0; r < R; r++)
                         for (int v = 0; v < V; v++)
-                            acc[ob][r][v] += w * in[r][v];
+                            acc[(ob * R + r) * V + v] += w * in[r * V + v];
                 }
             }
         }
@@ -119,35 +122,64 @@ FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const fl
     for (int ob = 0; ob < OB; ob++)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++)
-                vstore(Yn + ((size_t)(o0 + ob) * OH + y0 + r) * OW + x0 + v * VL, acc[ob][r][v]);
+                vstore(Yn + ((size_t)(o0 + ob) * OH + y0 + r) * OW + x0 + v * VL, acc[(ob * R + r) * V + v]);
 }
 
 #define TILE(OB, R, V) \
     conv_tile(Yn, Xn, K, B, bias, o0, y0, x0, OB, R, V, C, H, W, OH, OW, KH, KW)
 
-// Output channels o0 ..< o0+OB (OB is 4 or 1) of one image: full-vector tiles, then the last
-// OW % VL columns one element at a time.
-FORCE_INLINE void conv_block(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                             int o0, const int OB, int C, int H, int W, int OH, int OW, int KH, int KW) {
-    const int nvec = OW / VL;
-    if (nvec == 1) {
-        // Narrow outputs (LeNet's second layer: 8 columns): stack rows instead of vectors.
-        int y0 = 0;
-        const int x0 = 0;
-        for (; y0 + 3 <= OH; y0 += 3) TILE(OB, 3, 1);
-        for (; y0 < OH; y0++) TILE(OB, 1, 1);
-    } else {
-        for (int y0 = 0; y0 < OH; y0++) {
-            int x0 = 0, left = nvec;
-            for (; left >= 3; left -= 3, x0 += 3 * VL) TILE(OB, 1, 3);
-            if (left == 2) TILE(OB, 1, 2);
-            if (left == 1) TILE(OB, 1, 1);
+// Every output of OB channels with tiles of R rows × V vectors (needs OH ≥ R, OW ≥ V·VL). Ragged
+// edges are not done element by element: the last row tile moves up to end at OH and the last
+// column tile (of 1 or 2 vectors) moves left to end at OW, recomputing a few outputs. Each
+// output is summed in the same order by every tile that covers it, so the repeats write equal
+// values and the result is still independent of tiling and threads.
+FORCE_INLINE void conv_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                             int o0, const int OB, const int R, const int V,
+                             int C, int H, int W, int OH, int OW, int KH, int KW) {
+    for (int yi = 0; yi < OH; yi += R) {
+        const int y0 = yi + R <= OH ? yi : OH - R;
+        int x0 = 0;
+        for (; x0 + V * VL <= OW; x0 += V * VL) TILE(OB, R, V);
+        const int rem = OW - x0;
+        if (rem > 0) {
+            const int vr = (rem + VL - 1) / VL;  // ≤ V, and x0 ≥ V·VL, so the moved tile fits
+            x0 = OW - vr * VL;
+            if (vr == 1) TILE(OB, R, 1);
+            else if (V >= 2) TILE(OB, R, 2);  // vr ≤ V
         }
     }
+}
+
+#define SWEEP(OB, R, V) conv_sweep(Yn, Xn, K, B, bias, o0, OB, R, V, C, H, W, OH, OW, KH, KW)
+
+// Output channels o0 ..< o0+OB (OB is 4 or 1) of one image. Tile shapes keep 8 to 12
+// accumulators (FMA latency 4 × 2 pipes needs 8 in flight): wide rows take 3 vectors, narrow
+// ones stack rows instead; a single channel stacks 4 rows. Planes narrower than one vector, or
+// shorter than a tile, are summed one element at a time.
+FORCE_INLINE void conv_block(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                             int o0, const int OB, int C, int H, int W, int OH, int OW, int KH, int KW) {
+    const int V = OW >= 3 * VL ? 3 : OW >= 2 * VL ? 2 : OW >= VL ? 1 : 0;
+    int done = 1;
+    if (OB == 4) {
+        if (V == 3) SWEEP(4, 1, 3);
+        else if (V == 2) SWEEP(4, 1, 2);
+        else if (V == 1 && OH >= 3) SWEEP(4, 3, 1);
+        else if (V == 1) SWEEP(4, 1, 1);
+        else done = 0;
+    } else {
+        if (V == 3 && OH >= 4) SWEEP(1, 4, 3);
+        else if (V == 2 && OH >= 6) SWEEP(1, 6, 2);
+        else if (V == 1 && OH >= 8) SWEEP(1, 8, 1);
+        else if (V == 3) SWEEP(1, 1, 3);
+        else if (V == 2) SWEEP(1, 1, 2);
+        else if (V == 1) SWEEP(1, 1, 1);
+        else done = 0;
+    }
+    if (done) return;
     for (int ob = 0; ob < OB; ob++) {
         const int o = o0 + ob;
         for (int y = 0; y < OH; y++) {
-            for (int x = nvec * VL; x < OW; x++) {
+            for (int x = 0; x < OW; x++) {
                 float s = bias_at(B, bias, o, y, x, OH, OW);
                 for (int c = 0; c < C; c++) {
                     const float *Xc = Xn + (size_t)c * H * W;
@@ -162,6 +194,16 @@ FORCE_INLINE void conv_block(float *Yn, const float *Xn, const float *K, const f
     }
 }
 
+// One block of up to 4 output channels of one image.
+FORCE_INLINE void conv_channels(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                                int o0, int O, int C, int H, int W, int OH, int OW, int KH, int KW) {
+    if (o0 + 4 <= O) {
+        conv_block(Yn, Xn, K, B, bias, o0, 4, C, H, W, OH, OW, KH, KW);
+    } else {
+        for (int o = o0; o < O; o++) conv_block(Yn, Xn, K, B, bias, o, 1, C, H, W, OH, OW, KH, KW);
+    }
+}
+
 static void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                               int N, int C, int H, int W, int O, int KH, int KW) {
     const int OH = H - KH + 1, OW = W - KW + 1;
@@ -172,49 +214,78 @@ static void conv_forward_simd(float *Y, const float *X, const float *K, const fl
         for (int b = 0; b < blocks; b++) {
             float *Yn = Y + (size_t)n * O * OH * OW;
             const float *Xn = X + (size_t)n * C * H * W;
-            const int o0 = 4 * b;
-            if (o0 + 4 <= O) {
-                conv_block(Yn, Xn, K, B, bias, o0, 4, C, H, W, OH, OW, KH, KW);
-            } else {
-                for (int o = o0; o < O; o++) conv_block(Yn, Xn, K, B, bias, o, 1, C, H, W, OH, OW, KH, KW);
-            }
+            // 3×3 and 5×5 kernels get their own copies with the tap loops fully unrolled: with
+            // one input channel a tile has only 9 taps, and loop overhead would cost a third.
+            if (KH == 3 && KW == 3) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 3, 3);
+            else if (KH == 5 && KW == 5) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 5, 5);
+            else conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, KH, KW);
         }
     }
 }
 
-// Rows kh0 ..< kh0+KHB of dK[o,c] for one (o, c) pair, KHB and KW known at compile time: one
-// vector accumulator per tap, each dY vector loaded once and multiplied by the KHB·KW input
-// vectors it meets. KHB·KW stays within the 16 vector registers of AVX2.
-FORCE_INLINE void kernel_grad_rows(float *dKoc, const float *X, const float *dY, int o, int c,
-                                   int N, int C, int H, int W, int O, int KH, int kh0,
-                                   const int KHB, const int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1, nvec = OW / VL;
-    vf acc[15];
-    for (int t = 0; t < KHB * KW; t++) acc[t] = vsplat(0.0f);
+// One column vector of one row: acc[ob·KW + kw] += dY[o0+ob, y, x0..] · X[c, y+kh, x0+kw..],
+// dY masked to the lanes of `mask` when `masked` (kept out of the main loop: the mask would take
+// the sixteenth register).
+FORCE_INLINE void kernel_grad_step(vf *acc, const float *xrow, const float *drow, int x0, const int OB,
+                                   const int KW, size_t plane, const int masked, vi mask) {
+    vf in[12];
+    for (int kw = 0; kw < KW; kw++) in[kw] = vload(xrow + x0 + kw);
+    for (int ob = 0; ob < OB; ob++) {
+        vf d = vload(drow + ob * plane + x0);
+        if (masked) d = (vf)((vi)d & mask);
+        for (int kw = 0; kw < KW; kw++) acc[ob * KW + kw] += d * in[kw];
+    }
+}
+
+// Row kh of dK[o,c] for OB output channels o0 ..< o0+OB and one input channel c, KW taps, OB and
+// KW known at compile time (OB·KW ≤ 12): one vector accumulator per (channel, tap). Per step
+// the tile loads KW shifted input vectors and OB dY vectors for OB·KW fused multiply-adds, so
+// input loads are shared by the channels and dY loads by the taps. A ragged last vector of a
+// row is the row's last VL columns with the already counted lanes of dY zeroed. Each dK element
+// is summed over n, y and column vectors in that order, then across lanes: a fixed order.
+FORCE_INLINE void kernel_grad_row(float *dK, const float *X, const float *dY, int o0, const int OB, int c,
+                                  int kh, const int KW, int N, int C, int H, int W, int O, int KH) {
+    const int OH = H - KH + 1, OW = W - KW + 1, nvec = OW / VL, rem = OW % VL;
+    vi mask;  // lanes of the ragged last vector not yet covered by the full ones
+    for (int l = 0; l < VL; l++) mask[l] = l >= VL - rem ? -1 : 0;
+    vf acc[12];
+    for (int t = 0; t < OB * KW; t++) acc[t] = vsplat(0.0f);
     for (int n = 0; n < N; n++) {
-        const float *Xc = X + ((size_t)n * C + c) * H * W + (size_t)kh0 * W;
-        const float *dYo = dY + ((size_t)n * O + o) * OH * OW;
+        const float *Xc = X + ((size_t)n * C + c) * H * W + (size_t)kh * W;
+        const float *dYn = dY + ((size_t)n * O + o0) * OH * OW;
         for (int y = 0; y < OH; y++) {
-            for (int xv = 0; xv < nvec; xv++) {
-                const vf d = vload(dYo + y * OW + xv * VL);
-                for (int kh = 0; kh < KHB; kh++)
-                    for (int kw = 0; kw < KW; kw++)
-                        acc[kh * KW + kw] += d * vload(Xc + (y + kh) * W + xv * VL + kw);
-            }
+            const float *xrow = Xc + (size_t)y * W, *drow = dYn + (size_t)y * OW;
+            for (int xv = 0; xv < nvec; xv++)
+                kernel_grad_step(acc, xrow, drow, xv * VL, OB, KW, (size_t)OH * OW, 0, mask);
+            if (rem != 0 && nvec != 0)
+                kernel_grad_step(acc, xrow, drow, OW - VL, OB, KW, (size_t)OH * OW, 1, mask);
         }
     }
-    for (int kh = kh0; kh < kh0 + KHB; kh++) {
+    for (int ob = 0; ob < OB; ob++) {
+        const int o = o0 + ob;
         for (int kw = 0; kw < KW; kw++) {
-            float s = vsum(acc[(kh - kh0) * KW + kw]);
-            for (int n = 0; n < N; n++) {
-                const float *Xc = X + ((size_t)n * C + c) * H * W;
-                const float *dYo = dY + ((size_t)n * O + o) * OH * OW;
-                for (int y = 0; y < OH; y++)
-                    for (int x = nvec * VL; x < OW; x++)
-                        s += Xc[(y + kh) * W + x + kw] * dYo[y * OW + x];
+            float s = vsum(acc[ob * KW + kw]);
+            if (nvec == 0) {  // rows narrower than a vector
+                for (int n = 0; n < N; n++) {
+                    const float *Xc = X + ((size_t)n * C + c) * H * W;
+                    const float *dYo = dY + ((size_t)n * O + o) * OH * OW;
+                    for (int y = 0; y < OH; y++)
+                        for (int x = 0; x < OW; x++) s += Xc[(y + kh) * W + x + kw] * dYo[y * OW + x];
+                }
             }
-            dKoc[kh * KW + kw] = s;
+            dK[(((size_t)o * C + c) * KH + kh) * KW + kw] = s;
         }
+    }
+}
+
+// All rows of dK for channels o0 ..< o0+count (count ≤ OBMAX) and input channel c.
+FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, int o0, int count, const int OBMAX,
+                                    int c, const int KW, int N, int C, int H, int W, int O, int KH) {
+    for (int kh = 0; kh < KH; kh++) {
+        if (count == OBMAX) kernel_grad_row(dK, X, dY, o0, OBMAX, c, kh, KW, N, C, H, W, O, KH);
+        else if (OBMAX > 3 && count == 3) kernel_grad_row(dK, X, dY, o0, 3, c, kh, KW, N, C, H, W, O, KH);
+        else if (OBMAX > 2 && count == 2) kernel_grad_row(dK, X, dY, o0, 2, c, kh, KW, N, C, H, W, O, KH);
+        else kernel_grad_row(dK, X, dY, o0, 1, c, kh, KW, N, C, H, W, O, KH);
     }
 }
 
@@ -245,20 +316,20 @@ static void conv_backward_kernel_simd(float *dK, const float *X, const float *dY
                                       int N, int C, int H, int W, int O, int KH, int KW) {
     const int OH = H - KH + 1, OW = W - KW + 1;
     const double flops = 2.0 * N * O * OH * OW * C * KH * KW;
+    // Output channels per block: 4 for 3-wide kernels, 2 for 5-wide (12 and 10 accumulators).
+    const int OB = KW == 3 ? 4 : KW == 5 ? 2 : 1;
+    const int blocks = (O + OB - 1) / OB;
     #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
-    for (int o = 0; o < O; o++) {
+    for (int b = 0; b < blocks; b++) {
         for (int c = 0; c < C; c++) {
-            float *dKoc = dK + ((size_t)o * C + c) * KH * KW;
+            const int o0 = b * OB, count = O - o0 < OB ? O - o0 : OB;
             if (KW == 3) {
-                int kh = 0;
-                for (; kh + 3 <= KH; kh += 3) kernel_grad_rows(dKoc, X, dY, o, c, N, C, H, W, O, KH, kh, 3, 3);
-                for (; kh < KH; kh++) kernel_grad_rows(dKoc, X, dY, o, c, N, C, H, W, O, KH, kh, 1, 3);
+                kernel_grad_block(dK, X, dY, o0, count, 4, c, 3, N, C, H, W, O, KH);
             } else if (KW == 5) {
-                int kh = 0;
-                for (; kh + 2 <= KH; kh += 2) kernel_grad_rows(dKoc, X, dY, o, c, N, C, H, W, O, KH, kh, 2, 5);
-                for (; kh < KH; kh++) kernel_grad_rows(dKoc, X, dY, o, c, N, C, H, W, O, KH, kh, 1, 5);
+                kernel_grad_block(dK, X, dY, o0, count, 2, c, 5, N, C, H, W, O, KH);
             } else {
-                kernel_grad_pair_any(dKoc, X, dY, o, c, N, C, H, W, O, KH, KW);
+                float *dKoc = dK + ((size_t)o0 * C + c) * KH * KW;
+                kernel_grad_pair_any(dKoc, X, dY, o0, c, N, C, H, W, O, KH, KW);
             }
         }
     }

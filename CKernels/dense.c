@@ -41,98 +41,111 @@ static void rows_product_scalar(float *Cm, const float *A, size_t as, size_t ak,
 
 // ================================ SIMD variants =================================================
 
-// Dot products of NB rows of X with OB rows of Wt: NB·OB vector accumulators over I, each row
-// vector loaded once per step.
+// Dot products of NB rows of X with OB rows of Wt: NB·OB ≤ 12 vector accumulators over I, each
+// row vector loaded once per step.
 FORCE_INLINE void dense_tile(float *Y, const float *X, const float *Wt, const float *b,
                              int n0, int o0, const int NB, const int OB, int I, int O) {
-    vf acc[4][3];
-    for (int p = 0; p < NB; p++)
-        for (int q = 0; q < OB; q++) acc[p][q] = vsplat(0.0f);
+    vf acc[12];
+    for (int t = 0; t < NB * OB; t++) acc[t] = vsplat(0.0f);
     const int nvec = I / VL;
     for (int iv = 0; iv < nvec; iv++) {
-        vf x[4], w[3];
+        vf x[4], w[12];
         for (int p = 0; p < NB; p++) x[p] = vload(X + (size_t)(n0 + p) * I + iv * VL);
         for (int q = 0; q < OB; q++) w[q] = vload(Wt + (size_t)(o0 + q) * I + iv * VL);
         for (int p = 0; p < NB; p++)
-            for (int q = 0; q < OB; q++) acc[p][q] += x[p] * w[q];
+            for (int q = 0; q < OB; q++) acc[p * OB + q] += x[p] * w[q];
     }
     for (int p = 0; p < NB; p++) {
         for (int q = 0; q < OB; q++) {
             const float *x = X + (size_t)(n0 + p) * I, *w = Wt + (size_t)(o0 + q) * I;
-            float s = vsum(acc[p][q]);
+            float s = vsum(acc[p * OB + q]);
             for (int i = nvec * VL; i < I; i++) s += x[i] * w[i];
             Y[(size_t)(n0 + p) * O + o0 + q] = s + b[o0 + q];
         }
     }
 }
 
+// Blocks of 4 rows × 3 outputs (4 + 3 loads per 12 FMAs). Rows left over (all of them at batch
+// 1) take 8 outputs at a time instead: one row alone would give a tile only 3 accumulators,
+// too few to hide the FMA latency, and the weights dominate the traffic there anyway.
 static void dense_forward_simd(float *Y, const float *X, const float *Wt, const float *b,
                                int N, int I, int O) {
-    const int nblocks = (N + 3) / 4, oblocks = (O + 2) / 3;
+    const int nfull = N / 4, oblocks = (O + 2) / 3;
     const double flops = 2.0 * N * I * O;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
-    for (int nb = 0; nb < nblocks; nb++) {
+    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS && nfull > 0)
+    for (int nb = 0; nb < nfull; nb++) {
         for (int ob = 0; ob < oblocks; ob++) {
             const int n0 = 4 * nb, o0 = 3 * ob;
-            if (n0 + 4 <= N && o0 + 3 <= O) {
-                dense_tile(Y, X, Wt, b, n0, o0, 4, 3, I, O);
-            } else {
-                for (int n = n0; n < N && n < n0 + 4; n++)
-                    for (int o = o0; o < O && o < o0 + 3; o++) dense_tile(Y, X, Wt, b, n, o, 1, 1, I, O);
-            }
+            if (o0 + 3 <= O) dense_tile(Y, X, Wt, b, n0, o0, 4, 3, I, O);
+            else for (int o = o0; o < O; o++) dense_tile(Y, X, Wt, b, n0, o, 4, 1, I, O);
+        }
+    }
+    const int rest = N - 4 * nfull, wide = (O + 7) / 8;
+    #pragma omp parallel for collapse(2) schedule(static) if (2.0 * rest * I * O >= CK_PARALLEL_MIN_FLOPS)
+    for (int n = 4 * nfull; n < N; n++) {
+        for (int ob = 0; ob < wide; ob++) {
+            const int o0 = 8 * ob;
+            if (o0 + 8 <= O) dense_tile(Y, X, Wt, b, n, o0, 1, 8, I, O);
+            else for (int o = o0; o < O; o++) dense_tile(Y, X, Wt, b, n, o, 1, 1, I, O);
         }
     }
 }
 
-// Columns l0 ..< l0+V·VL of MB rows of C = A·Bm: MB·V accumulators, summed over k in order.
+// Columns l0 ..< l0+V·VL of MB rows of C = A·Bm: MB·V ≤ 12 accumulators, summed over k in order.
 FORCE_INLINE void rows_tile(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
                             int m0, int l0, const int MB, const int V, int K, int L) {
-    vf acc[4][3];
-    for (int p = 0; p < MB; p++)
-        for (int v = 0; v < V; v++) acc[p][v] = vsplat(0.0f);
+    vf acc[12];
+    for (int t = 0; t < MB * V; t++) acc[t] = vsplat(0.0f);
     for (int k = 0; k < K; k++) {
-        vf brow[3];
+        vf brow[12];
         for (int v = 0; v < V; v++) brow[v] = vload(Bm + (size_t)k * L + l0 + v * VL);
         for (int p = 0; p < MB; p++) {
             const vf a = vsplat(A[(m0 + p) * as + k * ak]);
-            for (int v = 0; v < V; v++) acc[p][v] += a * brow[v];
+            for (int v = 0; v < V; v++) acc[p * V + v] += a * brow[v];
         }
     }
     for (int p = 0; p < MB; p++)
-        for (int v = 0; v < V; v++) vstore(Cm + (size_t)(m0 + p) * L + l0 + v * VL, acc[p][v]);
+        for (int v = 0; v < V; v++) vstore(Cm + (size_t)(m0 + p) * L + l0 + v * VL, acc[p * V + v]);
 }
 
+// Row r of C, columns l0 ..< lend: one element at a time (the last L % VL columns).
+static void rows_tail(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
+                      int r, int l0, int lend, int K, int L) {
+    for (int l = l0; l < lend; l++) {
+        float s = 0.0f;
+        for (int k = 0; k < K; k++) s += A[r * as + k * ak] * Bm[(size_t)k * L + l];
+        Cm[(size_t)r * L + l] = s;
+    }
+}
+
+// Blocks of 4 rows × 3 vectors; rows left over (the single row of a batch-1 input gradient)
+// take 12 vectors at a time, for 12 independent accumulators instead of 3.
 static void rows_product_simd(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
                               int M, int K, int L) {
     const int chunk = 3 * VL;  // columns per tile
-    const int mblocks = (M + 3) / 4, lblocks = (L + chunk - 1) / chunk;
+    const int mfull = M / 4, lblocks = (L + chunk - 1) / chunk;
     const double flops = 2.0 * M * K * L;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
-    for (int mb = 0; mb < mblocks; mb++) {
+    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS && mfull > 0)
+    for (int mb = 0; mb < mfull; mb++) {
         for (int lb = 0; lb < lblocks; lb++) {
-            const int m0 = 4 * mb, mend = m0 + 4 < M ? m0 + 4 : M;
+            const int m0 = 4 * mb;
             const int l0 = lb * chunk, lend = l0 + chunk < L ? l0 + chunk : L;
             const int nvec = (lend - l0) / VL;
-            for (int m = m0; m < mend;) {
-                const int rows = mend - m >= 4 ? 4 : 1;
-                if (rows == 4) {
-                    if (nvec == 3) rows_tile(Cm, A, as, ak, Bm, m, l0, 4, 3, K, L);
-                    else if (nvec == 2) rows_tile(Cm, A, as, ak, Bm, m, l0, 4, 2, K, L);
-                    else if (nvec == 1) rows_tile(Cm, A, as, ak, Bm, m, l0, 4, 1, K, L);
-                } else {
-                    if (nvec == 3) rows_tile(Cm, A, as, ak, Bm, m, l0, 1, 3, K, L);
-                    else if (nvec == 2) rows_tile(Cm, A, as, ak, Bm, m, l0, 1, 2, K, L);
-                    else if (nvec == 1) rows_tile(Cm, A, as, ak, Bm, m, l0, 1, 1, K, L);
-                }
-                for (int r = m; r < m + rows; r++) {
-                    for (int l = l0 + nvec * VL; l < lend; l++) {
-                        float s = 0.0f;
-                        for (int k = 0; k < K; k++) s += A[r * as + k * ak] * Bm[(size_t)k * L + l];
-                        Cm[(size_t)r * L + l] = s;
-                    }
-                }
-                m += rows;
-            }
+            if (nvec == 3) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 3, K, L);
+            else if (nvec == 2) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 2, K, L);
+            else if (nvec == 1) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 1, K, L);
+            for (int r = m0; r < m0 + 4; r++) rows_tail(Cm, A, as, ak, Bm, r, l0 + nvec * VL, lend, K, L);
+        }
+    }
+    const int wide = 12 * VL, wblocks = (L + wide - 1) / wide;
+    for (int r = 4 * mfull; r < M; r++) {
+        #pragma omp parallel for schedule(static) if (2.0 * K * L >= CK_PARALLEL_MIN_FLOPS)
+        for (int lb = 0; lb < wblocks; lb++) {
+            const int l0 = lb * wide, lend = l0 + wide < L ? l0 + wide : L;
+            const int nvec = (lend - l0) / VL;
+            if (nvec == 12) rows_tile(Cm, A, as, ak, Bm, r, l0, 1, 12, K, L);
+            else for (int v = 0; v < nvec; v++) rows_tile(Cm, A, as, ak, Bm, r, l0 + v * VL, 1, 1, K, L);
+            rows_tail(Cm, A, as, ak, Bm, r, l0 + nvec * VL, lend, K, L);
         }
     }
 }

@@ -108,4 +108,11 @@ void ck_momentum_update(float *w, float *u, const float *g, float lr, float mu, 
 void ck_adam_update(float *w, float *m, float *s, const float *g, float lr, float b1, float b2,
                     float eps, float wd, float c1, float c2, size_t n);
 
+// ---- benchmark support ---------------------------------------------------------------------------
+
+// Runs `iterations` steps of independent fused multiply-adds on each of `threads` threads (one
+// parallel region, 8-lane vectors, 12 accumulator chains per thread) and returns the number of
+// flops done, for the caller to divide by the wall time: the machine's peak fp32 FMA rate.
+double ck_peak_fma(int threads, long iterations);
+
 #endif

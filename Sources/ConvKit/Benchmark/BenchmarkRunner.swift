@@ -1,0 +1,93 @@
+import CKernels
+
+/// One measured row: a kernel on a shape, one variant, one thread count.
+public struct BenchmarkResult: Codable, Sendable {
+    public var kernel: String
+    public var shape: String
+    public var threads: Int
+    public var variant: String
+    /// For kernels: GFLOP/s. End-to-end rows leave it out and give `perSecond` instead.
+    public var gflops: Double?
+    public var perSecond: Double?
+    public var unit: String?
+    public var percentOfPeak: Double?
+    /// (max − min) / median of the samples.
+    public var spread: Double
+    public var samples: Int
+
+    enum CodingKeys: String, CodingKey {
+        case kernel, shape, threads, variant, gflops, unit, spread, samples
+        case perSecond = "per_second"
+        case percentOfPeak = "percent_of_peak"
+    }
+}
+
+public struct BenchmarkReport: Codable, Sendable {
+    /// Peak of the largest thread count measured, in GFLOP/s; per thread count in `peaks`.
+    public var peakGflops: Double
+    public var peaks: [String: Double]
+    public var results: [BenchmarkResult]
+
+    enum CodingKeys: String, CodingKey {
+        case results, peaks
+        case peakGflops = "peak_gflops"
+    }
+}
+
+public enum BenchmarkError: Error, CustomStringConvertible {
+    case mismatch(kernel: String, shape: String, difference: Float)
+    public var description: String {
+        switch self {
+        case let .mismatch(kernel, shape, difference):
+            "SIMD and scalar results of \(kernel) \(shape) differ by \(difference): not timing a wrong kernel"
+        }
+    }
+}
+
+/// Runs the cases: checks each SIMD kernel against the scalar one, then times both variants at
+/// every thread count. Each row's share of peak is against the peak of its own thread count.
+public struct BenchmarkRunner {
+    public var threadCounts: [Int]
+    public var variants: [Kernels.Variant] = [.scalar, .simd]
+    public var repeats: Int = 5
+    /// Seconds one measurement may take when each call is fast; slow calls get 3 samples.
+    public var budget: Double = 0.3
+
+    public init(threadCounts: [Int]) { self.threadCounts = threadCounts }
+
+    public func run(_ cases: [BenchmarkCase], progress: (BenchmarkResult) -> Void = { _ in }) throws(BenchmarkError) -> BenchmarkReport {
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        var peaks: [Int: Double] = [:]
+        for t in threadCounts { peaks[t] = KernelBenchmark.peak(threads: t).median / 1e9 }
+        var results: [BenchmarkResult] = []
+        for bench in cases {
+            Kernels.threads = threadCounts.max() ?? 1
+            let check = KernelBenchmark.check(bench)
+            guard check.ok else {
+                throw .mismatch(kernel: bench.kernel, shape: bench.shape, difference: check.maxDifference)
+            }
+            for variant in variants {
+                for t in threadCounts {
+                    Kernels.threads = t
+                    let timing = KernelBenchmark.measure(work: bench.work, repeats: repeats, budget: budget) { bench.run(variant) }
+                    var row = BenchmarkResult(kernel: bench.kernel, shape: bench.shape, threads: t,
+                                              variant: variant.rawValue, spread: timing.spread, samples: timing.samples)
+                    if bench.unit == .flops {
+                        row.gflops = timing.median / 1e9
+                        if let p = peaks[t], p > 0 { row.percentOfPeak = 100 * row.gflops! / p }
+                    } else {
+                        row.perSecond = timing.median
+                        row.unit = "\(bench.unit.rawValue)/s"
+                    }
+                    results.append(row)
+                    progress(row)
+                }
+            }
+        }
+        let top = threadCounts.max() ?? 1
+        return BenchmarkReport(peakGflops: peaks[top] ?? 0,
+                               peaks: Dictionary(uniqueKeysWithValues: peaks.map { (String($0.key), $0.value) }),
+                               results: results)
+    }
+}

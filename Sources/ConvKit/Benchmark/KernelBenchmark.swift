@@ -1,0 +1,278 @@
+import CKernels
+
+// The kernel benchmark behind `convkit bench` and the Benchmarks/ suite: the shapes that matter,
+// their flop counts, a monotonic-clock timer with median and spread, and the machine's FMA peak.
+
+/// A convolution shape, `NxCxHxW->O,KHxKW`; single-plane kernels use N = C = O = 1.
+public struct ConvShape: Sendable, CustomStringConvertible {
+    public var n, c, h, w, o, kh, kw: Int
+    public init(_ n: Int, _ c: Int, _ h: Int, _ w: Int, _ o: Int, _ kh: Int, _ kw: Int) {
+        (self.n, self.c, self.h, self.w, self.o, self.kh, self.kw) = (n, c, h, w, o, kh, kw)
+    }
+    public var oh: Int { h - kh + 1 }
+    public var ow: Int { w - kw + 1 }
+    /// Multiply-adds of the valid correlation, ×2; the same count for both gradients.
+    public var flops: Double { 2.0 * Double(n * o * c * oh * ow * kh * kw) }
+    public var description: String { "\(n)x\(c)x\(h)x\(w)->\(o),\(kh)x\(kw)" }
+}
+
+/// A fully connected shape, `NxI->O`.
+public struct DenseShape: Sendable, CustomStringConvertible {
+    public var n, i, o: Int
+    public init(_ n: Int, _ i: Int, _ o: Int) { (self.n, self.i, self.o) = (n, i, o) }
+    public var description: String { "\(n)x\(i)->\(o)" }
+}
+
+/// One thing to time: a kernel on a shape, runnable as either variant.
+public final class BenchmarkCase {
+    public let kernel: String
+    public let shape: String
+    /// Work per call: flops for kernels (the rate is reported in GFLOP/s); items (samples,
+    /// images) for end-to-end rows, whose rate is reported per second.
+    public let work: Double
+    public let unit: Unit
+    private let body: (ck_variant) -> Void
+    private let output: () -> [Float]
+    private let outputs: [Buffer]
+
+    public enum Unit: String, Sendable { case flops, samples, images }
+
+    /// `body` runs the kernel once; `output` reads what the last run wrote, for the
+    /// scalar-against-SIMD check. The case owns its buffers through the closures.
+    public convenience init(kernel: String, shape: String, work: Double, unit: Unit = .flops,
+                            body: @escaping (ck_variant) -> Void, output: @escaping () -> [Float]) {
+        self.init(kernel: kernel, shape: shape, work: work, unit: unit, body: body, output: output, outputs: [])
+    }
+
+    /// `outputs` are filled with NaN before each checked run, so an output a variant fails to
+    /// write cannot pass for the other variant's value.
+    init(kernel: String, shape: String, work: Double, unit: Unit = .flops,
+         body: @escaping (ck_variant) -> Void, output: @escaping () -> [Float], outputs: [Buffer]) {
+        self.kernel = kernel; self.shape = shape; self.work = work; self.unit = unit
+        self.body = body; self.output = output; self.outputs = outputs
+    }
+
+    public func run(_ variant: Kernels.Variant) { body(variant.c) }
+    public func result(_ variant: Kernels.Variant) -> [Float] {
+        for b in outputs { b.pointer.update(repeating: .nan, count: b.count) }
+        run(variant)
+        return output()
+    }
+}
+
+/// A float buffer allocated once and filled with reproducible values in [-1, 1).
+final class Buffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    init(_ count: Int, seed: UInt64 = 0) {
+        self.count = max(count, 1)
+        pointer = .allocate(capacity: self.count)
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        for i in 0..<self.count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            pointer[i] = Float(state >> 40) / Float(1 << 24) * 2 - 1
+        }
+    }
+    deinit { pointer.deallocate() }
+    var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
+
+public enum KernelBenchmark {
+    // MARK: shapes
+
+    /// The tutorial layer, LeNet's two convolutions at batch 64, a one-channel layer with many
+    /// outputs, and a layer large enough to be compute bound.
+    public static let convShapes: [ConvShape] = [
+        ConvShape(1, 1, 28, 28, 5, 3, 3),
+        ConvShape(64, 1, 28, 28, 8, 5, 5),
+        ConvShape(64, 8, 12, 12, 16, 5, 5),
+        ConvShape(64, 1, 28, 28, 32, 3, 3),
+        ConvShape(64, 32, 26, 26, 64, 3, 3),
+    ]
+    /// Single planes: the tutorial's 28×28 ⋆ 3×3, LeNet's planes, the large layer's plane.
+    public static let planeShapes: [ConvShape] = [
+        ConvShape(1, 1, 28, 28, 1, 3, 3),
+        ConvShape(1, 1, 28, 28, 1, 5, 5),
+        ConvShape(1, 1, 12, 12, 1, 5, 5),
+        ConvShape(1, 1, 26, 26, 1, 3, 3),
+    ]
+    /// The tutorial's 3380 → 100 layer (batch 1 and 64) and LeNet's classifier.
+    public static let denseShapes: [DenseShape] = [
+        DenseShape(1, 3380, 100),
+        DenseShape(64, 256, 10),
+        DenseShape(64, 3380, 100),
+    ]
+
+    // MARK: cases
+
+    /// Every kernel on every shape that matters for it.
+    public static func kernelCases() -> [BenchmarkCase] {
+        var cases: [BenchmarkCase] = []
+        for s in planeShapes {
+            cases.append(correlateValid(s))
+            cases.append(planeFull(s, convolve: false))
+            cases.append(planeFull(s, convolve: true))
+        }
+        for s in convShapes { cases.append(convForward(s)) }
+        for s in convShapes { cases.append(convBackwardKernel(s)) }
+        for s in convShapes { cases.append(convBackwardInput(s)) }
+        for s in denseShapes { cases.append(denseForward(s)) }
+        for s in denseShapes { cases.append(denseBackward(s)) }
+        return cases
+    }
+
+    /// Every row `convkit bench` reports: kernels, then the end-to-end rows.
+    public static func allCases() -> [BenchmarkCase] { kernelCases() + EndToEndBenchmarks.cases() }
+
+    public static func correlateValid(_ s: ConvShape) -> BenchmarkCase {
+        let input = Buffer(s.h * s.w, seed: 1), k = Buffer(s.kh * s.kw, seed: 2), out = Buffer(s.oh * s.ow)
+        let (h, w, kh, kw) = (Int32(s.h), Int32(s.w), Int32(s.kh), Int32(s.kw))
+        return BenchmarkCase(kernel: "correlate_valid", shape: s.description, work: s.flops,
+                             body: { v in ck_correlate_valid(v, out.pointer, input.pointer, k.pointer, h, w, kh, kw) },
+                             output: { out.array }, outputs: [out])
+    }
+
+    /// Full correlation or convolution of one plane; flops count every tap of the padded plane.
+    public static func planeFull(_ s: ConvShape, convolve: Bool) -> BenchmarkCase {
+        let (h, w, kh, kw) = (Int32(s.h), Int32(s.w), Int32(s.kh), Int32(s.kw))
+        let input = Buffer(s.h * s.w, seed: 1), k = Buffer(s.kh * s.kw, seed: 2)
+        let out = Buffer((s.h + s.kh - 1) * (s.w + s.kw - 1))
+        let work = Buffer(ck_plane_full_work_size(h, w, kh, kw))
+        let flops = 2.0 * Double((s.h + s.kh - 1) * (s.w + s.kw - 1) * s.kh * s.kw)
+        let f = convolve ? ck_convolve_full : ck_correlate_full
+        return BenchmarkCase(kernel: convolve ? "convolve_full" : "correlate_full", shape: s.description, work: flops,
+                             body: { v in f(v, out.pointer, input.pointer, k.pointer, work.pointer, h, w, kh, kw) },
+                             output: { out.array }, outputs: [out])
+    }
+
+    private static func args(_ s: ConvShape) -> (Int32, Int32, Int32, Int32, Int32, Int32, Int32) {
+        (Int32(s.n), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.o), Int32(s.kh), Int32(s.kw))
+    }
+
+    public static func convForward(_ s: ConvShape) -> BenchmarkCase {
+        let X = Buffer(s.n * s.c * s.h * s.w, seed: 1), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
+        let B = Buffer(s.o, seed: 3), Y = Buffer(s.n * s.o * s.oh * s.ow)
+        let (n, c, h, w, o, kh, kw) = args(s)
+        return BenchmarkCase(kernel: "conv_forward", shape: s.description, work: s.flops,
+                             body: { v in ck_conv2d_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, n, c, h, w, o, kh, kw) },
+                             output: { Y.array }, outputs: [Y])
+    }
+
+    public static func convBackwardKernel(_ s: ConvShape) -> BenchmarkCase {
+        let X = Buffer(s.n * s.c * s.h * s.w, seed: 1), dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4)
+        let dK = Buffer(s.o * s.c * s.kh * s.kw)
+        let (n, c, h, w, o, kh, kw) = args(s)
+        return BenchmarkCase(kernel: "conv_backward_kernel", shape: s.description, work: s.flops,
+                             body: { v in ck_conv2d_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, n, c, h, w, o, kh, kw) },
+                             output: { dK.array }, outputs: [dK])
+    }
+
+    /// Flops are the useful multiply-adds (as for the forward pass), not the padded zeros.
+    public static func convBackwardInput(_ s: ConvShape) -> BenchmarkCase {
+        let dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
+        let dX = Buffer(s.n * s.c * s.h * s.w)
+        let (n, c, h, w, o, kh, kw) = args(s)
+        let work = Buffer(ck_conv2d_backward_input_work_size(n, c, o, h, w, kh, kw))
+        return BenchmarkCase(kernel: "conv_backward_input", shape: s.description, work: s.flops,
+                             body: { v in ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, n, c, h, w, o, kh, kw) },
+                             output: { dX.array }, outputs: [dX])
+    }
+
+    public static func denseForward(_ s: DenseShape) -> BenchmarkCase {
+        let X = Buffer(s.n * s.i, seed: 1), Wt = Buffer(s.o * s.i, seed: 2), b = Buffer(s.o, seed: 3)
+        let Y = Buffer(s.n * s.o)
+        let (n, i, o) = (Int32(s.n), Int32(s.i), Int32(s.o))
+        return BenchmarkCase(kernel: "dense_forward", shape: s.description, work: 2.0 * Double(s.n * s.i * s.o),
+                             body: { v in ck_dense_forward(v, Y.pointer, X.pointer, Wt.pointer, b.pointer, n, i, o) },
+                             output: { Y.array }, outputs: [Y])
+    }
+
+    /// dX and dWt: two products of N·I·O multiply-adds each.
+    public static func denseBackward(_ s: DenseShape) -> BenchmarkCase {
+        let X = Buffer(s.n * s.i, seed: 1), Wt = Buffer(s.o * s.i, seed: 2), dY = Buffer(s.n * s.o, seed: 4)
+        let dX = Buffer(s.n * s.i), dWt = Buffer(s.o * s.i), db = Buffer(s.o)
+        let (n, i, o) = (Int32(s.n), Int32(s.i), Int32(s.o))
+        return BenchmarkCase(kernel: "dense_backward", shape: s.description, work: 4.0 * Double(s.n * s.i * s.o),
+                             body: { v in ck_dense_backward(v, dX.pointer, dWt.pointer, db.pointer, dY.pointer, X.pointer, Wt.pointer, n, i, o) },
+                             output: { dX.array + dWt.array + db.array }, outputs: [dX, dWt, db])
+    }
+
+    // MARK: checking
+
+    /// The largest difference between the SIMD and scalar results, and whether it is within
+    /// 1e-4 of the largest scalar magnitude (a wrong index or a dropped term is far outside).
+    public static func check(_ bench: BenchmarkCase) -> (ok: Bool, maxDifference: Float) {
+        let scalar = bench.result(.scalar), simd = bench.result(.simd)
+        guard scalar.count == simd.count else { return (false, .infinity) }
+        var worst: Float = 0, scale: Float = 1
+        for (a, b) in zip(scalar, simd) {
+            let d = abs(a - b)
+            if !(d <= worst) { worst = d.isNaN ? .infinity : max(worst, d) }
+            scale = max(scale, abs(a))
+        }
+        return (worst <= 1e-4 * scale, worst)
+    }
+
+    // MARK: timing
+
+    /// Seconds of one call of body, on the monotonic clock.
+    public static func seconds(_ body: () -> Void) -> Double {
+        let start = ContinuousClock.now
+        body()
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    /// Median and spread ((max − min) / median) of the rate over samples.
+    public struct Timing: Sendable {
+        public var median: Double
+        public var spread: Double
+        public var samples: Int
+    }
+
+    public static func summarize(_ rates: [Double]) -> Timing {
+        let sorted = rates.sorted()
+        let mid = sorted.count / 2
+        let median = sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+        let spread = median > 0 ? (sorted.last! - sorted.first!) / median : 0
+        return Timing(median: median, spread: spread, samples: sorted.count)
+    }
+
+    /// Time-boxed measurement of `work` per call of body: a warm-up call, then samples of enough
+    /// calls to last at least `minSample` seconds each; as many samples as `repeats` asks unless
+    /// they would take longer than `budget` seconds in all, but never fewer than 3.
+    public static func measure(work: Double, repeats: Int, minSample: Double = 0.005, budget: Double = 0.4,
+                               warmUp: Bool = true, _ body: () -> Void) -> Timing {
+        var once = seconds(body)
+        if warmUp && once < budget { once = min(once, seconds(body)) }
+        let calls = max(1, Int((minSample / max(once, 1e-9)).rounded(.up)))
+        let sampleTime = once * Double(calls)
+        let samples = max(min(repeats, Int(budget / max(sampleTime, 1e-9))), min(3, repeats))
+        var rates: [Double] = []
+        for _ in 0..<max(samples, 1) {
+            let t = seconds { for _ in 0..<calls { body() } }
+            rates.append(work * Double(calls) / t)
+        }
+        return summarize(rates)
+    }
+
+    /// Peak fp32 FMA rate in flop/s of `threads` threads over `repeats` runs of ~50 ms. `median`
+    /// is the best run, not the middle one: other work on the machine can only lower a peak.
+    public static func peak(threads: Int, repeats: Int = 5) -> Timing {
+        var iterations = 1 << 14
+        while true {
+            let t = seconds { _ = ck_peak_fma(Int32(threads), iterations) }
+            if t > 0.01 { iterations = max(1, Int(Double(iterations) * 0.05 / t)); break }
+            iterations *= 4
+        }
+        var rates: [Double] = []
+        for _ in 0..<max(repeats, 3) {
+            var flops = 0.0
+            let t = seconds { flops = ck_peak_fma(Int32(threads), iterations) }
+            rates.append(flops / t)
+        }
+        var timing = summarize(rates)
+        timing.median = rates.max() ?? 0
+        return timing
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time every kernel, scalar and SIMD, at 1 and N threads, against the machine's FMA peak."
+    )
+
+    @Flag(help: "Print JSON for scripts instead of a table.")
+    var json = false
+
+    @Option(help: "Only kernels whose name or shape contains this text (e.g. conv_forward, 64x32).")
+    var filter: String?
+
+    @Option(help: "Thread counts, comma-separated (default: 1 and one per core).")
+    var threads: String?
+
+    @Option(help: "Samples per measurement, fewer when each call is slow (at least 3).")
+    var `repeat` = 5
+
+    func validate() throws {
+        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
+        _ = try threadCounts()
+    }
+
+    func threadCounts() throws -> [Int] {
+        guard let threads else {
+            let n = Kernels.threads
+            return n > 1 ? [1, n] : [1]
+        }
+        let counts = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw ValidationError("--threads takes positive counts separated by commas, got \(threads)")
+        }
+        return Array(Set(counts.map { $0! })).sorted()
+    }
+
+    func run() throws {
+        var cases = KernelBenchmark.allCases()
+        if let filter {
+            cases = cases.filter { $0.kernel.contains(filter) || $0.shape.contains(filter) || "\($0.kernel) \($0.shape)".contains(filter) }
+            if cases.isEmpty { throw ValidationError("no kernel or shape matches \(filter)") }
+        }
+        var runner = BenchmarkRunner(threadCounts: try threadCounts())
+        runner.repeats = `repeat`
+        let perCase = runner.threadCounts.count * runner.variants.count
+        var pending: [BenchmarkResult] = [], printed: [BenchmarkResult] = []
+        if !json {
+            print("convkit bench: \(Kernels.simdInstructions), OpenMP \(Kernels.openMP ? "on" : "off"), threads \(runner.threadCounts.map(String.init).joined(separator: ","))")
+        }
+        let report: BenchmarkReport
+        do {
+            report = try runner.run(cases) { row in
+                guard !json else { return }
+                pending.append(row)
+                if pending.count == perCase { printRows(pending, after: printed); printed = pending; pending = [] }
+            }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            let peaks = report.peaks.sorted { Int($0.key)! < Int($1.key)! }
+                .map { "\($0.key) thr \(format($0.value, 1)) GFLOP/s" }.joined(separator: ", ")
+            print("peak fp32 FMA: \(peaks); % peak is against the row's own thread count; spread = (max-min)/median")
+        }
+    }
+
+    /// Prints one case's rows; a header before each new kernel.
+    private func printRows(_ rows: [BenchmarkResult], after previous: [BenchmarkResult]) {
+        if rows.first?.kernel != previous.first?.kernel {
+            print("")
+            print(pad("kernel", 21) + pad("shape", 24, right: false) + pad("thr", 4) + pad("scalar", 9) + pad("simd", 9)
+                  + pad("speed-up", 9) + pad("% peak", 8) + pad("spread", 14))
+        }
+        for t in Set(rows.map(\.threads)).sorted() {
+            let scalar = rows.first { $0.threads == t && $0.variant == "scalar" }
+            let simd = rows.first { $0.threads == t && $0.variant == "simd" }
+            let unit = scalar?.unit ?? ""
+            let s = scalar?.gflops ?? scalar?.perSecond ?? 0, v = simd?.gflops ?? simd?.perSecond ?? 0
+            let spread = "\(format(100 * (scalar?.spread ?? 0), 0))%/\(format(100 * (simd?.spread ?? 0), 0))%"
+            print(pad(rows[0].kernel, 21) + pad(rows[0].shape, 24, right: false) + pad("\(t)", 4)
+                  + pad(format(s, 2), 9) + pad(format(v, 2), 9) + pad(s > 0 ? format(v / s, 1) + "x" : "-", 9)
+                  + pad(simd?.percentOfPeak.map { format($0, 1) } ?? unit, 8) + pad(spread, 14))
+        }
+    }
+
+}
+
+private func format(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+
+private func pad(_ s: String, _ width: Int, right: Bool = true) -> String {
+    let fill = String(repeating: " ", count: max(0, width - s.count))
+    return right ? fill + s : "  " + s + fill
+}
