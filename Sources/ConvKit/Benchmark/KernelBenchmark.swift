@@ -60,21 +60,16 @@ public final class BenchmarkCase {
     }
 }
 
-/// A float buffer allocated once and filled with reproducible values in [-1, 1).
-final class Buffer {
-    let pointer: UnsafeMutablePointer<Float>
-    let count: Int
-    init(_ count: Int, seed: UInt64 = 0) {
-        self.count = max(count, 1)
-        pointer = .allocate(capacity: self.count)
+extension Buffer {
+    /// A buffer filled with reproducible values in [-1, 1).
+    convenience init(_ count: Int, seed: UInt64 = 0) {
+        self.init(count: max(count, 1))
         var state = seed &+ 0x9E37_79B9_7F4A_7C15
         for i in 0..<self.count {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             pointer[i] = Float(state >> 40) / Float(1 << 24) * 2 - 1
         }
     }
-    deinit { pointer.deallocate() }
-    var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 }
 
 public enum KernelBenchmark {
