@@ -7,7 +7,7 @@ struct ConvKitCommand: ParsableCommand {
         commandName: "convkit",
         abstract: "Train and run small convolutional networks on the CPU.",
         version: ConvKit.version,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Info.self], defaultSubcommand: nil
+        subcommands: [Train.self, Evaluate.self, Predict.self, Info.self, Plot.self, Show.self, Summary.self], defaultSubcommand: nil
     )
 }
 
