@@ -19,7 +19,8 @@ public enum KernelImage {
                 }
             }
             let scale = max(8, min(12, 48 / max(kh, kw)))
-            sections.append(Mosaic.Section(label: labels ? "layer \(index) \(conv.spec)" : nil, tiles: tiles, columns: o, scale: scale))
+            let label = "layer \(index) \(conv.spec): \(o) filter\(o == 1 ? "" : "s") across, \(c) input channel\(c == 1 ? "" : "s") down"
+            sections.append(Mosaic.Section(label: labels ? label : nil, tiles: tiles, columns: o, scale: scale))
         }
         guard !sections.isEmpty else { throw ShapeError("the network has no convolution layer") }
         return Mosaic(sections: sections)
