@@ -10,6 +10,7 @@ struct Plot: ParsableCommand {
     var logs: [String]
     @Option(help: "Where to write the SVG.") var out: String = "curves.svg"
     @Option(help: "Chart title.") var title: String = "Training curves"
+    @Flag(help: "Draw the loss on a logarithmic axis (losses that fall by decades).") var logLoss = false
 
     func validate() throws {
         if logs.isEmpty { throw ValidationError("give at least one log file") }
@@ -22,7 +23,7 @@ struct Plot: ParsableCommand {
             guard !log.epochs.isEmpty else { throw ValidationError("\(path) has no epochs") }
             runs.append((runName(path, among: logs), log))
         }
-        let svg = TrainingCurves.chart(runs: runs, title: title).svg
+        let svg = TrainingCurves.chart(runs: runs, title: title, logarithmicLoss: logLoss).svg
         do { try svg.write(toFile: out, atomically: true, encoding: .utf8) } catch {
             throw ValidationError("cannot write \(out): \(error.localizedDescription)")
         }

@@ -112,6 +112,11 @@ struct VisualizationTests {
         #expect(flat.step == 1 && flat.ticks == [0, 1, 2])
         let accuracy = AxisScale.nice(min: 0.962, max: 0.995)
         #expect(accuracy.low <= 0.962 && accuracy.high >= 0.995 && accuracy.ticks.count >= 3 && accuracy.ticks.count <= 9)
+        let loss = AxisScale.logarithmic(min: 0.0045, max: 0.86)
+        #expect(loss.isLogarithmic && loss.ticks.count == 4)
+        #expect(zip(loss.ticks, [0.001, 0.01, 0.1, 1]).allSatisfy { abs($0 / $1 - 1) < 1e-9 })
+        let narrow = AxisScale.logarithmic(min: 0.09, max: 0.32)
+        #expect(zip(narrow.ticks, [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]).allSatisfy { abs($0 / $1 - 1) < 1e-9 } && narrow.ticks.count == 7)
     }
 
     // MARK: PNG

@@ -29,14 +29,18 @@ public struct LineChart: Sendable {
         public var percent: Bool
         /// Stretch the y axis down to zero (losses), rather than fitting the data (accuracies).
         public var includeZero: Bool
+        /// A logarithmic y axis, for losses that fall by decades.
+        public var logarithmic: Bool
 
-        public init(title: String, xLabel: String, yLabel: String, series: [Series], percent: Bool = false, includeZero: Bool = false) {
+        public init(title: String, xLabel: String, yLabel: String, series: [Series], percent: Bool = false, includeZero: Bool = false,
+                    logarithmic: Bool = false) {
             self.title = title
             self.xLabel = xLabel
             self.yLabel = yLabel
             self.series = series
             self.percent = percent
             self.includeZero = includeZero
+            self.logarithmic = logarithmic
         }
     }
 
@@ -107,21 +111,26 @@ public struct LineChart: Sendable {
         let xs = all.map(\.x), ys = all.map(\.y)
         let xScale = AxisScale.nice(min: min(0, xs.min() ?? 0), max: max(1, xs.max() ?? 1), integer: true)
         var yMin = ys.min() ?? 0, yMax = ys.max() ?? 1
-        if panel.includeZero { yMin = min(0, yMin) }
+        if panel.includeZero && !panel.logarithmic { yMin = min(0, yMin) }
         if panel.percent { yMax = min(yMax, 1) }
-        var yScale = AxisScale.nice(min: yMin, max: yMax)
+        var yScale = panel.logarithmic ? AxisScale.logarithmic(min: yMin, max: yMax) : AxisScale.nice(min: yMin, max: yMax)
         if panel.percent, yScale.high > 1 { yScale = AxisScale(low: yScale.low, high: 1, step: yScale.step) }
 
         let plotLeft = x0 + left, plotRight = x0 + panelWidth - right
         let plotTop = top, plotBottom = top + plotHeight
         func px(_ x: Double) -> Double { plotLeft + (x - xScale.low) / (xScale.high - xScale.low) * (plotRight - plotLeft) }
-        func py(_ y: Double) -> Double { plotBottom - (y - yScale.low) / (yScale.high - yScale.low) * (plotBottom - plotTop) }
+        func py(_ y: Double) -> Double {
+            let (v, low, high) = yScale.isLogarithmic
+                ? (log10(max(y, yScale.low)), log10(yScale.low), log10(yScale.high)) : (y, yScale.low, yScale.high)
+            return plotBottom - (v - low) / (high - low) * (plotBottom - plotTop)
+        }
 
         var out = "<g class=\"panel\">\n"
         out += "<text x=\"\(f((plotLeft + plotRight) / 2))\" y=\"\(f(plotTop - 10))\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(panel.title))</text>\n"
         // Grid and tick labels.
         for y in yScale.ticks {
-            let label = panel.percent ? yScale.label(y * 100, scaledStep: yScale.step * 100) + "%" : yScale.label(y)
+            let label = panel.percent ? yScale.label(y * 100, scaledStep: yScale.step * 100) + "%"
+                : yScale.isLogarithmic ? String(format: "%g", y) : yScale.label(y)
             out += "<line x1=\"\(f(plotLeft))\" y1=\"\(f(py(y)))\" x2=\"\(f(plotRight))\" y2=\"\(f(py(y)))\" stroke=\"#e5e5e5\"/>\n"
             out += "<text x=\"\(f(plotLeft - 6))\" y=\"\(f(py(y) + 4))\" text-anchor=\"end\">\(label)</text>\n"
         }
@@ -162,10 +171,25 @@ public struct AxisScale: Equatable, Sendable {
     public var high: Double
     public var step: Double
 
+    /// Ticks at 1, 2 and 5 × 10ᵏ between low and high (both powers of ten) rather than every step.
+    public var isLogarithmic = false
+
     public init(low: Double, high: Double, step: Double) {
         self.low = low
         self.high = high
         self.step = step
+    }
+
+    /// Whole decades around the positive data; non-positive values are drawn at the bottom.
+    public static func logarithmic(min lo: Double, max hi: Double) -> AxisScale {
+        let hi = hi > 0 && hi.isFinite ? hi : 1
+        let lo = lo > 0 && lo.isFinite ? Swift.min(lo, hi) : hi / 10
+        var low = floor(log10(lo) + 1e-9), high = ceil(log10(hi) - 1e-9)
+        if high <= low { high = low + 1 }
+        if high - low > 12 { low = high - 12 }
+        var scale = AxisScale(low: pow(10, low), high: pow(10, high), step: 10)
+        scale.isLogarithmic = true
+        return scale
     }
 
     public static func nice(min lo: Double, max hi: Double, ticks: Int = 5, integer: Bool = false) -> AxisScale {
@@ -184,6 +208,11 @@ public struct AxisScale: Equatable, Sendable {
     }
 
     public var ticks: [Double] {
+        if isLogarithmic {
+            let decades = Int((log10(high) - log10(low)).rounded())
+            let multiples: [Double] = decades <= 2 ? [1, 2, 5] : [1]
+            return (0..<decades).flatMap { k in multiples.map { $0 * low * pow(10, Double(k)) } } + [high]
+        }
         let n = Int(((high - low) / step).rounded())
         return (0...max(n, 0)).map { low + Double($0) * step }
     }
@@ -204,7 +233,8 @@ public struct AxisScale: Equatable, Sendable {
 /// The chart `convkit plot` draws: training loss on the left; training (solid) and test (dashed)
 /// accuracy on the right; one colour per run.
 public enum TrainingCurves {
-    public static func chart(runs: [(name: String, log: TrainingLog)], title: String = "Training curves") -> LineChart {
+    public static func chart(runs: [(name: String, log: TrainingLog)], title: String = "Training curves",
+                             logarithmicLoss: Bool = false) -> LineChart {
         var loss: [LineChart.Series] = [], accuracy: [LineChart.Series] = []
         var legend: [LineChart.LegendEntry] = []
         for (k, run) in runs.enumerated() {
@@ -221,7 +251,8 @@ public enum TrainingCurves {
         legend.append(.init(label: "train", colour: "#555"))
         if accuracy.contains(where: \.dashed) { legend.append(.init(label: "test", colour: "#555", dashed: true)) }
         return LineChart(title: title, panels: [
-            .init(title: "Loss", xLabel: "epoch", yLabel: "training loss", series: loss, includeZero: true),
+            .init(title: "Loss", xLabel: "epoch", yLabel: logarithmicLoss ? "training loss (log scale)" : "training loss", series: loss, includeZero: true,
+                  logarithmic: logarithmicLoss),
             .init(title: "Accuracy", xLabel: "epoch", yLabel: "accuracy", series: accuracy, percent: true),
         ], legend: legend)
     }
