@@ -7,7 +7,7 @@ struct ConvKitCommand: ParsableCommand {
         commandName: "convkit",
         abstract: "Train and run small convolutional networks on the CPU.",
         version: ConvKit.version,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self, Info.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Show.self, Summary.self, Bench.self, Info.self]
     )
 }
 

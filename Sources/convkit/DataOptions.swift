@@ -67,6 +67,7 @@ struct Console {
 
     /// An in-place progress line, only when stderr is a terminal.
     static let interactive = isatty(2) != 0
+    static let stdoutIsTerminal = isatty(1) != 0
 
     static func progress(_ text: String) {
         guard interactive else { return }

@@ -45,7 +45,8 @@ struct Predict: ParsableCommand {
         print("predicted \(digit)" + (label.map { $0 == digit ? " (label \($0): correct)" : " (label \($0): wrong)" } ?? ""))
         let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(5)
         for k in ranked {
-            let bar = String(repeating: "█", count: Int((probabilities[k] * 40).rounded()))
+            // Block characters on a terminal; ASCII when piped, where a file or log may not be UTF-8 aware.
+            let bar = String(repeating: Console.stdoutIsTerminal ? "█" : "#", count: Int((probabilities[k] * 40).rounded()))
             print("  \(loaded.info.digits[k])  \(String(format: "%6.2f%%", 100 * probabilities[k]))  \(bar)")
         }
         print("outputs: [" + outputs.map { String(format: "%.6g", $0) }.joined(separator: ", ") + "]")

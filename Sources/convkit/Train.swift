@@ -25,6 +25,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Keep the selected images in file order.") var noShuffle = false
     @Option(help: "Start from this model file (its architecture is used).") var `init`: String?
     @Option(help: "Save the trained model here (safetensors).") var save: String?
+    @Option(help: "Write one line per epoch here as training goes: JSON Lines, or CSV if the name ends in .csv.") var log: String?
     @Flag(help: "Print one JSON object at the end instead of the report.") var json = false
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var compute: ComputeOptions
@@ -78,12 +79,14 @@ struct Train: ParsableCommand {
         console.line()
 
         var reports: [EpochReport] = []
+        let logWriter = try log.map { path throws(TrainingLogError) in try TrainingLogWriter(path: path) }
         let width = String(recipe.epochs).count
         try trainer.fit(train, epochs: 0..<recipe.epochs, test: test, onProgress: { done, total in
             Console.progress("epoch \(reports.count + 1): \(done)/\(total)")
         }) { report in
             Console.clearProgress()
             reports.append(report)
+            try logWriter?.append(report)
             let epoch = String(report.epoch).leftPadded(to: width)
             console.line("epoch \(epoch)/\(recipe.epochs)  loss \(String(format: "%.4f", report.loss))  train \(percent(report.accuracy))  test \(percent(report.testAccuracy ?? 0))  \(String(format: "%.3f s", report.seconds))")
         }

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""End-to-end training figures for the README, against PyTorch in the same run when a torch
+interpreter is given: the tutorial net at batch 1, LeNet at batch 64, the fast preset, and the
+peak resident memory of a full LeNet run. Medians over --repeat runs.
+
+  swift build -c release
+  python3 Benchmarks/training.py [--torch .venv-torch/bin/python] [--repeat 3] [--lenet-epochs 2]
+"""
+import argparse, json, os, resource, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ANCHORS = os.path.join(ROOT, "..", "shared", "anchors")
+
+
+def run_json(cmd):
+    """Runs cmd, returns (last JSON object it printed, peak RSS in MB of that child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    obj = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    return obj, (peak / 1024 if peak > before else None)
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--convkit", default=os.path.join(ROOT, ".build", "release", "convkit"))
+    ap.add_argument("--torch", help="python with torch, to measure PyTorch in the same run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--lenet-epochs", type=int, default=2)
+    ap.add_argument("--skip", default="", help="comma list of: tutorial,lenet,fast,memory")
+    args = ap.parse_args()
+    skip = set(args.skip.split(","))
+    ck = args.convkit
+    rows = []
+
+    def row(what, threads, ours, theirs, unit):
+        ratio = f"{ours / theirs:.2f}x" if theirs else ""
+        rows.append((what, threads, ours, theirs, ratio, unit))
+        print(f"  {what:<34} {threads} thr  convkit {ours:10.1f}  {'torch ' + format(theirs, '10.1f') if theirs else '':<17} {ratio:>6} {unit}",
+              flush=True)
+
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, median of {args.repeat}")
+    if "tutorial" not in skip:
+        for t in (1, 2):
+            ours = median([run_json([ck, "train", "--json", "--threads", str(t)])[0]["samples_per_second"] for _ in range(args.repeat)])
+            theirs = None
+            if args.torch:
+                theirs = median([run_json([args.torch, os.path.join(ANCHORS, "seed_torch.py"), "--threads", str(t), "--batch", "1",
+                                           "--quiet", "--data", os.path.join(ROOT, "Data", "mnist")])[0]
+                                 ["train_samples_per_s_median"] for _ in range(args.repeat)])
+            row("tutorial net, batch 1", t, ours, theirs, "samples/s")
+    if "lenet" not in skip:
+        for t in (1, 2):
+            ours = median([median([60000 / e["seconds"] for e in run_json(
+                [ck, "train", "--arch", "lenet", "--epochs", str(args.lenet_epochs), "--json", "--threads", str(t)])[0]["epochs"]])
+                for _ in range(args.repeat)])
+            theirs = None
+            if args.torch:
+                theirs = median([run_json([args.torch, os.path.join(ANCHORS, "lenet_torch.py"), "--threads", str(t),
+                                           "--epochs", str(args.lenet_epochs), "--data", os.path.join(ROOT, "Data", "mnist")])[0]
+                                 ["images_per_s_median"] for _ in range(args.repeat)])
+            row("lenet, batch 64", t, ours, theirs, "images/s")
+    if "fast" not in skip:
+        runs = [run_json([ck, "train", "--arch", "fast", "--json"])[0] for _ in range(args.repeat)]
+        print(f"  fast preset: train_seconds {[round(r['train_seconds'], 2) for r in runs]}, "
+              f"test_accuracy {[r['test_accuracy'] for r in runs]}", flush=True)
+        row("fast preset, seconds to finish", 0, median([r["train_seconds"] for r in runs]), None, "s")
+    if "memory" not in skip:
+        _, rss = run_json([ck, "train", "--arch", "lenet", "--epochs", "1", "--json"])
+        row("lenet full run, peak RSS", 0, rss or float("nan"), None, "MB")
+    json.dump([dict(zip(["what", "threads", "convkit", "torch", "ratio", "unit"], r)) for r in rows], sys.stderr)
+    print(file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

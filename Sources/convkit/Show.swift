@@ -1,0 +1,61 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw a model's convolution kernels, or its feature maps for one image, as a PNG.",
+        discussion: """
+        Without --image or --index: every conv layer's kernels, a row per input channel and a column per filter.
+        With one of them: the input and every conv layer's output for that image. Each tile is scaled
+        to its own range, black for its minimum and white for its maximum.
+        """)
+
+    @Option(help: "Model file (safetensors).") var model: String
+    @Option(help: "Show feature maps for this 28×28 grey PGM or PNG.") var image: String?
+    @Option(help: "Show feature maps for the N-th image (from 0) of the test file.") var index: Int?
+    @Option(help: "Where to write the PNG (default: kernels.png, or maps.png for feature maps).") var out: String?
+    @Flag(help: "Also show each conv layer's output after the activation that follows it.") var activated = false
+    @Flag(help: "Leave out the section labels.") var noLabels = false
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if image != nil, index != nil { throw ValidationError("give at most one of --image and --index") }
+        if let index, index < 0 { throw ValidationError("--index must be 0 or more, got \(index)") }
+    }
+
+    func run() throws {
+        compute.apply()
+        let loaded = try Model.load(path: model).model
+        let mosaic: Mosaic
+        let path: String
+        if image == nil && index == nil {
+            mosaic = try KernelImage.kernels(of: loaded.network, labels: !noLabels)
+            path = out ?? "kernels.png"
+        } else {
+            let pixels = try inputPixels(loaded)
+            let n = loaded.info.normalization
+            let input = Tensor(shape: loaded.info.architecture.input, scalars: pixels.map { (Float($0) / 255 - n.mean) / n.std })
+            mosaic = KernelImage.featureMaps(of: loaded.network, input: input, activated: activated, labels: !noLabels)
+            path = out ?? "maps.png"
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(mosaic.png)) else {
+            throw ValidationError("cannot write \(path)")
+        }
+        print("wrote \(path) (\(mosaic.width)×\(mosaic.height), \(mosaic.placements.count) tiles)")
+    }
+
+    func inputPixels(_ loaded: Model) throws -> [UInt8] {
+        let input = loaded.info.architecture.input
+        guard input.count == 3, input[0] == 1 else { throw ValidationError("the model's input \(input) is not a grey image") }
+        if let image { return try GreyImage.read(path: image, width: input[2], height: input[1]).pixels }
+        let testSet = try dataOptions.load(.test)
+        guard index! < testSet.count else { throw ValidationError("--index \(index!) is past the \(testSet.count) test images") }
+        guard testSet.rows == input[1], testSet.cols == input[2] else {
+            throw ValidationError("test images are \(testSet.rows)×\(testSet.cols), the model takes \(input[1])×\(input[2])")
+        }
+        print("test image \(index!): label \(testSet.labels[index!])")
+        return Array(testSet.image(index!))
+    }
+}
