@@ -9,7 +9,7 @@
 #include "CKernels.h"
 #include "vec.h"
 
-#define DENSE_SGD_ROWS 16
+#define DENSE_SGD_ROWS 8
 
 size_t ck_dense_backward_sgd_work_size(int N, int I, int O) {
     return (size_t)((O + DENSE_SGD_ROWS - 1) / DENSE_SGD_ROWS) * N * I;
@@ -68,28 +68,39 @@ static void chunk_simd(float *part, float *Wt, float *b, const float *dY, const 
     }
 }
 
+static void chunk(ck_variant v, float *part, float *Wt, float *b, const float *dY, const float *X, float lr,
+                  int N, int I, int O, int c) {
+    const int o0 = c * DENSE_SGD_ROWS, o1 = o0 + DENSE_SGD_ROWS < O ? o0 + DENSE_SGD_ROWS : O;
+    if (v == CK_SIMD) chunk_simd(part, Wt, b, dY, X, lr, N, I, O, o0, o1);
+    else chunk_scalar(part, Wt, b, dY, X, lr, N, I, O, o0, o1);
+}
+
+// dX[k] = Σ_c part_c[k], chunks in order.
+static inline float chunk_sum(const float *work, size_t slice, int chunks, size_t k) {
+    float s = 0.0f;
+    for (int c = 0; c < chunks; c++) s += work[c * slice + k];
+    return s;
+}
+
 void ck_dense_backward_sgd(ck_variant v, float *dX, float *Wt, float *b, const float *dY, const float *X,
                            float lr, float *work, int N, int I, int O) {
     const int chunks = (O + DENSE_SGD_ROWS - 1) / DENSE_SGD_ROWS;
     const size_t slice = (size_t)N * I;
-    // Memory bound: worth a second core once the weights outgrow one core's L2 share.
+    // Memory bound: worth a second core once the weights outgrow a core's L2 share. A serial
+    // run skips OpenMP altogether (libomp allocates for every serialised region).
     const double bytes = 4.0 * I * O, flops = 4.0 * N * I * O;
-    const int parallel = bytes >= 256 * 1024 || flops >= CK_PARALLEL_MIN_FLOPS;
-    #pragma omp parallel if (parallel)
-    {
-        #pragma omp for schedule(static)
-        for (int c = 0; c < chunks; c++) {
-            const int o0 = c * DENSE_SGD_ROWS, o1 = o0 + DENSE_SGD_ROWS < O ? o0 + DENSE_SGD_ROWS : O;
-            if (v == CK_SIMD) chunk_simd(work + c * slice, Wt, b, dY, X, lr, N, I, O, o0, o1);
-            else chunk_scalar(work + c * slice, Wt, b, dY, X, lr, N, I, O, o0, o1);
-        }
-        if (dX) {
+    if (bytes >= 256 * 1024 || flops >= CK_PARALLEL_MIN_FLOPS) {
+        #pragma omp parallel
+        {
             #pragma omp for schedule(static)
-            for (size_t k = 0; k < slice; k++) {
-                float s = 0.0f;
-                for (int c = 0; c < chunks; c++) s += work[c * slice + k];
-                dX[k] = s;
+            for (int c = 0; c < chunks; c++) chunk(v, work + c * slice, Wt, b, dY, X, lr, N, I, O, c);
+            if (dX) {
+                #pragma omp for schedule(static)
+                for (size_t k = 0; k < slice; k++) dX[k] = chunk_sum(work, slice, chunks, k);
             }
         }
+    } else {
+        for (int c = 0; c < chunks; c++) chunk(v, work + c * slice, Wt, b, dY, X, lr, N, I, O, c);
+        if (dX) for (size_t k = 0; k < slice; k++) dX[k] = chunk_sum(work, slice, chunks, k);
     }
 }
