@@ -51,7 +51,7 @@ public struct BenchmarkRunner {
     public var variants: [Kernels.Variant] = [.scalar, .simd]
     public var repeats: Int = 5
     /// Seconds one measurement may take when each call is fast; slow calls get 3 samples.
-    public var budget: Double = 0.3
+    public var budget: Double = 0.15
 
     public init(threadCounts: [Int]) { self.threadCounts = threadCounts }
 

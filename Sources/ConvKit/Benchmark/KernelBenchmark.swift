@@ -24,7 +24,9 @@ public struct DenseShape: Sendable, CustomStringConvertible {
 }
 
 /// One thing to time: a kernel on a shape, runnable as either variant.
-public final class BenchmarkCase {
+/// Unchecked Sendable: its buffers are written only by the kernel a benchmark runs, one at a
+/// time (package-benchmark hands the cases to @Sendable closures).
+public final class BenchmarkCase: @unchecked Sendable {
     public let kernel: String
     public let shape: String
     /// Work per call: flops for kernels (the rate is reported in GFLOP/s); items (samples,
