@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Thread counts, comma-separated (default: 1 and one per core).")
     var threads: String?
 
-    @Option(help: "wall: elapsed time; cpu: process CPU time / threads, which leaves out time spent waiting for a core on a loaded machine.")
+    @Option(help: "wall: elapsed time; cpu: CPU time of the calling (OpenMP master) thread, which leaves out time spent waiting for a core on a loaded machine.")
     var clock: KernelBenchmark.TimeBase = .wall
 
     @Option(help: "Samples per measurement, fewer when each call is slow (at least 3).")

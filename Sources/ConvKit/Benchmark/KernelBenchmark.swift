@@ -224,14 +224,15 @@ public enum KernelBenchmark {
     public enum TimeBase: String, Sendable, CaseIterable {
         /// Elapsed time on the monotonic clock: what a user waits for.
         case wall
-        /// The process's CPU time divided by the thread count: time the kernel's threads actually
-        /// ran. On a machine shared with other jobs this drops the time spent waiting for a core,
-        /// so it estimates the unloaded rate (OpenMP threads spin while they wait for each other,
-        /// so imbalance still counts).
+        /// CPU time of the calling thread: time it actually ran. On a machine shared with other
+        /// jobs this leaves out the time spent waiting for a core, so it estimates the unloaded
+        /// rate. The calling thread is the master of every OpenMP region and spins at its
+        /// barrier until the team is done, so imbalance and slow team members still count;
+        /// work below the parallel threshold runs on this thread alone, as it should.
         case cpu
     }
 
-    /// Seconds of one call of body on `base` (monotonic wall clock, or process CPU time / threads).
+    /// Seconds of one call of body on `base` (monotonic wall clock, or this thread's CPU time).
     public static func seconds(_ base: TimeBase = .wall, threads: Int = 1, _ body: () -> Void) -> Double {
         switch base {
         case .wall:
@@ -240,15 +241,15 @@ public enum KernelBenchmark {
             let d = ContinuousClock.now - start
             return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         case .cpu:
-            let start = processCPUSeconds()
+            let start = threadCPUSeconds()
             body()
-            return (processCPUSeconds() - start) / Double(max(threads, 1))
+            return threadCPUSeconds() - start
         }
     }
 
-    static func processCPUSeconds() -> Double {
+    static func threadCPUSeconds() -> Double {
         var ts = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
