@@ -136,16 +136,35 @@ FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const fl
 FORCE_INLINE void conv_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                              int o0, const int OB, const int R, const int V,
                              int C, int H, int W, int OH, int OW, int KH, int KW) {
+    const int full = OW / (V * VL) * (V * VL);  // columns covered by whole tiles
     for (int yi = 0; yi < OH; yi += R) {
         const int y0 = yi + R <= OH ? yi : OH - R;
-        int x0 = 0;
-        for (; x0 + V * VL <= OW; x0 += V * VL) TILE(OB, R, V);
-        const int rem = OW - x0;
-        if (rem > 0) {
-            const int vr = (rem + VL - 1) / VL;  // ≤ V, and x0 ≥ V·VL, so the moved tile fits
-            x0 = OW - vr * VL;
-            if (vr == 1) TILE(OB, R, 1);
-            else if (V >= 2) TILE(OB, R, 2);  // vr ≤ V
+        for (int x0 = 0; x0 < full; x0 += V * VL) TILE(OB, R, V);
+    }
+    const int rem = OW - full;
+    if (rem == 0) return;
+    // The ragged strip: vr ≤ V vectors wide (and full ≥ V·VL, so the moved tile fits), with
+    // taller tiles when it is one vector wide, to keep OB·R·V accumulators.
+    const int vr = (rem + VL - 1) / VL, x0 = OW - vr * VL;
+    if (vr == 1 && OH >= R * V) {
+        for (int yi = 0; yi < OH; yi += R * V) {
+            const int y0 = yi + R * V <= OH ? yi : OH - R * V;
+            TILE(OB, R * V, 1);
+        }
+    } else if (vr == 1) {
+        for (int yi = 0; yi < OH; yi += R) {
+            const int y0 = yi + R <= OH ? yi : OH - R;
+            TILE(OB, R, 1);
+        }
+    } else if (V >= 2 && vr == 2) {
+        for (int yi = 0; yi < OH; yi += R) {
+            const int y0 = yi + R <= OH ? yi : OH - R;
+            TILE(OB, R, 2);
+        }
+    } else if (V >= 3) {  // vr == 3: more than two vectors left, a whole tile moved left
+        for (int yi = 0; yi < OH; yi += R) {
+            const int y0 = yi + R <= OH ? yi : OH - R;
+            TILE(OB, R, 3);
         }
     }
 }
