@@ -136,16 +136,35 @@ FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const fl
 FORCE_INLINE void conv_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                              int o0, const int OB, const int R, const int V,
                              int C, int H, int W, int OH, int OW, int KH, int KW) {
+    const int full = OW / (V * VL) * (V * VL);  // columns covered by whole tiles
     for (int yi = 0; yi < OH; yi += R) {
         const int y0 = yi + R <= OH ? yi : OH - R;
-        int x0 = 0;
-        for (; x0 + V * VL <= OW; x0 += V * VL) TILE(OB, R, V);
-        const int rem = OW - x0;
-        if (rem > 0) {
-            const int vr = (rem + VL - 1) / VL;  // ≤ V, and x0 ≥ V·VL, so the moved tile fits
-            x0 = OW - vr * VL;
-            if (vr == 1) TILE(OB, R, 1);
-            else if (V >= 2) TILE(OB, R, 2);  // vr ≤ V
+        for (int x0 = 0; x0 < full; x0 += V * VL) TILE(OB, R, V);
+    }
+    const int rem = OW - full;
+    if (rem == 0) return;
+    // The ragged strip: vr ≤ V vectors wide (and full ≥ V·VL, so the moved tile fits), with
+    // taller tiles when it is one vector wide, to keep OB·R·V accumulators.
+    const int vr = (rem + VL - 1) / VL, x0 = OW - vr * VL;
+    if (vr == 1 && OH >= R * V) {
+        for (int yi = 0; yi < OH; yi += R * V) {
+            const int y0 = yi + R * V <= OH ? yi : OH - R * V;
+            TILE(OB, R * V, 1);
+        }
+    } else if (vr == 1) {
+        for (int yi = 0; yi < OH; yi += R) {
+            const int y0 = yi + R <= OH ? yi : OH - R;
+            TILE(OB, R, 1);
+        }
+    } else if (V >= 2 && vr == 2) {
+        for (int yi = 0; yi < OH; yi += R) {
+            const int y0 = yi + R <= OH ? yi : OH - R;
+            TILE(OB, R, 2);
+        }
+    } else if (V >= 3) {  // vr == 3: more than two vectors left, a whole tile moved left
+        for (int yi = 0; yi < OH; yi += R) {
+            const int y0 = yi + R <= OH ? yi : OH - R;
+            TILE(OB, R, 3);
         }
     }
 }
@@ -204,23 +223,28 @@ FORCE_INLINE void conv_channels(float *Yn, const float *Xn, const float *K, cons
     }
 }
 
+// Item (n, block b of 4 output channels) of the forward pass. Not inlined: it holds every
+// tile shape for 3×3, 5×5 and other kernels, and is called from both loops of CK_PARALLEL_FOR.
+static __attribute__((noinline)) void conv_forward_item(float *Y, const float *X, const float *K, const float *B,
+                                                        ck_bias bias, int n, int b, int C, int H, int W, int O,
+                                                        int KH, int KW) {
+    const int OH = H - KH + 1, OW = W - KW + 1;
+    float *Yn = Y + (size_t)n * O * OH * OW;
+    const float *Xn = X + (size_t)n * C * H * W;
+    // 3×3 and 5×5 kernels get their own copies with the tap loops fully unrolled: with one
+    // input channel a tile has only 9 taps, and loop overhead would cost a third.
+    if (KH == 3 && KW == 3) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 3, 3);
+    else if (KH == 5 && KW == 5) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 5, 5);
+    else conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, KH, KW);
+}
+
 static void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                               int N, int C, int H, int W, int O, int KH, int KW) {
     const int OH = H - KH + 1, OW = W - KW + 1;
     const int blocks = (O + 3) / 4;
     const double flops = 2.0 * N * O * OH * OW * C * KH * KW;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
-    for (int n = 0; n < N; n++) {
-        for (int b = 0; b < blocks; b++) {
-            float *Yn = Y + (size_t)n * O * OH * OW;
-            const float *Xn = X + (size_t)n * C * H * W;
-            // 3×3 and 5×5 kernels get their own copies with the tap loops fully unrolled: with
-            // one input channel a tile has only 9 taps, and loop overhead would cost a third.
-            if (KH == 3 && KW == 3) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 3, 3);
-            else if (KH == 5 && KW == 5) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 5, 5);
-            else conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, KH, KW);
-        }
-    }
+    CK_PARALLEL_FOR(i, N * blocks, flops,
+                    conv_forward_item(Y, X, K, B, bias, i / blocks, i % blocks, C, H, W, O, KH, KW));
 }
 
 // One column vector of one row: acc[ob·KW + kw] += dY[o0+ob, y, x0..] · X[c, y+kh, x0+kw..],
@@ -312,6 +336,19 @@ static void kernel_grad_pair_any(float *dKoc, const float *X, const float *dY, i
     }
 }
 
+// Item (block b of output channels, input channel c) of the kernel gradient; see conv_forward_item.
+static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY, int b, int c,
+                                                       int OB, int N, int C, int H, int W, int O, int KH, int KW) {
+    const int o0 = b * OB, count = O - o0 < OB ? O - o0 : OB;
+    if (KW == 3) {
+        kernel_grad_block(dK, X, dY, o0, count, 4, c, 3, N, C, H, W, O, KH);
+    } else if (KW == 5) {
+        kernel_grad_block(dK, X, dY, o0, count, 2, c, 5, N, C, H, W, O, KH);
+    } else {
+        kernel_grad_pair_any(dK + ((size_t)o0 * C + c) * KH * KW, X, dY, o0, c, N, C, H, W, O, KH, KW);
+    }
+}
+
 static void conv_backward_kernel_simd(float *dK, const float *X, const float *dY,
                                       int N, int C, int H, int W, int O, int KH, int KW) {
     const int OH = H - KH + 1, OW = W - KW + 1;
@@ -319,20 +356,8 @@ static void conv_backward_kernel_simd(float *dK, const float *X, const float *dY
     // Output channels per block: 4 for 3-wide kernels, 2 for 5-wide (12 and 10 accumulators).
     const int OB = KW == 3 ? 4 : KW == 5 ? 2 : 1;
     const int blocks = (O + OB - 1) / OB;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
-    for (int b = 0; b < blocks; b++) {
-        for (int c = 0; c < C; c++) {
-            const int o0 = b * OB, count = O - o0 < OB ? O - o0 : OB;
-            if (KW == 3) {
-                kernel_grad_block(dK, X, dY, o0, count, 4, c, 3, N, C, H, W, O, KH);
-            } else if (KW == 5) {
-                kernel_grad_block(dK, X, dY, o0, count, 2, c, 5, N, C, H, W, O, KH);
-            } else {
-                float *dKoc = dK + ((size_t)o0 * C + c) * KH * KW;
-                kernel_grad_pair_any(dKoc, X, dY, o0, c, N, C, H, W, O, KH, KW);
-            }
-        }
-    }
+    CK_PARALLEL_FOR(i, blocks * C, flops,
+                    kernel_grad_item(dK, X, dY, i / C, i % C, OB, N, C, H, W, O, KH, KW));
 }
 
 // ================================ public entry points ===========================================
@@ -380,18 +405,18 @@ size_t ck_conv2d_backward_input_work_size(int N, int C, int O, int H, int W, int
     return (size_t)N * O * PH * PW + (size_t)C * O * KH * KW;
 }
 
+static void pad_plane(float *Pp, const float *dYp, int OH, int OW, int KH, int KW) {
+    const int PH = OH + 2 * (KH - 1), PW = OW + 2 * (KW - 1);
+    memset(Pp, 0, sizeof(float) * PH * PW);
+    for (int y = 0; y < OH; y++)
+        memcpy(Pp + (size_t)(y + KH - 1) * PW + KW - 1, dYp + (size_t)y * OW, sizeof(float) * OW);
+}
+
 // P (N,O,H+KH-1,W+KW-1) = dY (N,O,OH,OW) with KH-1 zero rows and KW-1 zero columns on every side.
 static void pad_planes(float *P, const float *dY, int N, int O, int OH, int OW, int KH, int KW) {
     const int PH = OH + 2 * (KH - 1), PW = OW + 2 * (KW - 1);
     const double bytes = 4.0 * N * O * PH * PW;
-    #pragma omp parallel for schedule(static) if (bytes >= CK_PARALLEL_MIN_FLOPS)
-    for (int p = 0; p < N * O; p++) {
-        float *Pp = P + (size_t)p * PH * PW;
-        const float *dYp = dY + (size_t)p * OH * OW;
-        memset(Pp, 0, sizeof(float) * PH * PW);
-        for (int y = 0; y < OH; y++)
-            memcpy(Pp + (size_t)(y + KH - 1) * PW + KW - 1, dYp + (size_t)y * OW, sizeof(float) * OW);
-    }
+    CK_PARALLEL_FOR(p, N * O, bytes, pad_plane(P + (size_t)p * PH * PW, dY + (size_t)p * OH * OW, OH, OW, KH, KW));
 }
 
 void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,

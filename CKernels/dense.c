@@ -65,30 +65,29 @@ FORCE_INLINE void dense_tile(float *Y, const float *X, const float *Wt, const fl
     }
 }
 
-// Blocks of 4 rows × 3 outputs (4 + 3 loads per 12 FMAs). Rows left over (all of them at batch
+// Forward: blocks of 4 rows × 3 outputs (4 + 3 loads per 12 FMAs). Rows left over (all of them at batch
 // 1) take 8 outputs at a time instead: one row alone would give a tile only 3 accumulators,
 // too few to hide the FMA latency, and the weights dominate the traffic there anyway.
+static __attribute__((noinline)) void dense_block4(float *Y, const float *X, const float *Wt, const float *b,
+                                                   int n0, int o0, int I, int O) {
+    if (o0 + 3 <= O) dense_tile(Y, X, Wt, b, n0, o0, 4, 3, I, O);
+    else for (int o = o0; o < O; o++) dense_tile(Y, X, Wt, b, n0, o, 4, 1, I, O);
+}
+
+static __attribute__((noinline)) void dense_block1(float *Y, const float *X, const float *Wt, const float *b,
+                                                   int n, int o0, int I, int O) {
+    if (o0 + 8 <= O) dense_tile(Y, X, Wt, b, n, o0, 1, 8, I, O);
+    else for (int o = o0; o < O; o++) dense_tile(Y, X, Wt, b, n, o, 1, 1, I, O);
+}
+
 static void dense_forward_simd(float *Y, const float *X, const float *Wt, const float *b,
                                int N, int I, int O) {
     const int nfull = N / 4, oblocks = (O + 2) / 3;
-    const double flops = 2.0 * N * I * O;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS && nfull > 0)
-    for (int nb = 0; nb < nfull; nb++) {
-        for (int ob = 0; ob < oblocks; ob++) {
-            const int n0 = 4 * nb, o0 = 3 * ob;
-            if (o0 + 3 <= O) dense_tile(Y, X, Wt, b, n0, o0, 4, 3, I, O);
-            else for (int o = o0; o < O; o++) dense_tile(Y, X, Wt, b, n0, o, 4, 1, I, O);
-        }
-    }
+    CK_PARALLEL_FOR(i, nfull * oblocks, 2.0 * 4 * nfull * I * O,
+                    dense_block4(Y, X, Wt, b, 4 * (i / oblocks), 3 * (i % oblocks), I, O));
     const int rest = N - 4 * nfull, wide = (O + 7) / 8;
-    #pragma omp parallel for collapse(2) schedule(static) if (2.0 * rest * I * O >= CK_PARALLEL_MIN_FLOPS)
-    for (int n = 4 * nfull; n < N; n++) {
-        for (int ob = 0; ob < wide; ob++) {
-            const int o0 = 8 * ob;
-            if (o0 + 8 <= O) dense_tile(Y, X, Wt, b, n, o0, 1, 8, I, O);
-            else for (int o = o0; o < O; o++) dense_tile(Y, X, Wt, b, n, o, 1, 1, I, O);
-        }
-    }
+    CK_PARALLEL_FOR(i, rest * wide, 2.0 * rest * I * O,
+                    dense_block1(Y, X, Wt, b, 4 * nfull + i / wide, 8 * (i % wide), I, O));
 }
 
 // Columns l0 ..< l0+V·VL of MB rows of C = A·Bm: MB·V ≤ 12 accumulators, summed over k in order.
@@ -120,34 +119,33 @@ static void rows_tail(float *Cm, const float *A, size_t as, size_t ak, const flo
 
 // Blocks of 4 rows × 3 vectors; rows left over (the single row of a batch-1 input gradient)
 // take 12 vectors at a time, for 12 independent accumulators instead of 3.
+static __attribute__((noinline)) void rows_block4(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
+                                                  int m0, int l0, int K, int L) {
+    const int chunk = 3 * VL, lend = l0 + chunk < L ? l0 + chunk : L;
+    const int nvec = (lend - l0) / VL;
+    if (nvec == 3) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 3, K, L);
+    else if (nvec == 2) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 2, K, L);
+    else if (nvec == 1) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 1, K, L);
+    for (int r = m0; r < m0 + 4; r++) rows_tail(Cm, A, as, ak, Bm, r, l0 + nvec * VL, lend, K, L);
+}
+
+static __attribute__((noinline)) void rows_block1(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
+                                                  int r, int l0, int K, int L) {
+    const int wide = 12 * VL, lend = l0 + wide < L ? l0 + wide : L;
+    const int nvec = (lend - l0) / VL;
+    if (nvec == 12) rows_tile(Cm, A, as, ak, Bm, r, l0, 1, 12, K, L);
+    else for (int v = 0; v < nvec; v++) rows_tile(Cm, A, as, ak, Bm, r, l0 + v * VL, 1, 1, K, L);
+    rows_tail(Cm, A, as, ak, Bm, r, l0 + nvec * VL, lend, K, L);
+}
+
 static void rows_product_simd(float *Cm, const float *A, size_t as, size_t ak, const float *Bm,
                               int M, int K, int L) {
-    const int chunk = 3 * VL;  // columns per tile
-    const int mfull = M / 4, lblocks = (L + chunk - 1) / chunk;
-    const double flops = 2.0 * M * K * L;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS && mfull > 0)
-    for (int mb = 0; mb < mfull; mb++) {
-        for (int lb = 0; lb < lblocks; lb++) {
-            const int m0 = 4 * mb;
-            const int l0 = lb * chunk, lend = l0 + chunk < L ? l0 + chunk : L;
-            const int nvec = (lend - l0) / VL;
-            if (nvec == 3) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 3, K, L);
-            else if (nvec == 2) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 2, K, L);
-            else if (nvec == 1) rows_tile(Cm, A, as, ak, Bm, m0, l0, 4, 1, K, L);
-            for (int r = m0; r < m0 + 4; r++) rows_tail(Cm, A, as, ak, Bm, r, l0 + nvec * VL, lend, K, L);
-        }
-    }
-    const int wide = 12 * VL, wblocks = (L + wide - 1) / wide;
-    for (int r = 4 * mfull; r < M; r++) {
-        #pragma omp parallel for schedule(static) if (2.0 * K * L >= CK_PARALLEL_MIN_FLOPS)
-        for (int lb = 0; lb < wblocks; lb++) {
-            const int l0 = lb * wide, lend = l0 + wide < L ? l0 + wide : L;
-            const int nvec = (lend - l0) / VL;
-            if (nvec == 12) rows_tile(Cm, A, as, ak, Bm, r, l0, 1, 12, K, L);
-            else for (int v = 0; v < nvec; v++) rows_tile(Cm, A, as, ak, Bm, r, l0 + v * VL, 1, 1, K, L);
-            rows_tail(Cm, A, as, ak, Bm, r, l0 + nvec * VL, lend, K, L);
-        }
-    }
+    const int chunk = 3 * VL, mfull = M / 4, lblocks = (L + chunk - 1) / chunk;
+    CK_PARALLEL_FOR(i, mfull * lblocks, 2.0 * 4 * mfull * K * L,
+                    rows_block4(Cm, A, as, ak, Bm, 4 * (i / lblocks), chunk * (i % lblocks), K, L));
+    const int rest = M - 4 * mfull, wide = 12 * VL, wblocks = (L + wide - 1) / wide;
+    CK_PARALLEL_FOR(i, rest * wblocks, 2.0 * rest * K * L,
+                    rows_block1(Cm, A, as, ak, Bm, 4 * mfull + i / wblocks, wide * (i % wblocks), K, L));
 }
 
 // ================================ public entry points ===========================================

@@ -28,4 +28,18 @@ static inline float vsum(vf v) {
 // 10 µs of one core's work) the loop runs on the calling thread.
 #define CK_PARALLEL_MIN_FLOPS (1.0 * (1 << 20))
 
+// for (int I = 0; I < COUNT; I++) BODY, on the OpenMP team when WORK ≥ CK_PARALLEL_MIN_FLOPS,
+// else as a plain loop: an `if(0)` parallel region still costs libomp about a microsecond, as
+// much as a whole single-plane correlation. BODY should be a call (it is compiled twice).
+#define CK_PARALLEL_FOR(I, COUNT, WORK, BODY)                                      \
+    do {                                                                           \
+        const int ck_count_ = (COUNT);                                             \
+        if ((WORK) >= CK_PARALLEL_MIN_FLOPS) {                                     \
+            _Pragma("omp parallel for schedule(static)")                           \
+            for (int I = 0; I < ck_count_; I++) { BODY; }                          \
+        } else {                                                                   \
+            for (int I = 0; I < ck_count_; I++) { BODY; }                          \
+        }                                                                          \
+    } while (0)
+
 #endif

@@ -16,6 +16,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Thread counts, comma-separated (default: 1 and one per core).")
     var threads: String?
 
+    @Option(help: "wall: elapsed time; cpu: CPU time of the calling (OpenMP master) thread, which leaves out time spent waiting for a core on a loaded machine.")
+    var clock: KernelBenchmark.TimeBase = .wall
+
     @Option(help: "Samples per measurement, fewer when each call is slow (at least 3).")
     var `repeat` = 5
 
@@ -44,10 +47,11 @@ struct Bench: ParsableCommand {
         }
         var runner = BenchmarkRunner(threadCounts: try threadCounts())
         runner.repeats = `repeat`
+        runner.timeBase = clock
         let perCase = runner.threadCounts.count * runner.variants.count
         var pending: [BenchmarkResult] = [], printed: [BenchmarkResult] = []
         if !json {
-            print("convkit bench: \(Kernels.simdInstructions), OpenMP \(Kernels.openMP ? "on" : "off"), threads \(runner.threadCounts.map(String.init).joined(separator: ","))")
+            print("convkit bench: \(Kernels.simdInstructions), OpenMP \(Kernels.openMP ? "on" : "off"), \(clock.rawValue) clock, threads \(runner.threadCounts.map(String.init).joined(separator: ","))")
         }
         let report: BenchmarkReport
         do {
@@ -90,6 +94,8 @@ struct Bench: ParsableCommand {
     }
 
 }
+
+extension KernelBenchmark.TimeBase: ExpressibleByArgument {}
 
 private func format(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 

@@ -23,13 +23,15 @@ public struct BenchmarkResult: Codable, Sendable {
 }
 
 public struct BenchmarkReport: Codable, Sendable {
+    /// "wall" or "cpu": see KernelBenchmark.TimeBase.
+    public var clock: String
     /// Peak of the largest thread count measured, in GFLOP/s; per thread count in `peaks`.
     public var peakGflops: Double
     public var peaks: [String: Double]
     public var results: [BenchmarkResult]
 
     enum CodingKeys: String, CodingKey {
-        case results, peaks
+        case results, peaks, clock
         case peakGflops = "peak_gflops"
     }
 }
@@ -51,7 +53,8 @@ public struct BenchmarkRunner {
     public var variants: [Kernels.Variant] = [.scalar, .simd]
     public var repeats: Int = 5
     /// Seconds one measurement may take when each call is fast; slow calls get 3 samples.
-    public var budget: Double = 0.3
+    public var budget: Double = 0.15
+    public var timeBase: KernelBenchmark.TimeBase = .wall
 
     public init(threadCounts: [Int]) { self.threadCounts = threadCounts }
 
@@ -59,7 +62,7 @@ public struct BenchmarkRunner {
         let saved = Kernels.threads
         defer { Kernels.threads = saved }
         var peaks: [Int: Double] = [:]
-        for t in threadCounts { peaks[t] = KernelBenchmark.peak(threads: t).median / 1e9 }
+        for t in threadCounts { peaks[t] = KernelBenchmark.peak(threads: t, base: timeBase).median / 1e9 }
         var results: [BenchmarkResult] = []
         for bench in cases {
             Kernels.threads = threadCounts.max() ?? 1
@@ -70,7 +73,8 @@ public struct BenchmarkRunner {
             for variant in variants {
                 for t in threadCounts {
                     Kernels.threads = t
-                    let timing = KernelBenchmark.measure(work: bench.work, repeats: repeats, budget: budget) { bench.run(variant) }
+                    let timing = KernelBenchmark.measure(work: bench.work, repeats: repeats, budget: budget,
+                                                        base: timeBase, threads: t) { bench.run(variant) }
                     var row = BenchmarkResult(kernel: bench.kernel, shape: bench.shape, threads: t,
                                               variant: variant.rawValue, spread: timing.spread, samples: timing.samples)
                     if bench.unit == .flops {
@@ -86,7 +90,7 @@ public struct BenchmarkRunner {
             }
         }
         let top = threadCounts.max() ?? 1
-        return BenchmarkReport(peakGflops: peaks[top] ?? 0,
+        return BenchmarkReport(clock: timeBase.rawValue, peakGflops: peaks[top] ?? 0,
                                peaks: Dictionary(uniqueKeysWithValues: peaks.map { (String($0.key), $0.value) }),
                                results: results)
     }

@@ -1,4 +1,7 @@
 import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // The kernel benchmark behind `convkit bench` and the Benchmarks/ suite: the shapes that matter,
 // their flop counts, a monotonic-clock timer with median and spread, and the machine's FMA peak.
@@ -24,7 +27,9 @@ public struct DenseShape: Sendable, CustomStringConvertible {
 }
 
 /// One thing to time: a kernel on a shape, runnable as either variant.
-public final class BenchmarkCase {
+/// Unchecked Sendable: its buffers are written only by the kernel a benchmark runs, one at a
+/// time (package-benchmark hands the cases to @Sendable closures).
+public final class BenchmarkCase: @unchecked Sendable {
     public let kernel: String
     public let shape: String
     /// Work per call: flops for kernels (the rate is reported in GFLOP/s); items (samples,
@@ -210,12 +215,37 @@ public enum KernelBenchmark {
 
     // MARK: timing
 
-    /// Seconds of one call of body, on the monotonic clock.
-    public static func seconds(_ body: () -> Void) -> Double {
-        let start = ContinuousClock.now
-        body()
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    /// What a measurement's seconds are.
+    public enum TimeBase: String, Sendable, CaseIterable {
+        /// Elapsed time on the monotonic clock: what a user waits for.
+        case wall
+        /// CPU time of the calling thread: time it actually ran. On a machine shared with other
+        /// jobs this leaves out the time spent waiting for a core, so it estimates the unloaded
+        /// rate. The calling thread is the master of every OpenMP region and spins at its
+        /// barrier until the team is done, so imbalance and slow team members still count;
+        /// work below the parallel threshold runs on this thread alone, as it should.
+        case cpu
+    }
+
+    /// Seconds of one call of body on `base` (monotonic wall clock, or this thread's CPU time).
+    public static func seconds(_ base: TimeBase = .wall, threads: Int = 1, _ body: () -> Void) -> Double {
+        switch base {
+        case .wall:
+            let start = ContinuousClock.now
+            body()
+            let d = ContinuousClock.now - start
+            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        case .cpu:
+            let start = threadCPUSeconds()
+            body()
+            return threadCPUSeconds() - start
+        }
+    }
+
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     /// Median and spread ((max − min) / median) of the rate over samples.
@@ -235,17 +265,20 @@ public enum KernelBenchmark {
 
     /// Time-boxed measurement of `work` per call of body: a warm-up call, then samples of enough
     /// calls to last at least `minSample` seconds each; as many samples as `repeats` asks unless
-    /// they would take longer than `budget` seconds in all, but never fewer than 3.
-    public static func measure(work: Double, repeats: Int, minSample: Double = 0.005, budget: Double = 0.4,
-                               warmUp: Bool = true, _ body: () -> Void) -> Timing {
-        var once = seconds(body)
-        if warmUp && once < budget { once = min(once, seconds(body)) }
+    /// they would take longer than `budget` seconds in all, but never fewer than 3 (2 when one
+    /// call takes over a quarter of a second: the scalar variants on the large layer).
+    public static func measure(work: Double, repeats: Int, minSample: Double = 0.005, budget: Double = 0.15,
+                               base: TimeBase = .wall, threads: Int = 1, warmUp: Bool = true,
+                               _ body: () -> Void) -> Timing {
+        var once = seconds(base, threads: threads, body)
+        if warmUp && once < budget { once = min(once, seconds(base, threads: threads, body)) }
         let calls = max(1, Int((minSample / max(once, 1e-9)).rounded(.up)))
         let sampleTime = once * Double(calls)
-        let samples = max(min(repeats, Int(budget / max(sampleTime, 1e-9))), min(3, repeats))
+        let floor = min(sampleTime > 0.25 ? 2 : 3, repeats)
+        let samples = max(min(repeats, Int(budget / max(sampleTime, 1e-9))), floor, 1)
         var rates: [Double] = []
-        for _ in 0..<max(samples, 1) {
-            let t = seconds { for _ in 0..<calls { body() } }
+        for _ in 0..<samples {
+            let t = seconds(base, threads: threads) { for _ in 0..<calls { body() } }
             rates.append(work * Double(calls) / t)
         }
         return summarize(rates)
@@ -253,7 +286,7 @@ public enum KernelBenchmark {
 
     /// Peak fp32 FMA rate in flop/s of `threads` threads over `repeats` runs of ~50 ms. `median`
     /// is the best run, not the middle one: other work on the machine can only lower a peak.
-    public static func peak(threads: Int, repeats: Int = 5) -> Timing {
+    public static func peak(threads: Int, repeats: Int = 5, base: TimeBase = .wall) -> Timing {
         var iterations = 1 << 14
         while true {
             let t = seconds { _ = ck_peak_fma(Int32(threads), iterations) }
@@ -263,7 +296,7 @@ public enum KernelBenchmark {
         var rates: [Double] = []
         for _ in 0..<max(repeats, 3) {
             var flops = 0.0
-            let t = seconds { flops = ck_peak_fma(Int32(threads), iterations) }
+            let t = seconds(base, threads: threads) { flops = ck_peak_fma(Int32(threads), iterations) }
             rates.append(flops / t)
         }
         var timing = summarize(rates)
