@@ -86,7 +86,8 @@ static void dense_forward_simd(float *Y, const float *X, const float *Wt, const 
     CK_PARALLEL_FOR(i, nfull * oblocks, 2.0 * 4 * nfull * I * O,
                     dense_block4(Y, X, Wt, b, 4 * (i / oblocks), 3 * (i % oblocks), I, O));
     const int rest = N - 4 * nfull, wide = (O + 7) / 8;
-    CK_PARALLEL_FOR(i, rest * wide, 2.0 * rest * I * O,
+    const double bytes = 4.0 * I * O;
+    CK_PARALLEL_FOR(i, rest * wide, bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 2.0 * rest * I * O,
                     dense_block1(Y, X, Wt, b, 4 * nfull + i / wide, 8 * (i % wide), I, O));
 }
 

@@ -83,24 +83,15 @@ static inline float chunk_sum(const float *work, size_t slice, int chunks, size_
 }
 
 void ck_dense_backward_sgd(ck_variant v, float *dX, float *Wt, float *b, const float *dY, const float *X,
-                           float lr, float *work, int N, int I, int O) {
+                           float lr, float *work_, int N, int I, int O) {
     const int chunks = (O + DENSE_SGD_ROWS - 1) / DENSE_SGD_ROWS;
     const size_t slice = (size_t)N * I;
-    // Memory bound: worth a second core once the weights outgrow a core's L2 share. A serial
-    // run skips OpenMP altogether (libomp allocates for every serialised region).
+    // Memory bound: worth a second core once the weights outgrow a core's L2 share. Chunks of 8
+    // rows split across threads as the forward pass splits them, so each core finds its rows in
+    // its own cache. A serial run skips OpenMP altogether (libomp allocates for every
+    // serialised region).
     const double bytes = 4.0 * I * O, flops = 4.0 * N * I * O;
-    if (bytes >= 256 * 1024 || flops >= CK_PARALLEL_MIN_FLOPS) {
-        #pragma omp parallel
-        {
-            #pragma omp for schedule(static)
-            for (int c = 0; c < chunks; c++) chunk(v, work + c * slice, Wt, b, dY, X, lr, N, I, O, c);
-            if (dX) {
-                #pragma omp for schedule(static)
-                for (size_t k = 0; k < slice; k++) dX[k] = chunk_sum(work, slice, chunks, k);
-            }
-        }
-    } else {
-        for (int c = 0; c < chunks; c++) chunk(v, work + c * slice, Wt, b, dY, X, lr, N, I, O, c);
-        if (dX) for (size_t k = 0; k < slice; k++) dX[k] = chunk_sum(work, slice, chunks, k);
-    }
+    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : flops;
+    CK_PARALLEL_FOR(c, chunks, work, chunk(v, work_ + c * slice, Wt, b, dY, X, lr, N, I, O, c));
+    if (dX) CK_PARALLEL_FOR(k, (int)slice, work, dX[k] = chunk_sum(work_, slice, chunks, k));
 }

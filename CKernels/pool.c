@@ -26,30 +26,28 @@ FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int
     }
 }
 
+static void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int P, int S) {
+    if (P == 2) pool_plane(Yp, Ap, Xp, W, OH, OW, 2, S);
+    else pool_plane(Yp, Ap, Xp, W, OH, OW, P, S);
+}
+
 void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
                         int N, int C, int H, int W, int P, int S) {
     const int OH = (H - P) / S + 1, OW = (W - P) / S + 1;
     const double work = 1.0 * N * C * OH * OW * P * P;
-    #pragma omp parallel for schedule(static) if (work >= CK_PARALLEL_MIN_FLOPS)
-    for (int p = 0; p < N * C; p++) {
-        const float *Xp = X + (size_t)p * H * W;
-        float *Yp = Y + (size_t)p * OH * OW;
-        int32_t *Ap = argmax + (size_t)p * OH * OW;
-        if (P == 2) pool_plane(Yp, Ap, Xp, W, OH, OW, 2, S);
-        else pool_plane(Yp, Ap, Xp, W, OH, OW, P, S);
-    }
+    CK_PARALLEL_FOR(p, N * C, work, pool_plane_any(Y + (size_t)p * OH * OW, argmax + (size_t)p * OH * OW,
+                                                   X + (size_t)p * H * W, W, OH, OW, P, S));
+}
+
+static void unpool_plane(float *dXp, const float *dYp, const int32_t *Ap, int inputs, int outputs) {
+    memset(dXp, 0, sizeof(float) * inputs);
+    // Overlapping windows (stride < size) can pick the same input: accumulate.
+    for (int i = 0; i < outputs; i++) dXp[Ap[i]] += dYp[i];
 }
 
 void ck_maxpool_backward(float *dX, const float *dY, const int32_t *argmax,
                          int N, int C, int H, int W, int OH, int OW) {
     const double work = 1.0 * N * C * H * W;
-    #pragma omp parallel for schedule(static) if (work >= CK_PARALLEL_MIN_FLOPS)
-    for (int p = 0; p < N * C; p++) {
-        float *dXp = dX + (size_t)p * H * W;
-        const float *dYp = dY + (size_t)p * OH * OW;
-        const int32_t *Ap = argmax + (size_t)p * OH * OW;
-        memset(dXp, 0, sizeof(float) * H * W);
-        // Overlapping windows (stride < size) can pick the same input: accumulate.
-        for (int i = 0; i < OH * OW; i++) dXp[Ap[i]] += dYp[i];
-    }
+    CK_PARALLEL_FOR(p, N * C, work, unpool_plane(dX + (size_t)p * H * W, dY + (size_t)p * OH * OW,
+                                                 argmax + (size_t)p * OH * OW, H * W, OH * OW));
 }

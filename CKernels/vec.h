@@ -28,18 +28,46 @@ static inline float vsum(vf v) {
 // 10 µs of one core's work) the loop runs on the calling thread.
 #define CK_PARALLEL_MIN_FLOPS (1.0 * (1 << 20))
 
+// A weight matrix this large (the tutorial's 3380×100 is 1.35 MB) does not fit one core's L2;
+// split across two cores, each half stays in its core's L2 from one step to the next, so a
+// pass over it is worth the team even when its flops are few.
+#define CK_MEMORY_BOUND_BYTES (256.0 * 1024)
+
+#ifdef _OPENMP
+#include <omp.h>
+// Thread t of T takes items [COUNT·t/T, COUNT·(t+1)/T): contiguous, and the same split for every
+// loop of the same length, so consecutive kernels over the same rows keep them on one core.
+#define CK_TEAM_RANGE(COUNT, LO, HI)                                               \
+    const int ck_t_ = omp_get_thread_num(), ck_n_ = omp_get_num_threads();        \
+    const int LO = (int)((long)(COUNT) * ck_t_ / ck_n_);                           \
+    const int HI = (int)((long)(COUNT) * (ck_t_ + 1) / ck_n_)
+#endif
+
 // for (int I = 0; I < COUNT; I++) BODY, on the OpenMP team when WORK ≥ CK_PARALLEL_MIN_FLOPS,
 // else as a plain loop: an `if(0)` parallel region still costs libomp about a microsecond, as
-// much as a whole single-plane correlation. BODY should be a call (it is compiled twice).
+// much as a whole single-plane correlation. The team splits the range itself rather than with
+// `omp for`, whose static-schedule set-up allocates on every call in Debian's libomp 14.
+// BODY should be a call (it is compiled twice).
+#ifdef _OPENMP
 #define CK_PARALLEL_FOR(I, COUNT, WORK, BODY)                                      \
     do {                                                                           \
         const int ck_count_ = (COUNT);                                             \
-        if ((WORK) >= CK_PARALLEL_MIN_FLOPS) {                                     \
-            _Pragma("omp parallel for schedule(static)")                           \
-            for (int I = 0; I < ck_count_; I++) { BODY; }                          \
+        if ((WORK) >= CK_PARALLEL_MIN_FLOPS && ck_count_ > 1) {                    \
+            _Pragma("omp parallel")                                                \
+            {                                                                      \
+                CK_TEAM_RANGE(ck_count_, ck_lo_, ck_hi_);                          \
+                for (int I = ck_lo_; I < ck_hi_; I++) { BODY; }                    \
+            }                                                                      \
         } else {                                                                   \
             for (int I = 0; I < ck_count_; I++) { BODY; }                          \
         }                                                                          \
     } while (0)
+#else
+#define CK_PARALLEL_FOR(I, COUNT, WORK, BODY)                                      \
+    do {                                                                           \
+        const int ck_count_ = (COUNT);                                             \
+        for (int I = 0; I < ck_count_; I++) { BODY; }                              \
+    } while (0)
+#endif
 
 #endif

@@ -23,6 +23,7 @@ public final class Conv2D: Layer {
     public let kernel: Parameter
     public let bias: Parameter?
     public let biasMode: Bias
+    public let parameters: [Parameter]
     private let (C, H, W, O, KH, KW): (Int32, Int32, Int32, Int32, Int32, Int32)
     private var work = Buffer(count: 0)
 
@@ -46,10 +47,9 @@ public final class Conv2D: Layer {
         case .none: self.bias = nil
         }
         biasMode = bias
+        parameters = [kernel] + (self.bias.map { [$0] } ?? [])
         (C, H, W, O, KH, KW) = (Int32(c), Int32(h), Int32(w), Int32(filters), Int32(kernelHeight), Int32(kernelWidth))
     }
-
-    public var parameters: [Parameter] { [kernel] + (bias.map { [$0] } ?? []) }
 
     public var spec: String {
         let size = KH == KW ? "\(KH)" : "\(KH)x\(KW)"

@@ -6,6 +6,7 @@ public final class Dense: Layer {
     public let outputShape: [Int]
     public let weight: Parameter
     public let bias: Parameter
+    public let parameters: [Parameter]
     private let (I, O): (Int32, Int32)
     private var work = Buffer(count: 0)
 
@@ -18,10 +19,10 @@ public final class Dense: Layer {
         outputShape = [outputs]
         weight = Parameter(name: "weight", shape: [outputs, input[0]])
         bias = Parameter(name: "bias", shape: [outputs])
+        parameters = [weight, bias]
         (I, O) = (Int32(input[0]), Int32(outputs))
     }
 
-    public var parameters: [Parameter] { [weight, bias] }
     public var spec: String { "dense \(O)" }
     public var description: String { "Dense \(I)→\(O)" }
     public var forwardFlops: Int { 2 * Int(I) * Int(O) }
