@@ -5,11 +5,12 @@
 //
 // Rows of Wt are taken in fixed chunks of DENSE_SGD_ROWS; each chunk adds its rows' share of dX
 // into its own slice of the workspace, and the slices are summed in chunk order afterwards, so dX
-// does not depend on the number of threads.
+// does not depend on the number of threads. 16-row chunks split across two threads at the same
+// row as the forward pass's 8-row blocks (rows 0–47 | 48–99 for the tutorial's 100).
 #include "CKernels.h"
 #include "vec.h"
 
-#define DENSE_SGD_ROWS 8
+#define DENSE_SGD_ROWS 16
 
 size_t ck_dense_backward_sgd_work_size(int N, int I, int O) {
     return (size_t)((O + DENSE_SGD_ROWS - 1) / DENSE_SGD_ROWS) * N * I;
@@ -37,31 +38,54 @@ static void chunk_scalar(float *part, float *Wt, float *b, const float *dY, cons
     }
 }
 
+// R rows at a time, each weight vector loaded once and stored once: its share of dX is added
+// for every n, and its update Σ_n dY[n,o]·X[n,:] formed, while it is in a register. `first`
+// says whether part holds nothing yet (then it is written, not added to).
+FORCE_INLINE void rows_simd(float *part, float *Wt, const float *dY, const float *X, float lr,
+                            int N, int I, int O, int o0, const int R, int first) {
+    const int nvec = I / VL;
+    for (int iv = 0; iv < nvec; iv++) {
+        vf w[8], g[8];
+        for (int r = 0; r < R; r++) {
+            w[r] = vload(Wt + (size_t)(o0 + r) * I + iv * VL);
+            g[r] = vsplat(0.0f);
+        }
+        for (int n = 0; n < N; n++) {
+            const vf x = vload(X + (size_t)n * I + iv * VL);
+            float *pn = part + (size_t)n * I + iv * VL;
+            vf p = first ? vsplat(0.0f) : vload(pn);
+            for (int r = 0; r < R; r++) {
+                const vf d = vsplat(dY[(size_t)n * O + o0 + r]);
+                p += d * w[r];
+                g[r] += d * x;
+            }
+            vstore(pn, p);
+        }
+        for (int r = 0; r < R; r++) vstore(Wt + (size_t)(o0 + r) * I + iv * VL, w[r] - lr * g[r]);
+    }
+    for (int i = nvec * VL; i < I; i++) {
+        for (int n = 0; n < N; n++) {
+            float p = first ? 0.0f : part[(size_t)n * I + i];
+            for (int r = 0; r < R; r++) p += dY[(size_t)n * O + o0 + r] * Wt[(size_t)(o0 + r) * I + i];
+            part[(size_t)n * I + i] = p;
+        }
+        for (int r = 0; r < R; r++) {
+            float g = 0.0f;
+            for (int n = 0; n < N; n++) g += dY[(size_t)n * O + o0 + r] * X[(size_t)n * I + i];
+            Wt[(size_t)(o0 + r) * I + i] -= lr * g;
+        }
+    }
+}
+
+// One chunk: 8 rows in one sweep at batch 1 (16 vector registers hold 8 weights and 8
+// updates), 4 at a time otherwise, leftover rows one by one.
 static void chunk_simd(float *part, float *Wt, float *b, const float *dY, const float *X, float lr,
                        int N, int I, int O, int o0, int o1) {
-    const int nvec = I / VL;
-    for (size_t k = 0; k < (size_t)N * I; k++) part[k] = 0.0f;
-    for (int o = o0; o < o1; o++) {
-        float *w = Wt + (size_t)o * I;
-        for (int iv = 0; iv < nvec; iv++) {
-            const vf wv = vload(w + iv * VL);
-            vf g = vsplat(0.0f);
-            for (int n = 0; n < N; n++) {
-                const vf d = vsplat(dY[(size_t)n * O + o]);
-                float *p = part + (size_t)n * I + iv * VL;
-                vstore(p, vload(p) + d * wv);
-                g += d * vload(X + (size_t)n * I + iv * VL);
-            }
-            vstore(w + iv * VL, wv - lr * g);
-        }
-        for (int i = nvec * VL; i < I; i++) {
-            float g = 0.0f;
-            for (int n = 0; n < N; n++) {
-                part[(size_t)n * I + i] += dY[(size_t)n * O + o] * w[i];
-                g += dY[(size_t)n * O + o] * X[(size_t)n * I + i];
-            }
-            w[i] -= lr * g;
-        }
+    int o = o0;
+    if (N == 1) for (; o + 8 <= o1; o += 8) rows_simd(part, Wt, dY, X, lr, N, I, O, o, 8, o == o0);
+    for (; o + 4 <= o1; o += 4) rows_simd(part, Wt, dY, X, lr, N, I, O, o, 4, o == o0);
+    for (; o < o1; o++) rows_simd(part, Wt, dY, X, lr, N, I, O, o, 1, o == o0);
+    for (o = o0; o < o1; o++) {
         float gb = 0.0f;
         for (int n = 0; n < N; n++) gb += dY[(size_t)n * O + o];
         b[o] -= lr * gb;
@@ -75,11 +99,14 @@ static void chunk(ck_variant v, float *part, float *Wt, float *b, const float *d
     else chunk_scalar(part, Wt, b, dY, X, lr, N, I, O, o0, o1);
 }
 
-// dX[k] = Σ_c part_c[k], chunks in order.
-static inline float chunk_sum(const float *work, size_t slice, int chunks, size_t k) {
-    float s = 0.0f;
-    for (int c = 0; c < chunks; c++) s += work[c * slice + k];
-    return s;
+// dX[k0 ..< k0+len] = Σ_c part_c, chunks added in order (vectorised over k).
+static void chunk_sum(float *dX, const float *work, size_t slice, int chunks, size_t k0, size_t len) {
+    memcpy(dX + k0, work + k0, sizeof(float) * len);
+    for (int c = 1; c < chunks; c++) {
+        const float *part = work + c * slice + k0;
+        #pragma omp simd
+        for (size_t k = 0; k < len; k++) dX[k0 + k] += part[k];
+    }
 }
 
 void ck_dense_backward_sgd(ck_variant v, float *dX, float *Wt, float *b, const float *dY, const float *X,
@@ -93,5 +120,8 @@ void ck_dense_backward_sgd(ck_variant v, float *dX, float *Wt, float *b, const f
     const double bytes = 4.0 * I * O, flops = 4.0 * N * I * O;
     const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : flops;
     CK_PARALLEL_FOR(c, chunks, work, chunk(v, work_ + c * slice, Wt, b, dY, X, lr, N, I, O, c));
-    if (dX) CK_PARALLEL_FOR(k, (int)slice, work, dX[k] = chunk_sum(work_, slice, chunks, k));
+    const size_t block = 512;
+    const int blocks = (int)((slice + block - 1) / block);
+    if (dX) CK_PARALLEL_FOR(k, blocks, work, chunk_sum(dX, work_, slice, chunks, k * block,
+                                                       (k + 1) * block < slice ? block : slice - k * block));
 }
