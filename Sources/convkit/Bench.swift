@@ -79,7 +79,7 @@ struct Bench: ParsableCommand {
         if rows.first?.kernel != previous.first?.kernel {
             print("")
             print(pad("kernel", 21) + pad("shape", 24, right: false) + pad("thr", 4) + pad("scalar", 9) + pad("simd", 9)
-                  + pad("speed-up", 9) + pad("% peak", 8) + pad("spread", 14))
+                  + pad("speed-up", 9) + pad("% peak", 11) + pad("spread", 14))
         }
         for t in Set(rows.map(\.threads)).sorted() {
             let scalar = rows.first { $0.threads == t && $0.variant == "scalar" }
@@ -89,7 +89,7 @@ struct Bench: ParsableCommand {
             let spread = "\(format(100 * (scalar?.spread ?? 0), 0))%/\(format(100 * (simd?.spread ?? 0), 0))%"
             print(pad(rows[0].kernel, 21) + pad(rows[0].shape, 24, right: false) + pad("\(t)", 4)
                   + pad(format(s, 2), 9) + pad(format(v, 2), 9) + pad(s > 0 ? format(v / s, 1) + "x" : "-", 9)
-                  + pad(simd?.percentOfPeak.map { format($0, 1) } ?? unit, 8) + pad(spread, 14))
+                  + pad(simd?.percentOfPeak.map { format($0, 1) } ?? unit, 11) + pad(spread, 14))
         }
     }
 

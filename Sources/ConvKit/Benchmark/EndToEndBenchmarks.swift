@@ -1,12 +1,45 @@
-// End-to-end rows of `convkit bench`, after the kernel rows: whole training steps, reported in
-// samples/s or images/s rather than GFLOP/s.
+import CKernels
+
+// End-to-end rows of `convkit bench`, after the kernel rows: whole training steps (data already
+// in the input buffer; forward, loss, backward, update), reported in samples/s or images/s.
 //
-// Extension point: once the networks exist, return one BenchmarkCase per row here, e.g.
-//   BenchmarkCase(kernel: "tutorial_train", shape: "1x1x28x28 batch 1", work: 200, unit: .samples,
-//                 body: { variant in /* one epoch of 200 samples */ }, output: { /* final loss */ })
-//   BenchmarkCase(kernel: "lenet_train", shape: "64x1x28x28 batch 64", work: 64 * steps, unit: .images, ...)
-// The runner times them like the kernels (both variants, every thread count), checks SIMD
-// against scalar through `output`, and prints their rate per second with no share of peak.
+// The learning rate is 0, so every step does the full work of an update but leaves the weights
+// as they were: the scalar and SIMD variants then see the same network, and the SIMD-against-
+// scalar check compares their outputs for the same input.
 public enum EndToEndBenchmarks {
-    public static func cases() -> [BenchmarkCase] { [] }
+    public static func cases() -> [BenchmarkCase] {
+        [
+            step(name: "tutorial_train_step", shape: "1x1x28x28 batch 1", architecture: .tutorial(classes: 2),
+                 loss: BinaryCrossEntropy(), batch: 1, weightInit: .normal, unit: .samples) { SGD(parameters: $0, learningRate: 0) },
+            step(name: "lenet_train_step", shape: "64x1x28x28 batch 64", architecture: .lenet(classes: 10),
+                 loss: SoftmaxCrossEntropy(), batch: 64, weightInit: .auto, unit: .images) { Adam(parameters: $0, learningRate: 0) },
+        ]
+    }
+
+    static func step(name: String, shape: String, architecture: Architecture, loss: any Loss, batch: Int,
+                     weightInit: WeightInit, unit: BenchmarkCase.Unit, optimizer: ([Parameter]) -> Optimizer) -> BenchmarkCase {
+        let network = try! architecture.build()
+        var generator = SeededGenerator(seed: 1)
+        network.initialize(weightInit, generator: &generator)
+        network.reserve(batch: batch)
+        let inputs = network.inputShape.reduce(1, *) * batch, classes = network.outputCount
+        for i in 0..<inputs { network.input[i] = generator.nextUnitFloat() }
+        let targets = Buffer(count: batch * classes)
+        for n in 0..<batch { targets.pointer[n * classes + n % classes] = 1 }
+        let update = optimizer(network.parameters)
+        let fused = update is SGD
+        return BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
+            let saved = Kernels.variant
+            Kernels.variant = variant == CK_SIMD ? .simd : .scalar
+            defer { Kernels.variant = saved }
+            network.forward(batch: batch)
+            _ = loss.loss(network.output, targets: targets.pointer, gradient: network.outputGradient, batch: batch, classes: classes)
+            if fused {
+                network.backward(batch: batch, sgdLearningRate: 0)
+            } else {
+                network.backward(batch: batch)
+                update.step()
+            }
+        }, output: { Array(UnsafeBufferPointer(start: network.output, count: batch * classes)) })
+    }
 }
