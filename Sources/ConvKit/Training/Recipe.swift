@@ -34,12 +34,13 @@ public struct Recipe: Sendable {
 
     /// The fastest recipe to 99 % on all ten digits we found: LeNet with a 64-unit hidden layer
     /// (16k more parameters, almost no more compute), Adam at 3e-3 annealed to zero by a cosine
-    /// over 3 epochs. Test accuracy per epoch on the bundled data, seed 0: 98.2, 98.9, 99.1 %
-    /// (over 4 epochs: 99.2 %; the plain LeNet with the same schedule: 98.9 % after 6).
+    /// over 4 epochs. Test accuracy per epoch on the bundled data, seed 0: 97.8, 98.8, 99.1,
+    /// 99.2 %. Over 3 epochs seed 0 reaches 99.07 % but seed 1 only 98.86 %; the plain LeNet with
+    /// the same schedule reaches 98.9 % after 6.
     public static let fast = Recipe(
         name: "fast",
         architecture: { Architecture(spec: "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 64, relu, dense \($0)") },
-        loss: "softmax-ce", optimizer: "adam", learningRate: 3e-3, batchSize: 64, epochs: 3, schedule: .cosine,
+        loss: "softmax-ce", optimizer: "adam", learningRate: 3e-3, batchSize: 64, epochs: 4, schedule: .cosine,
         weightInit: .auto, normalization: .mnist, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
 
     public static let all = [tutorial, lenet, fast]
