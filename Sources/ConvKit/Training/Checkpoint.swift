@@ -54,6 +54,8 @@ extension Trainer {
     public func restore(from checkpoint: SafeTensorsFile, count: Int, file: String) throws(CheckpointError) {
         let metadata = checkpoint.metadata
         guard metadata["checkpoint"] == Self.checkpointFormat else { throw .notACheckpoint(file) }
+        let found = metadata["optimizer"] ?? "none"
+        guard found == optimizer.name else { throw .optimizerMismatch(file, found: found, expected: optimizer.name) }
         func integer<T: FixedWidthInteger>(_ key: String, _: T.Type) throws(CheckpointError) -> T {
             let text = metadata[key] ?? ""
             guard let value = T(text), value >= 0 else { throw .badField(file, key: key, value: text) }
@@ -66,8 +68,6 @@ extension Trainer {
         guard steps == epochs * stepsPerEpoch else {
             throw .badField(file, key: "checkpoint.step", value: "\(steps) (\(epochs) epochs of \(stepsPerEpoch) steps)")
         }
-        let found = metadata["optimizer"] ?? "none"
-        guard found == optimizer.name else { throw .optimizerMismatch(file, found: found, expected: optimizer.name) }
 
         let buffers = optimizer.state
         let expected = Set(buffers.map { "optimizer.\($0.name)" })
