@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConvKit
+import Foundation
 
 /// What a `train` run needs beyond the model to be continued by `--resume` with no other flags:
 /// the recipe (as `recipe.*` checkpoint metadata) and where data comes from and results go
@@ -29,9 +30,10 @@ struct RunSettings {
             "recipe.no_shuffle": String(noShuffle),
             "run.checkpoint_every": String(checkpointEvery),
         ]
-        m["run.data"] = data
-        m["run.save"] = save
-        m["run.checkpoint"] = checkpoint
+        // Absolute, so --resume works from any directory.
+        m["run.data"] = data.map(absolute)
+        m["run.save"] = save.map(absolute)
+        m["run.checkpoint"] = checkpoint.map(absolute)
         return m
     }
 
@@ -68,6 +70,8 @@ struct RunSettings {
         checkpoint = metadata["run.checkpoint"]
     }
 }
+
+func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
 func scheduleText(_ schedule: LearningRateSchedule) -> String {
     switch schedule {
