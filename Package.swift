@@ -76,3 +76,9 @@ let package = Package(
         .testTarget(name: "ConvKitTests", dependencies: ["ConvKit", "CKernels"]),
     ]
 )
+
+// The libFuzzer target over every reader (Tests/Fuzz/README.md). Only declared when asked for,
+// because it has no main of its own: `-sanitize=fuzzer` links libFuzzer's.
+if ProcessInfo.processInfo.environment["CONVKIT_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(name: "convkit-fuzz", dependencies: ["ConvKit"], path: "Tests/Fuzz/Sources"))
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConvKit
+import Foundation
 
 @main
 struct ConvKitCommand: ParsableCommand {
@@ -9,11 +10,28 @@ struct ConvKitCommand: ParsableCommand {
         version: ConvKit.version,
         subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Show.self, Summary.self, Bench.self, Info.self]
     )
+
+    /// As ArgumentParser's own `main`, but a failure is one line on stderr (no usage block after
+    /// it), so a script or a log shows exactly what was wrong: bad options exit 64, bad files
+    /// and diverged training 1. Help, version and a bare `convkit` keep their usual output.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let message = message(for: error).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+            let code = exitCode(for: error)
+            if code == .success || message.isEmpty { exit(withError: error) }
+            writeStandardError("Error: \(message)\n")
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
 
 /// Options every command that computes shares.
 struct ComputeOptions: ParsableArguments {
-    @Option(help: "Threads for the C kernels (default: OMP_NUM_THREADS, else one per core).")
+    @Option(parsing: .unconditional, help: "Threads for the C kernels (default: OMP_NUM_THREADS, else one per core).")
     var threads: Int?
 
     @Option(help: "Kernel variant: simd or scalar.")

@@ -12,9 +12,9 @@ struct Train: ParsableCommand {
     var layers: String?
     @Option(help: "Loss: bce or softmax-ce.") var loss: String?
     @Option(help: "Optimizer: sgd, momentum, nesterov or adam.") var optimizer: String?
-    @Option(help: "Epochs.") var epochs: Int?
-    @Option(help: "Learning rate.") var lr: Float?
-    @Option(help: "Minibatch size.") var batch: Int?
+    @Option(parsing: .unconditional, help: "Epochs.") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Learning rate.") var lr: Float?
+    @Option(parsing: .unconditional, help: "Minibatch size.") var batch: Int?
     @Option(help: "Momentum for momentum and nesterov.") var momentum: Float?
     @Option(help: "L2 weight decay.") var weightDecay: Float?
     @Option(help: "Learning-rate schedule: constant, cosine, or step:EPOCHS:FACTOR.") var schedule: String?
@@ -26,6 +26,10 @@ struct Train: ParsableCommand {
     @Option(help: "Start from this model file (its architecture is used).") var `init`: String?
     @Option(help: "Save the trained model here (safetensors).") var save: String?
     @Option(help: "Write one line per epoch here as training goes: JSON Lines, or CSV if the name ends in .csv.") var log: String?
+    @Option(help: "Save a checkpoint (model, optimizer state, epoch, generator, recipe) here.") var checkpoint: String?
+    @Option(help: "Checkpoint every N epochs (and after the last).") var checkpointEvery: Int?
+    @Option(help: "Continue from this checkpoint with its recipe; only --epochs, --save, --checkpoint(-every), --data and compute options may be given.")
+    var resume: String?
     @Flag(help: "Print one JSON object at the end instead of the report.") var json = false
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var compute: ComputeOptions
@@ -36,6 +40,20 @@ struct Train: ParsableCommand {
         if let epochs, epochs < 0 { throw ValidationError("--epochs must be 0 or more, got \(epochs)") }
         if let momentum, !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be 0 or more") }
+        if let checkpointEvery, checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
+        if checkpointEvery != nil, checkpoint == nil, resume == nil { throw ValidationError("--checkpoint-every needs --checkpoint FILE") }
+        if resume != nil {
+            let recipeOptions: [(String, Bool)] = [
+                ("--arch", arch != "tutorial"), ("--layers", layers != nil), ("--loss", loss != nil), ("--optimizer", optimizer != nil),
+                ("--lr", lr != nil), ("--batch", batch != nil), ("--momentum", momentum != nil), ("--weight-decay", weightDecay != nil),
+                ("--schedule", schedule != nil), ("--weight-init", weightInit != nil), ("--seed", seed != 0),
+                ("--per-class", perClass != nil), ("--test-per-class", testPerClass != nil), ("--no-shuffle", noShuffle),
+                ("--init", `init` != nil), ("--digits", dataOptions.digits != nil),
+            ]
+            if let given = recipeOptions.first(where: \.1) {
+                throw ValidationError("--resume takes the recipe from the checkpoint; drop \(given.0)")
+            }
+        }
         if Recipe.named(arch) == nil { throw ValidationError("unknown --arch '\(arch)' (\(Recipe.all.map(\.name).joined(separator: ", ")))") }
     }
 
@@ -43,24 +61,47 @@ struct Train: ParsableCommand {
         compute.apply()
         let console = Console(quiet: json)
         var recipe = Recipe.named(arch)!
-        try applyOverrides(to: &recipe)
-        let digits = dataOptions.digits?.digits ?? recipe.digits
+        var settings = RunSettings(seed: seed, noShuffle: noShuffle, data: dataOptions.data, save: save,
+                                   checkpoint: checkpoint, checkpointEvery: checkpointEvery ?? 1)
+        var resumed: SafeTensorsFile?
+        let digits: [Int]
 
-        // The model: from a file, or built from the recipe and initialised from the seed.
+        // The model: from a checkpoint, from a file, or built from the recipe and initialised from the seed.
         let model: Model
-        if let initPath = `init` {
+        if let resume {
+            let loaded = try Model.load(path: resume)
+            guard loaded.file.metadata["checkpoint"] != nil else { throw CheckpointError.notACheckpoint(resume) }
+            try settings.read(loaded.file.metadata, into: &recipe, file: resume)
+            if let epochs { recipe.epochs = epochs }
+            if let data = dataOptions.data { settings.data = data }
+            if let save { settings.save = save }
+            if let checkpoint { settings.checkpoint = checkpoint }
+            if let checkpointEvery { settings.checkpointEvery = checkpointEvery }
+            (model, resumed, digits) = (loaded.model, loaded.file, loaded.model.info.digits)
+        } else if let initPath = `init` {
+            try applyOverrides(to: &recipe)
+            digits = dataOptions.digits?.digits ?? recipe.digits
             model = try Model.load(path: initPath).model
             guard dataOptions.digits == nil || model.info.digits == digits else {
                 throw ValidationError("--digits \(digits) differ from the model's \(model.info.digits)")
             }
         } else {
+            try applyOverrides(to: &recipe)
+            digits = dataOptions.digits?.digits ?? recipe.digits
             let architecture = layers.map { Architecture(spec: $0) } ?? recipe.architecture(digits.count)
-            model = try Model(.init(architecture: architecture, loss: recipe.loss, digits: digits, normalization: recipe.normalization))
+            do {
+                model = try Model(.init(architecture: architecture, loss: recipe.loss, digits: digits, normalization: recipe.normalization))
+            } catch {
+                throw layers == nil ? error : ValidationError("--layers: \(error.description)")
+            }
             var generator = SeededGenerator(seed: seed)
             model.network.initialize(recipe.weightInit, generator: &generator)
         }
         let classes = model.info.digits
 
+        var dataOptions = self.dataOptions
+        dataOptions.data = settings.data
+        let (seed, noShuffle) = (settings.seed, settings.noShuffle)
         let trainSet = try dataOptions.load(.train), testSet = try dataOptions.load(.test)
         let trainSubset = try trainSet.select(Selection(digits: classes, perClass: recipe.perClass), shuffleSeed: noShuffle ? nil : seed)
         let testSubset = try testSet.select(Selection(digits: classes, perClass: recipe.testPerClass))
@@ -70,6 +111,11 @@ struct Train: ParsableCommand {
         let trainer = Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: recipe.batchSize,
                               schedule: recipe.schedule, normalization: model.info.normalization,
                               reshuffle: recipe.reshuffle && !noShuffle, seed: seed)
+        if let resumed, let resume { try trainer.restore(from: resumed, count: train.count, file: resume) }
+        guard trainer.completedEpochs <= recipe.epochs else {
+            throw ValidationError("the checkpoint is at epoch \(trainer.completedEpochs), past --epochs \(recipe.epochs)")
+        }
+        let checkpointMetadata = settings.metadata(recipe)
 
         console.line("ConvKit \(ConvKit.version) · \(recipe.name) · \(Kernels.threads) thread\(Kernels.threads == 1 ? "" : "s") · \(Kernels.variant.rawValue) kernels")
         console.line(model.network.summary)
@@ -81,20 +127,26 @@ struct Train: ParsableCommand {
         var reports: [EpochReport] = []
         let logWriter = try log.map { path throws(TrainingLogError) in try TrainingLogWriter(path: path) }
         let width = String(recipe.epochs).count
-        try trainer.fit(train, epochs: 0..<recipe.epochs, test: test, onProgress: { done, total in
-            Console.progress("epoch \(reports.count + 1): \(done)/\(total)")
+        if trainer.completedEpochs > 0 { console.line("resumed from \(resume!) after epoch \(trainer.completedEpochs)") }
+        // A checkpoint is written only after an epoch whose loss and weights were all finite,
+        // so a diverging run leaves the last good one in place.
+        try trainer.fit(train, epochs: trainer.completedEpochs..<recipe.epochs, totalEpochs: recipe.epochs, test: test, onProgress: { done, total in
+            Console.progress("epoch \(trainer.completedEpochs + 1): \(done)/\(total)")
         }) { report in
             Console.clearProgress()
             reports.append(report)
             try logWriter?.append(report)
             let epoch = String(report.epoch).leftPadded(to: width)
             console.line("epoch \(epoch)/\(recipe.epochs)  loss \(String(format: "%.4f", report.loss))  train \(percent(report.accuracy))  test \(percent(report.testAccuracy ?? 0))  \(String(format: "%.3f s", report.seconds))")
+            if let path = settings.checkpoint, report.epoch % settings.checkpointEvery == 0 || report.epoch == recipe.epochs {
+                try trainer.checkpoint(of: model, metadata: checkpointMetadata).write(path: path)
+            }
         }
 
         let evaluation = trainer.evaluate(test)
         let trainSeconds = reports.reduce(0) { $0 + $1.seconds }
         let samplesPerSecond = trainSeconds > 0 ? Double(train.count * reports.count) / trainSeconds : 0
-        if let save { try model.save(to: save) }
+        if let save = settings.save { try model.save(to: save) }
 
         if json {
             print(jsonString([
@@ -115,7 +167,7 @@ struct Train: ParsableCommand {
             console.line("test accuracy \(percent(evaluation.accuracy)) (\(evaluation.correct)/\(evaluation.total))")
             console.line()
             console.line(confusionTable(evaluation.confusion, digits: classes))
-            if let save { console.line("\nsaved \(save)") }
+            if let save = settings.save { console.line("\nsaved \(save)") }
         }
     }
 
@@ -139,20 +191,6 @@ struct Train: ParsableCommand {
         }
         if let perClass { recipe.perClass = perClass.value }
         if let testPerClass { recipe.testPerClass = testPerClass.value }
-    }
-
-    func parseSchedule(_ text: String) throws -> LearningRateSchedule {
-        let parts = text.split(separator: ":")
-        switch parts.first {
-        case "constant" where parts.count == 1: return .constant
-        case "cosine" where parts.count == 1: return .cosine
-        case "step" where parts.count == 3:
-            if let every = Int(parts[1]), every > 0, let factor = Float(parts[2]), factor > 0, factor.isFinite {
-                return .step(every: every, factor: factor)
-            }
-        default: break
-        }
-        throw ValidationError("--schedule is constant, cosine or step:EPOCHS:FACTOR, got '\(text)'")
     }
 
     func makeOptimizer(_ recipe: Recipe, parameters: [Parameter]) throws -> Optimizer {

@@ -78,8 +78,13 @@ public final class Model {
     /// (checkpoints) are left to the caller; any other extra tensor is an error.
     public static func load(path: String) throws -> (model: Model, file: SafeTensorsFile) {
         let file = try SafeTensorsFile.read(path: path)
+        return (try Model(file: file, path: path), file)
+    }
+
+    /// The model an already decoded file describes; `path` names it in errors.
+    public convenience init(file: SafeTensorsFile, path: String) throws(ModelError) {
         let model: Model
-        do { model = try Model(try description(from: file.metadata)) } catch { throw ModelError.inFile(path, error) }
+        do { model = try Model(try Model.description(from: file.metadata)) } catch { throw ModelError.inFile(path, error) }
         let expected = Dictionary(uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, $0.parameter) })
         for (name, tensor) in file.tensors where !name.hasPrefix("optimizer.") {
             guard let parameter = expected[name] else {
@@ -93,7 +98,13 @@ public final class Model {
         if let missing = model.network.namedParameters.first(where: { file[$0.name] == nil }) {
             throw ModelError.inFile(path, .missingTensor(missing.name, shape: missing.parameter.shape))
         }
-        return (model, file)
+        self.init(info: model.info, network: model.network, loss: model.loss)
+    }
+
+    private init(info: Description, network: Sequential, loss: any Loss) {
+        self.info = info
+        self.network = network
+        self.loss = loss
     }
 
     static func description(from metadata: [String: String]) throws(ModelError) -> Description {

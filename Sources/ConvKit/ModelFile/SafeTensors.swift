@@ -49,7 +49,8 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
         var metadata: [String: String] = [:]
         var ranges: [(name: String, shape: [Int], begin: Int, end: Int)] = []
-        for (name, value) in entries {
+        // Sorted, so a file with several faults reports the same one on every run.
+        for (name, value) in entries.sorted(by: { $0.key < $1.key }) {
             if name == "__metadata__" {
                 metadata = try parseMetadata(value, file: file)
             } else {

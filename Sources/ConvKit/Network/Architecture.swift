@@ -30,11 +30,18 @@ public struct Architecture: Equatable, Sendable {
         Architecture(spec: "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense \(classes)")
     }
 
+    /// The most weights one layer may have and the most values one sample may take at any
+    /// layer: far above any network this library trains on MNIST, low enough that a corrupt
+    /// model file or a typo in --layers is an error instead of gigabytes of allocation or an
+    /// overflowing size.
+    public static let maxElements = 1 << 26
+
     /// Builds the layers, checking that each fits the shape before it.
     public func build() throws(ShapeError) -> Sequential {
         guard !input.isEmpty, input.allSatisfy({ $0 > 0 }) else {
             throw ShapeError("input shape \(shapeText(input)) must have positive dimensions")
         }
+        try Self.checkSize(input, "input shape \(shapeText(input))")
         var shape = input
         var built: [Layer] = []
         for (index, text) in layers.enumerated() {
@@ -47,6 +54,16 @@ public struct Architecture: Equatable, Sendable {
             }
         }
         return Sequential(inputShape: input, layers: built)
+    }
+
+    /// Throws unless the product of `dims` is at most `maxElements` (computed without overflow).
+    static func checkSize(_ dims: [Int], _ what: @autoclosure () -> String) throws(ShapeError) {
+        var product = 1
+        for d in dims {
+            let (p, overflow) = product.multipliedReportingOverflow(by: max(d, 0))
+            guard !overflow, p <= maxElements else { throw ShapeError("\(what()) exceeds \(maxElements) values") }
+            product = p
+        }
     }
 
     static func layer(_ text: String, input: [Int]) throws(ShapeError) -> Layer {
@@ -81,10 +98,16 @@ public struct Architecture: Equatable, Sendable {
                 default: throw ShapeError("conv bias is 'untied' or 'nobias', got '\(args[2])'")
                 }
             }
+            if input.count == 3 {
+                try checkSize([filters, input[0], size[0], size.last!], "the kernel")
+                try checkSize([filters, input[1] - size[0] + 1, input[2] - size.last! + 1], "the output")
+            }
             return try Conv2D(input: input, filters: filters, kernelHeight: size[0], kernelWidth: size.last!, bias: bias)
         case "dense", "linear":
             try expect(1...1, "dense OUTPUTS")
-            return try Dense(input: input, outputs: try count(args[0], "outputs"))
+            let outputs = try count(args[0], "outputs")
+            try checkSize(input + [outputs], "the weight")
+            return try Dense(input: input, outputs: outputs)
         case "relu": try expect(0...0, "relu"); return ReLU(input: input)
         case "sigmoid": try expect(0...0, "sigmoid"); return Sigmoid(input: input)
         case "tanh": try expect(0...0, "tanh"); return Tanh(input: input)
@@ -97,7 +120,9 @@ public struct Architecture: Equatable, Sendable {
             return Reshape(flattening: input)
         case "reshape":
             try expect(0...1, "reshape [AxBx…]")
-            return try Reshape(input: input, output: args.isEmpty ? [input.reduce(1, *)] : try dims(args[0], "shape"))
+            let output = args.isEmpty ? [input.reduce(1, *)] : try dims(args[0], "shape")
+            try checkSize(output, "shape \(shapeText(output))")
+            return try Reshape(input: input, output: output)
         default:
             throw ShapeError("unknown layer '\(kind)' (conv, dense, relu, sigmoid, tanh, maxpool, flatten, reshape)")
         }

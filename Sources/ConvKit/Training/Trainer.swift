@@ -32,6 +32,14 @@ public final class Trainer {
     /// Shuffle the order again at the start of every epoch (the tutorial never does).
     public var reshuffle: Bool
     public var generator: SeededGenerator
+    /// Epochs and optimizer steps done so far, by `fit` or restored from a checkpoint.
+    public internal(set) var completedEpochs = 0
+    public internal(set) var completedSteps = 0
+    /// The generator as `init` seeded it, and the order the next epoch starts from: with
+    /// `reshuffle` each epoch shuffles the previous epoch's order, so a resumed run rebuilds it
+    /// by replaying the shuffles (see `restore`).
+    let initialGenerator: SeededGenerator
+    var order: [Int] = []
     private let targets: Buffer
 
     public init(network: Sequential, loss: any Loss, optimizer: Optimizer, batchSize: Int,
@@ -46,6 +54,7 @@ public final class Trainer {
         self.normalization = normalization
         self.reshuffle = reshuffle
         generator = SeededGenerator(seed: seed ^ 0x5EED_0F_0DE5)
+        initialGenerator = generator
         targets = Buffer(count: batchSize * network.outputCount)
         network.reserve(batch: batchSize)
     }
@@ -57,14 +66,15 @@ public final class Trainer {
                     onProgress: ((Int, Int) -> Void)? = nil,
                     onEpoch: (EpochReport) throws -> Void) throws {
         precondition(data.classes == network.outputCount, "\(data.classes) classes for \(network.outputCount) outputs")
-        var order = Array(0..<data.count)
+        if order.count != data.count { order = Array(0..<data.count) }
         let stepsPerEpoch = (data.count + batchSize - 1) / batchSize
         let totalSteps = stepsPerEpoch * (totalEpochs ?? epochs.upperBound)
         let classes = data.classes
         // Plain SGD folds into the backward pass (one sweep over each weight matrix, not three).
         let fusedSGD = (optimizer as? SGD)?.weightDecay == 0
         for epoch in epochs {
-            if reshuffle { generator.shuffle(&order) }
+            if reshuffle { generator.shuffle(&self.order) }
+            let order = self.order
             let started = DispatchTime.now().uptimeNanoseconds
             var lossSum = 0.0, correct = 0
             try order.withUnsafeBufferPointer { order in
@@ -93,6 +103,8 @@ public final class Trainer {
             if let bad = network.namedParameters.first(where: { !$0.parameter.isFinite }) {
                 throw TrainingError.nonFinite(epoch: epoch + 1, step: stepsPerEpoch, what: "weight \(bad.name)")
             }
+            completedEpochs = epoch + 1
+            completedSteps += stepsPerEpoch
             var report = EpochReport(epoch: epoch + 1, loss: lossSum / Double(data.count),
                                      accuracy: Double(correct) / Double(data.count), testAccuracy: nil,
                                      seconds: seconds, learningRate: optimizer.learningRate)

@@ -1,0 +1,101 @@
+/// Training saved mid-way, in one safetensors file: the model's weights under their PyTorch
+/// names (so `evaluate`, `predict` and PyTorch read it as a model), the optimizer's buffers as
+/// `optimizer.<name>` tensors, and in `__metadata__` the optimizer's name and counters, the
+/// epochs and steps done and the shuffling generator's state, beside whatever the caller adds
+/// (the CLI stores its recipe there).
+///
+/// The shuffled order is not stored: each epoch shuffles the previous one with the trainer's
+/// generator, so `restore` rebuilds it by replaying the shuffles from the seed, and checks that
+/// the replay lands on the saved generator state.
+public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+    case notACheckpoint(String)
+    case badField(String, key: String, value: String)
+    case optimizerMismatch(String, found: String, expected: String)
+    case missingState(String, tensor: String)
+    case wrongStateSize(String, tensor: String, found: Int, expected: Int)
+    case unexpectedState(String, tensor: String)
+    case generatorMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .notACheckpoint(let f): "\(f): not a checkpoint (a model without training state; use --init to start from it)"
+        case .badField(let f, let key, let value): "\(f): checkpoint field \"\(key)\" has bad value '\(value)'"
+        case .optimizerMismatch(let f, let found, let expected):
+            "\(f): checkpoint holds \(found) optimizer state, the run uses \(expected)"
+        case .missingState(let f, let tensor): "\(f): checkpoint has no optimizer tensor \"\(tensor)\""
+        case .wrongStateSize(let f, let tensor, let found, let expected):
+            "\(f): optimizer tensor \"\(tensor)\" has \(found) values, the model needs \(expected)"
+        case .unexpectedState(let f, let tensor): "\(f): optimizer tensor \"\(tensor)\" does not belong to this optimizer"
+        case .generatorMismatch(let f):
+            "\(f): the saved generator state does not follow from the seed and epoch (file edited or corrupt)"
+        }
+    }
+}
+
+extension Trainer {
+    static let checkpointFormat = "1"
+
+    /// The model and everything `restore` needs to continue where training stands now.
+    public func checkpoint(of model: Model, metadata extra: [String: String] = [:]) -> SafeTensorsFile {
+        var metadata = extra
+        metadata["checkpoint"] = Self.checkpointFormat
+        metadata["checkpoint.epoch"] = String(completedEpochs)
+        metadata["checkpoint.step"] = String(completedSteps)
+        metadata["checkpoint.generator"] = String(generator.state)
+        metadata["optimizer"] = optimizer.name
+        for (key, value) in optimizer.counters { metadata["optimizer.\(key)"] = String(value) }
+        let state = optimizer.state.map { (name: "optimizer.\($0.name)", tensor: Tensor(shape: [$0.buffer.count], scalars: $0.buffer.array)) }
+        return model.file(extraTensors: state, extraMetadata: metadata)
+    }
+
+    /// Puts the optimizer state, epoch, step count, generator and shuffled order of a checkpoint
+    /// into this trainer, whose network already holds the checkpoint's weights (`Model.load`).
+    /// `count` is the number of training images, which the order covers. `file` names it in errors.
+    public func restore(from checkpoint: SafeTensorsFile, count: Int, file: String) throws(CheckpointError) {
+        let metadata = checkpoint.metadata
+        guard metadata["checkpoint"] == Self.checkpointFormat else { throw .notACheckpoint(file) }
+        let found = metadata["optimizer"] ?? "none"
+        guard found == optimizer.name else { throw .optimizerMismatch(file, found: found, expected: optimizer.name) }
+        func integer<T: FixedWidthInteger>(_ key: String, _: T.Type) throws(CheckpointError) -> T {
+            let text = metadata[key] ?? ""
+            guard let value = T(text), value >= 0 else { throw .badField(file, key: key, value: text) }
+            return value
+        }
+        let epochs = try integer("checkpoint.epoch", Int.self), steps = try integer("checkpoint.step", Int.self)
+        let saved = SeededGenerator(seed: try integer("checkpoint.generator", UInt64.self))
+        guard epochs <= 1_000_000 else { throw .badField(file, key: "checkpoint.epoch", value: String(epochs)) }
+        let stepsPerEpoch = (count + batchSize - 1) / batchSize
+        guard steps == epochs * stepsPerEpoch else {
+            throw .badField(file, key: "checkpoint.step", value: "\(steps) (\(epochs) epochs of \(stepsPerEpoch) steps)")
+        }
+
+        let buffers = optimizer.state
+        let expected = Set(buffers.map { "optimizer.\($0.name)" })
+        if let stray = checkpoint.tensors.first(where: { $0.name.hasPrefix("optimizer.") && !expected.contains($0.name) }) {
+            throw .unexpectedState(file, tensor: stray.name)
+        }
+        var values: [(Buffer, [Float])] = []
+        for (name, buffer) in buffers {
+            guard let tensor = checkpoint["optimizer.\(name)"] else { throw .missingState(file, tensor: "optimizer.\(name)") }
+            guard tensor.count == buffer.count else {
+                throw .wrongStateSize(file, tensor: "optimizer.\(name)", found: tensor.count, expected: buffer.count)
+            }
+            values.append((buffer, tensor.scalars))
+        }
+        var counters: [String: Int] = [:]
+        for key in optimizer.counters.keys { counters[key] = try integer("optimizer.\(key)", Int.self) }
+
+        var replayed = initialGenerator
+        var replayedOrder = Array(0..<count)
+        if reshuffle { for _ in 0..<epochs { replayed.shuffle(&replayedOrder) } }
+        guard replayed == saved else { throw .generatorMismatch(file) }
+
+        // Nothing is changed until every check has passed.
+        for (buffer, scalars) in values { buffer.copy(from: scalars) }
+        optimizer.counters = counters
+        generator = replayed
+        order = replayedOrder
+        completedEpochs = epochs
+        completedSteps = steps
+    }
+}

@@ -1,0 +1,35 @@
+/// Every reader of untrusted bytes, behind one call, for the fuzz target (Tests/Fuzz) and the
+/// seeded mutation test that replays its corpus: each must return or throw its typed error.
+public let fuzzTargets = ["idx", "safetensors", "image", "layers"]
+
+/// Runs the reader `target` names over `bytes`; returns whether they were accepted.
+@discardableResult
+public func readUntrusted(_ bytes: [UInt8], as target: String) -> Bool {
+    do {
+        switch target {
+        case "idx":
+            // As IDX.readContent: gzip when it looks like gzip, then either IDX kind.
+            let content = Gzip.isGzip(bytes) ? try Gzip.decompress(bytes, limit: 1 << 24) : bytes
+            if (try? IDX.parseImages(content, file: "fuzz")) != nil { return true }
+            _ = try IDX.parseLabels(content, file: "fuzz")
+        case "safetensors":
+            let file = try SafeTensorsFile.decode(bytes: bytes, file: "fuzz")
+            let model = try Model(file: file, path: "fuzz")
+            // A model that loads must also run.
+            let n = model.network.inputShape.reduce(1, *)
+            if n <= 1 << 16 { _ = model.network.predict(Tensor(zeros: [1] + model.network.inputShape)) }
+        case "image":
+            _ = try GreyImage.decode(bytes, file: "fuzz")
+        case "layers":
+            let text = String(decoding: bytes, as: UTF8.self)
+            let parts = text.split(separator: "|", maxSplits: 1)
+            let input = parts.count == 2 ? parts[0].split(separator: "x").compactMap { Int($0) } : [1, 28, 28]
+            _ = try Architecture(input: input, spec: String(parts.last ?? "")).build()
+        default:
+            preconditionFailure("unknown fuzz target '\(target)'")
+        }
+        return true
+    } catch {
+        return false
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+
+/// What a `train` run needs beyond the model to be continued by `--resume` with no other flags:
+/// the recipe (as `recipe.*` checkpoint metadata) and where data comes from and results go
+/// (`run.*`). The model's own metadata already holds its layers, loss, digits and input scaling.
+struct RunSettings {
+    var seed: UInt64
+    var noShuffle: Bool
+    var data: String?
+    var save: String?
+    var checkpoint: String?
+    var checkpointEvery: Int
+
+    func metadata(_ recipe: Recipe) -> [String: String] {
+        var m = [
+            "recipe.arch": recipe.name,
+            "recipe.optimizer": recipe.optimizer,
+            "recipe.lr": "\(recipe.learningRate)",
+            "recipe.momentum": "\(recipe.momentum)",
+            "recipe.weight_decay": "\(recipe.weightDecay)",
+            "recipe.batch": String(recipe.batchSize),
+            "recipe.epochs": String(recipe.epochs),
+            "recipe.schedule": scheduleText(recipe.schedule),
+            "recipe.reshuffle": String(recipe.reshuffle),
+            "recipe.per_class": recipe.perClass.map(String.init) ?? "all",
+            "recipe.test_per_class": recipe.testPerClass.map(String.init) ?? "all",
+            "recipe.seed": String(seed),
+            "recipe.no_shuffle": String(noShuffle),
+            "run.checkpoint_every": String(checkpointEvery),
+        ]
+        // Absolute, so --resume works from any directory.
+        m["run.data"] = data.map(absolute)
+        m["run.save"] = save.map(absolute)
+        m["run.checkpoint"] = checkpoint.map(absolute)
+        return m
+    }
+
+    /// Replaces the recipe and settings with a checkpoint's; every field must be there and valid.
+    mutating func read(_ metadata: [String: String], into recipe: inout Recipe, file: String) throws {
+        func field(_ key: String) throws -> String {
+            guard let value = metadata[key] else { throw CheckpointError.badField(file, key: key, value: "(missing)") }
+            return value
+        }
+        func parsed<T>(_ key: String, _ parse: (String) -> T?) throws -> T {
+            let text = try field(key)
+            guard let value = parse(text) else { throw CheckpointError.badField(file, key: key, value: text) }
+            return value
+        }
+        func positive(_ s: String) -> Int? { Int(s).flatMap { $0 > 0 ? $0 : nil } }
+        func count(_ s: String) -> Int?? { s == "all" ? .some(nil) : positive(s).map { .some($0) } }
+
+        recipe = try parsed("recipe.arch") { Recipe.named($0) }
+        recipe.optimizer = try parsed("recipe.optimizer") { ["sgd", "momentum", "nesterov", "adam"].contains($0) ? $0 : nil }
+        recipe.learningRate = try parsed("recipe.lr") { Float($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }
+        recipe.momentum = try parsed("recipe.momentum") { Float($0).flatMap { $0 >= 0 && $0 < 1 ? $0 : nil } }
+        recipe.weightDecay = try parsed("recipe.weight_decay") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }
+        recipe.batchSize = try parsed("recipe.batch", positive)
+        recipe.epochs = try parsed("recipe.epochs") { Int($0).flatMap { $0 >= 0 ? $0 : nil } }
+        recipe.schedule = try parsed("recipe.schedule") { try? parseSchedule($0) }
+        recipe.reshuffle = try parsed("recipe.reshuffle") { Bool($0) }
+        recipe.perClass = try parsed("recipe.per_class", count)
+        recipe.testPerClass = try parsed("recipe.test_per_class", count)
+        seed = try parsed("recipe.seed") { UInt64($0) }
+        noShuffle = try parsed("recipe.no_shuffle") { Bool($0) }
+        checkpointEvery = try parsed("run.checkpoint_every", positive)
+        data = metadata["run.data"]
+        save = metadata["run.save"]
+        checkpoint = metadata["run.checkpoint"]
+    }
+}
+
+func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
+func scheduleText(_ schedule: LearningRateSchedule) -> String {
+    switch schedule {
+    case .constant: "constant"
+    case .cosine: "cosine"
+    case .step(let every, let factor): "step:\(every):\(factor)"
+    }
+}
+
+func parseSchedule(_ text: String) throws -> LearningRateSchedule {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+    switch parts.first {
+    case "constant" where parts.count == 1: return .constant
+    case "cosine" where parts.count == 1: return .cosine
+    case "step" where parts.count == 3:
+        if let every = Int(parts[1]), every > 0, let factor = Float(parts[2]), factor > 0, factor.isFinite {
+            return .step(every: every, factor: factor)
+        }
+    default: break
+    }
+    throw ValidationError("--schedule is constant, cosine or step:EPOCHS:FACTOR, got '\(text)'")
+}

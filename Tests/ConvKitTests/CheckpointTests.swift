@@ -1,0 +1,173 @@
+import Testing
+@testable import ConvKit
+
+/// Resume and repeatability at the library level: a run stopped after epoch k and continued from
+/// its checkpoint ends bit-identical to one that never stopped; restore refuses inconsistent files.
+@Suite struct CheckpointTests {
+    /// 24 square images in two classes: class 1 has a bright bar, both have seeded noise.
+    static func images(count: Int = 24, side: Int = 8) -> LabeledImages {
+        var g = SeededGenerator(seed: 99)
+        var pixels: [UInt8] = []
+        for i in 0..<count {
+            for r in 0..<side {
+                for c in 0..<side { pixels.append(i % 2 == 1 && c == 3 ? 250 : UInt8(g.next() % 90) + UInt8(r + c)) }
+            }
+        }
+        return LabeledImages(pixels: pixels, pixelsPerImage: side * side, indices: Array(0..<count),
+                             targets: (0..<count).map { $0 % 2 }, classes: 2)
+    }
+
+    struct Setup {
+        var optimizer: String
+        var schedule: LearningRateSchedule
+        var reshuffle: Bool
+        var batch: Int
+    }
+
+    static let description = Model.Description(
+        architecture: Architecture(input: [1, 8, 8], spec: "conv 3 3, relu, maxpool 2, flatten, dense 2"),
+        loss: "softmax-ce", digits: [0, 1], normalization: .unit)
+
+    /// A freshly initialised model, or the one `file` holds, with a trainer for `setup`.
+    static func trainer(_ setup: Setup, file: SafeTensorsFile? = nil, description: Model.Description = description) throws -> (Model, Trainer) {
+        let model: Model
+        if let file {
+            model = try Model(file: file, path: "checkpoint")
+        } else {
+            model = try Model(description)
+            var g = SeededGenerator(seed: 7)
+            model.network.initialize(.auto, generator: &g)
+        }
+        let p = model.network.parameters
+        let optimizer: Optimizer = switch setup.optimizer {
+        case "adam": Adam(parameters: p, learningRate: 0.01)
+        case "momentum": Momentum(parameters: p, learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4)
+        case "nesterov": Momentum(parameters: p, learningRate: 0.05, nesterov: true)
+        default: SGD(parameters: p, learningRate: 0.1)
+        }
+        let trainer = Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: setup.batch,
+                              schedule: setup.schedule, reshuffle: setup.reshuffle, seed: 3)
+        return (model, trainer)
+    }
+
+    static func weights(_ model: Model) -> [[UInt32]] {
+        model.network.parameters.map { $0.value.array.map(\.bitPattern) }
+    }
+
+    static let setups = [
+        Setup(optimizer: "sgd", schedule: .constant, reshuffle: false, batch: 1),
+        Setup(optimizer: "momentum", schedule: .step(every: 2, factor: 0.5), reshuffle: true, batch: 5),
+        Setup(optimizer: "nesterov", schedule: .cosine, reshuffle: true, batch: 24),
+        Setup(optimizer: "adam", schedule: .cosine, reshuffle: true, batch: 7),
+    ]
+
+    @Test("stopped after epoch 2 of 5 and resumed equals uninterrupted", arguments: setups.indices)
+    func resumeIsExact(_ index: Int) throws {
+        let setup = Self.setups[index], data = Self.images(), epochs = 5
+        let (full, fullTrainer) = try Self.trainer(setup)
+        try fullTrainer.fit(data, epochs: 0..<epochs) { _ in }
+
+        let (first, firstTrainer) = try Self.trainer(setup)
+        try firstTrainer.fit(data, epochs: 0..<2, totalEpochs: epochs) { _ in }
+        // Through the bytes, as a file on disk would be.
+        let bytes = firstTrainer.checkpoint(of: first, metadata: ["note": "test"]).encode()
+        let file = try SafeTensorsFile.decode(bytes: bytes, file: "checkpoint")
+        #expect(file.metadata["checkpoint.epoch"] == "2")
+
+        let (resumed, resumedTrainer) = try Self.trainer(setup, file: file)
+        try resumedTrainer.restore(from: file, count: data.count, file: "checkpoint")
+        #expect(resumedTrainer.completedEpochs == 2 && resumedTrainer.generator == firstTrainer.generator)
+        try resumedTrainer.fit(data, epochs: resumedTrainer.completedEpochs..<epochs, totalEpochs: epochs) { _ in }
+        #expect(Self.weights(resumed) == Self.weights(full), "\(setup.optimizer)")
+        #expect(resumedTrainer.completedSteps == fullTrainer.completedSteps)
+    }
+
+    @Test("the same seed gives the same weights on 1 and 2 threads")
+    func threadsDoNotChangeResults() throws {
+        // LeNet on 28×28 images in batches of 24: well above the size where the kernels start
+        // using threads (8×8 images would stay on one thread and prove nothing).
+        let lenet = Model.Description(architecture: .lenet(classes: 2), loss: "softmax-ce", digits: [0, 1], normalization: .mnist)
+        let setup = Setup(optimizer: "adam", schedule: .constant, reshuffle: true, batch: 24)
+        var results: [[[UInt32]]] = []
+        let before = Kernels.threads
+        defer { Kernels.threads = before }
+        for threads in [1, 2, 1] {
+            Kernels.threads = threads
+            let (model, trainer) = try Self.trainer(setup, description: lenet)
+            try trainer.fit(Self.images(count: 48, side: 28), epochs: 0..<2) { _ in }
+            results.append(Self.weights(model))
+        }
+        #expect(results[0] == results[1] && results[1] == results[2])
+    }
+
+    // MARK: restore refuses what does not fit
+
+    func checkpointFile(_ setup: Setup = setups[3]) throws -> SafeTensorsFile {
+        let (model, trainer) = try Self.trainer(setup)
+        try trainer.fit(Self.images(), epochs: 0..<1) { _ in }
+        return trainer.checkpoint(of: model)
+    }
+
+    func restore(_ file: SafeTensorsFile, _ setup: Setup = setups[3]) throws {
+        let (_, trainer) = try Self.trainer(setup, file: file)
+        try trainer.restore(from: file, count: 24, file: "c.safetensors")
+    }
+
+    @Test func aPlainModelIsNotACheckpoint() throws {
+        let (model, _) = try Self.trainer(Self.setups[0])
+        #expect(throws: CheckpointError.notACheckpoint("c.safetensors")) { try restore(model.file()) }
+    }
+
+    @Test func optimizerMustMatch() throws {
+        let file = try checkpointFile()
+        #expect(throws: CheckpointError.optimizerMismatch("c.safetensors", found: "adam", expected: "momentum")) {
+            try restore(file, Self.setups[1])
+        }
+    }
+
+    @Test func optimizerStateMustBeComplete() throws {
+        var file = try checkpointFile()
+        file.tensors.removeAll { $0.name == "optimizer.v.1" }
+        #expect(throws: CheckpointError.missingState("c.safetensors", tensor: "optimizer.v.1")) { try restore(file) }
+    }
+
+    @Test func optimizerStateMustHaveTheRightSize() throws {
+        var file = try checkpointFile()
+        let i = file.tensors.firstIndex { $0.name == "optimizer.m.0" }!
+        file.tensors[i].tensor = Tensor(zeros: [3])
+        #expect(throws: CheckpointError.wrongStateSize("c.safetensors", tensor: "optimizer.m.0", found: 3, expected: 27)) {
+            try restore(file)
+        }
+    }
+
+    @Test func strayOptimizerTensorsAreRefused() throws {
+        var file = try checkpointFile()
+        file.tensors.append((name: "optimizer.velocity.0", tensor: Tensor(zeros: [1])))
+        #expect(throws: CheckpointError.unexpectedState("c.safetensors", tensor: "optimizer.velocity.0")) { try restore(file) }
+    }
+
+    @Test func countersAndPositionMustBeNumbers() throws {
+        var file = try checkpointFile()
+        file.metadata["optimizer.step"] = "many"
+        #expect(throws: CheckpointError.badField("c.safetensors", key: "optimizer.step", value: "many")) { try restore(file) }
+        file = try checkpointFile()
+        file.metadata["checkpoint.epoch"] = "-1"
+        #expect(throws: CheckpointError.badField("c.safetensors", key: "checkpoint.epoch", value: "-1")) { try restore(file) }
+        file = try checkpointFile()
+        file.metadata["checkpoint.step"] = "3"
+        #expect(throws: CheckpointError.self) { try restore(file) }
+    }
+
+    @Test func anEditedGeneratorStateIsDetected() throws {
+        var file = try checkpointFile()
+        file.metadata["checkpoint.generator"] = "12345"
+        #expect(throws: CheckpointError.generatorMismatch("c.safetensors")) { try restore(file) }
+    }
+
+    @Test func aCheckpointStillLoadsAsAModel() throws {
+        let file = try checkpointFile()
+        #expect(file.tensors.contains { $0.name.hasPrefix("optimizer.") })
+        let model = try Model(file: file, path: "c.safetensors")
+        #expect(model.info == Self.description)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+import ConvKit
+
+/// A short, seeded, always-on cousin of the libFuzzer runs (Tests/Fuzz/README.md): every seed
+/// of Tests/Fuzz/corpus/<reader>/ and a few thousand mutations of it go through the same entry
+/// point. A reader that traps fails the whole test run, so passing means each returned or threw.
+@Suite struct FuzzCorpusTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fuzz/corpus")
+
+    static func seeds(_ target: String) throws -> [[UInt8]] {
+        let dir = corpus.appendingPathComponent(target)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        return try names.map { [UInt8](try Data(contentsOf: dir.appendingPathComponent($0))) }
+    }
+
+    /// libFuzzer's simplest moves: flip, overwrite with an edge value, insert, erase, duplicate
+    /// a span, splice in the tail of another seed.
+    static func mutate(_ input: [UInt8], _ others: [[UInt8]], _ g: inout SeededGenerator) -> [UInt8] {
+        var bytes = input
+        for _ in 0...(g.next() % 4) {
+            let at = bytes.isEmpty ? 0 : Int(g.next() % UInt64(bytes.count))
+            switch g.next() % 7 {
+            case 0 where !bytes.isEmpty: bytes[at] ^= UInt8(1 << (g.next() % 8))
+            case 1 where !bytes.isEmpty: bytes[at] = [0, 1, 0x7F, 0x80, 0xFF, 0x30, 0x39][Int(g.next() % 7)]
+            case 2: bytes.insert(UInt8(truncatingIfNeeded: g.next()), at: at)
+            case 3 where !bytes.isEmpty: bytes.removeSubrange(at..<min(bytes.count, at + 1 + Int(g.next() % 8)))
+            case 4 where !bytes.isEmpty:
+                let span = bytes[at..<min(bytes.count, at + 1 + Int(g.next() % 16))]
+                bytes.insert(contentsOf: span, at: Int(g.next() % UInt64(bytes.count + 1)))
+            case 5:
+                let other = others[Int(g.next() % UInt64(others.count))]
+                bytes = Array(bytes.prefix(at)) + other.suffix(Int(g.next() % UInt64(other.count + 1)))
+            default:
+                if bytes.count >= 4 {
+                    // A length or dimension field set to something large.
+                    let v = [UInt32.max, 0x8000_0000, 65_536, 0][Int(g.next() % 4)]
+                    let i = Int(g.next() % UInt64(bytes.count - 3))
+                    for k in 0..<4 { bytes[i + k] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(k))) }
+                }
+            }
+        }
+        return bytes
+    }
+
+    @Test("seeds are accepted, mutations return or throw", arguments: fuzzTargets)
+    func mutations(_ target: String) throws {
+        let seeds = try Self.seeds(target)
+        #expect(!seeds.isEmpty)
+        // Seeds may be valid or not (plain-tensors is safetensors but no model); most must pass.
+        #expect(seeds.filter { readUntrusted($0, as: target) }.count * 2 > seeds.count)
+        var g = SeededGenerator(seed: 0xF022)
+        var accepted = 0
+        let rounds = 1500
+        for round in 0..<rounds {
+            let input = Self.mutate(seeds[round % seeds.count], seeds, &g)
+            if readUntrusted(input, as: target) { accepted += 1 }
+        }
+        // Most mutants must be refused, or the mutator is not reaching the checks.
+        #expect(accepted < rounds)
+    }
+}
