@@ -6,19 +6,21 @@ peak resident memory of a full LeNet run. Medians over --repeat runs.
   swift build -c release
   python3 Benchmarks/training.py [--torch .venv-torch/bin/python] [--repeat 3] [--lenet-epochs 2]
 """
-import argparse, json, os, resource, statistics, subprocess, sys, time
+import argparse, json, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHORS = os.path.join(ROOT, "..", "shared", "anchors")
 
 
 def run_json(cmd):
-    """Runs cmd, returns (last JSON object it printed, peak RSS in MB of that child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    obj = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
-    return obj, (peak / 1024 if peak > before else None)
+    """Runs cmd, returns (last JSON object it printed, its peak RSS in MB). The command runs under
+    a small Python parent of its own, since RUSAGE_CHILDREN is a maximum over all children."""
+    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+               "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", wrapper] + cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    obj = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    rss = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kb")]
+    return obj, rss[-1] / 1024 if rss else None
 
 
 def median(values):
@@ -70,8 +72,9 @@ def main():
               f"test_accuracy {[r['test_accuracy'] for r in runs]}", flush=True)
         row("fast preset, seconds to finish", 0, median([r["train_seconds"] for r in runs]), None, "s")
     if "memory" not in skip:
-        _, rss = run_json([ck, "train", "--arch", "lenet", "--epochs", "1", "--json"])
-        row("lenet full run, peak RSS", 0, rss or float("nan"), None, "MB")
+        report, rss = run_json([ck, "train", "--arch", "lenet", "--json"])
+        row(f"lenet full run ({len(report['epochs'])} epochs), peak RSS", 0, rss, None, "MB")
+        print(f"  lenet full run: test accuracy {report['test_accuracy']}, train_seconds {report['train_seconds']:.1f}", flush=True)
     json.dump([dict(zip(["what", "threads", "convkit", "torch", "ratio", "unit"], r)) for r in rows], sys.stderr)
     print(file=sys.stderr)
 

@@ -18,7 +18,7 @@ struct Train: ParsableCommand {
     @Option(help: "Momentum for momentum and nesterov.") var momentum: Float?
     @Option(help: "L2 weight decay.") var weightDecay: Float?
     @Option(help: "Learning-rate schedule: constant, cosine, or step:EPOCHS:FACTOR.") var schedule: String?
-    @Option(help: "Weight init: normal, he, glorot or auto.") var weightInit: String?
+    @Option(help: "Weight init: normal, he, glorot, auto or pytorch.") var weightInit: String?
     @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
     @Option(help: "Training images per digit, or all.") var perClass: Count?
     @Option(help: "Test images per digit, or all.") var testPerClass: Count?
@@ -185,7 +185,7 @@ struct Train: ParsableCommand {
         if let schedule { recipe.schedule = try parseSchedule(schedule) }
         if let weightInit {
             guard let scheme = WeightInit(rawValue: weightInit) else {
-                throw ValidationError("unknown --weight-init '\(weightInit)' (normal, he, glorot, auto)")
+                throw ValidationError("unknown --weight-init '\(weightInit)' (normal, he, glorot, auto, pytorch)")
             }
             recipe.weightInit = scheme
         }

@@ -1,4 +1,5 @@
-/// How weights start. Biases start at zero except under `.normal`, the tutorial's scheme.
+/// How weights start. Biases start at zero except under `.normal` (the tutorial's scheme) and
+/// `.pytorch`.
 public enum WeightInit: String, CaseIterable, Sendable {
     /// Every weight and bias from N(0, 1), as the tutorial does.
     case normal
@@ -8,6 +9,8 @@ public enum WeightInit: String, CaseIterable, Sendable {
     case glorot
     /// He before a ReLU, Glorot elsewhere.
     case auto
+    /// PyTorch's default for Conv2d and Linear: weights and biases from U(±1/√fan_in).
+    case pytorch
 }
 
 extension Sequential {
@@ -25,6 +28,9 @@ extension Sequential {
                 switch (chosen, p.name) {
                 case (.normal, _):
                     for i in 0..<p.count { v[i] = generator.nextNormal() }
+                case (.pytorch, _):
+                    let bound = 1 / Float(fanIn).squareRoot()
+                    for i in 0..<p.count { v[i] = bound * (2 * generator.nextUnitFloat() - 1) }
                 case (_, "bias"):
                     p.value.fill(0)
                 case (.he, _):

@@ -25,11 +25,11 @@ public struct Recipe: Sendable {
         name: "tutorial", architecture: { .tutorial(classes: $0) }, loss: "bce", optimizer: "sgd", learningRate: 0.1,
         batchSize: 1, epochs: 20, weightInit: .normal, reshuffle: false, digits: [0, 1], perClass: 100, testPerClass: 100)
 
-    /// The PyTorch reference LeNet, same recipe: Adam 1e-3, batch 64, all 60 000 images,
-    /// normalised by MNIST's mean and deviation, reshuffled every epoch.
+    /// The PyTorch reference LeNet, same recipe: PyTorch's default init, Adam 1e-3, batch 64,
+    /// all 60 000 images, normalised by MNIST's mean and deviation, reshuffled every epoch.
     public static let lenet = Recipe(
         name: "lenet", architecture: { .lenet(classes: $0) }, loss: "softmax-ce", optimizer: "adam", learningRate: 1e-3,
-        batchSize: 64, epochs: 12, weightInit: .auto, normalization: .mnist, reshuffle: true,
+        batchSize: 64, epochs: 12, weightInit: .pytorch, normalization: .mnist, reshuffle: true,
         digits: Array(0...9), perClass: nil, testPerClass: nil)
 
     /// The fastest recipe to 99 % on all ten digits we found: LeNet with a 64-unit hidden layer
