@@ -30,9 +30,9 @@ public struct Subset: Sendable, Equatable {
 extension Dataset {
     /// The first `perClass` images of each listed digit in file order, concatenated in the order
     /// the digits are listed; if the data set has fewer, all of them are taken (see
-    /// `Subset.countsPerClass`). With a seed, the result is then shuffled by Fisher–Yates on
-    /// `SeededGenerator`, written out here so the order is the same on every Swift version
-    /// (the standard library's `shuffle(using:)` promises no particular algorithm).
+    /// `Subset.countsPerClass`). With a seed, the result is then shuffled by
+    /// `SeededGenerator.shuffle` (Fisher–Yates written out, so the order is the same on every
+    /// Swift version: the standard library's `shuffle(using:)` promises no particular algorithm).
     public func select(_ selection: Selection, shuffleSeed: UInt64? = nil) throws(DataError) -> Subset {
         let digits = selection.digits
         if digits.isEmpty { throw .badSelection("no digits") }
@@ -56,14 +56,10 @@ extension Dataset {
 
         if let seed = shuffleSeed {
             var rng = SeededGenerator(seed: seed)
-            var i = indices.count - 1
-            while i > 0 {
-                // Modulo bias is below 2⁻⁴⁰ for any data set that fits in memory.
-                let j = Int(rng.next() % UInt64(i + 1))
-                indices.swapAt(i, j)
-                targets.swapAt(i, j)
-                i -= 1
-            }
+            var pairs = Array(zip(indices, targets))
+            rng.shuffle(&pairs)
+            indices = pairs.map(\.0)
+            targets = pairs.map(\.1)
         }
         return Subset(indices: indices, targets: targets, digits: digits, countsPerClass: counts)
     }

@@ -59,7 +59,7 @@ public final class Trainer {
         network.reserve(batch: batchSize)
     }
 
-    /// Trains for epochs `first..<first+count` (0-based), calling `onEpoch` after each with the
+    /// Trains epochs `epochs` (0-based; later than 0 when resuming), calling `onEpoch` after each with the
     /// test accuracy when a test set is given; `onProgress(done, total)` within an epoch.
     /// Evaluation time is not counted in an epoch's seconds.
     public func fit(_ data: LabeledImages, epochs: Range<Int>, totalEpochs: Int? = nil, test: LabeledImages? = nil,
