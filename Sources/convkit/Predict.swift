@@ -34,7 +34,7 @@ struct Predict: ParsableCommand {
             pixels = Array(testSet.image(index!))
             label = Int(testSet.labels[index!])
         }
-        let outputs = loaded.network.predict(Tensor(shape: [1] + input, scalars: pixels.map { (Float($0) / 255 - loaded.info.normalization.mean) / loaded.info.normalization.std })).scalars
+        let outputs = loaded.outputs(pixels: pixels)
         let probabilities = loaded.loss.probabilities(outputs)
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
         let digit = loaded.info.digits[best]

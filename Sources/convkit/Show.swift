@@ -35,8 +35,7 @@ struct Show: ParsableCommand {
             path = out ?? "kernels.png"
         } else {
             let pixels = try inputPixels(loaded)
-            let n = loaded.info.normalization
-            let input = Tensor(shape: loaded.info.architecture.input, scalars: pixels.map { (Float($0) / 255 - n.mean) / n.std })
+            let input = loaded.input(pixels: pixels).reshaped(loaded.info.architecture.input)
             mosaic = KernelImage.featureMaps(of: loaded.network, input: input, activated: activated, labels: !noLabels)
             path = out ?? "maps.png"
         }

@@ -1,5 +1,5 @@
 import Testing
-import ConvKit
+@testable import ConvKit
 
 @Suite struct MNISTTests {
     @Test func bundledTrainAndTestLoadWithChecksums() throws {
@@ -99,14 +99,21 @@ import ConvKit
         #expect(s.indices == expected)
     }
 
-    @Test func fillScalesWithoutAllocating() throws {
+    @Test func imagesAndScaling() throws {
         let d = Dataset(images: [0, 255, 51, 102, 7, 8], labels: [1, 2, 3], rows: 1, cols: 2)
+        #expect(Array(d.image(1)) == [51, 102])
+        // Training's batch fill and single-image prediction scale pixels by one formula.
+        let data = LabeledImages(pixels: d.images, pixelsPerImage: 2, indices: [2, 0], targets: [0, 0], classes: 1)
         var batch = [Float](repeating: -1, count: 6)
-        d.fill(&batch, indices: [2, 0][...])
+        [0, 1].withUnsafeBufferPointer { order in
+            data.fill(input: &batch, targets: nil, order: order, start: 0, count: 2, normalization: .unit)
+        }
         let s: Float = 1 / 255
         #expect(batch == [7 * s, 8 * s, 0, 255 * s, -1, -1])
-        d.fill(&batch, indices: [1][...], scale: 1)
-        #expect(Array(batch.prefix(2)) == [51, 102])
-        #expect(Array(d.image(1)) == [51, 102])
+        #expect(InputNormalization.mnist.apply([7, 8, 0, 255]) == {
+            var b = [Float](repeating: 0, count: 4)
+            [0, 1].withUnsafeBufferPointer { data.fill(input: &b, targets: nil, order: $0, start: 0, count: 2, normalization: .mnist) }
+            return b
+        }())
     }
 }

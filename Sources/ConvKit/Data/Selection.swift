@@ -63,28 +63,4 @@ extension Dataset {
         }
         return Subset(indices: indices, targets: targets, digits: digits, countsPerClass: counts)
     }
-
-    /// Writes the images at `indices` into `batch`, one after another, as floats
-    /// `pixel × scale` (by default in [0, 1]). Allocates nothing, so it can run every step.
-    public func fill(_ batch: UnsafeMutablePointer<Float>, indices: ArraySlice<Int>, scale: Float = 1 / 255) {
-        let n = pixelsPerImage
-        if indices.isEmpty || n == 0 { return }
-        images.withUnsafeBufferPointer { pixels in
-            var out = batch
-            for i in indices {
-                precondition(i >= 0 && i < count, "image index \(i) out of 0..<\(count)")
-                let from = pixels.baseAddress! + i * n
-                for p in 0..<n { out[p] = Float(from[p]) * scale }
-                out += n
-            }
-        }
-    }
-
-    /// As above into an array, which must hold at least `indices.count` images.
-    public func fill(_ batch: inout [Float], indices: ArraySlice<Int>, scale: Float = 1 / 255) {
-        precondition(batch.count >= indices.count * pixelsPerImage,
-                     "batch of \(batch.count) floats cannot hold \(indices.count) images of \(pixelsPerImage)")
-        if indices.isEmpty || pixelsPerImage == 0 { return }
-        batch.withUnsafeMutableBufferPointer { fill($0.baseAddress!, indices: indices, scale: scale) }
-    }
 }

@@ -34,18 +34,17 @@ public final class Model {
         self.loss = loss
     }
 
-    /// Class probabilities for one 28×28 image of 8-bit pixels.
-    public func probabilities(pixels: [UInt8]) -> [Float] {
-        let n = network.inputShape.reduce(1, *)
-        precondition(pixels.count == n, "\(pixels.count) pixels for input \(network.inputShape)")
-        let data = LabeledImages(pixels: pixels, pixelsPerImage: n, indices: [0], targets: [0], classes: info.digits.count)
-        network.reserve(batch: 1)
-        [0].withUnsafeBufferPointer { order in
-            data.fill(input: network.input, targets: nil, order: order, start: 0, count: 1, normalization: info.normalization)
-        }
-        network.forward(batch: 1)
-        return loss.probabilities(Array(UnsafeBufferPointer(start: network.output, count: network.outputCount)))
+    /// One image of 8-bit pixels as the network's input (1, C, H, W), scaled as in training.
+    public func input(pixels: [UInt8]) -> Tensor {
+        precondition(pixels.count == network.inputShape.reduce(1, *), "\(pixels.count) pixels for input \(network.inputShape)")
+        return Tensor(shape: [1] + network.inputShape, scalars: info.normalization.apply(pixels))
     }
+
+    /// The network's outputs for one image: sigmoid outputs or logits, by the loss.
+    public func outputs(pixels: [UInt8]) -> [Float] { network.predict(input(pixels: pixels)).scalars }
+
+    /// Class probabilities for one image.
+    public func probabilities(pixels: [UInt8]) -> [Float] { loss.probabilities(outputs(pixels: pixels)) }
 
     // MARK: files
 

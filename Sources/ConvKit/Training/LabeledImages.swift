@@ -32,6 +32,12 @@ public struct InputNormalization: Equatable, Sendable {
 
     public static let unit = InputNormalization()
     public static let mnist = InputNormalization(mean: 0.1307, std: 0.3081)
+
+    /// x = pixel·scale + shift, the same formula folded into one multiply-add.
+    var scale: Float { 1 / (255 * std) }
+    var shift: Float { -mean / std }
+
+    public func apply(_ pixels: [UInt8]) -> [Float] { pixels.map { Float($0) * scale + shift } }
 }
 
 extension LabeledImages {
@@ -39,7 +45,7 @@ extension LabeledImages {
     /// into `targets`; no allocation.
     func fill(input: UnsafeMutablePointer<Float>, targets oneHot: UnsafeMutablePointer<Float>?,
               order: UnsafeBufferPointer<Int>, start: Int, count n: Int, normalization: InputNormalization) {
-        let scale = 1 / (255 * normalization.std), shift = -normalization.mean / normalization.std
+        let (scale, shift) = (normalization.scale, normalization.shift)
         let p = pixelsPerImage
         pixels.withUnsafeBufferPointer { px in
             for b in 0..<n {
