@@ -1,18 +1,86 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
+// 6.2 is the first manifest version whose unsafe C flags (-fopenmp, -march=native) SwiftPM accepts
+// in a package that another package depends on by version.
 import PackageDescription
 import Foundation
 
-// OpenMP: Debian's libomp-dev puts omp.h and libomp.so under /usr/lib/llvm-<v>/, where Swift's
-// own clang does not look. Find them here so no path is edited by hand; without them the C
-// target still builds (every pragma is ignored) and runs single-threaded.
-// CONVKIT_OPENMP=0 forces the single-threaded build (ThreadSanitizer runs use it).
+let package = Package(
+    name: "ConvKit",
+    products: [
+        // Tensors, kernels, layers, networks, losses, optimizers and training.
+        .library(name: "ConvKit", targets: ["ConvKit"]),
+        // Data sets (MNIST/IDX, PNG, PGM) and model files (safetensors, checkpoints).
+        .library(name: "ConvKitFiles", targets: ["ConvKitFiles"]),
+        // Training curves as SVG, kernels and feature maps as PNG, training logs.
+        .library(name: "ConvKitVisualization", targets: ["ConvKitVisualization"]),
+        // Kernel and training-step benchmarks (what `convkit bench` runs).
+        .library(name: "ConvKitBenchmark", targets: ["ConvKitBenchmark"]),
+        // The raw C kernels, for callers who manage their own buffers.
+        .library(name: "CKernels", targets: ["CKernels"]),
+        .executable(name: "convkit", targets: ["convkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
+    targets: [
+        // The command-line trainer: flags, messages and hints live here, not in the libraries.
+        .executableTarget(
+            name: "convkit",
+            dependencies: ["ConvKit", "ConvKitFiles", "ConvKitVisualization", "ConvKitBenchmark",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .target(name: "ConvKit", dependencies: ["CKernels"]),
+        .target(name: "ConvKitFiles", dependencies: ["ConvKit", "CZlib"]),
+        .target(name: "ConvKitVisualization", dependencies: ["ConvKit", "ConvKitFiles"]),
+        .target(name: "ConvKitBenchmark", dependencies: ["ConvKit", "CKernels"]),
+        // The hot loops, in C: scalar and SIMD variants, OpenMP across independent work.
+        .target(
+            name: "CKernels",
+            path: "CKernels",
+            cSettings: kernelCSettings,
+            linkerSettings: kernelLinkerSettings
+        ),
+        // zlib, for gzip-compressed MNIST and PNG.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .testTarget(name: "CKernelsTests", dependencies: ["ConvKit", "CKernels"]),
+        .testTarget(name: "ConvKitTests", dependencies: ["ConvKit", "ConvKitFiles", "ConvKitVisualization", "ConvKitBenchmark", "CKernels"]),
+    ]
+)
+
+// MARK: - C flags, per platform
+
+// Vector code for the machine that builds: SwiftPM builds ConvKit from source wherever it runs,
+// so native code is always correct there (README, "SIMD"). x86_64 clang takes -march=native;
+// on arm64 the equivalent is -mcpu=native (Apple clang and LLVM clang alike).
+var kernelCSettings: [CSetting] {
+    var settings: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=fast"])]
+    #if arch(x86_64)
+    settings.append(.unsafeFlags(["-march=native"]))
+    #elseif arch(arm64)
+    settings.append(.unsafeFlags(["-mcpu=native"]))
+    #endif
+    if let omp = OpenMP.find() { settings.append(contentsOf: omp.cSettings) }
+    return settings
+}
+
+var kernelLinkerSettings: [LinkerSetting] { OpenMP.find()?.linkerSettings ?? [] }
+
+// OpenMP is optional: without it every pragma is ignored and the kernels run on one thread
+// (`convkit info` and `convkit train` say so). CONVKIT_OPENMP=0 forces that build.
+// - Linux: Debian's libomp-dev puts omp.h and libomp.so under /usr/lib/llvm-<v>/, where the
+//   Swift toolchain's clang does not look.
+// - macOS: Apple clang has no -fopenmp driver flag; Homebrew's libomp is used through
+//   -Xclang -fopenmp when it is installed (reasoned from Homebrew's layout, not built here).
 struct OpenMP {
     var includeDir: String
     var libDir: String
+    var compileFlags: [String]
 
     static func find() -> OpenMP? {
         if ProcessInfo.processInfo.environment["CONVKIT_OPENMP"] == "0" { return nil }
         let fm = FileManager.default
+        #if os(Linux)
         let llvmDirs = ((try? fm.contentsOfDirectory(atPath: "/usr/lib")) ?? [])
             .filter { $0.hasPrefix("llvm-") }
             .sorted { (Int($0.dropFirst(5)) ?? 0) > (Int($1.dropFirst(5)) ?? 0) }
@@ -23,62 +91,35 @@ struct OpenMP {
             for version in (try? fm.contentsOfDirectory(atPath: clangDir)) ?? [] {
                 let include = "\(clangDir)/\(version)/include"
                 if fm.fileExists(atPath: "\(include)/omp.h") {
-                    return OpenMP(includeDir: include, libDir: lib)
+                    return OpenMP(includeDir: include, libDir: lib, compileFlags: ["-fopenmp"])
                 }
             }
         }
+        #elseif os(macOS)
+        for prefix in ["/opt/homebrew/opt/libomp", "/usr/local/opt/libomp"]
+        where fm.fileExists(atPath: "\(prefix)/include/omp.h") {
+            return OpenMP(includeDir: "\(prefix)/include", libDir: "\(prefix)/lib", compileFlags: ["-Xclang", "-fopenmp"])
+        }
+        #endif
         return nil
     }
+
+    #if os(Linux)
+    static let platforms: [Platform] = [.linux]
+    #else
+    static let platforms: [Platform] = [.macOS]
+    #endif
+
+    var cSettings: [CSetting] {
+        [.unsafeFlags(compileFlags + ["-isystem", includeDir], .when(platforms: Self.platforms))]
+    }
+    var linkerSettings: [LinkerSetting] {
+        [.unsafeFlags(["-L\(libDir)", "-lomp", "-Xlinker", "-rpath", "-Xlinker", libDir], .when(platforms: Self.platforms))]
+    }
 }
-
-let openMP = OpenMP.find()
-
-// -march=native: SwiftPM builds ConvKit from source on the machine that runs it, so the C
-// kernels use every vector unit that machine has (AVX-512/AVX2 + FMA on Zen 4, NEON on arm64)
-// with no dispatch cost. See README, "SIMD".
-var kernelFlags = ["-O3", "-march=native", "-ffp-contract=fast"]
-var kernelLinkFlags: [String] = []
-if let omp = openMP {
-    kernelFlags += ["-fopenmp", "-isystem", omp.includeDir]
-    kernelLinkFlags += ["-L\(omp.libDir)", "-lomp", "-Xlinker", "-rpath", "-Xlinker", omp.libDir]
-}
-
-let package = Package(
-    name: "ConvKit",
-    products: [
-        .library(name: "ConvKit", targets: ["ConvKit"]),
-        .executable(name: "convkit", targets: ["convkit"]),
-    ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    ],
-    targets: [
-        // The command-line trainer.
-        .executableTarget(
-            name: "convkit",
-            dependencies: ["ConvKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
-        // Tensors, layers, losses, optimizers, training, data and model files.
-        .target(
-            name: "ConvKit",
-            dependencies: ["CKernels", "CZlib"]
-        ),
-        // The hot loops, in C: scalar and SIMD variants, OpenMP across independent work.
-        .target(
-            name: "CKernels",
-            path: "CKernels",
-            cSettings: [.unsafeFlags(kernelFlags)],
-            linkerSettings: [.unsafeFlags(kernelLinkFlags)]
-        ),
-        // zlib, for gzip-compressed MNIST and PNG.
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .testTarget(name: "CKernelsTests", dependencies: ["ConvKit", "CKernels"]),
-        .testTarget(name: "ConvKitTests", dependencies: ["ConvKit", "CKernels"]),
-    ]
-)
 
 // The libFuzzer target over every reader (Tests/Fuzz/README.md). Only declared when asked for,
 // because it has no main of its own: `-sanitize=fuzzer` links libFuzzer's.
 if ProcessInfo.processInfo.environment["CONVKIT_FUZZ"] == "1" {
-    package.targets.append(.executableTarget(name: "convkit-fuzz", dependencies: ["ConvKit"], path: "Tests/Fuzz/Sources"))
+    package.targets.append(.executableTarget(name: "convkit-fuzz", dependencies: ["ConvKit", "ConvKitFiles"], path: "Tests/Fuzz/Sources"))
 }

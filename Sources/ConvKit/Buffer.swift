@@ -1,11 +1,11 @@
 /// Float storage for the hot path: allocated once, zero-initialised, never copied or resized in
 /// place. Layers, networks and optimizers keep their activations, gradients and state in these,
-/// so a training step allocates nothing.
-public final class Buffer {
+/// so a training step allocates nothing. Outside the package a buffer can only be read.
+public final class Buffer: @unchecked Sendable {
     public let count: Int
-    public let pointer: UnsafeMutablePointer<Float>
+    package let pointer: UnsafeMutablePointer<Float>
 
-    public init(count: Int) {
+    package init(count: Int) {
         precondition(count >= 0)
         self.count = count
         pointer = .allocate(capacity: max(count, 1))
@@ -14,34 +14,35 @@ public final class Buffer {
 
     deinit { pointer.deallocate() }
 
+    /// A copy of the values.
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
-    public func copy(from values: [Float]) {
+    package func copy(from values: [Float]) {
         precondition(values.count == count, "copying \(values.count) values into a buffer of \(count)")
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
     }
 
-    public func fill(_ value: Float) { pointer.update(repeating: value, count: count) }
+    package func fill(_ value: Float) { pointer.update(repeating: value, count: count) }
 }
 
 /// A buffer sized for a batch of `perSample`-float items that grows, never shrinks, when a
 /// larger batch is asked for.
-public final class BatchBuffer {
-    public let perSample: Int
-    public private(set) var buffer: Buffer
-    public private(set) var capacity: Int
+package final class BatchBuffer {
+    package let perSample: Int
+    package private(set) var buffer: Buffer
+    package private(set) var capacity: Int
 
-    public init(perSample: Int, capacity: Int = 1) {
+    package init(perSample: Int, capacity: Int = 1) {
         self.perSample = perSample
         self.capacity = capacity
         buffer = Buffer(count: perSample * capacity)
     }
 
-    public func reserve(_ batch: Int) {
+    package func reserve(_ batch: Int) {
         guard batch > capacity else { return }
         capacity = batch
         buffer = Buffer(count: perSample * batch)
     }
 
-    public var pointer: UnsafeMutablePointer<Float> { buffer.pointer }
+    package var pointer: UnsafeMutablePointer<Float> { buffer.pointer }
 }

@@ -1,21 +1,23 @@
 import CKernels
 
-/// Which implementation of the C kernels runs, and on how many threads.
+/// The C kernels' run-time settings: which implementation, how many threads, what was compiled in.
 public enum Kernels {
+    /// Every kernel exists twice: a scalar loop with vectorisation disabled (the reference the
+    /// speed-ups are measured against) and a SIMD version with register tiles.
     public enum Variant: String, CaseIterable, Sendable {
         case scalar, simd
-        var c: ck_variant { self == .simd ? CK_SIMD : CK_SCALAR }
+        package var c: ck_variant { self == .simd ? CK_SIMD : CK_SCALAR }
     }
 
-    /// The variant every layer uses; `.simd` unless a benchmark or test says otherwise.
-    nonisolated(unsafe) public static var variant: Variant = .simd
-
+    /// Whether the C target was compiled with OpenMP; without it every kernel runs on the calling thread.
     public static var openMP: Bool { ck_openmp_enabled() != 0 }
+    /// The vector instructions the SIMD variants were compiled for, e.g. "AVX2+FMA (8-lane vectors)".
     public static var simdInstructions: String { String(cString: ck_simd_isa()) }
 
     /// Threads a parallel kernel uses: `OMP_NUM_THREADS`, else one per core, until set.
+    /// Process-wide, as OpenMP's own setting is. Values below 1 are taken as 1.
     public static var threads: Int {
         get { Int(ck_max_threads()) }
-        set { ck_set_num_threads(Int32(newValue)) }
+        set { ck_set_num_threads(Int32(clamping: max(newValue, 1))) }
     }
 }

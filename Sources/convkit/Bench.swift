@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 import Foundation
 
 struct Bench: ParsableCommand {

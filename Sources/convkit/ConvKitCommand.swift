@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 import Foundation
 
 @main
@@ -19,13 +22,23 @@ struct ConvKitCommand: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            let message = message(for: error).split(whereSeparator: \.isNewline)
+            let message = (message(for: error) + hint(for: error)).split(whereSeparator: \.isNewline)
                 .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
             let code = exitCode(for: error)
             if code == .success || message.isEmpty { exit(withError: error) }
             writeStandardError("Error: \(message)\n")
             Foundation.exit(code.rawValue)
         }
+    }
+}
+
+/// What the libraries' errors leave to the command line: which flag to change.
+func hint(for error: Error) -> String {
+    switch error {
+    case TrainingError.nonFinite: "; try a smaller --lr"
+    case CheckpointError.notACheckpoint: "; use --init to start from it"
+    case DataError.bundledDataNotFound: "; pass --data DIR"
+    default: ""
     }
 }
 
@@ -43,7 +56,6 @@ struct ComputeOptions: ParsableArguments {
 
     func apply() {
         if let threads { Kernels.threads = threads }
-        Kernels.variant = kernels
     }
 }
 

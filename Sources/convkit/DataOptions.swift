@@ -1,6 +1,9 @@
 import Foundation
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 
 /// Which MNIST-format directory to read, and which digits.
 struct DataOptions: ParsableArguments {
@@ -46,13 +49,6 @@ struct Count: ExpressibleByArgument {
         if argument == "all" { value = nil; return }
         guard let n = Int(argument), n > 0 else { return nil }
         value = n
-    }
-}
-
-extension LabeledImages {
-    init(_ dataset: Dataset, _ subset: Subset) {
-        self.init(pixels: dataset.images, pixelsPerImage: dataset.pixelsPerImage, indices: subset.indices,
-                  targets: subset.targets, classes: subset.digits.count)
     }
 }
 

@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Test a saved model on MNIST's test images.")
@@ -19,7 +22,7 @@ struct Evaluate: ParsableCommand {
         }
         let testSet = try dataOptions.load(.test)
         let subset = try testSet.select(Selection(digits: digits, perClass: testPerClass.value))
-        let evaluation = loaded.network.evaluate(LabeledImages(testSet, subset), loss: loaded.loss,
+        let evaluation = try loaded.network.evaluate(testSet.labeledImages(subset), loss: loaded.loss,
                                                  normalization: loaded.info.normalization)
         if json {
             print(jsonString(["test_accuracy": evaluation.accuracy, "correct": evaluation.correct, "total": evaluation.total,

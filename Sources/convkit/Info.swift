@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the version, OpenMP, threads and SIMD path.")
@@ -11,6 +14,6 @@ struct Info: ParsableCommand {
         print("convkit \(ConvKit.version)")
         print("OpenMP:  \(Kernels.openMP ? "on" : "off (single-threaded build)")")
         print("threads: \(Kernels.threads)")
-        print("kernels: \(Kernels.variant.rawValue), SIMD path \(Kernels.simdInstructions)")
+        print("kernels: \(compute.kernels.rawValue), SIMD path \(Kernels.simdInstructions)")
     }
 }

@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Classify one image with a saved model.")
@@ -34,7 +37,7 @@ struct Predict: ParsableCommand {
             pixels = Array(testSet.image(index!))
             label = Int(testSet.labels[index!])
         }
-        let outputs = loaded.outputs(pixels: pixels)
+        let outputs = try loaded.outputs(pixels: pixels)
         let probabilities = loaded.loss.probabilities(outputs)
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
         let digit = loaded.info.digits[best]

@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 import Foundation
 
 /// What a `train` run needs beyond the model to be continued by `--resume` with no other flags:
@@ -16,7 +19,7 @@ struct RunSettings {
     func metadata(_ recipe: Recipe) -> [String: String] {
         var m = [
             "recipe.arch": recipe.name,
-            "recipe.optimizer": recipe.optimizer,
+            "recipe.optimizer": recipe.optimizer.rawValue,
             "recipe.lr": "\(recipe.learningRate)",
             "recipe.momentum": "\(recipe.momentum)",
             "recipe.weight_decay": "\(recipe.weightDecay)",
@@ -52,7 +55,7 @@ struct RunSettings {
         func count(_ s: String) -> Int?? { s == "all" ? .some(nil) : positive(s).map { .some($0) } }
 
         recipe = try parsed("recipe.arch") { Recipe.named($0) }
-        recipe.optimizer = try parsed("recipe.optimizer") { ["sgd", "momentum", "nesterov", "adam"].contains($0) ? $0 : nil }
+        recipe.optimizer = try parsed("recipe.optimizer") { OptimizerKind(rawValue: $0) }
         recipe.learningRate = try parsed("recipe.lr") { Float($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }
         recipe.momentum = try parsed("recipe.momentum") { Float($0).flatMap { $0 >= 0 && $0 < 1 ? $0 : nil } }
         recipe.weightDecay = try parsed("recipe.weight_decay") { Float($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }

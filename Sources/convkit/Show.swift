@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 import Foundation
 
 struct Show: ParsableCommand {
@@ -35,8 +38,8 @@ struct Show: ParsableCommand {
             path = out ?? "kernels.png"
         } else {
             let pixels = try inputPixels(loaded)
-            let input = loaded.input(pixels: pixels).reshaped(loaded.info.architecture.input)
-            mosaic = KernelImage.featureMaps(of: loaded.network, input: input, activated: activated, labels: !noLabels)
+            let input = try loaded.input(pixels: pixels).reshaped(loaded.info.architecture.input)
+            mosaic = try KernelImage.featureMaps(of: loaded.network, input: input, activated: activated, labels: !noLabels)
             path = out ?? "maps.png"
         }
         guard FileManager.default.createFile(atPath: path, contents: Data(mosaic.png)) else {

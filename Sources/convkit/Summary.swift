@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,8 @@
 import ArgumentParser
 import ConvKit
+import ConvKitBenchmark
+import ConvKitFiles
+import ConvKitVisualization
 import Foundation
 
 struct Train: ParsableCommand {
@@ -105,10 +108,11 @@ struct Train: ParsableCommand {
         let trainSet = try dataOptions.load(.train), testSet = try dataOptions.load(.test)
         let trainSubset = try trainSet.select(Selection(digits: classes, perClass: recipe.perClass), shuffleSeed: noShuffle ? nil : seed)
         let testSubset = try testSet.select(Selection(digits: classes, perClass: recipe.testPerClass))
-        let train = LabeledImages(trainSet, trainSubset), test = LabeledImages(testSet, testSubset)
+        let train = try trainSet.labeledImages(trainSubset), test = try testSet.labeledImages(testSubset)
 
-        let optimizer = try makeOptimizer(recipe, parameters: model.network.parameters)
-        let trainer = Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: recipe.batchSize,
+        model.network.variant = compute.kernels
+        let optimizer = recipe.makeOptimizer(parameters: model.network.parameters)
+        let trainer = try Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: recipe.batchSize,
                               schedule: recipe.schedule, normalization: model.info.normalization,
                               reshuffle: recipe.reshuffle && !noShuffle, seed: seed)
         if let resumed, let resume { try trainer.restore(from: resumed, count: train.count, file: resume) }
@@ -117,7 +121,8 @@ struct Train: ParsableCommand {
         }
         let checkpointMetadata = settings.metadata(recipe)
 
-        console.line("ConvKit \(ConvKit.version) · \(recipe.name) · \(Kernels.threads) thread\(Kernels.threads == 1 ? "" : "s") · \(Kernels.variant.rawValue) kernels")
+        if !Kernels.openMP { writeStandardError(Self.noOpenMPNote) }
+        console.line("ConvKit \(ConvKit.version) · \(recipe.name) · \(Kernels.threads) thread\(Kernels.threads == 1 ? "" : "s") · \(compute.kernels.rawValue) kernels")
         console.line(model.network.summary)
         console.line()
         console.line("data: digits \(classes.map(String.init).joined(separator: ",")) · \(train.count) training images · \(test.count) test images")
@@ -143,7 +148,7 @@ struct Train: ParsableCommand {
             }
         }
 
-        let evaluation = trainer.evaluate(test)
+        let evaluation = try trainer.evaluate(test)
         let trainSeconds = reports.reduce(0) { $0 + $1.seconds }
         let samplesPerSecond = trainSeconds > 0 ? Double(train.count * reports.count) / trainSeconds : 0
         if let save = settings.save { try model.save(to: save) }
@@ -151,7 +156,7 @@ struct Train: ParsableCommand {
         if json {
             print(jsonString([
                 "arch": recipe.name, "layers": model.info.architecture.spec, "digits": classes, "seed": seed,
-                "threads": Kernels.threads, "kernels": Kernels.variant.rawValue,
+                "threads": Kernels.threads, "kernels": compute.kernels.rawValue,
                 "train_images": train.count, "test_images": test.count,
                 "test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
                 "train_seconds": trainSeconds, "samples_per_second": samplesPerSecond,
@@ -171,12 +176,27 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// Said once per run by a build without OpenMP, which trains on one thread.
+    static var noOpenMPNote: String {
+        #if os(macOS)
+        let install = "brew install libomp"
+        #else
+        let install = "apt-get install libomp-dev"
+        #endif
+        return "note: this build has no OpenMP, so training runs on one thread; \(install), then rm -rf .build and build again\n"
+    }
+
     func applyOverrides(to recipe: inout Recipe) throws {
         if let loss {
-            guard lossNamed(loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (bce, softmax-ce)") }
-            recipe.loss = loss
+            guard let kind = LossKind(rawValue: loss) else { throw ValidationError("unknown --loss '\(loss)' (bce, softmax-ce)") }
+            recipe.loss = kind
         }
-        if let optimizer { recipe.optimizer = optimizer }
+        if let optimizer {
+            guard let kind = OptimizerKind(rawValue: optimizer) else {
+                throw ValidationError("unknown --optimizer '\(optimizer)' (sgd, momentum, nesterov, adam)")
+            }
+            recipe.optimizer = kind
+        }
         if let epochs { recipe.epochs = epochs }
         if let lr { recipe.learningRate = lr }
         if let batch { recipe.batchSize = batch }
@@ -191,17 +211,6 @@ struct Train: ParsableCommand {
         }
         if let perClass { recipe.perClass = perClass.value }
         if let testPerClass { recipe.testPerClass = testPerClass.value }
-    }
-
-    func makeOptimizer(_ recipe: Recipe, parameters: [Parameter]) throws -> Optimizer {
-        switch recipe.optimizer {
-        case "sgd": return SGD(parameters: parameters, learningRate: recipe.learningRate, weightDecay: recipe.weightDecay)
-        case "momentum", "nesterov":
-            return Momentum(parameters: parameters, learningRate: recipe.learningRate, momentum: recipe.momentum,
-                            nesterov: recipe.optimizer == "nesterov", weightDecay: recipe.weightDecay)
-        case "adam": return Adam(parameters: parameters, learningRate: recipe.learningRate, weightDecay: recipe.weightDecay)
-        default: throw ValidationError("unknown --optimizer '\(recipe.optimizer)' (sgd, momentum, nesterov, adam)")
-        }
     }
 }
 

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 /// The built `convkit` executable, run as a user would: bad options and bad files give exactly
 /// one line on stderr and a non-zero exit, never a crash; checkpoints survive SIGKILL; resume
@@ -152,7 +155,7 @@ import ConvKit
         let missing = file.tensors.removeLast()
         cases.append((dir.write("missing.safetensors", file.encode()), "is missing"))
         file.tensors.append(missing)
-        file.tensors.append((name: "9.weight", tensor: Tensor(zeros: [1])))
+        file.tensors.append((name: "9.weight", tensor: try Tensor(zeros: [1])))
         cases.append((dir.write("extra.safetensors", file.encode()), "not part of this architecture"))
         file.tensors.removeLast()
         file.metadata["layers"] = "conv 8 3, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 2"

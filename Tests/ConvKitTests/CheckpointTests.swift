@@ -1,11 +1,14 @@
 import Testing
 @testable import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 /// Resume and repeatability at the library level: a run stopped after epoch k and continued from
 /// its checkpoint ends bit-identical to one that never stopped; restore refuses inconsistent files.
 @Suite struct CheckpointTests {
     /// 24 square images in two classes: class 1 has a bright bar, both have seeded noise.
-    static func images(count: Int = 24, side: Int = 8) -> LabeledImages {
+    static func images(count: Int = 24, side: Int = 8) throws -> LabeledImages {
         var g = SeededGenerator(seed: 99)
         var pixels: [UInt8] = []
         for i in 0..<count {
@@ -13,8 +16,7 @@ import Testing
                 for c in 0..<side { pixels.append(i % 2 == 1 && c == 3 ? 250 : UInt8(g.next() % 90) + UInt8(r + c)) }
             }
         }
-        return LabeledImages(pixels: pixels, pixelsPerImage: side * side, indices: Array(0..<count),
-                             targets: (0..<count).map { $0 % 2 }, classes: 2)
+        return try LabeledImages(bytes: pixels, sampleShape: [1, side, side], indices: Array(0..<count), labels: (0..<count).map { $0 % 2 }, classes: 2)
     }
 
     struct Setup {
@@ -26,7 +28,7 @@ import Testing
 
     static let description = Model.Description(
         architecture: Architecture(input: [1, 8, 8], spec: "conv 3 3, relu, maxpool 2, flatten, dense 2"),
-        loss: "softmax-ce", digits: [0, 1], normalization: .unit)
+        loss: .softmaxCrossEntropy, digits: [0, 1], normalization: .unit)
 
     /// A freshly initialised model, or the one `file` holds, with a trainer for `setup`.
     static func trainer(_ setup: Setup, file: SafeTensorsFile? = nil, description: Model.Description = description) throws -> (Model, Trainer) {
@@ -45,7 +47,7 @@ import Testing
         case "nesterov": Momentum(parameters: p, learningRate: 0.05, nesterov: true)
         default: SGD(parameters: p, learningRate: 0.1)
         }
-        let trainer = Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: setup.batch,
+        let trainer = try Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: setup.batch,
                               schedule: setup.schedule, reshuffle: setup.reshuffle, seed: 3)
         return (model, trainer)
     }
@@ -63,7 +65,7 @@ import Testing
 
     @Test("stopped after epoch 2 of 5 and resumed equals uninterrupted", arguments: setups.indices)
     func resumeIsExact(_ index: Int) throws {
-        let setup = Self.setups[index], data = Self.images(), epochs = 5
+        let setup = Self.setups[index], data = try Self.images(), epochs = 5
         let (full, fullTrainer) = try Self.trainer(setup)
         try fullTrainer.fit(data, epochs: 0..<epochs) { _ in }
 
@@ -86,7 +88,7 @@ import Testing
     func threadsDoNotChangeResults() throws {
         // LeNet on 28×28 images in batches of 24: well above the size where the kernels start
         // using threads (8×8 images would stay on one thread and prove nothing).
-        let lenet = Model.Description(architecture: .lenet(classes: 2), loss: "softmax-ce", digits: [0, 1], normalization: .mnist)
+        let lenet = Model.Description(architecture: .lenet(classes: 2), loss: .softmaxCrossEntropy, digits: [0, 1], normalization: .mnist)
         let setup = Setup(optimizer: "adam", schedule: .constant, reshuffle: true, batch: 24)
         var results: [[[UInt32]]] = []
         let before = Kernels.threads
@@ -94,7 +96,7 @@ import Testing
         for threads in [1, 2, 1] {
             Kernels.threads = threads
             let (model, trainer) = try Self.trainer(setup, description: lenet)
-            try trainer.fit(Self.images(count: 48, side: 28), epochs: 0..<2) { _ in }
+            try trainer.fit(try Self.images(count: 48, side: 28), epochs: 0..<2) { _ in }
             results.append(Self.weights(model))
         }
         #expect(results[0] == results[1] && results[1] == results[2])
@@ -104,7 +106,7 @@ import Testing
 
     func checkpointFile(_ setup: Setup = setups[3]) throws -> SafeTensorsFile {
         let (model, trainer) = try Self.trainer(setup)
-        try trainer.fit(Self.images(), epochs: 0..<1) { _ in }
+        try trainer.fit(try Self.images(), epochs: 0..<1) { _ in }
         return trainer.checkpoint(of: model)
     }
 
@@ -134,7 +136,7 @@ import Testing
     @Test func optimizerStateMustHaveTheRightSize() throws {
         var file = try checkpointFile()
         let i = file.tensors.firstIndex { $0.name == "optimizer.m.0" }!
-        file.tensors[i].tensor = Tensor(zeros: [3])
+        file.tensors[i].tensor = try Tensor(zeros: [3])
         #expect(throws: CheckpointError.wrongStateSize("c.safetensors", tensor: "optimizer.m.0", found: 3, expected: 27)) {
             try restore(file)
         }
@@ -142,7 +144,7 @@ import Testing
 
     @Test func strayOptimizerTensorsAreRefused() throws {
         var file = try checkpointFile()
-        file.tensors.append((name: "optimizer.velocity.0", tensor: Tensor(zeros: [1])))
+        file.tensors.append((name: "optimizer.velocity.0", tensor: try Tensor(zeros: [1])))
         #expect(throws: CheckpointError.unexpectedState("c.safetensors", tensor: "optimizer.velocity.0")) { try restore(file) }
     }
 

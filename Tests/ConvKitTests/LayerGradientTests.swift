@@ -1,11 +1,14 @@
 import Testing
 @testable import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 /// Each layer's backward pass against central finite differences of its forward pass, for the
 /// scalar E = Σ G ⊙ layer(x) with a random G (so ∂E/∂y = G).
 @Suite("Layer gradients against finite differences")
 struct LayerGradientTests {
-    static func check(_ layer: Layer, batch: Int, seed: UInt64, input: ((inout SeededGenerator) -> Float)? = nil,
+    static func check(_ layer: any BatchLayer, batch: Int, seed: UInt64, input: ((inout SeededGenerator) -> Float)? = nil,
                       sourceLocation: SourceLocation = #_sourceLocation) {
         var rng = SeededGenerator(seed: seed)
         for p in layer.parameters { for i in 0..<p.count { p.value.pointer[i] = rng.nextUnitFloat() * 2 - 1 } }
@@ -17,11 +20,11 @@ struct LayerGradientTests {
         var dx = [Float](repeating: .nan, count: x.count)
 
         func energy() -> Double {
-            layer.forward(x, &y, batch: batch)
+            layer.forward(x, &y, batch: batch, variant: .simd)
             return zip(y, g).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
-        layer.forward(x, &y, batch: batch)
-        layer.backward(x, y, g, &dx, batch: batch)
+        layer.forward(x, &y, batch: batch, variant: .simd)
+        layer.backward(x, y, g, &dx, batch: batch, variant: .simd)
         let analytic = layer.parameters.map { $0.gradient.array }
 
         let h: Float = 1e-3

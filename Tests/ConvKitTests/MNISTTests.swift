@@ -1,5 +1,8 @@
 import Testing
 @testable import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 @Suite struct MNISTTests {
     @Test func bundledTrainAndTestLoadWithChecksums() throws {
@@ -103,7 +106,7 @@ import Testing
         let d = Dataset(images: [0, 255, 51, 102, 7, 8], labels: [1, 2, 3], rows: 1, cols: 2)
         #expect(Array(d.image(1)) == [51, 102])
         // Training's batch fill and single-image prediction scale pixels by one formula.
-        let data = LabeledImages(pixels: d.images, pixelsPerImage: 2, indices: [2, 0], targets: [0, 0], classes: 1)
+        let data = try LabeledImages(bytes: d.images, sampleShape: [1, 1, 2], indices: [2, 0], labels: [0, 0], classes: 1)
         var batch = [Float](repeating: -1, count: 6)
         [0, 1].withUnsafeBufferPointer { order in
             data.fill(input: &batch, targets: nil, order: order, start: 0, count: 2, normalization: .unit)

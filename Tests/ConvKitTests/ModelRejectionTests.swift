@@ -1,5 +1,8 @@
 import Testing
 @testable import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 /// Files that are valid safetensors but not a model of the architecture they describe: each is
 /// refused by `Model.load` with one line naming the file, never a trap.
@@ -9,7 +12,7 @@ import Testing
     /// A correct small model file: conv 2@3×3 then dense 2 over 1×6×6 inputs.
     func good() throws -> SafeTensorsFile {
         let model = try Model(.init(architecture: Architecture(input: [1, 6, 6], spec: "conv 2 3, relu, flatten, dense 2"),
-                                    loss: "softmax-ce", digits: [3, 8], normalization: .unit))
+                                    loss: .softmaxCrossEntropy, digits: [3, 8], normalization: .unit))
         return model.file()
     }
 
@@ -41,7 +44,7 @@ import Testing
 
     @Test func extraTensor() throws {
         var file = try good()
-        file.tensors.append((name: "5.weight", tensor: Tensor(zeros: [2, 2])))
+        file.tensors.append((name: "5.weight", tensor: try Tensor(zeros: [2, 2])))
         #expect(message(file) == "m.safetensors: tensor \"5.weight\" is not part of this architecture")
     }
 
@@ -53,13 +56,13 @@ import Testing
 
     @Test func wrongShape() throws {
         var file = try good()
-        file.tensors[2].tensor = Tensor(zeros: [2, 31])
+        file.tensors[2].tensor = try Tensor(zeros: [2, 31])
         #expect(message(file) == "m.safetensors: tensor \"3.weight\" is 2×31 but the architecture needs 2×32")
     }
 
     @Test func sameCountOtherShape() throws {
         var file = try good()
-        file.tensors[0].tensor = Tensor(zeros: [2, 9])
+        file.tensors[0].tensor = try Tensor(zeros: [2, 9])
         #expect(message(file) == "m.safetensors: tensor \"0.weight\" is 2×9 but the architecture needs 2×1×3×3")
     }
 

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 @Suite("Networks, losses and a training step")
 struct NetworkTests {
@@ -31,7 +34,7 @@ struct NetworkTests {
         net.input.update(from: x, count: 784)
         net.forward(batch: 1)
         let targets: [Float] = [1, 0]
-        let loss = BinaryCrossEntropy().loss(net.output, targets: targets, gradient: net.outputGradient, batch: 1, classes: 2)
+        let loss = BinaryCrossEntropy().loss(unsafeOutputs: net.output, targets: targets, gradient: net.outputGradient, batch: 1, classes: 2)
         #expect(abs(Double(loss) - (expected["loss"] as! Double)) < 1e-6)
         for (k, v) in (expected["output"] as! [Double]).enumerated() { #expect(abs(Double(net.output[k]) - v) < 1e-6) }
         net.backward(batch: 1)
@@ -40,9 +43,10 @@ struct NetworkTests {
         var dx = [Float](repeating: 0, count: 784)
         let conv = net.layers[0] as! Conv2D
         var y = [Float](repeating: 0, count: 3380), dY = [Float](repeating: 0, count: 3380)
-        conv.forward(x, &y, batch: 1)
-        net.layers[1].backward(y, Array(UnsafeBufferPointer(start: sigmoidOutput(net), count: 3380)), gradientIntoSigmoid(net), &dY, batch: 1)
-        conv.backward(x, y, dY, &dx, batch: 1)
+        conv.forward(x, &y, batch: 1, variant: .simd)
+        net.batchLayers[1].backward(y, Array(UnsafeBufferPointer(start: sigmoidOutput(net), count: 3380)), gradientIntoSigmoid(net), &dY,
+                                    batch: 1, variant: .simd)
+        conv.backward(x, y, dY, &dx, batch: 1, variant: .simd)
         try Self.expectDigest(dx, expected["input_gradient"] as! [String: Any], "input gradient")
 
         SGD(parameters: net.parameters, learningRate: 0.1).step()
@@ -73,7 +77,7 @@ struct NetworkTests {
     func bceClamp() {
         let out: [Float] = [0, 1, 1, 0], targets: [Float] = [1, 0, 1, 0]
         var grad = [Float](repeating: .nan, count: 4)
-        let l = BinaryCrossEntropy().loss(out, targets: targets, gradient: &grad, batch: 2, classes: 2)
+        let l = BinaryCrossEntropy().loss(unsafeOutputs: out, targets: targets, gradient: &grad, batch: 2, classes: 2)
         #expect(l.isFinite && l > 7)
         #expect(grad.allSatisfy { $0.isFinite })
         #expect(grad[0] < 0 && grad[1] > 0)
@@ -84,7 +88,7 @@ struct NetworkTests {
         let logits: [Float] = [1, 2, 3, 1000, 1001, 999]
         let targets: [Float] = [0, 0, 1, 1, 0, 0]
         var grad = [Float](repeating: .nan, count: 6)
-        let l = SoftmaxCrossEntropy().loss(logits, targets: targets, gradient: &grad, batch: 2, classes: 3)
+        let l = SoftmaxCrossEntropy().loss(unsafeOutputs: logits, targets: targets, gradient: &grad, batch: 2, classes: 3)
         func lse(_ z: [Double]) -> Double { let m = z.max()!; return m + log(z.map { exp($0 - m) }.reduce(0, +)) }
         let row1 = lse([1, 2, 3]) - 3, row2 = lse([1000, 1001, 999]) - 1000
         #expect(abs(Double(l) - (row1 + row2) / 2) < 1e-5)
@@ -108,7 +112,7 @@ struct NetworkTests {
         net.reserve(batch: n)
         net.input.update(from: x, count: x.count)
         net.forward(batch: n)
-        _ = loss.loss(net.output, targets: targets, gradient: net.outputGradient, batch: n, classes: classes)
+        _ = loss.loss(unsafeOutputs: net.output, targets: targets, gradient: net.outputGradient, batch: n, classes: classes)
         net.backward(batch: n)
         let batched = net.parameters.map { $0.gradient.array }
 
@@ -117,7 +121,7 @@ struct NetworkTests {
             x.withUnsafeBufferPointer { net.input.update(from: $0.baseAddress! + b * 144, count: 144) }
             net.forward(batch: 1)
             targets.withUnsafeBufferPointer {
-                _ = loss.loss(net.output, targets: $0.baseAddress! + b * classes, gradient: net.outputGradient, batch: 1, classes: classes)
+                _ = loss.loss(unsafeOutputs: net.output, targets: $0.baseAddress! + b * classes, gradient: net.outputGradient, batch: 1, classes: classes)
             }
             net.backward(batch: 1)
             for (k, p) in net.parameters.enumerated() { for i in 0..<p.count { mean[k][i] += Double(p.gradient.pointer[i]) / Double(n) } }
@@ -140,7 +144,7 @@ struct NetworkTests {
         func run(gradient: Bool) -> Double {
             net.input.update(from: x, count: x.count)
             net.forward(batch: n)
-            return Double(loss.loss(net.output, targets: targets, gradient: gradient ? net.outputGradient : nil, batch: n, classes: 2))
+            return Double(loss.loss(unsafeOutputs: net.output, targets: targets, gradient: gradient ? net.outputGradient : nil, batch: n, classes: 2))
         }
         _ = run(gradient: true)
         net.backward(batch: n)
@@ -204,8 +208,8 @@ struct FusedSGDTests {
             let targets: [Float] = [1, 0, 0, 1, 1, 0]
             net.input.update(from: x, count: x.count)
             net.forward(batch: 3)
-            _ = BinaryCrossEntropy().loss(net.output, targets: targets, gradient: net.outputGradient, batch: 3, classes: 2)
-            if fused { net.backward(batch: 3, sgdLearningRate: 0.1) } else { net.backward(batch: 3); SGD(parameters: net.parameters, learningRate: 0.1).step() }
+            _ = BinaryCrossEntropy().loss(unsafeOutputs: net.output, targets: targets, gradient: net.outputGradient, batch: 3, classes: 2)
+            if fused { net.backward(batch: 3, fusedSGD: (net.layers.map { !$0.parameters.isEmpty }, 0.1)) } else { net.backward(batch: 3); SGD(parameters: net.parameters, learningRate: 0.1).step() }
             nets.append(net)
         }
         for (a, b) in zip(nets[0].parameters, nets[1].parameters) {

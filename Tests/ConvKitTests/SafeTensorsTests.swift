@@ -1,15 +1,18 @@
 import Testing
 import Foundation
 import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 @Suite struct SafeTensorsTests {
     static let sample = SafeTensorsFile(
         tensors: [
-            ("conv1.weight", Tensor(shape: [2, 1, 3, 3], scalars: (0..<18).map { Float($0) * 0.1 - 0.7 })),
-            ("conv1.bias", Tensor(shape: [2], scalars: [-0.0, .leastNonzeroMagnitude])),
-            ("dense \"out\"\n", Tensor(shape: [1, 3], scalars: [.greatestFiniteMagnitude, -.infinity, 1e-30])),
-            ("empty", Tensor(shape: [0, 4], scalars: [])),
-            ("scalar", Tensor(shape: [], scalars: [42])),
+            ("conv1.weight", try! Tensor(shape: [2, 1, 3, 3], scalars: (0..<18).map { Float($0) * 0.1 - 0.7 })),
+            ("conv1.bias", try! Tensor(shape: [2], scalars: [-0.0, .leastNonzeroMagnitude])),
+            ("dense \"out\"\n", try! Tensor(shape: [1, 3], scalars: [.greatestFiniteMagnitude, -.infinity, 1e-30])),
+            ("empty", try! Tensor(shape: [0, 4], scalars: [])),
+            ("scalar", try! Tensor(shape: [], scalars: [42])),
         ],
         metadata: ["format": "pt", "convkit": "0.1 \"quoted\"\\"])
 

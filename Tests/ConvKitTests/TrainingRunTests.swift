@@ -1,5 +1,8 @@
 import Testing
 @testable import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 /// Short real runs on the bundled MNIST: each learns well past chance in a few seconds.
 @Suite("Short MNIST runs", .serialized)
@@ -10,10 +13,7 @@ struct TrainingRunTests {
         let test = try MNIST.load(directory: directory, split: .test, verifyChecksums: false)
         let trainSubset = try train.select(Selection(digits: digits, perClass: perClass), shuffleSeed: 0)
         let testSubset = try test.select(Selection(digits: digits, perClass: testPerClass))
-        func labeled(_ d: Dataset, _ s: Subset) -> LabeledImages {
-            LabeledImages(pixels: d.images, pixelsPerImage: d.pixelsPerImage, indices: s.indices, targets: s.targets, classes: digits.count)
-        }
-        return (labeled(train, trainSubset), labeled(test, testSubset))
+        return (try train.labeledImages(trainSubset), try test.labeledImages(testSubset))
     }
 
     @Test("the tutorial experiment, 5 epochs, separates 0 from 1")
@@ -22,12 +22,12 @@ struct TrainingRunTests {
         let net = try Architecture.tutorial(classes: 2).build()
         var rng = SeededGenerator(seed: 0)
         net.initialize(.normal, generator: &rng)
-        let trainer = Trainer(network: net, loss: BinaryCrossEntropy(), optimizer: SGD(parameters: net.parameters, learningRate: 0.1),
+        let trainer = try Trainer(network: net, loss: BinaryCrossEntropy(), optimizer: SGD(parameters: net.parameters, learningRate: 0.1),
                               batchSize: 1, seed: 0)
         var losses: [Double] = []
         try trainer.fit(train, epochs: 0..<5) { losses.append($0.loss) }
         #expect(losses.last! < losses.first! / 2)
-        #expect(trainer.evaluate(test).accuracy >= 0.97)
+        #expect(try trainer.evaluate(test).accuracy >= 0.97)
     }
 
     @Test("LeNet on 300 images of each digit, 3 epochs, learns all ten")
@@ -36,10 +36,10 @@ struct TrainingRunTests {
         let net = try Architecture.lenet(classes: 10).build()
         var rng = SeededGenerator(seed: 0)
         net.initialize(.auto, generator: &rng)
-        let trainer = Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: Adam(parameters: net.parameters, learningRate: 2e-3),
+        let trainer = try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: Adam(parameters: net.parameters, learningRate: 2e-3),
                               batchSize: 32, normalization: .mnist, reshuffle: true, seed: 0)
         try trainer.fit(train, epochs: 0..<3) { _ in }
-        let evaluation = trainer.evaluate(test)
+        let evaluation = try trainer.evaluate(test)
         #expect(evaluation.accuracy >= 0.85, "accuracy \(evaluation.accuracy) (chance is 0.1)")
         // Every digit is mostly recognised, not just a few.
         for (digit, row) in evaluation.confusion.enumerated() { #expect(row[digit] * 2 > row.reduce(0, +), "digit \(digit): \(row)") }
@@ -53,7 +53,7 @@ struct TrainingRunTests {
             let net = try Architecture(spec: "conv 4 5, relu, maxpool 2, flatten, dense 3").build()
             var rng = SeededGenerator(seed: 9)
             net.initialize(.auto, generator: &rng)
-            let trainer = Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: Momentum(parameters: net.parameters, learningRate: 0.05),
+            let trainer = try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: Momentum(parameters: net.parameters, learningRate: 0.05),
                                   batchSize: 8, reshuffle: true, seed: 9)
             try trainer.fit(train, epochs: 0..<2) { _ in }
             runs.append(net.parameters.flatMap { $0.value.array })

@@ -4,6 +4,9 @@ import FoundationXML
 #endif
 import Testing
 @testable import ConvKit
+import ConvKitFiles
+import ConvKitVisualization
+import ConvKitBenchmark
 
 @Suite("Training logs, curves, kernel and feature-map pictures, summaries")
 struct VisualizationTests {
@@ -154,8 +157,8 @@ struct VisualizationTests {
         // Each slice (filter, channel) a different permutation, so max and min move around.
         var weights: [Float] = []
         for k in 0..<6 { weights += (0..<6).map { Float(($0 * 5 + k) % 6) - 2.5 + Float(k) } }
-        conv.kernel.value.copy(from: weights)
-        let network = Sequential(inputShape: [2, 7, 7], layers: [conv, ReLU(input: conv.outputShape)])
+        try conv.kernel.set(Tensor(shape: conv.kernel.shape, scalars: weights))
+        let network = try Sequential(inputShape: [2, 7, 7], layers: [conv, ReLU(input: conv.outputShape)])
         let mosaic = try KernelImage.kernels(of: network)
 
         let png = mosaic.png
@@ -194,19 +197,19 @@ struct VisualizationTests {
         let network = try Architecture(input: [1, 12, 12], spec: "conv 4 3, relu, maxpool 2, conv 2 3, tanh, flatten, dense 3").build()
         var generator = SeededGenerator(seed: 7)
         network.initialize(.he, generator: &generator)
-        let input = Tensor(shape: [1, 12, 12], scalars: (0..<144).map { Float(($0 * 37) % 101) / 100 })
+        let input = try Tensor(shape: [1, 12, 12], scalars: (0..<144).map { Float(($0 * 37) % 101) / 100 })
 
-        let outputs = network.activations(for: input)
+        let outputs = try network.activations(for: input)
         #expect(outputs.count == network.layers.count + 1)
         #expect(outputs[0] == input)
         #expect(outputs.map(\.shape) == [[1, 12, 12]] + network.layers.map(\.outputShape))
-        let predicted = network.predict(input.reshaped([1, 1, 12, 12]))
+        let predicted = try network.forward(input.reshaped([1, 1, 12, 12]))
         #expect(outputs.last!.scalars == predicted.scalars)
 
-        let maps = KernelImage.featureMaps(of: network, input: input)
+        let maps = try KernelImage.featureMaps(of: network, input: input)
         #expect(maps.sections.map(\.tiles.count) == [1, 4, 2])
         #expect(maps.sections.map(\.label) == ["input", "layer 0 conv 4 3: 10x10", "layer 3 conv 2 3: 3x3"])
-        let withActivations = KernelImage.featureMaps(of: network, input: input, activated: true)
+        let withActivations = try KernelImage.featureMaps(of: network, input: input, activated: true)
         #expect(withActivations.sections.map(\.tiles.count) == [1, 4, 4, 2, 2])
 
         // The brightest pixel of the first conv map sits on its largest value.

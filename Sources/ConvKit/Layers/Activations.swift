@@ -1,10 +1,10 @@
 import CKernels
 
-typealias MapKernel = (ck_variant, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
-typealias MapGradientKernel = (ck_variant, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
+package typealias MapKernel = (ck_variant, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
+package typealias MapGradientKernel = (ck_variant, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
 
 /// An elementwise function whose derivative can be written from its output, y' = f'(y).
-public class Activation: Layer {
+public class Activation: BatchLayer {
     public let inputShape: [Int]
     public var outputShape: [Int] { inputShape }
     public let spec: String
@@ -20,14 +20,14 @@ public class Activation: Layer {
         backwardKernel = backward
     }
 
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        forwardKernel(Kernels.variant.c, y, x, batch * inputCount)
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
+        forwardKernel(variant.c, y, x, batch * inputCount)
     }
 
-    public func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                         _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
+    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
         guard let dx else { return }
-        backwardKernel(Kernels.variant.c, dx, dy, y, batch * inputCount)
+        backwardKernel(variant.c, dx, dy, y, batch * inputCount)
     }
 }
 

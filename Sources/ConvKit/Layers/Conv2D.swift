@@ -1,8 +1,8 @@
 import CKernels
 
 /// Y_i = B_i + Σ_j X_j ⋆ K_ij over a batch: (N, C, H, W) → (N, O, H−KH+1, W−KW+1).
-public final class Conv2D: Layer {
-    public enum Bias: String, Sendable {
+public final class Conv2D: BatchLayer {
+    public enum Bias: String, Sendable, CaseIterable {
         /// One bias per output channel, as PyTorch's Conv2d.
         case channel
         /// One bias per output position, shape (O, OH, OW), as in the tutorial.
@@ -62,26 +62,26 @@ public final class Conv2D: Layer {
 
     public var forwardFlops: Int { 2 * outputCount * Int(C * KH * KW) }
 
-    public func reserve(batch: Int) {
+    package func reserve(batch: Int) {
         let needed = ck_conv2d_backward_input_work_size(Int32(batch), C, O, H, W, KH, KW)
         if needed > work.count { work = Buffer(count: needed) }
     }
 
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        ck_conv2d_forward(Kernels.variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c,
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
+        ck_conv2d_forward(variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c,
                           Int32(batch), C, H, W, O, KH, KW)
     }
 
-    public func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                         _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
+    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
         let n = Int32(batch)
-        ck_conv2d_backward_kernel(Kernels.variant.c, kernel.gradient.pointer, x, dy, n, C, H, W, O, KH, KW)
+        ck_conv2d_backward_kernel(variant.c, kernel.gradient.pointer, x, dy, n, C, H, W, O, KH, KW)
         if let bias {
             ck_conv2d_backward_bias(bias.gradient.pointer, dy, biasMode.c, n, O, Int32(outputShape[1]), Int32(outputShape[2]))
         }
         if let dx {
             reserve(batch: batch)
-            ck_conv2d_backward_input(Kernels.variant.c, dx, dy, kernel.value.pointer, work.pointer, n, C, H, W, O, KH, KW)
+            ck_conv2d_backward_input(variant.c, dx, dy, kernel.value.pointer, work.pointer, n, C, H, W, O, KH, KW)
         }
     }
 }

@@ -1,7 +1,7 @@
 import CKernels
 
 /// Y = X·Wᵀ + B over a batch: (N, I) → (N, O), W laid out (O, I) as PyTorch's Linear.
-public final class Dense: Layer {
+public final class Dense: BatchLayer {
     public let inputShape: [Int]
     public let outputShape: [Int]
     public let weight: Parameter
@@ -27,26 +27,26 @@ public final class Dense: Layer {
     public var description: String { "Dense \(I)→\(O)" }
     public var forwardFlops: Int { 2 * Int(I) * Int(O) }
 
-    public func reserve(batch: Int) {
+    package func reserve(batch: Int) {
         let needed = ck_dense_backward_sgd_work_size(Int32(batch), I, O)
         if needed > work.count { work = Buffer(count: needed) }
     }
 
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        ck_dense_forward(Kernels.variant.c, y, x, weight.value.pointer, bias.value.pointer, Int32(batch), I, O)
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
+        ck_dense_forward(variant.c, y, x, weight.value.pointer, bias.value.pointer, Int32(batch), I, O)
     }
 
-    public func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                         _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
-        ck_dense_backward(Kernels.variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
+    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+        ck_dense_backward(variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
                           weight.value.pointer, Int32(batch), I, O)
     }
 
     /// One pass over the weights for backward and update together (see ck_dense_backward_sgd).
-    public func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                _ dx: UnsafeMutablePointer<Float>?, batch: Int, learningRate: Float) {
+    package func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                 _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant, learningRate: Float) {
         reserve(batch: batch)
-        ck_dense_backward_sgd(Kernels.variant.c, dx, weight.value.pointer, bias.value.pointer, dy, x, learningRate,
+        ck_dense_backward_sgd(variant.c, dx, weight.value.pointer, bias.value.pointer, dy, x, learningRate,
                               work.pointer, Int32(batch), I, O)
     }
 }

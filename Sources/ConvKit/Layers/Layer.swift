@@ -1,11 +1,13 @@
 import CKernels
 
 /// A trainable tensor of a layer: its value and the gradient of the loss with respect to it.
-public final class Parameter {
+public final class Parameter: @unchecked Sendable {
     /// The name PyTorch gives it inside its module: "weight" or "bias".
     public let name: String
     public let shape: [Int]
+    /// The values, read-only outside ConvKit; set them through `tensor`.
     public let value: Buffer
+    /// ∂E/∂value from the last backward pass (left unwritten where the update was fused into it).
     public let gradient: Buffer
 
     public init(name: String, shape: [Int]) {
@@ -17,57 +19,70 @@ public final class Parameter {
 
     public var count: Int { value.count }
 
-    public var tensor: Tensor {
-        get { Tensor(shape: shape, scalars: value.array) }
-        set {
-            precondition(newValue.shape == shape, "parameter \(name) is \(shape), got \(newValue.shape)")
-            value.copy(from: newValue.scalars)
+    /// The values as a tensor of `shape`.
+    public var tensor: Tensor { Tensor(unchecked: shape, value.array) }
+
+    /// Replaces the values; the tensor must have this parameter's shape.
+    public func set(_ newValue: Tensor) throws(ShapeError) {
+        guard newValue.shape == shape else {
+            throw ShapeError("parameter \(name) is \(shapeText(shape)), got \(shapeText(newValue.shape))")
         }
+        value.copy(from: newValue.scalars)
     }
+
+    /// The gradient as a tensor of `shape`.
+    public var gradientTensor: Tensor { Tensor(unchecked: shape, gradient.array) }
 }
 
-/// One step of a network over a batch: (N, inputShape) → (N, outputShape), shapes per sample.
-///
-/// Layers work on raw batch buffers that the network owns and sizes once, so that nothing is
-/// allocated per step; `backward` overwrites the parameter gradients (the loss gradient already
-/// carries the 1/N of the batch mean).
+/// One step of a network, per sample: `inputShape` → `outputShape`. What every layer tells about
+/// itself; running it is `Sequential`'s job, which owns the batch buffers between layers.
 public protocol Layer: AnyObject, CustomStringConvertible {
     var inputShape: [Int] { get }
     var outputShape: [Int] { get }
+    /// Weights and biases, in the order PyTorch's module lists them.
     var parameters: [Parameter] { get }
     /// The line of the architecture spec that builds this layer, e.g. "conv 8 5".
     var spec: String { get }
     /// Multiply-adds ×2 per sample for the forward pass.
     var forwardFlops: Int { get }
-
-    /// Grows workspaces for batches of up to `batch` samples.
-    func reserve(batch: Int)
-    /// y = layer(x).
-    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int)
-    /// Parameter gradients from dy, and dx when asked for (the first layer needs none).
-    /// x and y are what forward saw and gave.
-    func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                  _ dx: UnsafeMutablePointer<Float>?, batch: Int)
-    /// `backward`, then a plain SGD step W −= lr·dW on each parameter while its gradient is still
-    /// in cache. dx is computed with the weights of the forward pass. A layer may fuse the two and
-    /// leave its parameters' `gradient` buffers unwritten.
-    func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                         _ dx: UnsafeMutablePointer<Float>?, batch: Int, learningRate: Float)
 }
 
 extension Layer {
     public var parameters: [Parameter] { [] }
     public var forwardFlops: Int { 0 }
-    public func reserve(batch: Int) {}
     public var inputCount: Int { inputShape.reduce(1, *) }
     public var outputCount: Int { outputShape.reduce(1, *) }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+}
 
-    public func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                _ dx: UnsafeMutablePointer<Float>?, batch: Int, learningRate: Float) {
-        backward(x, y, dy, dx, batch: batch)
+/// How the package's layers run: over raw batch buffers that the network owns and sizes, so
+/// nothing is allocated per step. Not public: a caller could hand it pointers to too little
+/// memory. `backward` overwrites the parameter gradients (the loss gradient already carries the
+/// 1/N of the batch mean).
+package protocol BatchLayer: Layer {
+    /// Grows workspaces for batches of up to `batch` samples.
+    func reserve(batch: Int)
+    /// y = layer(x); x is (batch, inputShape), y (batch, outputShape).
+    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant)
+    /// Parameter gradients from dy, and dx when asked for (the first layer needs none).
+    /// x and y are what forward saw and gave.
+    func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                  _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant)
+    /// `backward`, then a plain SGD step W −= lr·dW on each parameter while its gradient is still
+    /// in cache. dx is computed with the weights of the forward pass. A layer may fuse the two and
+    /// leave its parameters' `gradient` buffers unwritten.
+    func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                         _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant, learningRate: Float)
+}
+
+extension BatchLayer {
+    package func reserve(batch: Int) {}
+
+    package func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                 _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant, learningRate: Float) {
+        backward(x, y, dy, dx, batch: batch, variant: variant)
         for p in parameters { ck_sgd_update(p.value.pointer, p.gradient.pointer, learningRate, 0, p.count) }
     }
 }
 
-func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "×") }
+package func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "×") }

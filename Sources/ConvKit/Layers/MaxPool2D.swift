@@ -1,7 +1,7 @@
 import CKernels
 
 /// The largest value of each P×P window, windows S apart: (N, C, H, W) → (N, C, (H−P)/S+1, (W−P)/S+1).
-public final class MaxPool2D: Layer {
+public final class MaxPool2D: BatchLayer {
     public let inputShape: [Int]
     public let outputShape: [Int]
     public let size: Int
@@ -28,21 +28,21 @@ public final class MaxPool2D: Layer {
     public var spec: String { stride == size ? "maxpool \(size)" : "maxpool \(size) \(stride)" }
     public var description: String { "MaxPool2D \(size)×\(size)" + (stride == size ? "" : " stride \(stride)") }
 
-    public func reserve(batch: Int) {
+    package func reserve(batch: Int) {
         guard batch > capacity else { return }
         argmax.deallocate()
         argmax = .allocate(capacity: batch * outputCount)
         capacity = batch
     }
 
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
         reserve(batch: batch)
         ck_maxpool_forward(y, argmax, x, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                            Int32(size), Int32(stride))
     }
 
-    public func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                         _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
+    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
         guard let dx else { return }
         ck_maxpool_backward(dx, dy, argmax, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                             Int32(outputShape[1]), Int32(outputShape[2]))

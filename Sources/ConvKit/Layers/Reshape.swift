@@ -1,6 +1,6 @@
 /// The same numbers under another per-sample shape; `flatten` is the case of a single axis.
 /// Values are copied (a few kilobytes) so every layer owns its output buffer.
-public final class Reshape: Layer {
+public final class Reshape: BatchLayer {
     public let inputShape: [Int]
     public let outputShape: [Int]
 
@@ -19,12 +19,12 @@ public final class Reshape: Layer {
     public var spec: String { outputShape.count == 1 ? "flatten" : "reshape \(outputShape.map(String.init).joined(separator: "x"))" }
     public var description: String { "Reshape \(shapeText(outputShape))" }
 
-    public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
         y.update(from: x, count: batch * inputCount)
     }
 
-    public func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                         _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
+    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
         dx?.update(from: dy, count: batch * inputCount)
     }
 }

@@ -53,7 +53,7 @@ public struct Architecture: Equatable, Sendable {
                 throw ShapeError("layer \(index) '\(text)' (input \(shapeText(shape))): \(error.description)")
             }
         }
-        return Sequential(inputShape: input, layers: built)
+        return try Sequential(inputShape: input, layers: built)
     }
 
     /// Throws unless the product of `dims` is at most `maxElements` (computed without overflow).
@@ -130,7 +130,8 @@ public struct Architecture: Equatable, Sendable {
 }
 
 extension StringProtocol {
-    func trimmingCharacters() -> String {
+    /// Without leading and trailing white space.
+    package func trimmingCharacters() -> String {
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }

@@ -1,22 +1,52 @@
-/// Layers applied in order, with the batch buffers between them owned here and sized once:
-/// activations[i] is the input of layer i, gradients[i] the loss gradient with respect to it.
+/// Layers applied in order, with the batch buffers between them owned here: activations[i] is
+/// the input of layer i, gradients[i] the loss gradient with respect to it. Buffers grow to the
+/// largest batch seen and are reused after that, so a training loop allocates nothing per step.
+///
+/// The public calls take and give `Tensor`s and check every shape; the raw-buffer calls the
+/// trainer runs on are internal to the package.
 public final class Sequential {
     public let inputShape: [Int]
-    public let layers: [Layer]
+    /// The layers, in order; each one's input shape is the previous one's output shape.
+    public var layers: [any Layer] { batchLayers }
+    /// Which implementation of the C kernels this network runs: `.simd` unless changed.
+    public var variant: Kernels.Variant = .simd
+    package let batchLayers: [any BatchLayer]
     private var activations: [BatchBuffer]
     private var gradients: [BatchBuffer]
-    public private(set) var capacity = 0
+    package private(set) var capacity = 0
+    /// The loss, optimizer and fusion plan of the last `trainingStep` call, kept for the next.
+    var cachedStep: TrainingStep?
 
-    public init(inputShape: [Int], layers: [Layer]) {
+    /// A network of `layers` taking samples of `inputShape`. Throws `ShapeError` naming the
+    /// first layer whose input shape is not what comes before it, and for layers that are not
+    /// ConvKit's own (custom layers cannot run on its buffers yet).
+    public init(inputShape: [Int], layers: [any Layer]) throws(ShapeError) {
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw ShapeError("input shape \(shapeText(inputShape)) must have positive dimensions")
+        }
+        var shape = inputShape
+        var batchLayers: [any BatchLayer] = []
+        for (index, layer) in layers.enumerated() {
+            guard let runnable = layer as? any BatchLayer else {
+                throw ShapeError("layer \(index) (\(layer)) is not one of ConvKit's layers")
+            }
+            guard layer.inputShape == shape else {
+                throw ShapeError("layer \(index) (\(layer)) takes \(shapeText(layer.inputShape)) but gets \(shapeText(shape))")
+            }
+            batchLayers.append(runnable)
+            shape = layer.outputShape
+        }
         self.inputShape = inputShape
-        self.layers = layers
+        self.batchLayers = batchLayers
         let sizes = [inputShape.reduce(1, *)] + layers.map(\.outputCount)
         activations = sizes.map { BatchBuffer(perSample: $0, capacity: 0) }
         gradients = sizes.map { BatchBuffer(perSample: $0, capacity: 0) }
     }
 
     public var outputShape: [Int] { layers.last?.outputShape ?? inputShape }
+    public var inputCount: Int { inputShape.reduce(1, *) }
     public var outputCount: Int { outputShape.reduce(1, *) }
+    /// Every layer's parameters, in layer order.
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
@@ -26,57 +56,103 @@ public final class Sequential {
         layers.enumerated().flatMap { index, layer in layer.parameters.map { ("\(index).\($0.name)", $0) } }
     }
 
-    /// Sizes every buffer for batches of up to `batch` samples; training calls it once.
-    public func reserve(batch: Int) {
+    // MARK: tensors in, tensors out
+
+    /// The network's outputs for a batch: `inputs` is (N, inputShape…), the result
+    /// (N, outputShape…). A single sample of exactly `inputShape` gives `outputShape`.
+    /// Inference only: nothing is trained. NaN inputs give NaN outputs.
+    public func forward(_ inputs: Tensor) throws(ShapeError) -> Tensor {
+        let (n, single) = try batchCount(inputs)
+        guard n > 0 else { return Tensor(unchecked: [0] + outputShape, []) }
+        load(inputs, batch: n)
+        forward(batch: n)
+        let values = Array(UnsafeBufferPointer(start: output, count: n * outputCount))
+        return Tensor(unchecked: single ? outputShape : [n] + outputShape, values)
+    }
+
+    /// The class each sample is given: the index of its largest output.
+    public func predict(_ inputs: Tensor) throws(ShapeError) -> [Int] {
+        let outputs = try forward(inputs)
+        let k = outputCount
+        return outputs.withUnsafeBufferPointer { out in
+            (0..<(out.count / max(k, 1))).map { argmax(out.baseAddress! + $0 * k, k) }
+        }
+    }
+
+    /// How many samples `inputs` holds, and whether it is one sample without a batch axis.
+    func batchCount(_ inputs: Tensor) throws(ShapeError) -> (Int, single: Bool) {
+        if inputs.shape == inputShape { return (1, true) }
+        guard inputs.rank == inputShape.count + 1, Array(inputs.shape.dropFirst()) == inputShape else {
+            throw ShapeError("inputs \(shapeText(inputs.shape)) are not (N, \(shapeText(inputShape))) for this network")
+        }
+        try checkBatch(inputs.shape[0])
+        return (inputs.shape[0], false)
+    }
+
+    /// Throws unless a batch of `n` fits in memory bounds the kernels index with 32-bit ints.
+    func checkBatch(_ n: Int) throws(ShapeError) {
+        let widest = ([inputCount] + layers.map(\.outputCount)).max() ?? 1
+        guard n >= 0, n <= kernelElementLimit / max(widest, 1) else {
+            throw ShapeError("a batch of \(n) is too large for this network (at most \(kernelElementLimit / max(widest, 1)))")
+        }
+    }
+
+    private func load(_ inputs: Tensor, batch n: Int) {
+        reserve(batch: n)
+        inputs.withPointer { input.update(from: $0, count: n * inputCount) }
+    }
+
+    // MARK: raw buffers, for the training loop
+
+    /// Sizes every buffer for batches of up to `batch` samples.
+    package func reserve(batch: Int) {
         guard batch > capacity else { return }
         capacity = batch
         for buffer in activations + gradients { buffer.reserve(batch) }
-        for layer in layers { layer.reserve(batch: batch) }
+        for layer in batchLayers { layer.reserve(batch: batch) }
     }
 
     /// Where the caller writes a batch of inputs, (N, inputShape).
-    public var input: UnsafeMutablePointer<Float> { activations[0].pointer }
+    package var input: UnsafeMutablePointer<Float> { activations[0].pointer }
     /// The network's output for the last forward pass, (N, outputShape).
-    public var output: UnsafePointer<Float> { UnsafePointer(activations[layers.count].pointer) }
+    package var output: UnsafePointer<Float> { UnsafePointer(activations[layers.count].pointer) }
     /// Where the loss writes ∂E/∂output before `backward`.
-    public var outputGradient: UnsafeMutablePointer<Float> { gradients[layers.count].pointer }
+    package var outputGradient: UnsafeMutablePointer<Float> { gradients[layers.count].pointer }
 
-    public func forward(batch: Int) {
+    package func forward(batch: Int) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
-        for (i, layer) in layers.enumerated() {
-            layer.forward(activations[i].pointer, activations[i + 1].pointer, batch: batch)
+        for (i, layer) in batchLayers.enumerated() {
+            layer.forward(activations[i].pointer, activations[i + 1].pointer, batch: batch, variant: variant)
         }
     }
 
-    /// Parameter gradients for the last forward pass, from `outputGradient`.
-    public func backward(batch: Int) {
-        for i in layers.indices.reversed() {
-            layers[i].backward(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
-                               i == 0 ? nil : gradients[i].pointer, batch: batch)
+    /// Parameter gradients for the last forward pass, from `outputGradient`. Where `fusedSGD`
+    /// gives a learning rate for layer i, that layer applies W −= rate·dW itself right after
+    /// computing the gradient it passes down (which it computes with the forward pass's weights):
+    /// the same result as the gradient and then the SGD step, in fewer passes over memory.
+    package func backward(batch: Int, fusedSGD: (layers: [Bool], rate: Float)? = nil) {
+        precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
+        for i in batchLayers.indices.reversed() {
+            let dx = i == 0 ? nil : gradients[i].pointer
+            if let fusedSGD, fusedSGD.layers[i] {
+                batchLayers[i].backwardThenSGD(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
+                                               dx, batch: batch, variant: variant, learningRate: fusedSGD.rate)
+            } else {
+                batchLayers[i].backward(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
+                                        dx, batch: batch, variant: variant)
+            }
         }
     }
 
-    /// `backward` with a plain SGD step folded in, layer by layer from the last: each layer
-    /// updates its weights right after computing the gradient it passes down, which it computes
-    /// with the weights of the forward pass. Same result as `backward` then `SGD.step()`, in
-    /// fewer passes over memory.
-    public func backward(batch: Int, sgdLearningRate learningRate: Float) {
-        for i in layers.indices.reversed() {
-            layers[i].backwardThenSGD(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
-                                      i == 0 ? nil : gradients[i].pointer, batch: batch, learningRate: learningRate)
-        }
-    }
+    /// Layer i's input for the last forward pass (i = layers.count: the output); for tests and pictures.
+    package func activation(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(activations[i].pointer) }
+    /// ∂E/∂(layer i's input) from the last backward pass.
+    package func gradient(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(gradients[i].pointer) }
+}
 
-    /// Outputs for a batch of inputs given as a tensor (N, inputShape).
-    public func predict(_ inputs: Tensor) -> Tensor {
-        let perSample = inputShape.reduce(1, *)
-        precondition(inputs.count % max(perSample, 1) == 0, "inputs \(inputs.shape) for input shape \(inputShape)")
-        let n = inputs.count / perSample
-        reserve(batch: n)
-        inputs.withPointer { input.update(from: $0, count: inputs.count) }
-        forward(batch: n)
-        return Tensor(shape: [n] + outputShape, scalars: Array(UnsafeBufferPointer(start: output, count: n * outputCount)))
-    }
+extension Sequential: CustomStringConvertible {
+    /// The layers as a table: index, layer, output shape, parameters, MFLOP per sample.
+    public var description: String { summary }
 
     /// One line per layer: index, layer, output shape, parameters; then the totals.
     public var summary: String {
@@ -92,17 +168,22 @@ public final class Sequential {
     }
 }
 
-func format2(_ x: Double) -> String {
+package func format2(_ x: Double) -> String {
     let scaled = (x * 100).rounded() / 100
     return String(scaled)
 }
 
 /// A plain text table: columns padded to their widest cell.
-struct Table {
-    var rows: [[String]]
-    var rightAligned: Set<Int> = []
+package struct Table {
+    package var rows: [[String]]
+    package var rightAligned: Set<Int> = []
 
-    var text: String {
+    package init(rows: [[String]], rightAligned: Set<Int> = []) {
+        self.rows = rows
+        self.rightAligned = rightAligned
+    }
+
+    package var text: String {
         let widths = (0..<(rows.map(\.count).max() ?? 0)).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { c, cell in
@@ -114,16 +195,9 @@ struct Table {
 }
 
 extension String {
-    func trimmingTrailingSpaces() -> String {
+    package func trimmingTrailingSpaces() -> String {
         var s = self
         while s.last == " " { s.removeLast() }
         return s
     }
-}
-
-extension Sequential {
-    /// Layer i's input for the last forward pass (i = layers.count: the output); for tests and pictures.
-    func activation(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(activations[i].pointer) }
-    /// ∂E/∂(layer i's input) from the last backward pass.
-    func gradient(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(gradients[i].pointer) }
 }

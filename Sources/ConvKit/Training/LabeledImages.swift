@@ -1,26 +1,111 @@
-/// Images with a class each, as the trainer consumes them: 8-bit pixels of a whole data file
-/// (shared, not copied), which of them to use in what order, and each one's class index.
+/// Samples with a class each, as the trainer consumes them: the values of a whole data set
+/// (8-bit pixels or floats, shared, not copied), which of them to use in what order, and each
+/// one's class in `0..<classes`. Every initialiser checks all of this and throws
+/// `TrainingDataError` rather than letting a bad index or label reach the training loop.
 public struct LabeledImages: Sendable {
-    public let pixels: [UInt8]
-    public let pixelsPerImage: Int
-    public var indices: [Int]
-    public var targets: [Int]
+    /// The values of every sample, sample after sample, each `sampleShape` in row-major order.
+    public enum Samples: Sendable {
+        /// 8-bit pixels, scaled as they are used by the trainer's `InputNormalization`.
+        case bytes([UInt8])
+        /// Values used as they are.
+        case floats([Float])
+    }
+
+    public let samples: Samples
+    /// The shape of one sample, e.g. [1, 28, 28]; the network's input shape must be the same.
+    public let sampleShape: [Int]
+    public let valuesPerSample: Int
+    /// Which samples, in order: `indices[i]` is a position in `samples`.
+    public let indices: [Int]
+    /// The class of each entry of `indices`.
+    public let labels: [Int]
     public let classes: Int
 
-    public init(pixels: [UInt8], pixelsPerImage: Int, indices: [Int], targets: [Int], classes: Int) {
-        precondition(indices.count == targets.count, "\(indices.count) images for \(targets.count) targets")
-        self.pixels = pixels
-        self.pixelsPerImage = pixelsPerImage
+    /// 8-bit images: `bytes` holds whole samples of `sampleShape`; `indices` picks some of them
+    /// (nil: all, in order) and `labels` gives each picked one its class in `0..<classes`.
+    public init(bytes: [UInt8], sampleShape: [Int], indices: [Int]? = nil, labels: [Int], classes: Int) throws(TrainingDataError) {
+        let perSample = try Self.checkShape(sampleShape)
+        try self.init(samples: .bytes(bytes), valueCount: bytes.count, sampleShape: sampleShape, perSample: perSample,
+                      indices: indices, labels: labels, classes: classes)
+    }
+
+    /// Float samples: `values` holds whole samples of `sampleShape`, each with a label in
+    /// `0..<classes` (nil: one more than the largest label). Values must be finite.
+    public init(floats values: [Float], sampleShape: [Int], labels: [Int], classes: Int? = nil) throws(TrainingDataError) {
+        let perSample = try Self.checkShape(sampleShape)
+        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw .nonFinite(sample: bad / perSample) }
+        try self.init(samples: .floats(values), valueCount: values.count, sampleShape: sampleShape, perSample: perSample,
+                      indices: nil, labels: labels, classes: classes ?? ((labels.max() ?? -1) + 1))
+    }
+
+    /// Float samples from a tensor (N, sampleShape…), one label per sample.
+    public init(inputs: Tensor, labels: [Int], classes: Int? = nil) throws(TrainingDataError) {
+        guard inputs.rank >= 2 else { throw .badSampleShape(inputs.shape) }
+        try self.init(floats: inputs.scalars, sampleShape: Array(inputs.shape.dropFirst()), labels: labels, classes: classes)
+    }
+
+    private init(samples: Samples, valueCount: Int, sampleShape: [Int], perSample: Int, indices: [Int]?, labels: [Int],
+                 classes: Int) throws(TrainingDataError) {
+        guard valueCount % perSample == 0 else {
+            throw .sizeMismatch(values: valueCount, valuesPerSample: perSample)
+        }
+        let available = valueCount / perSample
+        let indices = indices ?? Array(0..<available)
+        guard indices.count == labels.count else { throw .labelCount(labels: labels.count, samples: indices.count) }
+        if let bad = indices.firstIndex(where: { !(0..<available).contains($0) }) {
+            throw .indexOutOfRange(position: bad, index: indices[bad], available: available)
+        }
+        guard classes >= 1 else { throw .noClasses }
+        if let bad = labels.firstIndex(where: { !(0..<classes).contains($0) }) {
+            throw .labelOutOfRange(position: bad, label: labels[bad], classes: classes)
+        }
+        self.samples = samples
+        self.sampleShape = sampleShape
+        valuesPerSample = perSample
         self.indices = indices
-        self.targets = targets
+        self.labels = labels
         self.classes = classes
+    }
+
+    private static func checkShape(_ shape: [Int]) throws(TrainingDataError) -> Int {
+        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }), let n = Tensor.elementCount(shape), n <= 1 << 26 else {
+            throw .badSampleShape(shape)
+        }
+        return n
     }
 
     public var count: Int { indices.count }
 }
 
-/// x = (pixel/255 − mean)/std; the tutorial uses (0, 1), the LeNet reference MNIST's own
-/// mean and deviation.
+/// Training data that cannot be used as given.
+public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// A sample shape with no axes, a dimension below 1, or more than 2^26 values.
+    case badSampleShape([Int])
+    /// The values do not divide into whole samples.
+    case sizeMismatch(values: Int, valuesPerSample: Int)
+    case labelCount(labels: Int, samples: Int)
+    case indexOutOfRange(position: Int, index: Int, available: Int)
+    case labelOutOfRange(position: Int, label: Int, classes: Int)
+    case noClasses
+    case nonFinite(sample: Int)
+
+    public var description: String {
+        switch self {
+        case .badSampleShape(let shape): "sample shape \(shape) must have positive dimensions and at most 2^26 values"
+        case .sizeMismatch(let values, let per): "\(values) values are not whole samples of \(per)"
+        case .labelCount(let labels, let samples): "\(labels) labels for \(samples) samples"
+        case .indexOutOfRange(let position, let index, let available):
+            "index \(index) at position \(position) is outside the \(available) samples"
+        case .labelOutOfRange(let position, let label, let classes):
+            "label \(label) at position \(position) is outside 0..<\(classes)"
+        case .noClasses: "there must be at least one class"
+        case .nonFinite(let sample): "sample \(sample) holds a NaN or infinite value"
+        }
+    }
+}
+
+/// x = (pixel/255 − mean)/std for 8-bit samples; the tutorial uses (0, 1), the LeNet reference
+/// MNIST's own mean and deviation. Float samples are used as they are.
 public struct InputNormalization: Equatable, Sendable {
     public var mean: Float
     public var std: Float
@@ -41,22 +126,30 @@ public struct InputNormalization: Equatable, Sendable {
 }
 
 extension LabeledImages {
-    /// Writes images `order[start..<start+n]` into `input` as floats and their one-hot targets
-    /// into `targets`; no allocation.
-    func fill(input: UnsafeMutablePointer<Float>, targets oneHot: UnsafeMutablePointer<Float>?,
-              order: UnsafeBufferPointer<Int>, start: Int, count n: Int, normalization: InputNormalization) {
-        let (scale, shift) = (normalization.scale, normalization.shift)
-        let p = pixelsPerImage
-        pixels.withUnsafeBufferPointer { px in
-            for b in 0..<n {
-                let entry = order[start + b]
-                let src = px.baseAddress! + indices[entry] * p, dst = input + b * p
-                for j in 0..<p { dst[j] = Float(src[j]) * scale + shift }
-                if let oneHot {
-                    let row = oneHot + b * classes
-                    row.update(repeating: 0, count: classes)
-                    row[targets[entry]] = 1
+    /// Writes samples `order[start..<start+n]` into `input` as floats and their one-hot targets
+    /// into `targets`; no allocation. `order` holds positions in `indices`, all checked at init.
+    package func fill(input: UnsafeMutablePointer<Float>, targets oneHot: UnsafeMutablePointer<Float>?,
+                      order: UnsafeBufferPointer<Int>, start: Int, count n: Int, normalization: InputNormalization) {
+        let p = valuesPerSample
+        switch samples {
+        case .bytes(let bytes):
+            let (scale, shift) = (normalization.scale, normalization.shift)
+            bytes.withUnsafeBufferPointer { px in
+                for b in 0..<n {
+                    let src = px.baseAddress! + indices[order[start + b]] * p, dst = input + b * p
+                    for j in 0..<p { dst[j] = Float(src[j]) * scale + shift }
                 }
+            }
+        case .floats(let values):
+            values.withUnsafeBufferPointer { v in
+                for b in 0..<n { (input + b * p).update(from: v.baseAddress! + indices[order[start + b]] * p, count: p) }
+            }
+        }
+        if let oneHot {
+            for b in 0..<n {
+                let row = oneHot + b * classes
+                row.update(repeating: 0, count: classes)
+                row[labels[order[start + b]]] = 1
             }
         }
     }

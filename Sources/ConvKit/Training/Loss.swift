@@ -1,15 +1,53 @@
 import Foundation
 
-/// A loss over a batch of network outputs (N, K) against one-hot targets (N, K).
+/// A loss over a batch of network outputs (N, K) against targets (N, K): one-hot rows for class
+/// labels, or any values the loss accepts.
+///
+/// Implementing it means working on raw buffers (`loss(unsafeOutputs:…)`), which the training
+/// loop calls without allocating; `loss(outputs:targets:)` is the checked, tensor-level call.
 public protocol Loss: Sendable {
-    /// The name stored in model files: "bce" or "softmax-ce".
-    var name: String { get }
+    /// Which loss this is; model files store its raw value.
+    var kind: LossKind { get }
     /// The mean loss over the batch; writes ∂E/∂output (the batch mean's 1/N included) when
-    /// `gradient` is given.
-    func loss(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+    /// `gradient` is given. Unsafe: `outputs`, `targets` and `gradient` must each point to
+    /// `batch × classes` floats.
+    func loss(unsafeOutputs outputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
               batch: Int, classes: Int) -> Float
     /// Class probabilities for one output vector, for display.
     func probabilities(_ output: [Float]) -> [Float]
+}
+
+extension Loss {
+    /// The name model files store: "bce" or "softmax-ce".
+    public var name: String { kind.rawValue }
+
+    /// The mean loss of `outputs` (N, K) against `targets` (N, K), and ∂E/∂outputs.
+    public func loss(outputs: Tensor, targets: Tensor) throws(ShapeError) -> (value: Float, gradient: Tensor) {
+        guard outputs.rank == 2, outputs.shape == targets.shape, outputs.count > 0 else {
+            throw ShapeError("outputs \(shapeText(outputs.shape)) and targets \(shapeText(targets.shape)) must be the same (N, K), not empty")
+        }
+        var gradient = outputs
+        let value = outputs.withPointer { o in targets.withPointer { t in gradient.withMutablePointer { g in
+            loss(unsafeOutputs: o, targets: t, gradient: g, batch: outputs.shape[0], classes: outputs.shape[1])
+        } } }
+        return (value, gradient)
+    }
+}
+
+/// The losses ConvKit has, by name: what recipes and model files record.
+public enum LossKind: String, CaseIterable, Sendable {
+    /// `BinaryCrossEntropy`: one sigmoid output per class.
+    case binaryCrossEntropy = "bce"
+    /// `SoftmaxCrossEntropy`: logits, softmax inside the loss.
+    case softmaxCrossEntropy = "softmax-ce"
+
+    /// The loss itself.
+    public var function: any Loss {
+        switch self {
+        case .binaryCrossEntropy: BinaryCrossEntropy()
+        case .softmaxCrossEntropy: SoftmaxCrossEntropy()
+        }
+    }
 }
 
 extension Loss where Self == BinaryCrossEntropy {
@@ -18,14 +56,6 @@ extension Loss where Self == BinaryCrossEntropy {
 
 extension Loss where Self == SoftmaxCrossEntropy {
     public static var softmaxCrossEntropy: SoftmaxCrossEntropy { SoftmaxCrossEntropy() }
-}
-
-public func lossNamed(_ name: String) -> (any Loss)? {
-    switch name {
-    case "bce": BinaryCrossEntropy()
-    case "softmax-ce": SoftmaxCrossEntropy()
-    default: nil
-    }
 }
 
 /// E = −(1/n) Σ [y* log y + (1−y*) log(1−y)] over all n = N·K outputs (sigmoid outputs, one per
@@ -37,9 +67,9 @@ public struct BinaryCrossEntropy: Loss {
     public static let epsilon: Float = 1e-7
 
     public init() {}
-    public var name: String { "bce" }
+    public var kind: LossKind { .binaryCrossEntropy }
 
-    public func loss(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+    public func loss(unsafeOutputs output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
                      batch: Int, classes: Int) -> Float {
         let n = batch * classes
         let scale = 1 / Float(n)
@@ -60,9 +90,9 @@ public struct BinaryCrossEntropy: Loss {
 /// The log-sum-exp subtracts the row's maximum first, so large logits never overflow.
 public struct SoftmaxCrossEntropy: Loss {
     public init() {}
-    public var name: String { "softmax-ce" }
+    public var kind: LossKind { .softmaxCrossEntropy }
 
-    public func loss(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+    public func loss(unsafeOutputs output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
                      batch: Int, classes: Int) -> Float {
         var total: Double = 0
         let scale = 1 / Float(batch)

@@ -4,8 +4,12 @@ import Foundation
 /// Updates parameters from their gradients. State (momentum, Adam's moments, the step count) is
 /// named so it can be saved beside the model and training can continue where it stopped.
 public protocol Optimizer: AnyObject {
+    /// The name checkpoints record: "sgd", "momentum", "nesterov" or "adam".
     var name: String { get }
+    /// The parameters it updates; any others are left as they are.
+    var parameters: [Parameter] { get }
     var learningRate: Float { get set }
+    /// Updates every parameter in `parameters` from its gradient.
     func step()
     /// State buffers by name ("m.0", "v.3", …) plus scalar state in `counters`.
     var state: [(name: String, buffer: Buffer)] { get }
@@ -17,8 +21,21 @@ extension Optimizer {
     public var counters: [String: Int] { get { [:] } set {} }
 }
 
+/// An optimizer that can declare its update to be W −= rate·dW exactly, so the backward pass may
+/// apply it to a layer right after that layer's gradient is computed, while the gradient is
+/// still in cache (for a large dense layer: one pass over the weights instead of three).
+/// The training step fuses only layers whose parameters all belong to the optimizer, and then
+/// calls `step(skipping:)` for the rest.
+public protocol FusableOptimizer: Optimizer {
+    /// The rate r when this optimizer's next update is exactly W −= r·dW for every one of its
+    /// parameters; nil when it is not (weight decay, say).
+    var fusedSGDRate: Float? { get }
+    /// `step()` for every parameter but those in `skipped` (already updated in the backward pass).
+    func step(skipping skipped: Set<ObjectIdentifier>)
+}
+
 /// W −= lr·(dW + wd·W).
-public final class SGD: Optimizer {
+public final class SGD: FusableOptimizer {
     public let parameters: [Parameter]
     public var learningRate: Float
     public let weightDecay: Float
@@ -31,8 +48,14 @@ public final class SGD: Optimizer {
 
     public var name: String { "sgd" }
 
-    public func step() {
-        for p in parameters { ck_sgd_update(p.value.pointer, p.gradient.pointer, learningRate, weightDecay, p.count) }
+    public func step() { step(skipping: []) }
+
+    public var fusedSGDRate: Float? { weightDecay == 0 ? learningRate : nil }
+
+    public func step(skipping skipped: Set<ObjectIdentifier>) {
+        for p in parameters where !skipped.contains(ObjectIdentifier(p)) {
+            ck_sgd_update(p.value.pointer, p.gradient.pointer, learningRate, weightDecay, p.count)
+        }
     }
 }
 
@@ -102,6 +125,11 @@ public final class Adam: Optimizer {
         get { ["step": t] }
         set { t = newValue["step"] ?? t }
     }
+}
+
+/// The optimizers ConvKit has, by name: what recipes and checkpoints record.
+public enum OptimizerKind: String, CaseIterable, Sendable {
+    case sgd, momentum, nesterov, adam
 }
 
 /// The learning rate over training: constant, multiplied by `factor` every `every` epochs, or a

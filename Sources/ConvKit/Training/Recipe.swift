@@ -3,8 +3,8 @@
 public struct Recipe: Sendable {
     public var name: String
     public var architecture: @Sendable (_ classes: Int) -> Architecture
-    public var loss: String
-    public var optimizer: String
+    public var loss: LossKind
+    public var optimizer: OptimizerKind
     public var learningRate: Float
     public var momentum: Float = 0.9
     public var weightDecay: Float = 0
@@ -22,13 +22,13 @@ public struct Recipe: Sendable {
     /// The tutorial's experiment: its network, binary cross-entropy, SGD 0.1, one sample at a
     /// time, 20 epochs, the first 100 zeros and 100 ones.
     public static let tutorial = Recipe(
-        name: "tutorial", architecture: { .tutorial(classes: $0) }, loss: "bce", optimizer: "sgd", learningRate: 0.1,
+        name: "tutorial", architecture: { .tutorial(classes: $0) }, loss: .binaryCrossEntropy, optimizer: .sgd, learningRate: 0.1,
         batchSize: 1, epochs: 20, weightInit: .normal, reshuffle: false, digits: [0, 1], perClass: 100, testPerClass: 100)
 
     /// The PyTorch reference LeNet, same recipe: PyTorch's default init, Adam 1e-3, batch 64,
     /// all 60 000 images, normalised by MNIST's mean and deviation, reshuffled every epoch.
     public static let lenet = Recipe(
-        name: "lenet", architecture: { .lenet(classes: $0) }, loss: "softmax-ce", optimizer: "adam", learningRate: 1e-3,
+        name: "lenet", architecture: { .lenet(classes: $0) }, loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 1e-3,
         batchSize: 64, epochs: 12, weightInit: .pytorch, normalization: .mnist, reshuffle: true,
         digits: Array(0...9), perClass: nil, testPerClass: nil)
 
@@ -40,10 +40,21 @@ public struct Recipe: Sendable {
     public static let fast = Recipe(
         name: "fast",
         architecture: { Architecture(spec: "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 64, relu, dense \($0)") },
-        loss: "softmax-ce", optimizer: "adam", learningRate: 3e-3, batchSize: 64, epochs: 4, schedule: .cosine,
+        loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 3e-3, batchSize: 64, epochs: 4, schedule: .cosine,
         weightInit: .auto, normalization: .mnist, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
 
     public static let all = [tutorial, lenet, fast]
 
     public static func named(_ name: String) -> Recipe? { all.first { $0.name == name } }
+
+    /// The recipe's optimizer over `parameters`, at its learning rate, momentum and weight decay.
+    public func makeOptimizer(parameters: [Parameter]) -> Optimizer {
+        switch optimizer {
+        case .sgd: SGD(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .momentum, .nesterov:
+            Momentum(parameters: parameters, learningRate: learningRate, momentum: momentum,
+                     nesterov: optimizer == .nesterov, weightDecay: weightDecay)
+        case .adam: Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        }
+    }
 }

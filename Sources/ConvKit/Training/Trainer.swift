@@ -1,21 +1,45 @@
 import Foundation
 
+/// What one epoch of `Trainer.fit` did.
 public struct EpochReport: Sendable, Codable {
     public var epoch: Int
     public var loss: Double
     public var accuracy: Double
     public var testAccuracy: Double?
+    /// Training time of the epoch, evaluation excluded.
     public var seconds: Double
     public var learningRate: Float
+
+    public init(epoch: Int, loss: Double, accuracy: Double, testAccuracy: Double?, seconds: Double, learningRate: Float) {
+        (self.epoch, self.loss, self.accuracy, self.testAccuracy) = (epoch, loss, accuracy, testAccuracy)
+        (self.seconds, self.learningRate) = (seconds, learningRate)
+    }
 }
 
-public enum TrainingError: Error, CustomStringConvertible {
-    case nonFinite(epoch: Int, step: Int, what: String)
+/// Training that cannot start or cannot go on.
+public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The loss or a weight became NaN or infinite (epoch and step 1-based, nil outside `fit`).
+    case nonFinite(epoch: Int?, step: Int?, what: String)
+    case badBatchSize(Int)
+    /// The data's class count differs from the network's outputs.
+    case classCount(data: Int, outputs: Int)
+    /// The data's samples are not the network's input shape.
+    case sampleShape(data: [Int], network: [Int])
+    case labelCount(labels: Int, samples: Int)
+    case labelOutOfRange(label: Int, classes: Int)
+    case emptyData
 
     public var description: String {
         switch self {
-        case .nonFinite(let epoch, let step, let what):
-            "training diverged: \(what) is not finite at epoch \(epoch), step \(step); try a smaller --lr"
+        case .nonFinite(let epoch?, let step?, let what): "training diverged: \(what) is not finite at epoch \(epoch), step \(step)"
+        case .nonFinite(_, _, let what): "training diverged: \(what) is not finite"
+        case .badBatchSize(let n): "the batch size must be at least 1, got \(n)"
+        case .classCount(let data, let outputs): "the data has \(data) classes but the network \(outputs) outputs"
+        case .sampleShape(let data, let network):
+            "samples of \(shapeText(data)) do not fit a network taking \(shapeText(network))"
+        case .labelCount(let labels, let samples): "\(labels) labels for \(samples) samples"
+        case .labelOutOfRange(let label, let classes): "label \(label) is outside 0..<\(classes)"
+        case .emptyData: "there is nothing to train on"
         }
     }
 }
@@ -25,26 +49,30 @@ public final class Trainer {
     public let network: Sequential
     public let loss: any Loss
     public let optimizer: Optimizer
-    public var batchSize: Int
+    /// Samples per step; the last step of an epoch takes what is left.
+    public let batchSize: Int
     public var schedule: LearningRateSchedule
     public let baseLearningRate: Float
+    /// How 8-bit samples become inputs; float samples are used as they are.
     public var normalization: InputNormalization
     /// Shuffle the order again at the start of every epoch (the tutorial never does).
     public var reshuffle: Bool
-    public var generator: SeededGenerator
+    public package(set) var generator: SeededGenerator
     /// Epochs and optimizer steps done so far, by `fit` or restored from a checkpoint.
-    public internal(set) var completedEpochs = 0
-    public internal(set) var completedSteps = 0
+    public package(set) var completedEpochs = 0
+    public package(set) var completedSteps = 0
     /// The generator as `init` seeded it, and the order the next epoch starts from: with
     /// `reshuffle` each epoch shuffles the previous epoch's order, so a resumed run rebuilds it
     /// by replaying the shuffles (see `restore`).
-    let initialGenerator: SeededGenerator
-    var order: [Int] = []
-    private let targets: Buffer
+    package let initialGenerator: SeededGenerator
+    package var order: [Int] = []
+    private let step: TrainingStep
 
+    /// Throws `TrainingError.badBatchSize` for a batch size below 1 or too large for the network.
     public init(network: Sequential, loss: any Loss, optimizer: Optimizer, batchSize: Int,
                 schedule: LearningRateSchedule = .constant, normalization: InputNormalization = .unit,
-                reshuffle: Bool = false, seed: UInt64 = 0) {
+                reshuffle: Bool = false, seed: UInt64 = 0) throws(TrainingError) {
+        guard batchSize >= 1, (try? network.checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
         self.network = network
         self.loss = loss
         self.optimizer = optimizer
@@ -55,48 +83,43 @@ public final class Trainer {
         self.reshuffle = reshuffle
         generator = SeededGenerator(seed: seed ^ 0x5EED_0F_0DE5)
         initialGenerator = generator
-        targets = Buffer(count: batchSize * network.outputCount)
-        network.reserve(batch: batchSize)
+        step = TrainingStep(network: network, loss: loss, optimizer: optimizer)
+        step.reserve(batch: batchSize)
     }
 
     /// Trains epochs `epochs` (0-based; later than 0 when resuming), calling `onEpoch` after each with the
     /// test accuracy when a test set is given; `onProgress(done, total)` within an epoch.
-    /// Evaluation time is not counted in an epoch's seconds.
+    /// Evaluation time is not counted in an epoch's seconds. Throws `TrainingError` for data
+    /// that does not fit the network and when training diverges (the weights are then those of
+    /// the step before).
     public func fit(_ data: LabeledImages, epochs: Range<Int>, totalEpochs: Int? = nil, test: LabeledImages? = nil,
                     onProgress: ((Int, Int) -> Void)? = nil,
                     onEpoch: (EpochReport) throws -> Void) throws {
-        precondition(data.classes == network.outputCount, "\(data.classes) classes for \(network.outputCount) outputs")
+        try check(data)
+        if let test { try check(test) }
+        guard data.count > 0 else { throw TrainingError.emptyData }
         if order.count != data.count { order = Array(0..<data.count) }
         let stepsPerEpoch = (data.count + batchSize - 1) / batchSize
         let totalSteps = stepsPerEpoch * (totalEpochs ?? epochs.upperBound)
-        let classes = data.classes
-        // Plain SGD folds into the backward pass (one sweep over each weight matrix, not three).
-        let fusedSGD = (optimizer as? SGD)?.weightDecay == 0
         for epoch in epochs {
             if reshuffle { generator.shuffle(&self.order) }
             let order = self.order
             let started = DispatchTime.now().uptimeNanoseconds
             var lossSum = 0.0, correct = 0
             try order.withUnsafeBufferPointer { order in
-                for step in 0..<stepsPerEpoch {
-                    let start = step * batchSize, n = min(batchSize, data.count - start)
-                    data.fill(input: network.input, targets: targets.pointer, order: order, start: start, count: n,
+                for stepIndex in 0..<stepsPerEpoch {
+                    let start = stepIndex * batchSize, n = min(batchSize, data.count - start)
+                    data.fill(input: network.input, targets: step.targets.pointer, order: order, start: start, count: n,
                               normalization: normalization)
-                    network.forward(batch: n)
-                    let l = loss.loss(network.output, targets: targets.pointer, gradient: network.outputGradient,
-                                      batch: n, classes: classes)
-                    guard l.isFinite else { throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "the loss") }
-                    lossSum += Double(l) * Double(n)
-                    correct += countCorrect(network.output, targets: targets.pointer, batch: n, classes: classes)
                     optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch,
-                                                           step: epoch * stepsPerEpoch + step, totalSteps: totalSteps)
-                    if fusedSGD {
-                        network.backward(batch: n, sgdLearningRate: optimizer.learningRate)
-                    } else {
-                        network.backward(batch: n)
-                        optimizer.step()
+                                                           step: epoch * stepsPerEpoch + stepIndex, totalSteps: totalSteps)
+                    let result = step.run(batch: n)
+                    guard result.loss.isFinite else {
+                        throw TrainingError.nonFinite(epoch: epoch + 1, step: stepIndex + 1, what: "the loss")
                     }
-                    if let onProgress, step % 64 == 63 { onProgress(start + n, data.count) }
+                    lossSum += Double(result.loss) * Double(n)
+                    correct += result.correct
+                    if let onProgress, stepIndex % 64 == 63 { onProgress(start + n, data.count) }
                 }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
@@ -108,13 +131,18 @@ public final class Trainer {
             var report = EpochReport(epoch: epoch + 1, loss: lossSum / Double(data.count),
                                      accuracy: Double(correct) / Double(data.count), testAccuracy: nil,
                                      seconds: seconds, learningRate: optimizer.learningRate)
-            if let test { report.testAccuracy = evaluate(test).accuracy }
+            if let test { report.testAccuracy = try evaluate(test).accuracy }
             try onEpoch(report)
         }
     }
 
-    public func evaluate(_ data: LabeledImages) -> Evaluation {
-        network.evaluate(data, loss: loss, normalization: normalization, batchSize: max(batchSize, 256))
+    /// Loss, accuracy and confusion matrix of the network on `data`, in batches.
+    public func evaluate(_ data: LabeledImages) throws(TrainingError) -> Evaluation {
+        try network.evaluate(data, loss: loss, normalization: normalization, batchSize: max(batchSize, 256))
+    }
+
+    private func check(_ data: LabeledImages) throws(TrainingError) {
+        try network.check(data)
     }
 }
 
@@ -129,7 +157,12 @@ public struct Evaluation: Sendable {
 }
 
 extension Sequential {
-    public func evaluate(_ data: LabeledImages, loss: any Loss, normalization: InputNormalization, batchSize: Int = 256) -> Evaluation {
+    /// Loss, accuracy and confusion matrix on `data`, `batchSize` samples at a time. Inference
+    /// only: nothing is trained.
+    public func evaluate(_ data: LabeledImages, loss: any Loss, normalization: InputNormalization = .unit,
+                         batchSize: Int = 256) throws(TrainingError) -> Evaluation {
+        try check(data)
+        guard batchSize >= 1, (try? checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
         let classes = data.classes
         reserve(batch: batchSize)
         let targets = Buffer(count: batchSize * classes)
@@ -141,9 +174,9 @@ extension Sequential {
                 let n = min(batchSize, data.count - start)
                 data.fill(input: input, targets: targets.pointer, order: order, start: start, count: n, normalization: normalization)
                 forward(batch: n)
-                lossSum += Double(loss.loss(output, targets: targets.pointer, gradient: nil, batch: n, classes: classes)) * Double(n)
+                lossSum += Double(loss.loss(unsafeOutputs: output, targets: targets.pointer, gradient: nil, batch: n, classes: classes)) * Double(n)
                 for b in 0..<n {
-                    let predicted = argmax(output + b * classes, classes), truth = data.targets[start + b]
+                    let predicted = argmax(output + b * classes, classes), truth = data.labels[start + b]
                     confusion[truth][predicted] += 1
                     if predicted == truth { correct += 1 }
                 }
@@ -151,22 +184,24 @@ extension Sequential {
         }
         return Evaluation(correct: correct, total: data.count, loss: lossSum / Double(max(data.count, 1)), confusion: confusion)
     }
-}
 
-func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
-    var best = 0
-    for k in 1..<max(count, 1) where values[k] > values[best] { best = k }
-    return best
-}
+    /// Loss, accuracy and confusion matrix for float inputs (N, inputShape…) and their labels.
+    public func evaluate(inputs: Tensor, labels: [Int], loss: any Loss) throws -> Evaluation {
+        let (n, single) = try batchCount(inputs)
+        let shaped = single ? try inputs.reshaped([1] + inputShape) : inputs
+        guard labels.count == n else { throw TrainingError.labelCount(labels: labels.count, samples: n) }
+        return try evaluate(LabeledImages(inputs: shaped, labels: labels, classes: outputCount), loss: loss)
+    }
 
-func countCorrect(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, batch: Int, classes: Int) -> Int {
-    var correct = 0
-    for b in 0..<batch where targets[b * classes + argmax(output + b * classes, classes)] == 1 { correct += 1 }
-    return correct
+    /// Throws unless `data` has this network's input shape and one class per output.
+    func check(_ data: LabeledImages) throws(TrainingError) {
+        guard data.sampleShape == inputShape else { throw .sampleShape(data: data.sampleShape, network: inputShape) }
+        guard data.classes == outputCount else { throw .classCount(data: data.classes, outputs: outputCount) }
+    }
 }
 
 extension Parameter {
-    var isFinite: Bool {
+    package var isFinite: Bool {
         for i in 0..<count where !value.pointer[i].isFinite { return false }
         return true
     }

@@ -1,3 +1,4 @@
+import ConvKit
 /// Which digits to train on and how many of each, as in the tutorial ("the first 100 zeros and
 /// the first 100 ones").
 public struct Selection: Sendable, Equatable {

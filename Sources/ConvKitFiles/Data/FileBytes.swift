@@ -1,3 +1,4 @@
+import ConvKit
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,16 +1,17 @@
+import ConvKit
 /// A network with what it takes to rebuild and use it. Saved as safetensors: the tensors under the
 /// names of PyTorch's `nn.Sequential.state_dict()` for the same network, everything else
 /// (architecture, loss, classes, input scaling) as text in `__metadata__`.
 public final class Model {
     public struct Description: Equatable, Sendable {
         public var architecture: Architecture
-        /// "bce" (sigmoid outputs) or "softmax-ce" (logits).
-        public var loss: String
+        /// Binary cross-entropy (sigmoid outputs) or softmax cross-entropy (logits).
+        public var loss: LossKind
         /// The digit each output stands for, in order.
         public var digits: [Int]
         public var normalization: InputNormalization
 
-        public init(architecture: Architecture, loss: String, digits: [Int], normalization: InputNormalization) {
+        public init(architecture: Architecture, loss: LossKind, digits: [Int], normalization: InputNormalization) {
             self.architecture = architecture
             self.loss = loss
             self.digits = digits
@@ -23,7 +24,6 @@ public final class Model {
     public let loss: any Loss
 
     public init(_ info: Description) throws(ModelError) {
-        guard let loss = lossNamed(info.loss) else { throw .badDescription("unknown loss '\(info.loss)' (bce, softmax-ce)") }
         let network: Sequential
         do { network = try info.architecture.build() } catch { throw .badDescription(error.description) }
         guard network.outputShape == [info.digits.count] else {
@@ -31,20 +31,19 @@ public final class Model {
         }
         self.info = info
         self.network = network
-        self.loss = loss
+        self.loss = info.loss.function
     }
 
     /// One image of 8-bit pixels as the network's input (1, C, H, W), scaled as in training.
-    public func input(pixels: [UInt8]) -> Tensor {
-        precondition(pixels.count == network.inputShape.reduce(1, *), "\(pixels.count) pixels for input \(network.inputShape)")
-        return Tensor(shape: [1] + network.inputShape, scalars: info.normalization.apply(pixels))
+    public func input(pixels: [UInt8]) throws(ShapeError) -> Tensor {
+        try Tensor(shape: [1] + network.inputShape, scalars: info.normalization.apply(pixels))
     }
 
     /// The network's outputs for one image: sigmoid outputs or logits, by the loss.
-    public func outputs(pixels: [UInt8]) -> [Float] { network.predict(input(pixels: pixels)).scalars }
+    public func outputs(pixels: [UInt8]) throws(ShapeError) -> [Float] { try network.forward(input(pixels: pixels)).scalars }
 
     /// Class probabilities for one image.
-    public func probabilities(pixels: [UInt8]) -> [Float] { loss.probabilities(outputs(pixels: pixels)) }
+    public func probabilities(pixels: [UInt8]) throws(ShapeError) -> [Float] { loss.probabilities(try outputs(pixels: pixels)) }
 
     // MARK: files
 
@@ -55,7 +54,7 @@ public final class Model {
             "format": Self.format,
             "input": info.architecture.input.map(String.init).joined(separator: "x"),
             "layers": info.architecture.spec,
-            "loss": info.loss,
+            "loss": info.loss.rawValue,
             "digits": info.digits.map(String.init).joined(separator: ","),
             "input_mean": "\(info.normalization.mean)",
             "input_std": "\(info.normalization.std)",
@@ -92,7 +91,7 @@ public final class Model {
             guard tensor.shape == parameter.shape else {
                 throw ModelError.inFile(path, .wrongShape(name, found: tensor.shape, expected: parameter.shape))
             }
-            parameter.tensor = tensor
+            try? parameter.set(tensor)  // shape checked just above
         }
         if let missing = model.network.namedParameters.first(where: { file[$0.name] == nil }) {
             throw ModelError.inFile(path, .missingTensor(missing.name, shape: missing.parameter.shape))
@@ -126,7 +125,9 @@ public final class Model {
         guard let mean = Float(try field("input_mean")), let std = Float(try field("input_std")), mean.isFinite, std.isFinite, std > 0 else {
             throw .badDescription("input_mean/input_std are not numbers with std > 0")
         }
-        return Description(architecture: Architecture(input: input, spec: try field("layers")), loss: try field("loss"),
+        let lossText = try field("loss")
+        guard let loss = LossKind(rawValue: lossText) else { throw .badDescription("unknown loss '\(lossText)' (bce, softmax-ce)") }
+        return Description(architecture: Architecture(input: input, spec: try field("layers")), loss: loss,
                            digits: digits, normalization: InputNormalization(mean: mean, std: std))
     }
 }

@@ -1,3 +1,4 @@
+import ConvKit
 /// An 8-bit greyscale image, such as a digit to classify: 0 = black, 255 = white.
 public struct GreyImage: Sendable, Equatable {
     public var width: Int

@@ -1,3 +1,5 @@
+import ConvKit
+import ConvKitFiles
 /// Pictures of what a network learned and what it sees: convolution kernels and feature maps as
 /// grids of small grey tiles, each scaled to its own range (min → black, max → white) and enlarged
 /// with nearest-neighbour so single weights stay visible.
@@ -28,8 +30,8 @@ public enum KernelImage {
 
     /// The input and every Conv2D layer's output for one sample (`input` already normalised as
     /// the network expects); with `activated`, also the output of an activation right after a conv.
-    public static func featureMaps(of network: Sequential, input: Tensor, activated: Bool = false, labels: Bool = true) -> Mosaic {
-        let outputs = network.activations(for: input)
+    public static func featureMaps(of network: Sequential, input: Tensor, activated: Bool = false, labels: Bool = true) throws(ShapeError) -> Mosaic {
+        let outputs = try network.activations(for: input)
         var sections = [section(outputs[0], label: labels ? "input" : nil)]
         for (index, layer) in network.layers.enumerated() {
             let isMap = layer is Conv2D || (activated && layer is Activation && index > 0 && network.layers[index - 1] is Conv2D)

@@ -1,3 +1,4 @@
+import ConvKit
 /// Training saved mid-way, in one safetensors file: the model's weights under their PyTorch
 /// names (so `evaluate`, `predict` and PyTorch read it as a model), the optimizer's buffers as
 /// `optimizer.<name>` tensors, and in `__metadata__` the optimizer's name and counters, the
@@ -18,7 +19,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .notACheckpoint(let f): "\(f): not a checkpoint (a model without training state; use --init to start from it)"
+        case .notACheckpoint(let f): "\(f): not a checkpoint (a model without training state)"
         case .badField(let f, let key, let value): "\(f): checkpoint field \"\(key)\" has bad value '\(value)'"
         case .optimizerMismatch(let f, let found, let expected):
             "\(f): checkpoint holds \(found) optimizer state, the run uses \(expected)"
@@ -44,7 +45,7 @@ extension Trainer {
         metadata["checkpoint.generator"] = String(generator.state)
         metadata["optimizer"] = optimizer.name
         for (key, value) in optimizer.counters { metadata["optimizer.\(key)"] = String(value) }
-        let state = optimizer.state.map { (name: "optimizer.\($0.name)", tensor: Tensor(shape: [$0.buffer.count], scalars: $0.buffer.array)) }
+        let state = optimizer.state.map { (name: "optimizer.\($0.name)", tensor: Tensor(unchecked: [$0.buffer.count], $0.buffer.array)) }
         return model.file(extraTensors: state, extraMetadata: metadata)
     }
 

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// The per-epoch record of a training run, one line per epoch, in either of two formats chosen

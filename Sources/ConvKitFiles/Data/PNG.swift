@@ -1,3 +1,4 @@
+import ConvKit
 import CZlib
 
 /// PNG (ISO/IEC 15948), the subset a digit image needs: 8-bit, non-interlaced, grey, grey+alpha,

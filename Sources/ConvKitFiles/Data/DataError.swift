@@ -1,3 +1,4 @@
+import ConvKit
 /// Why a data set could not be loaded. Each case names the file, so the CLI can print
 /// `description` as its one line of explanation.
 public enum DataError: Error, CustomStringConvertible, Equatable {
@@ -43,7 +44,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         case .checksumMismatch(let file, let expected, let actual):
             return "\(file): SHA-256 of the content is \(actual), expected \(expected)"
         case .bundledDataNotFound(let searched):
-            return "bundled MNIST (Data/mnist) not found above \(searched.joined(separator: " or ")); pass --data DIR"
+            return "bundled MNIST (Data/mnist) not found above \(searched.joined(separator: " or "))"
         case .badSelection(let why):
             return "bad digit selection: \(why)"
         }

@@ -1,3 +1,4 @@
+import ConvKit
 import CKernels
 
 // End-to-end rows of `convkit bench`, after the kernel rows: whole training steps (data already
@@ -18,28 +19,17 @@ public enum EndToEndBenchmarks {
 
     static func step(name: String, shape: String, architecture: Architecture, loss: any Loss, batch: Int,
                      weightInit: WeightInit, unit: BenchmarkCase.Unit, optimizer: ([Parameter]) -> Optimizer) -> BenchmarkCase {
-        let network = try! architecture.build()
+        let network = try! architecture.build()  // the presets are known to build
         var generator = SeededGenerator(seed: 1)
         network.initialize(weightInit, generator: &generator)
-        network.reserve(batch: batch)
-        let inputs = network.inputShape.reduce(1, *) * batch, classes = network.outputCount
+        let step = TrainingStep(network: network, loss: loss, optimizer: optimizer(network.parameters))
+        step.reserve(batch: batch)
+        let inputs = network.inputCount * batch, classes = network.outputCount
         for i in 0..<inputs { network.input[i] = generator.nextUnitFloat() }
-        let targets = Buffer(count: batch * classes)
-        for n in 0..<batch { targets.pointer[n * classes + n % classes] = 1 }
-        let update = optimizer(network.parameters)
-        let fused = update is SGD
+        for n in 0..<batch { step.targets.pointer[n * classes + n % classes] = 1 }
         return BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
-            let saved = Kernels.variant
-            Kernels.variant = variant == CK_SIMD ? .simd : .scalar
-            defer { Kernels.variant = saved }
-            network.forward(batch: batch)
-            _ = loss.loss(network.output, targets: targets.pointer, gradient: network.outputGradient, batch: batch, classes: classes)
-            if fused {
-                network.backward(batch: batch, sgdLearningRate: 0)
-            } else {
-                network.backward(batch: batch)
-                update.step()
-            }
+            network.variant = variant == CK_SIMD ? .simd : .scalar
+            _ = step.run(batch: batch)
         }, output: { Array(UnsafeBufferPointer(start: network.output, count: batch * classes)) })
     }
 }

@@ -1,3 +1,4 @@
+import ConvKit
 import CKernels
 
 /// One measured row: a kernel on a shape, one variant, one thread count.

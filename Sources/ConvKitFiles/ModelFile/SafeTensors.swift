@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// The safetensors format (Hugging Face), which PyTorch reads: an 8-byte little-endian header
@@ -77,7 +78,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
                 let bits = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
                 scalars[i] = Float(bitPattern: bits)
             }
-            return (name: r.name, tensor: Tensor(shape: r.shape, scalars: scalars))
+            return (name: r.name, tensor: Tensor(unchecked: r.shape, scalars))
         }
         return SafeTensorsFile(tensors: tensors, metadata: metadata)
     }

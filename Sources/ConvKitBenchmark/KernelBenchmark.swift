@@ -1,3 +1,4 @@
+import ConvKit
 import CKernels
 #if canImport(Glibc)
 import Glibc

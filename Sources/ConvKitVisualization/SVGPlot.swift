@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// A line chart as a standalone SVG document: panels side by side, each with its own y axis,

@@ -1,3 +1,4 @@
+import ConvKit
 import CZlib
 
 /// A compressed stream that zlib could not turn back into bytes.

@@ -1,3 +1,4 @@
+import ConvKit
 /// Every reader of untrusted bytes, behind one call, for the fuzz target (Tests/Fuzz) and the
 /// seeded mutation test that replays its corpus: each must return or throw its typed error.
 public let fuzzTargets = ["idx", "safetensors", "image", "layers"]
@@ -17,7 +18,7 @@ public func readUntrusted(_ bytes: [UInt8], as target: String) -> Bool {
             let model = try Model(file: file, path: "fuzz")
             // A model that loads must also run.
             let n = model.network.inputShape.reduce(1, *)
-            if n <= 1 << 16 { _ = model.network.predict(Tensor(zeros: [1] + model.network.inputShape)) }
+            if n <= 1 << 16 { _ = try model.network.forward(Tensor(zeros: [1] + model.network.inputShape)) }
         case "image":
             _ = try GreyImage.decode(bytes, file: "fuzz")
         case "layers":

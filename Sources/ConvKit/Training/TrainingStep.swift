@@ -1,0 +1,112 @@
+/// One optimizer step on a batch that is already in the network's input buffer, with its targets
+/// in `targets`: forward, loss, backward, update. The one implementation that the trainer, the
+/// tensor-level `Sequential.trainingStep`, `convkit bench` and the tests all run.
+///
+/// Plain SGD is folded into the backward pass where the optimizer declares it can be
+/// (`FusableOptimizer`) and only for layers whose parameters all belong to the optimizer, so a
+/// parameter the optimizer was not given is never updated.
+package final class TrainingStep {
+    package let network: Sequential
+    package let loss: any Loss
+    package let optimizer: Optimizer
+    /// One-hot (or any) targets for the batch, (N, outputs); grows with the batch.
+    package let targets: BatchBuffer
+    private let fusable: FusableOptimizer?
+    private let fusedLayers: [Bool]
+    private let fusedParameters: Set<ObjectIdentifier>
+
+    package init(network: Sequential, loss: any Loss, optimizer: Optimizer) {
+        self.network = network
+        self.loss = loss
+        self.optimizer = optimizer
+        targets = BatchBuffer(perSample: network.outputCount, capacity: 0)
+        fusable = optimizer as? FusableOptimizer
+        let owned = Set(optimizer.parameters.map(ObjectIdentifier.init))
+        fusedLayers = network.layers.map { layer in
+            !layer.parameters.isEmpty && layer.parameters.allSatisfy { owned.contains(ObjectIdentifier($0)) }
+        }
+        fusedParameters = fusable == nil ? [] : Set(zip(network.layers, fusedLayers).filter(\.1)
+            .flatMap { $0.0.parameters.map(ObjectIdentifier.init) })
+    }
+
+    /// Room for batches of up to `batch` samples in the network and the targets.
+    package func reserve(batch: Int) {
+        network.reserve(batch: batch)
+        targets.reserve(batch)
+    }
+
+    /// Forward, loss and its gradient for the first `batch` samples; then, if the loss is
+    /// finite, backward and the optimizer's update (a non-finite loss leaves every weight as it
+    /// was). Returns the mean loss and how many samples the network got right before the update
+    /// (the largest output at the target's 1).
+    package func run(batch n: Int) -> (loss: Float, correct: Int) {
+        network.forward(batch: n)
+        let classes = network.outputCount
+        let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
+                              batch: n, classes: classes)
+        guard value.isFinite else { return (value, 0) }
+        let correct = countCorrect(network.output, targets: targets.pointer, batch: n, classes: classes)
+        if let fusable, let rate = fusable.fusedSGDRate {
+            network.backward(batch: n, fusedSGD: (fusedLayers, rate))
+            fusable.step(skipping: fusedParameters)
+        } else {
+            network.backward(batch: n)
+            optimizer.step()
+        }
+        return (value, correct)
+    }
+}
+
+extension Sequential {
+    /// One step of training on a batch: forward, the loss against `labels` (a class in
+    /// `0..<outputCount` per sample, as one-hot targets), backward, and `optimizer.step()`.
+    /// Returns the batch's mean loss.
+    ///
+    /// `inputs` is (N, inputShape…) or one sample of `inputShape`. Throws `ShapeError` for a
+    /// wrong shape, `TrainingError` for a wrong label count or label, or when the loss is not
+    /// finite (then nothing is updated).
+    public func trainingStep(inputs: Tensor, labels: [Int], loss: any Loss, optimizer: Optimizer) throws -> Float {
+        let (n, _) = try batchCount(inputs)
+        guard labels.count == n else { throw TrainingError.labelCount(labels: labels.count, samples: n) }
+        let k = outputCount
+        if let bad = labels.first(where: { !(0..<k).contains($0) }) { throw TrainingError.labelOutOfRange(label: bad, classes: k) }
+        var targets = [Float](repeating: 0, count: n * k)
+        for (i, label) in labels.enumerated() { targets[i * k + label] = 1 }
+        return try trainingStep(inputs: inputs, targets: Tensor(unchecked: [n, k], targets), loss: loss, optimizer: optimizer)
+    }
+
+    /// One step of training against any targets (N, outputCount), e.g. soft labels for binary
+    /// cross-entropy. Returns the batch's mean loss; throws as the labelled version does.
+    public func trainingStep(inputs: Tensor, targets: Tensor, loss: any Loss, optimizer: Optimizer) throws -> Float {
+        let (n, _) = try batchCount(inputs)
+        guard n > 0 else { throw TrainingError.emptyData }
+        guard targets.shape == [n, outputCount] else {
+            throw ShapeError("targets \(shapeText(targets.shape)) for \(n) samples of \(outputCount) outputs must be (\(n), \(outputCount))")
+        }
+        let step: TrainingStep
+        if let cached = cachedStep, cached.optimizer === optimizer, cached.loss.kind == loss.kind, type(of: cached.loss) == type(of: loss) {
+            step = cached
+        } else {
+            step = TrainingStep(network: self, loss: loss, optimizer: optimizer)
+            cachedStep = step
+        }
+        step.reserve(batch: n)
+        inputs.withPointer { input.update(from: $0, count: n * inputCount) }
+        targets.withPointer { step.targets.pointer.update(from: $0, count: targets.count) }
+        let value = step.run(batch: n).loss
+        guard value.isFinite else { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "the loss") }
+        return value
+    }
+}
+
+package func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
+    var best = 0
+    for k in 1..<max(count, 1) where values[k] > values[best] { best = k }
+    return best
+}
+
+package func countCorrect(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, batch: Int, classes: Int) -> Int {
+    var correct = 0
+    for b in 0..<batch where targets[b * classes + argmax(output + b * classes, classes)] == 1 { correct += 1 }
+    return correct
+}
