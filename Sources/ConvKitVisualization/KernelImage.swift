@@ -17,7 +17,7 @@ public enum KernelImage {
             for channel in 0..<c {
                 for filter in 0..<o {
                     let start = (filter * c + channel) * kh * kw
-                    tiles.append(Mosaic.Tile(values: Array(weights[start..<(start + kh * kw)]), rows: kh, cols: kw))
+                    tiles.append(Mosaic.Tile(unchecked: Array(weights[start..<(start + kh * kw)]), kh, kw))
                 }
             }
             let scale = max(8, min(12, 48 / max(kh, kw)))
@@ -45,7 +45,7 @@ public enum KernelImage {
     private static func section(_ maps: Tensor, label: String?) -> Mosaic.Section {
         let shape = maps.rank == 3 ? maps.shape : [1, maps.shape.first ?? 1, maps.count / max(maps.shape.first ?? 1, 1)]
         let (c, h, w) = (shape[0], shape[1], shape[2])
-        let tiles = (0..<c).map { k in Mosaic.Tile(values: Array(maps.scalars[(k * h * w)..<((k + 1) * h * w)]), rows: h, cols: w) }
+        let tiles = (0..<c).map { k in Mosaic.Tile(unchecked: Array(maps.scalars[(k * h * w)..<((k + 1) * h * w)]), h, w) }
         let scale = max(1, Int((80.0 / Double(max(h, w))).rounded()))
         return Mosaic.Section(label: label, tiles: tiles, columns: min(c, 8), scale: scale)
     }
@@ -54,11 +54,18 @@ public enum KernelImage {
 /// Tiles laid out in labelled sections, stacked top to bottom, rendered as 8-bit RGB.
 public struct Mosaic: Sendable {
     public struct Tile: Sendable {
-        public var values: [Float]
-        public var rows: Int
-        public var cols: Int
-        public init(values: [Float], rows: Int, cols: Int) {
-            precondition(values.count == rows * cols, "\(values.count) values for a \(rows)×\(cols) tile")
+        public let values: [Float]
+        public let rows: Int
+        public let cols: Int
+        /// Throws `ShapeError` unless `values` fills rows × cols with both at least 1.
+        public init(values: [Float], rows: Int, cols: Int) throws(ShapeError) {
+            guard rows > 0, cols > 0, rows.multipliedReportingOverflow(by: cols) == (values.count, false) else {
+                throw ShapeError("\(values.count) values for a \(rows)×\(cols) tile")
+            }
+            self.init(unchecked: values, rows, cols)
+        }
+
+        init(unchecked values: [Float], _ rows: Int, _ cols: Int) {
             self.values = values
             self.rows = rows
             self.cols = cols
@@ -156,7 +163,7 @@ public struct Mosaic: Sendable {
         return pixels
     }
 
-    public var png: [UInt8] { PNG.encode(width: width, height: height, channels: 3, pixels: rgb) }
+    public var png: [UInt8] { PNG.encodeChecked(width: width, height: height, channels: 3, pixels: rgb) }
 
     /// min → 0, max → 255; a constant tile is mid-grey.
     static func grey(_ values: [Float]) -> [UInt8] {

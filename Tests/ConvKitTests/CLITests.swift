@@ -153,15 +153,15 @@ import ConvKitBenchmark
         badHeader[9] = UInt8(ascii: "#")
         cases.append((dir.write("header.safetensors", badHeader), "JSON"))
         let missing = file.tensors.removeLast()
-        cases.append((dir.write("missing.safetensors", file.encode()), "is missing"))
+        cases.append((dir.write("missing.safetensors", try file.encode()), "is missing"))
         file.tensors.append(missing)
         file.tensors.append((name: "9.weight", tensor: try Tensor(zeros: [1])))
-        cases.append((dir.write("extra.safetensors", file.encode()), "not part of this architecture"))
+        cases.append((dir.write("extra.safetensors", try file.encode()), "not part of this architecture"))
         file.tensors.removeLast()
         file.metadata["layers"] = "conv 8 3, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 2"
-        cases.append((dir.write("shape.safetensors", file.encode()), "but the architecture needs"))
+        cases.append((dir.write("shape.safetensors", try file.encode()), "but the architecture needs"))
         file.metadata["layers"] = "conv 8 5, bogus"
-        cases.append((dir.write("layers.safetensors", file.encode()), "unknown layer 'bogus'"))
+        cases.append((dir.write("layers.safetensors", try file.encode()), "unknown layer 'bogus'"))
         return cases
     }
 

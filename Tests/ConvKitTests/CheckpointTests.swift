@@ -72,7 +72,7 @@ import ConvKitBenchmark
         let (first, firstTrainer) = try Self.trainer(setup)
         try firstTrainer.fit(data, epochs: 0..<2, totalEpochs: epochs) { _ in }
         // Through the bytes, as a file on disk would be.
-        let bytes = firstTrainer.checkpoint(of: first, metadata: ["note": "test"]).encode()
+        let bytes = try firstTrainer.checkpoint(of: first, metadata: ["note": "test"]).encode()
         let file = try SafeTensorsFile.decode(bytes: bytes, file: "checkpoint")
         #expect(file.metadata["checkpoint.epoch"] == "2")
 

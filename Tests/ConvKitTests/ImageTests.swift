@@ -6,12 +6,12 @@ import ConvKitBenchmark
 
 @Suite struct ImageTests {
     /// A 28×28 digit-like ramp, every value different from its neighbours so filters matter.
-    static let digit = GreyImage(width: 28, height: 28, pixels: (0..<784).map { UInt8(($0 * 37 + $0 / 28) % 256) })
+    static let digit = try! GreyImage(width: 28, height: 28, pixels: (0..<784).map { UInt8(($0 * 37 + $0 / 28) % 256) })
 
     @Test func pgmRoundTripsBinaryAndASCII() throws {
         let dir = TemporaryDirectory()
-        let p5 = dir.write("d.pgm", PGM.encode(Self.digit))
-        let p2 = dir.write("a.pgm", PGM.encode(Self.digit, binary: false))
+        let p5 = dir.write("d.pgm", try PGM.encode(Self.digit))
+        let p2 = dir.write("a.pgm", try PGM.encode(Self.digit, binary: false))
         #expect(try GreyImage.read(path: p5, width: 28, height: 28) == Self.digit)
         #expect(try GreyImage.read(path: p2, width: 28, height: 28) == Self.digit)
     }
@@ -31,36 +31,36 @@ import ConvKitBenchmark
 
     @Test func pngGreyRoundTrip() throws {
         let dir = TemporaryDirectory()
-        let path = dir.write("d.png", PNG.encode(Self.digit))
+        let path = dir.write("d.png", try PNG.encode(Self.digit))
         #expect(try GreyImage.read(path: path, width: 28, height: 28) == Self.digit)
     }
 
     @Test func pngRGBBecomesGrey() throws {
         let rgb: [UInt8] = [255, 255, 255, 0, 0, 0, 255, 0, 0, 10, 20, 30]
-        let image = try GreyImage.decode(PNG.encode(width: 2, height: 2, channels: 3, pixels: rgb))
+        let image = try GreyImage.decode(try PNG.encode(width: 2, height: 2, channels: 3, pixels: rgb))
         #expect(image.pixels == [255, 0, 76, 18])
     }
 
     @Test func pngWrongSizeIsReported() throws {
         let dir = TemporaryDirectory()
-        let path = dir.write("small.png", PNG.encode(width: 3, height: 2, channels: 1, pixels: [0, 1, 2, 3, 4, 5]))
+        let path = dir.write("small.png", try PNG.encode(width: 3, height: 2, channels: 1, pixels: [0, 1, 2, 3, 4, 5]))
         #expect(throws: ImageError.wrongSize(path, width: 3, height: 2, expectedWidth: 28, expectedHeight: 28)) {
             try GreyImage.read(path: path, width: 28, height: 28)
         }
     }
 
-    @Test func pngCRCIsChecked() {
-        var png = PNG.encode(Self.digit)
+    @Test func pngCRCIsChecked() throws {
+        var png = try PNG.encode(Self.digit)
         png[png.count - 20] ^= 0x01  // inside IDAT's data
         #expect(throws: ImageError.badCRC("<image bytes>", chunk: "IDAT")) { try GreyImage.decode(png) }
-        var header = PNG.encode(Self.digit)
+        var header = try PNG.encode(Self.digit)
         header[16 + 2] ^= 0x80  // IHDR width
         #expect(throws: ImageError.badCRC("<image bytes>", chunk: "IHDR")) { try GreyImage.decode(header) }
     }
 
     /// Rewrites IHDR byte `index` (0 = first data byte) and fixes the CRC, so only the field is wrong.
-    func withIHDR(_ index: Int, _ value: UInt8) -> [UInt8] {
-        var png = PNG.encode(width: 2, height: 2, channels: 1, pixels: [0, 1, 2, 3])
+    func withIHDR(_ index: Int, _ value: UInt8) throws -> [UInt8] {
+        var png = try PNG.encode(width: 2, height: 2, channels: 1, pixels: [0, 1, 2, 3])
         png[16 + index] = value
         let crc = crc32(Array(png[12..<29]))
         png[29] = UInt8(crc >> 24); png[30] = UInt8((crc >> 16) & 0xff); png[31] = UInt8((crc >> 8) & 0xff); png[32] = UInt8(crc & 0xff)
@@ -69,15 +69,15 @@ import ConvKitBenchmark
 
     @Test func pngUnsupportedHeadersAreRejected() {
         let f = "<image bytes>"
-        #expect(throws: ImageError.unsupportedColourType(f, colourType: 3)) { try GreyImage.decode(withIHDR(9, 3)) }
-        #expect(throws: ImageError.unsupportedDepth(f, bitDepth: 16)) { try GreyImage.decode(withIHDR(8, 16)) }
-        #expect(throws: ImageError.interlaced(f)) { try GreyImage.decode(withIHDR(12, 1)) }
+        #expect(throws: ImageError.unsupportedColourType(f, colourType: 3)) { try GreyImage.decode(try withIHDR(9, 3)) }
+        #expect(throws: ImageError.unsupportedDepth(f, bitDepth: 16)) { try GreyImage.decode(try withIHDR(8, 16)) }
+        #expect(throws: ImageError.interlaced(f)) { try GreyImage.decode(try withIHDR(12, 1)) }
         // The unchanged header still decodes, so the helper itself is sound.
-        #expect((try? GreyImage.decode(withIHDR(9, 0)))?.pixels == [0, 1, 2, 3])
+        #expect((try? GreyImage.decode(try withIHDR(9, 0)))?.pixels == [0, 1, 2, 3])
     }
 
     @Test func pngTruncatedAndFilters() throws {
-        let png = PNG.encode(Self.digit)
+        let png = try PNG.encode(Self.digit)
         #expect(throws: ImageError.self) { try GreyImage.decode(Array(png.prefix(png.count - 12))) }  // no IEND
         #expect(throws: ImageError.self) { try GreyImage.decode(Array(png.prefix(40))) }
         #expect(throws: ImageError.unknownFormat("<image bytes>")) { try GreyImage.decode([1, 2, 3]) }

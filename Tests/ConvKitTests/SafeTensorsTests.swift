@@ -17,7 +17,7 @@ import ConvKitBenchmark
         metadata: ["format": "pt", "convkit": "0.1 \"quoted\"\\"])
 
     @Test func roundTripIsBitExact() throws {
-        let bytes = Self.sample.encode()
+        let bytes = try Self.sample.encode()
         let back = try SafeTensorsFile.decode(bytes: bytes)
         #expect(back == Self.sample)
         #expect(back.tensors.map(\.name) == Self.sample.tensors.map(\.name))
@@ -34,7 +34,7 @@ import ConvKitBenchmark
         dir.write("model.safetensors", [1, 2, 3])  // an older file, replaced whole
         try Self.sample.write(path: path)
         #expect(try SafeTensorsFile.read(path: path) == Self.sample)
-        #expect(dir.contents("model.safetensors") == Self.sample.encode())
+        #expect(try dir.contents("model.safetensors") == Self.sample.encode())
         // No temporary file left beside it.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["model.safetensors"])
         #expect(throws: ModelFileError.self) { try Self.sample.write(path: dir.path + "/no/such/dir/m.safetensors") }
@@ -42,7 +42,7 @@ import ConvKitBenchmark
 
     /// Reads what the library wrote with a reader that shares none of its code.
     @Test func independentReaderAgrees() throws {
-        let bytes = Self.sample.encode()
+        let bytes = try Self.sample.encode()
         let n = (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
         #expect(n % 8 == 0, "header padded to a multiple of 8")
         let headerText = String(decoding: bytes[8..<(8 + n)], as: UTF8.self)

@@ -235,6 +235,6 @@ struct VisualizationTests {
         let total = model.network.summary.split(separator: "\n").last { $0.contains("total") }!
         let numbers = total.split(separator: " ").compactMap { Int($0) }
         #expect(numbers.first == scalars)
-        #expect(model.file().encode().count > 4 * scalars)
+        #expect(try model.file().encode().count > 4 * scalars)
     }
 }

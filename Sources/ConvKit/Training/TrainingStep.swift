@@ -63,8 +63,9 @@ extension Sequential {
     /// Returns the batch's mean loss.
     ///
     /// `inputs` is (N, inputShape…) or one sample of `inputShape`. Throws `ShapeError` for a
-    /// wrong shape, `TrainingError` for a wrong label count or label, or when the loss is not
-    /// finite (then nothing is updated).
+    /// wrong shape; `TrainingError` for a wrong label count or label, for NaN or infinite inputs
+    /// or targets and when the loss is not finite (in these cases nothing is updated), and when a
+    /// weight is not finite after the update (a learning rate too large for the network).
     public func trainingStep(inputs: Tensor, labels: [Int], loss: any Loss, optimizer: Optimizer) throws -> Float {
         let (n, _) = try batchCount(inputs)
         guard labels.count == n else { throw TrainingError.labelCount(labels: labels.count, samples: n) }
@@ -83,6 +84,8 @@ extension Sequential {
         guard targets.shape == [n, outputCount] else {
             throw ShapeError("targets \(shapeText(targets.shape)) for \(n) samples of \(outputCount) outputs must be (\(n), \(outputCount))")
         }
+        if inputs.scalars.contains(where: { !$0.isFinite }) { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "an input") }
+        if targets.scalars.contains(where: { !$0.isFinite }) { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "a target") }
         let step: TrainingStep
         if let cached = cachedStep, cached.optimizer === optimizer, cached.loss.kind == loss.kind, type(of: cached.loss) == type(of: loss) {
             step = cached
@@ -95,6 +98,9 @@ extension Sequential {
         targets.withPointer { step.targets.pointer.update(from: $0, count: targets.count) }
         let value = step.run(batch: n).loss
         guard value.isFinite else { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "the loss") }
+        if let bad = namedParameters.first(where: { !$0.parameter.isFinite }) {
+            throw TrainingError.nonFinite(epoch: nil, step: nil, what: "weight \(bad.name)")
+        }
         return value
     }
 }

@@ -1,14 +1,20 @@
 import ConvKit
 /// An 8-bit greyscale image, such as a digit to classify: 0 = black, 255 = white.
 public struct GreyImage: Sendable, Equatable {
-    public var width: Int
-    public var height: Int
+    public let width: Int
+    public let height: Int
     /// height × width, row-major.
-    public var pixels: [UInt8]
+    public let pixels: [UInt8]
 
-    public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height,
-                     "\(pixels.count) pixels for \(width)×\(height)")
+    /// Throws `ShapeError` unless `pixels` holds exactly width × height values.
+    public init(width: Int, height: Int, pixels: [UInt8]) throws(ShapeError) {
+        guard width >= 0, height >= 0, width.multipliedReportingOverflow(by: height) == (pixels.count, false) else {
+            throw ShapeError("\(pixels.count) pixels for \(width)×\(height)")
+        }
+        self.init(unchecked: width, height, pixels)
+    }
+
+    init(unchecked width: Int, _ height: Int, _ pixels: [UInt8]) {
         self.width = width
         self.height = height
         self.pixels = pixels

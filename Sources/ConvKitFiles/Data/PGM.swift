@@ -63,7 +63,7 @@ public enum PGM {
         if maxval != 255 {
             for i in 0..<n { pixels[i] = UInt8((Int(pixels[i]) * 255 + maxval / 2) / maxval) }
         }
-        return GreyImage(width: width, height: height, pixels: pixels)
+        return GreyImage(unchecked: width, height, pixels)
     }
 
     /// A P5 (binary) or P2 (ASCII) file with maxval 255.

@@ -55,7 +55,7 @@ public enum PNG {
         }
         guard raw.count == expected else { throw .truncated(file, what: "image data has \(raw.count) of \(expected) bytes") }
         let samples = try unfilter(raw, height: height, stride: stride, bpp: channels, file: file)
-        return GreyImage(width: width, height: height, pixels: grey(samples, channels: channels))
+        return GreyImage(unchecked: width, height, grey(samples, channels: channels))
     }
 
     private static func parseHeader(_ d: [UInt8], file: String) throws(ImageError) -> (Int, Int, Int) {
@@ -121,10 +121,19 @@ public enum PNG {
         }
     }
 
-    /// An 8-bit grey (1 channel) or RGB (3 channels) PNG, rows unfiltered.
-    public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> [UInt8] {
-        precondition(channels == 1 || channels == 3, "PNG.encode writes grey (1) or RGB (3), not \(channels) channels")
-        precondition(width > 0 && height > 0 && pixels.count == width * height * channels, "pixel count does not match size")
+    /// An 8-bit grey (1 channel) or RGB (3 channels) PNG, rows unfiltered. Throws `ShapeError`
+    /// for another channel count, an empty image, a size past PNG's 2^31−1 or a pixel count that
+    /// is not width × height × channels.
+    public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) throws(ShapeError) -> [UInt8] {
+        guard channels == 1 || channels == 3 else { throw ShapeError("PNG.encode writes grey (1) or RGB (3), not \(channels) channels") }
+        guard width > 0, height > 0, width < 1 << 31, height < 1 << 31,
+              pixels.count / channels / height == width, pixels.count == width * height * channels else {
+            throw ShapeError("\(pixels.count) values for a \(width)×\(height) image of \(channels) channels")
+        }
+        return encodeChecked(width: width, height: height, channels: channels, pixels: pixels)
+    }
+
+    package static func encodeChecked(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> [UInt8] {
         let stride = width * channels
         var raw: [UInt8] = []
         raw.reserveCapacity(height * (stride + 1))
@@ -142,8 +151,9 @@ public enum PNG {
         return out
     }
 
-    public static func encode(_ image: GreyImage) -> [UInt8] {
-        encode(width: image.width, height: image.height, channels: 1, pixels: image.pixels)
+    /// A grey image as PNG; throws `ShapeError` for an empty image.
+    public static func encode(_ image: GreyImage) throws(ShapeError) -> [UInt8] {
+        try encode(width: image.width, height: image.height, channels: 1, pixels: image.pixels)
     }
 
     private static func appendChunk(_ out: inout [UInt8], _ type: String, _ data: [UInt8]) {

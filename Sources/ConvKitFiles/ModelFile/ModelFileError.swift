@@ -18,6 +18,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
     case hole(String, from: Int, to: Int)
     case badMetadata(String, reason: String)
     case writeFailed(String, reason: String)
+    /// A tensor name used twice, or "__metadata__", in a file being written.
+    case badTensorName(String)
 
     public var description: String {
         switch self {
@@ -53,6 +55,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
             return "\(f): __metadata__ \(reason)"
         case .writeFailed(let f, let reason):
             return "\(f): cannot write (\(reason))"
+        case .badTensorName(let name):
+            return "tensor name \"\(name)\" is used twice or reserved"
         }
     }
 }

@@ -8,10 +8,12 @@ import Darwin
 extension SafeTensorsFile {
     /// The file's bytes: header in tensor order (metadata first), padded with spaces to a
     /// multiple of 8 so the data section starts aligned, then each tensor's data, contiguous.
-    /// Tensor names must be unique and not "__metadata__" (a programming error otherwise).
-    public func encode() -> [UInt8] {
-        precondition(Set(tensors.map(\.name)).count == tensors.count, "duplicate tensor names")
-        precondition(!tensors.contains { $0.name == "__metadata__" }, "\"__metadata__\" is reserved")
+    /// Tensor names must be unique and not "__metadata__" (`ModelFileError.badTensorName`).
+    public func encode() throws(ModelFileError) -> [UInt8] {
+        var seen = Set<String>()
+        for (name, _) in tensors where name == "__metadata__" || !seen.insert(name).inserted {
+            throw .badTensorName(name)
+        }
 
         // The header is written by hand rather than by JSONSerialization so the key order is the
         // tensor order and the bytes are the same on every run.
