@@ -1,7 +1,7 @@
 /// A small, fast, seedable generator (SplitMix64): the same seed gives the same numbers on every
 /// machine, which `SystemRandomNumberGenerator` cannot promise.
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
-    /// The generator's whole state: copy it to replay the stream from here.
+    /// The generator's whole state: `SeededGenerator(seed: state)` continues the stream from here.
     public private(set) var state: UInt64
 
     /// A generator whose stream is fixed by `seed`.

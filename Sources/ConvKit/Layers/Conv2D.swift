@@ -73,7 +73,7 @@ public final class Conv2D: BatchLayer {
         "Conv2D \(O)@\(KH)×\(KW)" + (biasMode == .untied ? " (untied bias)" : biasMode == .none ? " (no bias)" : "")
     }
 
-    /// 2·C·KH·KW multiply-adds for each output value.
+    /// 2·C·KH·KW per output value: C·KH·KW multiply-adds.
     public var forwardFlops: Int { 2 * outputCount * Int(C * KH * KW) }
 
     package func reserve(batch: Int) {

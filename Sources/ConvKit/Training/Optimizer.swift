@@ -168,7 +168,7 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
 public enum LearningRateSchedule: Equatable, Sendable {
     /// The base rate throughout.
     case constant
-    /// The base rate times `factor` to the power of `epoch / every`.
+    /// The base rate times `factor` to the power ⌊epoch / every⌋.
     case step(every: Int, factor: Float)
     /// base · ½(1 + cos(π·step/totalSteps)).
     case cosine
