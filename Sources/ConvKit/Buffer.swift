@@ -2,6 +2,7 @@
 /// place. Layers, networks and optimizers keep their activations, gradients and state in these,
 /// so a training step allocates nothing. Outside the package a buffer can only be read.
 public final class Buffer: @unchecked Sendable {
+    /// How many floats it holds.
     public let count: Int
     package let pointer: UnsafeMutablePointer<Float>
 

@@ -5,6 +5,7 @@ public enum Kernels {
     /// Every kernel exists twice: a scalar loop with vectorisation disabled (the reference the
     /// speed-ups are measured against) and a SIMD version with register tiles.
     public enum Variant: String, CaseIterable, Sendable {
+        /// `scalar`: plain loops, the reference; `simd`: the vectorised, register-tiled kernels.
         case scalar, simd
         package var c: ck_variant { self == .simd ? CK_SIMD : CK_SCALAR }
     }

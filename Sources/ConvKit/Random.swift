@@ -1,10 +1,13 @@
 /// A small, fast, seedable generator (SplitMix64): the same seed gives the same numbers on every
 /// machine, which `SystemRandomNumberGenerator` cannot promise.
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
+    /// The generator's whole state: `SeededGenerator(seed: state)` continues the stream from here.
     public private(set) var state: UInt64
 
+    /// A generator whose stream is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -4,7 +4,9 @@
 /// Every initialiser checks that the scalars fill the shape and throws `ShapeError` when they
 /// don't; subscripts trap on an index outside the shape, as `Array`'s do.
 public struct Tensor: Equatable, Sendable {
+    /// The size of each axis, outermost first.
     public private(set) var shape: [Int]
+    /// The values in row-major order; `scalars.count` is the product of `shape`.
     public private(set) var scalars: [Float]
 
     /// A tensor of `shape` holding `scalars` in row-major order.
@@ -62,7 +64,9 @@ public struct Tensor: Equatable, Sendable {
         return product
     }
 
+    /// The number of scalars, the product of `shape`.
     public var count: Int { scalars.count }
+    /// The number of axes.
     public var rank: Int { shape.count }
 
     /// The scalar at a full index, one coordinate per axis.
@@ -127,6 +131,8 @@ extension Tensor: CustomStringConvertible {
 /// A shape that does not fit what an operation or layer needs; the description says which
 /// shapes met and what was expected.
 public struct ShapeError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// What does not fit, in one line.
     public let description: String
+    /// An error with `description` as its message.
     public init(_ description: String) { self.description = description }
 }

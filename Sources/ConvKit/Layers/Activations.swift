@@ -5,9 +5,13 @@ package typealias MapGradientKernel = (ck_variant, UnsafeMutablePointer<Float>?,
 
 /// An elementwise function whose derivative can be written from its output, y' = f'(y).
 public class Activation: BatchLayer {
+    /// The shape of one sample, e.g. [8, 24, 24].
     public let inputShape: [Int]
+    /// The same as `inputShape`: an activation keeps the shape.
     public var outputShape: [Int] { inputShape }
+    /// The spec line: "relu", "sigmoid" or "tanh".
     public let spec: String
+    /// The layer's name, e.g. "ReLU".
     public let description: String
     private let forwardKernel: MapKernel
     private let backwardKernel: MapGradientKernel
@@ -33,6 +37,7 @@ public class Activation: BatchLayer {
 
 /// σ(x) = 1 / (1 + e^−x); σ' = σ(1 − σ).
 public final class Sigmoid: Activation {
+    /// A sigmoid over samples of `input`'s shape.
     public init(input: [Int]) {
         super.init(input: input, name: "Sigmoid", spec: "sigmoid", forward: ck_sigmoid_forward, backward: ck_sigmoid_backward)
     }
@@ -40,6 +45,7 @@ public final class Sigmoid: Activation {
 
 /// tanh; tanh' = 1 − tanh².
 public final class Tanh: Activation {
+    /// A tanh over samples of `input`'s shape.
     public init(input: [Int]) {
         super.init(input: input, name: "Tanh", spec: "tanh", forward: ck_tanh_forward, backward: ck_tanh_backward)
     }
@@ -47,6 +53,7 @@ public final class Tanh: Activation {
 
 /// max(x, 0); its derivative is 1 where the output is positive.
 public final class ReLU: Activation {
+    /// A ReLU over samples of `input`'s shape.
     public init(input: [Int]) {
         super.init(input: input, name: "ReLU", spec: "relu", forward: ck_relu_forward, backward: ck_relu_backward)
     }

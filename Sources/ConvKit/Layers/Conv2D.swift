@@ -2,11 +2,13 @@ import CKernels
 
 /// Y_i = B_i + Σ_j X_j ⋆ K_ij over a batch: (N, C, H, W) → (N, O, H−KH+1, W−KW+1).
 public final class Conv2D: BatchLayer {
+    /// Which biases the layer adds to its output.
     public enum Bias: String, Sendable, CaseIterable {
         /// One bias per output channel, as PyTorch's Conv2d.
         case channel
         /// One bias per output position, shape (O, OH, OW), as in the tutorial.
         case untied
+        /// No bias: Y_i = Σ_j X_j ⋆ K_ij.
         case none
 
         var c: ck_bias {
@@ -18,15 +20,24 @@ public final class Conv2D: BatchLayer {
         }
     }
 
+    /// (C, H, W).
     public let inputShape: [Int]
+    /// (O, H−KH+1, W−KW+1).
     public let outputShape: [Int]
+    /// K, (O, C, KH, KW).
     public let kernel: Parameter
+    /// B: (O) for `.channel`, (O, OH, OW) for `.untied`, nil for `.none`.
     public let bias: Parameter?
+    /// Which biases the layer has.
     public let biasMode: Bias
+    /// The kernel, then the bias if there is one.
     public let parameters: [Parameter]
     private let (C, H, W, O, KH, KW): (Int32, Int32, Int32, Int32, Int32, Int32)
     private var work = Buffer(count: 0)
 
+    /// A layer of `filters` kernels of `kernelHeight`×`kernelWidth` over samples of `input` (C, H, W),
+    /// with every parameter zero until the network is initialised. Throws `ShapeError` unless
+    /// `input` has three axes and the kernel fits inside it.
     public init(input: [Int], filters: Int, kernelHeight: Int, kernelWidth: Int, bias: Bias = .channel) throws(ShapeError) {
         guard input.count == 3 else {
             throw ShapeError("conv needs a C×H×W input, got \(shapeText(input))")
@@ -51,15 +62,18 @@ public final class Conv2D: BatchLayer {
         (C, H, W, O, KH, KW) = (Int32(c), Int32(h), Int32(w), Int32(filters), Int32(kernelHeight), Int32(kernelWidth))
     }
 
+    /// "conv O K" or "conv O KHxKW", with "untied" or "nobias" when the bias is not per channel.
     public var spec: String {
         let size = KH == KW ? "\(KH)" : "\(KH)x\(KW)"
         return "conv \(O) \(size)" + (biasMode == .channel ? "" : " \(biasMode.rawValue == "none" ? "nobias" : biasMode.rawValue)")
     }
 
+    /// The layer's name with its kernels, e.g. "Conv2D 8@5×5".
     public var description: String {
         "Conv2D \(O)@\(KH)×\(KW)" + (biasMode == .untied ? " (untied bias)" : biasMode == .none ? " (no bias)" : "")
     }
 
+    /// 2·C·KH·KW per output value: C·KH·KW multiply-adds.
     public var forwardFlops: Int { 2 * outputCount * Int(C * KH * KW) }
 
     package func reserve(batch: Int) {

@@ -2,14 +2,21 @@ import CKernels
 
 /// Y = X·Wᵀ + B over a batch: (N, I) → (N, O), W laid out (O, I) as PyTorch's Linear.
 public final class Dense: BatchLayer {
+    /// (I).
     public let inputShape: [Int]
+    /// (O).
     public let outputShape: [Int]
+    /// W, (O, I).
     public let weight: Parameter
+    /// B, (O).
     public let bias: Parameter
+    /// The weight, then the bias.
     public let parameters: [Parameter]
     private let (I, O): (Int32, Int32)
     private var work = Buffer(count: 0)
 
+    /// A layer from samples of `input` (I) to `outputs` values, with every parameter zero until the
+    /// network is initialised. Throws `ShapeError` unless `input` has a single axis.
     public init(input: [Int], outputs: Int) throws(ShapeError) {
         guard input.count == 1 else {
             throw ShapeError("dense needs a flat input, got \(shapeText(input)); add flatten before it")
@@ -23,8 +30,11 @@ public final class Dense: BatchLayer {
         (I, O) = (Int32(input[0]), Int32(outputs))
     }
 
+    /// "dense O".
     public var spec: String { "dense \(O)" }
+    /// The layer's name with its sizes, e.g. "Dense 256→10".
     public var description: String { "Dense \(I)→\(O)" }
+    /// 2·I·O: one multiply-add per weight.
     public var forwardFlops: Int { 2 * Int(I) * Int(O) }
 
     package func reserve(batch: Int) {

@@ -4,12 +4,14 @@ import CKernels
 public final class Parameter: @unchecked Sendable {
     /// The name PyTorch gives it inside its module: "weight" or "bias".
     public let name: String
+    /// The tensor shape, e.g. (O, C, KH, KW) for a convolution kernel.
     public let shape: [Int]
-    /// The values, read-only outside ConvKit; set them through `tensor`.
+    /// The values, read-only outside ConvKit; replace them with `set(_:)`.
     public let value: Buffer
     /// ∂E/∂value from the last backward pass (left unwritten where the update was fused into it).
     public let gradient: Buffer
 
+    /// A parameter of `shape`, its values and gradient all zero.
     public init(name: String, shape: [Int]) {
         self.name = name
         self.shape = shape
@@ -17,6 +19,7 @@ public final class Parameter: @unchecked Sendable {
         gradient = Buffer(count: shape.reduce(1, *))
     }
 
+    /// The number of values, the product of `shape`.
     public var count: Int { value.count }
 
     /// The values as a tensor of `shape`.
@@ -37,7 +40,9 @@ public final class Parameter: @unchecked Sendable {
 /// One step of a network, per sample: `inputShape` → `outputShape`. What every layer tells about
 /// itself; running it is `Sequential`'s job, which owns the batch buffers between layers.
 public protocol Layer: AnyObject, CustomStringConvertible {
+    /// The shape of one sample going in, without the batch axis, e.g. [1, 28, 28].
     var inputShape: [Int] { get }
+    /// The shape of one sample coming out, without the batch axis.
     var outputShape: [Int] { get }
     /// Weights and biases, in the order PyTorch's module lists them.
     var parameters: [Parameter] { get }
@@ -48,10 +53,15 @@ public protocol Layer: AnyObject, CustomStringConvertible {
 }
 
 extension Layer {
+    /// None: a layer without weights.
     public var parameters: [Parameter] { [] }
+    /// None unless the layer says otherwise.
     public var forwardFlops: Int { 0 }
+    /// The number of values in one input sample.
     public var inputCount: Int { inputShape.reduce(1, *) }
+    /// The number of values in one output sample.
     public var outputCount: Int { outputShape.reduce(1, *) }
+    /// The number of trainable values, all parameters together.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 }
 

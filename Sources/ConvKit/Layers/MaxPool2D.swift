@@ -2,13 +2,19 @@ import CKernels
 
 /// The largest value of each P×P window, windows S apart: (N, C, H, W) → (N, C, (H−P)/S+1, (W−P)/S+1).
 public final class MaxPool2D: BatchLayer {
+    /// (C, H, W).
     public let inputShape: [Int]
+    /// (C, (H−P)/S+1, (W−P)/S+1).
     public let outputShape: [Int]
+    /// P, the window's side.
     public let size: Int
+    /// S, the distance between windows.
     public let stride: Int
     private var argmax: UnsafeMutablePointer<Int32>
     private var capacity = 0
 
+    /// A layer pooling `size`×`size` windows `stride` apart (nil: `size`, windows side by side) over
+    /// samples of `input` (C, H, W). Throws `ShapeError` unless the window fits.
     public init(input: [Int], size: Int = 2, stride: Int? = nil) throws(ShapeError) {
         let stride = stride ?? size
         guard input.count == 3 else { throw ShapeError("maxpool needs a C×H×W input, got \(shapeText(input))") }
@@ -25,7 +31,9 @@ public final class MaxPool2D: BatchLayer {
 
     deinit { argmax.deallocate() }
 
+    /// "maxpool P", or "maxpool P S" when the stride differs from the window.
     public var spec: String { stride == size ? "maxpool \(size)" : "maxpool \(size) \(stride)" }
+    /// The layer's name with its window, e.g. "MaxPool2D 2×2".
     public var description: String { "MaxPool2D \(size)×\(size)" + (stride == size ? "" : " stride \(stride)") }
 
     package func reserve(batch: Int) {

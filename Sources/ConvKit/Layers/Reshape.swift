@@ -1,9 +1,13 @@
 /// The same numbers under another per-sample shape; `flatten` is the case of a single axis.
 /// Values are copied (a few kilobytes) so every layer owns its output buffer.
 public final class Reshape: BatchLayer {
+    /// The shape of one sample going in.
     public let inputShape: [Int]
+    /// The shape of one sample coming out, with as many values.
     public let outputShape: [Int]
 
+    /// A layer giving samples of `input` the shape `output`; throws `ShapeError` unless both have
+    /// as many values.
     public init(input: [Int], output: [Int]) throws(ShapeError) {
         guard input.reduce(1, *) == output.reduce(1, *) else {
             throw ShapeError("cannot reshape \(shapeText(input)) to \(shapeText(output))")
@@ -12,11 +16,14 @@ public final class Reshape: BatchLayer {
         outputShape = output
     }
 
+    /// A layer flattening samples of `input` to one axis: what `flatten` builds.
     public convenience init(flattening input: [Int]) {
         try! self.init(input: input, output: [input.reduce(1, *)])
     }
 
+    /// "flatten" for a single output axis, else "reshape AxB…".
     public var spec: String { outputShape.count == 1 ? "flatten" : "reshape \(outputShape.map(String.init).joined(separator: "x"))" }
+    /// The layer's name with its output shape, e.g. "Reshape 256".
     public var description: String { "Reshape \(shapeText(outputShape))" }
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {

@@ -5,18 +5,23 @@
 /// `sigmoid`, `tanh`, `maxpool P [S]`, `flatten`, `reshape AxB…`. The same text is stored in
 /// model files, so a saved model rebuilds from it.
 public struct Architecture: Equatable, Sendable {
+    /// The shape of one sample, (C, H, W) for images.
     public var input: [Int]
+    /// One spec line per layer, e.g. ["conv 8 5", "relu"].
     public var layers: [String]
 
+    /// An architecture from its layer lines; nothing is checked until `build()`.
     public init(input: [Int] = [1, 28, 28], layers: [String]) {
         self.input = input
         self.layers = layers
     }
 
+    /// An architecture from comma-separated layer lines, e.g. "conv 8 5, relu, flatten, dense 10".
     public init(input: [Int] = [1, 28, 28], spec: String) {
         self.init(input: input, layers: spec.split(separator: ",").map { $0.trimmingCharacters() })
     }
 
+    /// The layers as one comma-separated line, as `init(input:spec:)` reads it.
     public var spec: String { layers.joined(separator: ", ") }
 
     /// The tutorial's network: Conv2D 5@3×3 with a bias per output position, sigmoid,

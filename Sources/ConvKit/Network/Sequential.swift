@@ -5,6 +5,7 @@
 /// The public calls take and give `Tensor`s and check every shape; the raw-buffer calls the
 /// trainer runs on are internal to the package.
 public final class Sequential {
+    /// The shape of one sample, without the batch axis.
     public let inputShape: [Int]
     /// The layers, in order; each one's input shape is the previous one's output shape.
     public var layers: [any Layer] { batchLayers }
@@ -43,11 +44,15 @@ public final class Sequential {
         gradients = sizes.map { BatchBuffer(perSample: $0, capacity: 0) }
     }
 
+    /// The shape of one sample's output: the last layer's, or the input shape without layers.
     public var outputShape: [Int] { layers.last?.outputShape ?? inputShape }
+    /// The number of values in one input sample.
     public var inputCount: Int { inputShape.reduce(1, *) }
+    /// The number of values in one output sample: the class count for a classifier.
     public var outputCount: Int { outputShape.reduce(1, *) }
     /// Every layer's parameters, in layer order.
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// The number of trainable values in the network.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Parameters under the names of PyTorch's `nn.Sequential.state_dict()` for the same network:

@@ -13,6 +13,7 @@ import CKernels
 ///   - kernel: K, (O, C, KH, KW), with KH ≤ H and KW ≤ W.
 ///   - bias: nil for none; (O) for one bias per output channel (PyTorch's `Conv2d`); or
 ///     (O, H−KH+1, W−KW+1) for one bias per output position (the tutorial's untied bias).
+///   - variant: Which implementation of the C kernel runs: `.simd` (default) or the `.scalar` reference.
 /// - Returns: Y, (N, O, H−KH+1, W−KW+1).
 public func conv2d(_ input: Tensor, kernel: Tensor, bias: Tensor? = nil, variant: Kernels.Variant = .simd) throws(ShapeError) -> Tensor {
     let s = try ConvShapes(input: input, kernel: kernel)
@@ -35,6 +36,7 @@ public func conv2d(_ input: Tensor, kernel: Tensor, bias: Tensor? = nil, variant
 /// - Parameters:
 ///   - input: X as the forward pass saw it, (N, C, H, W).
 ///   - outputGradient: ∂E/∂Y, (N, O, OH, OW) with OH ≤ H and OW ≤ W.
+///   - variant: Which implementation of the C kernel runs: `.simd` (default) or the `.scalar` reference.
 public func conv2dKernelGradient(input: Tensor, outputGradient: Tensor, variant: Kernels.Variant = .simd) throws(ShapeError) -> Tensor {
     let x = try dimensions(input, rank: 4, "input"), dy = try dimensions(outputGradient, rank: 4, "output gradient")
     guard x[0] == dy[0], dy[2] <= x[2], dy[3] <= x[3] else {
@@ -66,6 +68,7 @@ public func conv2dBiasGradient(outputGradient: Tensor, untied: Bool = false) thr
 /// - Parameters:
 ///   - outputGradient: ∂E/∂Y, (N, O, OH, OW).
 ///   - kernel: K, (O, C, KH, KW).
+///   - variant: Which implementation of the C kernel runs: `.simd` (default) or the `.scalar` reference.
 public func conv2dInputGradient(outputGradient: Tensor, kernel: Tensor, variant: Kernels.Variant = .simd) throws(ShapeError) -> Tensor {
     let dy = try dimensions(outputGradient, rank: 4, "output gradient"), k = try dimensions(kernel, rank: 4, "kernel")
     guard dy[1] == k[0] else {

@@ -6,6 +6,7 @@ import CKernels
 ///   - input: X, (N, I).
 ///   - weight: W, (O, I), laid out as PyTorch's `Linear.weight`.
 ///   - bias: b, (O), or nil for none.
+///   - variant: Which implementation of the C kernel runs: `.simd` (default) or the `.scalar` reference.
 /// - Returns: Y, (N, O).
 public func dense(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, variant: Kernels.Variant = .simd) throws(ShapeError) -> Tensor {
     let (n, i, o) = try denseShapes(input: input, weight: weight)
@@ -35,6 +36,7 @@ public struct DenseGradients: Sendable, Equatable {
 ///   - input: X as the forward pass saw it, (N, I).
 ///   - weight: W, (O, I).
 ///   - outputGradient: ∂E/∂Y, (N, O).
+///   - variant: Which implementation of the C kernel runs: `.simd` (default) or the `.scalar` reference.
 public func denseGradients(input: Tensor, weight: Tensor, outputGradient: Tensor, variant: Kernels.Variant = .simd) throws(ShapeError) -> DenseGradients {
     let (n, i, o) = try denseShapes(input: input, weight: weight)
     guard outputGradient.shape == [Int(n), Int(o)] else {

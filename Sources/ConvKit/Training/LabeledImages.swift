@@ -11,14 +11,17 @@ public struct LabeledImages: Sendable {
         case floats([Float])
     }
 
+    /// The values of the data set, shared with whoever made it.
     public let samples: Samples
     /// The shape of one sample, e.g. [1, 28, 28]; the network's input shape must be the same.
     public let sampleShape: [Int]
+    /// The product of `sampleShape`.
     public let valuesPerSample: Int
     /// Which samples, in order: `indices[i]` is a position in `samples`.
     public let indices: [Int]
     /// The class of each entry of `indices`.
     public let labels: [Int]
+    /// The number of classes; labels are in `0..<classes`.
     public let classes: Int
 
     /// 8-bit images: `bytes` holds whole samples of `sampleShape`; `indices` picks some of them
@@ -74,6 +77,7 @@ public struct LabeledImages: Sendable {
         return n
     }
 
+    /// The number of samples used: `indices.count`.
     public var count: Int { indices.count }
 }
 
@@ -83,12 +87,18 @@ public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendab
     case badSampleShape([Int])
     /// The values do not divide into whole samples.
     case sizeMismatch(values: Int, valuesPerSample: Int)
+    /// The number of labels differs from the number of samples.
     case labelCount(labels: Int, samples: Int)
+    /// `indices[position]` is not a sample of the data.
     case indexOutOfRange(position: Int, index: Int, available: Int)
+    /// `labels[position]` is not in `0..<classes`.
     case labelOutOfRange(position: Int, label: Int, classes: Int)
+    /// `classes` is below 1.
     case noClasses
+    /// A float sample holds NaN or an infinity.
     case nonFinite(sample: Int)
 
+    /// What is wrong, in one line.
     public var description: String {
         switch self {
         case .badSampleShape(let shape): "sample shape \(shape) must have positive dimensions and at most 2^26 values"
@@ -107,21 +117,27 @@ public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendab
 /// x = (pixel/255 − mean)/std for 8-bit samples; the tutorial uses (0, 1), the LeNet reference
 /// MNIST's own mean and deviation. Float samples are used as they are.
 public struct InputNormalization: Equatable, Sendable {
+    /// The mean pixel, on the 0–1 scale.
     public var mean: Float
+    /// The standard deviation of the pixels, on the 0–1 scale.
     public var std: Float
 
+    /// x = (pixel/255 − `mean`)/`std`; the defaults leave pixels on the 0–1 scale.
     public init(mean: Float = 0, std: Float = 1) {
         self.mean = mean
         self.std = std
     }
 
+    /// Pixels divided by 255, to the 0–1 scale: what the tutorial does.
     public static let unit = InputNormalization()
+    /// MNIST's own pixel mean and deviation (0.1307, 0.3081), as PyTorch's MNIST examples use.
     public static let mnist = InputNormalization(mean: 0.1307, std: 0.3081)
 
     /// x = pixel·scale + shift, the same formula folded into one multiply-add.
     var scale: Float { 1 / (255 * std) }
     var shift: Float { -mean / std }
 
+    /// The normalised values of `pixels`.
     public func apply(_ pixels: [UInt8]) -> [Float] { pixels.map { Float($0) * scale + shift } }
 }
 

@@ -51,10 +51,12 @@ public enum LossKind: String, CaseIterable, Sendable {
 }
 
 extension Loss where Self == BinaryCrossEntropy {
+    /// Binary cross-entropy, for `loss: .binaryCrossEntropy`.
     public static var binaryCrossEntropy: BinaryCrossEntropy { BinaryCrossEntropy() }
 }
 
 extension Loss where Self == SoftmaxCrossEntropy {
+    /// Softmax cross-entropy, for `loss: .softmaxCrossEntropy`.
     public static var softmaxCrossEntropy: SoftmaxCrossEntropy { SoftmaxCrossEntropy() }
 }
 
@@ -66,9 +68,13 @@ public struct BinaryCrossEntropy: Loss {
     /// (y rounds to exactly 0 or 1 in float) gives a large finite loss and gradient, never inf or NaN.
     public static let epsilon: Float = 1e-7
 
+    /// The loss; it has no settings.
     public init() {}
+    /// `.binaryCrossEntropy`.
     public var kind: LossKind { .binaryCrossEntropy }
 
+    /// The mean of −[y* log y + (1−y*) log(1−y)] over all outputs; writes ∂E/∂y when `gradient`
+    /// is given. Unsafe: every pointer must hold `batch × classes` floats.
     public func loss(unsafeOutputs output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
                      batch: Int, classes: Int) -> Float {
         let n = batch * classes
@@ -82,6 +88,7 @@ public struct BinaryCrossEntropy: Loss {
         return Float(total / Double(n))
     }
 
+    /// The outputs themselves: each sigmoid output already is a probability.
     public func probabilities(_ output: [Float]) -> [Float] { output }
 }
 
@@ -89,9 +96,13 @@ public struct BinaryCrossEntropy: Loss {
 /// gives logits z; E = −(1/N) Σ log softmax(z)[target]; ∂E/∂z = (softmax(z) − y*)/N.
 /// The log-sum-exp subtracts the row's maximum first, so large logits never overflow.
 public struct SoftmaxCrossEntropy: Loss {
+    /// The loss; it has no settings.
     public init() {}
+    /// `.softmaxCrossEntropy`.
     public var kind: LossKind { .softmaxCrossEntropy }
 
+    /// The mean of −log softmax(z)[target] over the batch; writes (softmax(z) − y*)/N when
+    /// `gradient` is given. Unsafe: every pointer must hold `batch × classes` floats.
     public func loss(unsafeOutputs output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
                      batch: Int, classes: Int) -> Float {
         var total: Double = 0
@@ -113,6 +124,7 @@ public struct SoftmaxCrossEntropy: Loss {
         return Float(total / Double(batch))
     }
 
+    /// softmax(z), computed without overflow.
     public func probabilities(_ output: [Float]) -> [Float] {
         guard let largest = output.max() else { return [] }
         let e = output.map { expf($0 - largest) }

@@ -8,16 +8,20 @@ public protocol Optimizer: AnyObject {
     var name: String { get }
     /// The parameters it updates; any others are left as they are.
     var parameters: [Parameter] { get }
+    /// The step size of the next update.
     var learningRate: Float { get set }
     /// Updates every parameter in `parameters` from its gradient.
     func step()
     /// State buffers by name ("m.0", "v.3", …) plus scalar state in `counters`.
     var state: [(name: String, buffer: Buffer)] { get }
+    /// Scalar state by name, e.g. Adam's step count under "step".
     var counters: [String: Int] { get set }
 }
 
 extension Optimizer {
+    /// None: an optimizer without state.
     public var state: [(name: String, buffer: Buffer)] { [] }
+    /// None: an optimizer without scalar state; setting it does nothing.
     public var counters: [String: Int] { get { [:] } set {} }
 }
 
@@ -36,22 +40,30 @@ public protocol FusableOptimizer: Optimizer {
 
 /// W −= lr·(dW + wd·W).
 public final class SGD: FusableOptimizer {
+    /// The parameters it updates.
     public let parameters: [Parameter]
+    /// lr, the step size.
     public var learningRate: Float
+    /// wd, the L2 penalty added to the gradient.
     public let weightDecay: Float
 
+    /// Plain SGD over `parameters`.
     public init(parameters: [Parameter], learningRate: Float, weightDecay: Float = 0) {
         self.parameters = parameters
         self.learningRate = learningRate
         self.weightDecay = weightDecay
     }
 
+    /// "sgd".
     public var name: String { "sgd" }
 
+    /// W −= lr·(dW + wd·W) for every parameter.
     public func step() { step(skipping: []) }
 
+    /// `learningRate` when there is no weight decay, else nil.
     public var fusedSGDRate: Float? { weightDecay == 0 ? learningRate : nil }
 
+    /// W −= lr·(dW + wd·W) for every parameter not in `skipped`.
     public func step(skipping skipped: Set<ObjectIdentifier>) {
         for p in parameters where !skipped.contains(ObjectIdentifier(p)) {
             ck_sgd_update(p.value.pointer, p.gradient.pointer, learningRate, weightDecay, p.count)
@@ -61,13 +73,19 @@ public final class SGD: FusableOptimizer {
 
 /// Heavy-ball momentum, u = μu + g, W −= lr·u; Nesterov's variant steps by g + μu.
 public final class Momentum: Optimizer {
+    /// The parameters it updates.
     public let parameters: [Parameter]
+    /// lr, the step size.
     public var learningRate: Float
+    /// μ, the fraction of the velocity kept from one step to the next.
     public let momentum: Float
+    /// Whether the step looks ahead along the velocity (Nesterov) or not (heavy ball).
     public let nesterov: Bool
+    /// wd, the L2 penalty added to the gradient.
     public let weightDecay: Float
     private let velocity: [Buffer]
 
+    /// Momentum over `parameters`, each velocity starting at zero.
     public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0) {
         self.parameters = parameters
         self.learningRate = learningRate
@@ -77,8 +95,10 @@ public final class Momentum: Optimizer {
         velocity = parameters.map { Buffer(count: $0.count) }
     }
 
+    /// "momentum", or "nesterov".
     public var name: String { nesterov ? "nesterov" : "momentum" }
 
+    /// Updates the velocity of every parameter, then the parameter.
     public func step() {
         for (p, u) in zip(parameters, velocity) {
             ck_momentum_update(p.value.pointer, u.pointer, p.gradient.pointer, learningRate, momentum, weightDecay,
@@ -86,17 +106,23 @@ public final class Momentum: Optimizer {
         }
     }
 
+    /// The velocity of each parameter, "velocity.0", "velocity.1", … in parameter order.
     public var state: [(name: String, buffer: Buffer)] { velocity.enumerated().map { ("velocity.\($0)", $1) } }
 }
 
 /// Adam (Kingma & Ba), with bias correction and optional L2 weight decay added to the gradient.
 public final class Adam: Optimizer {
+    /// The parameters it updates.
     public let parameters: [Parameter]
+    /// lr, the step size.
     public var learningRate: Float
+    /// β1 and β2, the decay of the first and second moment; ε, added to the denominator; the L2
+    /// weight decay added to the gradient.
     public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
     private let moment: [Buffer], secondMoment: [Buffer]
     private var t = 0
 
+    /// Adam over `parameters`, with both moments starting at zero.
     public init(parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 epsilon: Float = 1e-8, weightDecay: Float = 0) {
         self.parameters = parameters
@@ -106,8 +132,10 @@ public final class Adam: Optimizer {
         secondMoment = parameters.map { Buffer(count: $0.count) }
     }
 
+    /// "adam".
     public var name: String { "adam" }
 
+    /// One Adam update of every parameter, bias-corrected for the step count.
     public func step() {
         t += 1
         let c1 = 1 - powf(beta1, Float(t)), c2 = 1 - powf(beta2, Float(t))
@@ -117,10 +145,12 @@ public final class Adam: Optimizer {
         }
     }
 
+    /// The first moments "m.0", "m.1", …, then the second moments "v.0", "v.1", … in parameter order.
     public var state: [(name: String, buffer: Buffer)] {
         moment.enumerated().map { ("m.\($0)", $1) } + secondMoment.enumerated().map { ("v.\($0)", $1) }
     }
 
+    /// "step": the number of updates done, which the bias correction depends on.
     public var counters: [String: Int] {
         get { ["step": t] }
         set { t = newValue["step"] ?? t }
@@ -129,14 +159,18 @@ public final class Adam: Optimizer {
 
 /// The optimizers ConvKit has, by name: what recipes and checkpoints record.
 public enum OptimizerKind: String, CaseIterable, Sendable {
+    /// `sgd`: `SGD`; `momentum` and `nesterov`: `Momentum`; `adam`: `Adam`.
     case sgd, momentum, nesterov, adam
 }
 
 /// The learning rate over training: constant, multiplied by `factor` every `every` epochs, or a
 /// cosine from the base rate down to zero over all steps.
 public enum LearningRateSchedule: Equatable, Sendable {
+    /// The base rate throughout.
     case constant
+    /// The base rate times `factor` to the power ⌊epoch / every⌋.
     case step(every: Int, factor: Float)
+    /// base · ½(1 + cos(π·step/totalSteps)).
     case cosine
 
     /// The rate at `step` (0-based) of `totalSteps`, in epoch `epoch` (0-based).

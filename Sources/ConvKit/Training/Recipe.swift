@@ -1,22 +1,37 @@
 /// A network and how to train it: what `--arch` names. Every field is a default that a
 /// command-line option can override.
 public struct Recipe: Sendable {
+    /// What `--arch` calls it: "tutorial", "lenet" or "fast".
     public var name: String
+    /// The network for a number of classes.
     public var architecture: @Sendable (_ classes: Int) -> Architecture
+    /// The loss to train with.
     public var loss: LossKind
+    /// The optimizer to train with.
     public var optimizer: OptimizerKind
+    /// The (base) learning rate.
     public var learningRate: Float
+    /// μ, for momentum and Nesterov.
     public var momentum: Float = 0.9
+    /// L2 weight decay.
     public var weightDecay: Float = 0
+    /// Samples per step.
     public var batchSize: Int
+    /// Passes over the training set.
     public var epochs: Int
+    /// How the learning rate changes over training.
     public var schedule: LearningRateSchedule = .constant
+    /// How the weights start.
     public var weightInit: WeightInit
+    /// How 8-bit pixels become inputs.
     public var normalization: InputNormalization = .unit
+    /// Whether the order is shuffled again every epoch.
     public var reshuffle: Bool
+    /// The digits to train and test on, in the order of the network's outputs.
     public var digits: [Int]
     /// Training images per digit (nil: all of them) and test images per digit.
     public var perClass: Int?
+    /// Test images per digit (nil: all of them).
     public var testPerClass: Int?
 
     /// The tutorial's experiment: its network, binary cross-entropy, SGD 0.1, one sample at a
@@ -43,8 +58,10 @@ public struct Recipe: Sendable {
         loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 3e-3, batchSize: 64, epochs: 4, schedule: .cosine,
         weightInit: .auto, normalization: .mnist, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
 
+    /// Every recipe: `tutorial`, `lenet` and `fast`.
     public static let all = [tutorial, lenet, fast]
 
+    /// The recipe called `name`, or nil.
     public static func named(_ name: String) -> Recipe? { all.first { $0.name == name } }
 
     /// The recipe's optimizer over `parameters`, at its learning rate, momentum and weight decay.

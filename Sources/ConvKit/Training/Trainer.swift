@@ -2,14 +2,20 @@ import Foundation
 
 /// What one epoch of `Trainer.fit` did.
 public struct EpochReport: Sendable, Codable {
+    /// The epoch's number, from 1.
     public var epoch: Int
+    /// The mean training loss over the epoch (each step's loss before its update).
     public var loss: Double
+    /// The training accuracy over the epoch, each step counted before its update.
     public var accuracy: Double
+    /// The accuracy on the test set after the epoch, when `fit` was given one.
     public var testAccuracy: Double?
     /// Training time of the epoch, evaluation excluded.
     public var seconds: Double
+    /// The learning rate of the epoch's last step.
     public var learningRate: Float
 
+    /// A report of these values.
     public init(epoch: Int, loss: Double, accuracy: Double, testAccuracy: Double?, seconds: Double, learningRate: Float) {
         (self.epoch, self.loss, self.accuracy, self.testAccuracy) = (epoch, loss, accuracy, testAccuracy)
         (self.seconds, self.learningRate) = (seconds, learningRate)
@@ -20,15 +26,20 @@ public struct EpochReport: Sendable, Codable {
 public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The loss or a weight became NaN or infinite (epoch and step 1-based, nil outside `fit`).
     case nonFinite(epoch: Int?, step: Int?, what: String)
+    /// A batch size below 1, or too large for the network.
     case badBatchSize(Int)
     /// The data's class count differs from the network's outputs.
     case classCount(data: Int, outputs: Int)
     /// The data's samples are not the network's input shape.
     case sampleShape(data: [Int], network: [Int])
+    /// The number of labels differs from the number of samples.
     case labelCount(labels: Int, samples: Int)
+    /// A label is not in `0..<classes`.
     case labelOutOfRange(label: Int, classes: Int)
+    /// No samples to train on.
     case emptyData
 
+    /// What went wrong, in one line.
     public var description: String {
         switch self {
         case .nonFinite(let epoch?, let step?, let what): "training diverged: \(what) is not finite at epoch \(epoch), step \(step)"
@@ -46,20 +57,27 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
 
 /// Minibatch training: forward, loss, backward, optimizer step, over batches of a shuffled order.
 public final class Trainer {
+    /// The network it trains, in place.
     public let network: Sequential
+    /// The loss it minimises.
     public let loss: any Loss
+    /// The optimizer that updates the network's parameters.
     public let optimizer: Optimizer
     /// Samples per step; the last step of an epoch takes what is left.
     public let batchSize: Int
+    /// How the learning rate changes from `baseLearningRate` over training.
     public var schedule: LearningRateSchedule
+    /// The optimizer's learning rate when the trainer was made, which `schedule` scales.
     public let baseLearningRate: Float
     /// How 8-bit samples become inputs; float samples are used as they are.
     public var normalization: InputNormalization
     /// Shuffle the order again at the start of every epoch (the tutorial never does).
     public var reshuffle: Bool
+    /// The generator that shuffles the order, in its current state.
     public package(set) var generator: SeededGenerator
     /// Epochs and optimizer steps done so far, by `fit` or restored from a checkpoint.
     public package(set) var completedEpochs = 0
+    /// Optimizer steps done so far.
     public package(set) var completedSteps = 0
     /// The generator as `init` seeded it, and the order the next epoch starts from: with
     /// `reshuffle` each epoch shuffles the previous epoch's order, so a resumed run rebuilds it
@@ -148,11 +166,15 @@ public final class Trainer {
 
 /// Accuracy and confusion matrix over a labelled set.
 public struct Evaluation: Sendable {
+    /// The samples whose largest output is their class.
     public var correct: Int
+    /// The number of samples.
     public var total: Int
+    /// The mean loss per sample.
     public var loss: Double
     /// confusion[true class][predicted class]
     public var confusion: [[Int]]
+    /// `correct / total`, 0 for no samples.
     public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
 }
 
