@@ -31,10 +31,16 @@ public enum IDX {
 
     /// The file's bytes as stored (gzip or plain), not yet decompressed.
     public static func readFile(path: String) throws(DataError) -> [UInt8] {
-        switch FileBytes.load(path, limit: maxBytes) {
+        try readIdentifiedFile(path: path).bytes
+    }
+
+    /// `readFile`, and the identity of the version read (see `FileBytes.Identity`).
+    static func readIdentifiedFile(path: String) throws(DataError) -> (bytes: [UInt8], identity: FileBytes.Identity?) {
+        let (file, identity) = FileBytes.loadIdentified(path, limit: maxBytes)
+        switch file {
         case .bytes(let bytes):
             if bytes.isEmpty { throw .emptyFile(path) }
-            return bytes
+            return (bytes, identity)
         case .missing: throw .missingFile(path)
         case .failed(let reason): throw .unreadable(path, reason: reason)
         }

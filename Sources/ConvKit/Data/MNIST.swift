@@ -137,16 +137,59 @@ public enum MNIST {
     }
 
     private static func read(_ path: String, name: String, verify: Bool) throws(DataError) -> File {
-        let stored = try IDX.readFile(path: path)
+        let (stored, identity) = try IDX.readIdentifiedFile(path: path)
         guard verify, let expected = checksums[name] else { return .content(try IDX.content(of: stored, file: path)) }
+        // The bundled bytes: known from an earlier run's stamp, or hashed (and stamped) now.
+        let bundled = storedChecksums[name + ".gz"] ?? expected
+        let stamp = identity.flatMap { VerifiedStamp(identity: $0, name: name, digest: bundled) }
+        if let stamp, stamp.isRecorded() { return .checked(stored: stored, path: path) }
         let digest = SHA256.hexDigest(stored)
-        if digest == storedChecksums[name + ".gz"] || digest == expected { return .checked(stored: stored, path: path) }
+        if digest == bundled { stamp?.record() }
+        if digest == bundled || digest == expected { return .checked(stored: stored, path: path) }
         // Not the bundled bytes: decompress all of it (zlib refuses most corruption, and checks
         // the CRC at the end) and check the content's SHA-256.
         let content = try IDX.content(of: stored, file: path)
         let actual = SHA256.hexDigest(content)
         if actual != expected { throw .checksumMismatch(path, expected: expected, actual: actual) }
         return .content(content)
+    }
+
+    /// Where files that matched their checksum are remembered, so later runs need not hash them
+    /// again: `$XDG_CACHE_HOME/convkit/verified`, else `~/.cache/convkit/verified`; nil (always
+    /// hash) when neither is set.
+    public static var verifiedStampDirectory: String? {
+        if let cache = getenv("XDG_CACHE_HOME").map({ String(cString: $0) }), cache.hasPrefix("/") {
+            return cache + "/convkit/verified"
+        }
+        if let home = getenv("HOME").map({ String(cString: $0) }), home.hasPrefix("/") {
+            return home + "/.cache/convkit/verified"
+        }
+        return nil
+    }
+
+    /// One file found to match its checksum, named by device and inode and holding the file's
+    /// size and times (`FileBytes.Identity`), its name and the digest it matched. A stamp that
+    /// differs in anything, is missing or unreadable means hashing the file again; the stamp is
+    /// only trusted for the exact version of the file it describes.
+    private struct VerifiedStamp {
+        var path: String
+        var line: [UInt8]
+
+        init?(identity: FileBytes.Identity, name: String, digest: String) {
+            guard let directory = MNIST.verifiedStampDirectory else { return nil }
+            path = directory + "/" + identity.key
+            line = Array("convkit-verified-1 \(name) \(digest) \(identity.key) \(identity.version)\n".utf8)
+        }
+
+        func isRecorded() -> Bool {
+            if case .bytes(let recorded) = FileBytes.load(path, limit: 4096) { return recorded == line }
+            return false
+        }
+
+        /// Best effort: a cache that cannot be written only costs the next run a hash.
+        func record() {
+            _ = FileBytes.replace(path, with: line)
+        }
     }
 
     private static func currentDirectory() -> String? {
