@@ -13,9 +13,10 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Digits to classify: 0,1 or 0-9 or all.")
     var digits: DigitList?
 
-    func load(_ split: MNIST.Split) throws -> Dataset {
-        if let data { return try MNIST.load(directory: data, split: split, verifyChecksums: false) }
-        return try MNIST.load(directory: try MNIST.bundledDirectory(), split: split, verifyChecksums: true)
+    /// With a `selection`, the bundled data may stop after the last image it takes.
+    func load(_ split: MNIST.Split, for selection: Selection? = nil) throws -> Dataset {
+        if let data { return try MNIST.load(directory: data, split: split, verifyChecksums: false, selection: selection) }
+        return try MNIST.load(directory: try MNIST.bundledDirectory(), split: split, verifyChecksums: true, selection: selection)
     }
 }
 

@@ -105,9 +105,11 @@ struct Train: ParsableCommand {
         var dataOptions = self.dataOptions
         dataOptions.data = settings.data
         let (seed, noShuffle) = (settings.seed, settings.noShuffle)
-        let trainSet = try dataOptions.load(.train), testSet = try dataOptions.load(.test)
-        let trainSubset = try trainSet.select(Selection(digits: classes, perClass: recipe.perClass), shuffleSeed: noShuffle ? nil : seed)
-        let testSubset = try testSet.select(Selection(digits: classes, perClass: recipe.testPerClass))
+        let trainSelection = Selection(digits: classes, perClass: recipe.perClass)
+        let testSelection = Selection(digits: classes, perClass: recipe.testPerClass)
+        let trainSet = try dataOptions.load(.train, for: trainSelection), testSet = try dataOptions.load(.test, for: testSelection)
+        let trainSubset = try trainSet.select(trainSelection, shuffleSeed: noShuffle ? nil : seed)
+        let testSubset = try testSet.select(testSelection)
         let train = try trainSet.labeledImages(trainSubset), test = try testSet.labeledImages(testSubset)
 
         model.network.variant = compute.kernels

@@ -114,6 +114,58 @@ import ConvKitBenchmark
         #expect(try Gzip.decompress(gzipped([1, 2]) + gzipped([3])) == [1, 2, 3])
     }
 
+    @Test func gzipPrefix() throws {
+        let big = (0..<700_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        let gz = gzipped(big)
+        for n in [0, 1, 16, (1 << 18) - 1, 1 << 18, (1 << 18) + 1, 699_999, 700_000, 800_000] {
+            #expect(try Gzip.decompress(gz, prefix: n) == Array(big.prefix(n)), "prefix \(n)")
+        }
+        // Across members, and faults before the prefix's end are still reported.
+        #expect(try Gzip.decompress(gzipped([1, 2]) + gzipped([3, 4]), prefix: 3) == [1, 2, 3])
+        #expect(throws: CompressionError.truncated) { try Gzip.decompress(Array(gz.prefix(1000)), prefix: 700_000) }
+        #expect(throws: CompressionError.self) { try Gzip.decompress([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3] + Array(repeating: 0xff, count: 40), prefix: 10) }
+        #expect(throws: CompressionError.tooLarge(limit: 1000)) { try Gzip.decompress(gz, prefix: 5000, limit: 1000) }
+    }
+
+    @Test func leadingImages() throws {
+        let dir = TemporaryDirectory()
+        for bytes in [images2x2x3, gzipped(images2x2x3)] {
+            let one = try IDX.leadingImages(of: bytes, file: "f", first: 1)
+            #expect(one.fileCount == 2 && one.images.count == 1 && one.images.rows == 2 && one.images.cols == 3)
+            #expect(one.images.pixels == Array(0..<6))
+            let all = try IDX.leadingImages(of: bytes, file: "f", first: 5)
+            #expect(all.images == (try IDX.readImages(path: dir.write("i", images2x2x3))))
+            #expect(try IDX.leadingImages(of: bytes, file: "f", first: 0).images.pixels.isEmpty)
+        }
+        // The header is checked as in parseImages; a body shorter than the images asked for is refused.
+        #expect(throws: DataError.wrongMagic("f", found: 0x801, expected: 0x803)) { try IDX.leadingImages(of: labels2, file: "f", first: 1) }
+        #expect(throws: DataError.truncatedHeader("f", needed: 16, actual: 10)) { try IDX.leadingImages(of: Array(images2x2x3.prefix(10)), file: "f", first: 1) }
+        #expect(throws: DataError.truncatedBody("f", expected: 28, actual: 27)) { try IDX.leadingImages(of: Array(images2x2x3.dropLast()), file: "f", first: 2) }
+        #expect(throws: DataError.self) { try IDX.leadingImages(of: idxFile(magic: IDX.imagesMagic, dims: [.max, .max, .max], body: []), file: "f", first: 1) }
+        #expect(throws: DataError.emptyFile("f")) { try IDX.leadingImages(of: [], file: "f", first: 1) }
+        let whole = gzipped(images2x2x3)
+        #expect(throws: DataError.badCompression("f", .truncated)) { try IDX.leadingImages(of: Array(whole.prefix(whole.count - 14)), file: "f", first: 2) }
+    }
+
+    // The fuzz corpus's mutations through the partial reader: each returns or throws, and
+    // whatever it returns agrees with the whole-file reader wherever that one accepts the file.
+    @Test func leadingImagesOnCorpusMutations() throws {
+        let seeds = try FuzzCorpusTests.seeds("idx")
+        var g = SeededGenerator(seed: 0x1D8)
+        var agreed = 0
+        for round in 0..<1500 {
+            let input = FuzzCorpusTests.mutate(seeds[round % seeds.count], seeds, &g)
+            let first = Int(g.next() % 4)
+            guard let part = try? IDX.leadingImages(of: input, file: "m", first: first) else { continue }
+            let content = Gzip.isGzip(input) ? try? Gzip.decompress(input) : input
+            guard let content, let whole = try? IDX.parseImages(content, file: "m") else { continue }
+            #expect(part.fileCount == whole.count)
+            #expect(part.images.pixels == Array(whole.pixels.prefix(part.images.count * whole.rows * whole.cols)))
+            agreed += 1
+        }
+        #expect(agreed > 0)
+    }
+
     @Test func errorsAreOneLine() {
         let errors: [DataError] = [
             .missingFile("a"), .emptyFile("a"), .truncatedHeader("a", needed: 16, actual: 3),

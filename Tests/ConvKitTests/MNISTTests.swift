@@ -1,6 +1,7 @@
+import Foundation
 import Testing
 @testable import ConvKit
-import ConvKitFiles
+@testable import ConvKitFiles
 import ConvKitVisualization
 import ConvKitBenchmark
 
@@ -16,6 +17,160 @@ import ConvKitBenchmark
         #expect(test.count == 10_000)
         #expect(test.labelCounts == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
         #expect(test.labels.prefix(5) == [7, 2, 1, 0, 4])
+    }
+
+    // The stored (.gz) checksums are what lets a run skip the content's: they must be the
+    // bundled files' own, or every load would fall back to decompressing everything.
+    @Test func storedChecksumsMatchTheBundledFiles() throws {
+        let dir = try MNIST.bundledDirectory()
+        #expect(MNIST.storedChecksums.count == 4)
+        for (name, digest) in MNIST.storedChecksums {
+            #expect(SHA256.hexDigest(try IDX.readFile(path: dir + "/" + name)) == digest, "\(name)")
+        }
+    }
+
+    /// A copy of the bundled MNIST in a temporary directory, as `Data/mnist` inside it.
+    static func copyOfBundledData() throws -> (TemporaryDirectory, String) {
+        let dir = TemporaryDirectory()
+        let data = dir.path + "/Data/mnist"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let bundled = try MNIST.bundledDirectory()
+        for name in MNIST.storedChecksums.keys {
+            try FileManager.default.copyItem(atPath: bundled + "/" + name, toPath: data + "/" + name)
+        }
+        return (dir, data)
+    }
+
+    // A load that decompresses only the images the selection takes must give the same subset,
+    // shuffled or not, and the same pixels, as reading every file whole.
+    @Test(arguments: [
+        Selection(digits: [0, 1], perClass: 100), Selection(digits: [9, 3, 5], perClass: 7),
+        Selection(digits: Array(0...9), perClass: 1), Selection(digits: [0, 1]), Selection.all,
+        Selection(digits: [4], perClass: 100_000), Selection(digits: [2], perClass: 0),
+    ])
+    func selectiveLoadMatchesWholeLoad(selection: Selection) throws {
+        let dir = try MNIST.bundledDirectory()
+        let whole = try MNIST.load(directory: dir, split: .test, verifyChecksums: false)
+        let part = try MNIST.load(directory: dir, split: .test, verifyChecksums: true, selection: selection)
+        #expect(part.count == selection.imagesNeeded(labels: whole.labels))
+        #expect(part.labels == Array(whole.labels.prefix(part.count)))
+        #expect(part.images == Array(whole.images.prefix(part.count * 784)))
+        #expect(try part.select(selection) == whole.select(selection))
+        #expect(try part.select(selection, shuffleSeed: 7) == whole.select(selection, shuffleSeed: 7))
+    }
+
+    @Test func imagesNeededStopsAtTheLastImageTaken() {
+        let labels: [UInt8] = [3, 1, 3, 0, 1, 3, 1, 0, 2]
+        #expect(Selection(digits: [1, 3], perClass: 2).imagesNeeded(labels: labels) == 5)
+        #expect(Selection(digits: [0], perClass: 1).imagesNeeded(labels: labels) == 4)
+        #expect(Selection(digits: [0, 1]).imagesNeeded(labels: labels) == 8)
+        #expect(Selection(digits: [2, 0], perClass: 5).imagesNeeded(labels: labels) == 9)
+        #expect(Selection(digits: [5]).imagesNeeded(labels: labels) == 0)
+        // Bad selections need nothing; select() then reports them.
+        #expect(Selection(digits: [12], perClass: 1).imagesNeeded(labels: labels) == 0)
+        #expect(Selection(digits: [1], perClass: -1).imagesNeeded(labels: labels) == 0)
+    }
+
+    // The same content stored otherwise (plain, or gzipped by another tool) is not the bundled
+    // bytes, but its content checksum still passes.
+    @Test func sameContentStoredOtherwiseIsAccepted() throws {
+        let bundled = try MNIST.bundledDirectory()
+        let dir = TemporaryDirectory()
+        dir.write("t10k-labels-idx1-ubyte", try IDX.readContent(path: bundled + "/t10k-labels-idx1-ubyte.gz"))
+        dir.write("t10k-images-idx3-ubyte.gz", gzipped(try IDX.readContent(path: bundled + "/t10k-images-idx3-ubyte.gz")))
+        let selection = Selection(digits: [0, 1], perClass: 100)
+        let loaded = try MNIST.load(directory: dir.path, split: .test, verifyChecksums: true, selection: selection)
+        let expected = try MNIST.load(directory: bundled, split: .test, verifyChecksums: true, selection: selection)
+        #expect(try loaded.select(selection) == expected.select(selection))
+    }
+
+    // One byte changed in a bundled .gz's compressed data, including far past the images a run
+    // decompresses, or in its trailer (CRC, length), is refused with one line naming the file;
+    // bytes of the gzip header that are not content (timestamp, stored file name) may change.
+    @Test func corruptedBundledFileIsRefused() throws {
+        let (tmp, data) = try Self.copyOfBundledData()
+        defer { withExtendedLifetime(tmp) {} }
+        let path = data + "/train-images-idx3-ubyte.gz"
+        let original = try IDX.readFile(path: path)
+        let selection = Selection(digits: [0, 1], perClass: 100)
+        func load() throws { _ = try MNIST.load(directory: data, split: .train, verifyChecksums: true, selection: selection) }
+        for offset in [1000, original.count / 2, original.count - 20, original.count - 6, original.count - 1] {
+            var bytes = original
+            bytes[offset] ^= 0x10
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+            let error = #expect(throws: DataError.self, "byte \(offset)") { try load() }
+            #expect(error?.description.hasPrefix(path + ": ") == true && error?.description.contains("\n") == false,
+                    "\(String(describing: error))")
+        }
+        for offset in [4, 20] {
+            var bytes = original
+            bytes[offset] ^= 0x10
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+            #expect(throws: Never.self, "byte \(offset)") { try load() }
+        }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(original.prefix(original.count - 100))))
+        #expect(throws: DataError.badCompression(path, .truncated)) { try load() }
+    }
+
+    // As a user meets it, through `convkit train` run from a directory holding a copy of
+    // Data/mnist, with its own cache: the first run hashes the files and stamps them, and a byte
+    // then changed in place (same inode, same size: only the file's times tell) is hashed again
+    // and refused with one line naming the file.
+    @Test func verifiedStampsAndCorruptionThroughTheCLI() throws {
+        let executable = try #require(CLITests.executable, "convkit is not built; run `swift build` first")
+        let (tmp, data) = try Self.copyOfBundledData()
+        defer { withExtendedLifetime(tmp) {} }
+        let cache = tmp.path + "/cache", stamps = cache + "/convkit/verified"
+        func train() throws -> (status: Int32, stderr: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["train", "--epochs", "0"]
+            process.currentDirectoryURL = URL(fileURLWithPath: tmp.path)
+            var environment = ProcessInfo.processInfo.environment
+            environment["XDG_CACHE_HOME"] = cache
+            environment["OMP_NUM_THREADS"] = "2"
+            process.environment = environment
+            let err = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = err
+            try process.run()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, stderr)
+        }
+
+        // Files changed within the last second or so are never stamped (FileBytes.Identity).
+        Thread.sleep(forTimeInterval: 2.2)
+        let first = try train()
+        #expect(first.status == 0, "\(first.stderr)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: stamps)
+        #expect(written.count == 4)
+        let lines = try written.map { try String(contentsOfFile: stamps + "/" + $0, encoding: .utf8) }
+        #expect(lines.contains { $0.contains(" train-images-idx3-ubyte \(MNIST.storedChecksums["train-images-idx3-ubyte.gz"]!) ") })
+        #expect(try train().status == 0)
+
+        let path = data + "/train-images-idx3-ubyte.gz"
+        let file = try #require(FileHandle(forUpdatingAtPath: path))
+        let middle = UInt64(try IDX.readFile(path: path).count / 2)
+        try file.seek(toOffset: middle)
+        let byte = try #require(try file.read(upToCount: 1))
+        try file.seek(toOffset: middle)
+        try file.write(contentsOf: Data([byte[0] ^ 1]))
+        try file.close()
+        let corrupted = try train()
+        #expect(corrupted.status == 1)
+        #expect(corrupted.stderr.hasPrefix("Error: \(path): ") && corrupted.stderr.filter { $0 == "\n" }.count == 1, "\(corrupted.stderr)")
+    }
+
+    @Test func identityOnlyForSettledFiles() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.write("fresh", [1, 2, 3])
+        let (file, identity) = FileBytes.loadIdentified(path, limit: 100)
+        guard case .bytes(let bytes) = file else { Issue.record("\(file)"); return }
+        #expect(bytes == [1, 2, 3] && identity == nil)
+        #expect(FileBytes.replace(dir.path + "/a/b/stamp", with: [7]))
+        #expect(dir.contents("a/b/stamp") == [7])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/a/b") == ["stamp"])
     }
 
     @Test func checksumMismatchIsReported() throws {

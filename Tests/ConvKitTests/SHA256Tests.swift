@@ -23,6 +23,11 @@ import ConvKitBenchmark
         #expect(SHA256.hexDigest(message) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    // NIST CAVP SHA256ShortMsg.rsp, Len = 8.
+    @Test func oneByte() {
+        #expect(SHA256.hexDigest([0xd3]) == "28969cdfa74a12c82f3bad960b0b000aca2ac329deea5c2328ebc6f2ba9802c1")
+    }
+
     // Lengths around the 55/56/64-byte padding boundaries, against sha256sum.
     @Test func paddingBoundaries() throws {
         for n in [55, 56, 63, 64, 65, 119, 120] {
@@ -30,6 +35,18 @@ import ConvKitBenchmark
             #expect(SHA256.hash(message).count == 32)
             #expect(SHA256.hexDigest(message) == referenceDigest(message), "length \(n)")
         }
+    }
+
+    // Every length from 0 to 200 (each block-count and tail size the rounds see) and one of many
+    // blocks with every byte value, against sha256sum.
+    @Test func lengthsAgainstSha256sum() {
+        let bytes = (0..<300_007).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 8) }
+        var failures: [Int] = []
+        for n in Array(0...200) + [4095, 4096, 4097, bytes.count] {
+            let message = Array(bytes.prefix(n))
+            if SHA256.hexDigest(message) != referenceDigest(message) { failures.append(n) }
+        }
+        #expect(failures.isEmpty, "lengths \(failures)")
     }
 }
 

@@ -30,12 +30,20 @@ public enum Gzip {
     /// The content of a gzip file, all of its members concatenated (as `gunzip` does).
     public static func decompress(_ bytes: [UInt8], limit: Int = defaultLimit) throws(CompressionError) -> [UInt8] {
         // 15 + 32: 32 KiB window, and let zlib detect gzip or zlib headers.
-        try inflate(bytes, windowBits: 15 + 32, limit: limit, allowMembers: true)
+        try inflate(bytes, windowBits: 15 + 32, limit: limit, allowMembers: true, prefix: nil)
+    }
+
+    /// The first `prefix` bytes of a gzip file's content (all of it if shorter), inflating no
+    /// further. Faults in the compressed data before that point are reported as by `decompress`;
+    /// the rest of the file, its CRC and length included, is not looked at, so this is for bytes
+    /// known to be whole some other way (a checksum of the file).
+    public static func decompress(_ bytes: [UInt8], prefix: Int, limit: Int = defaultLimit) throws(CompressionError) -> [UInt8] {
+        try inflate(bytes, windowBits: 15 + 32, limit: limit, allowMembers: true, prefix: max(0, prefix))
     }
 
     /// A zlib stream (RFC 1950), as in PNG's IDAT chunks.
     static func zlibDecompress(_ bytes: [UInt8], limit: Int) throws(CompressionError) -> [UInt8] {
-        try inflate(bytes, windowBits: 15, limit: limit, allowMembers: false)
+        try inflate(bytes, windowBits: 15, limit: limit, allowMembers: false, prefix: nil)
     }
 
     /// A zlib stream (RFC 1950) at the default compression level.
@@ -55,8 +63,9 @@ public enum Gzip {
     }
 
     private static func inflate(_ input: [UInt8], windowBits: Int32, limit: Int,
-                                allowMembers: Bool) throws(CompressionError) -> [UInt8] {
+                                allowMembers: Bool, prefix: Int?) throws(CompressionError) -> [UInt8] {
         guard input.count <= Int(UInt32.max) else { throw .tooLarge(limit: limit) }
+        if prefix == 0 { return [] }
         let result: Result<[UInt8], CompressionError> = input.withUnsafeBufferPointer { inBuf in
             var stream = z_stream()
             guard inflateInit2_(&stream, windowBits, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -67,17 +76,21 @@ public enum Gzip {
             stream.avail_in = UInt32(inBuf.count)
 
             // The output grows only as data arrives: nothing is sized from a length field.
+            // A prefix is the caller's own number, not the file's, so it may size the output.
             var output: [UInt8] = []
+            if let prefix { output.reserveCapacity(min(prefix, limit)) }
             var chunk = [UInt8](repeating: 0, count: 1 << 18)
             while true {
+                let wanted = min(chunk.count, (prefix ?? Int.max) - output.count)
                 let status = chunk.withUnsafeMutableBufferPointer { out -> Int32 in
                     stream.next_out = out.baseAddress
-                    stream.avail_out = UInt32(out.count)
+                    stream.avail_out = UInt32(wanted)
                     return CZlib.inflate(&stream, Z_NO_FLUSH)
                 }
-                let produced = chunk.count - Int(stream.avail_out)
+                let produced = wanted - Int(stream.avail_out)
                 if produced > limit - output.count { return .failure(.tooLarge(limit: limit)) }
                 output.append(contentsOf: chunk[..<produced])
+                if output.count == prefix, status == Z_OK || status == Z_STREAM_END { return .success(output) }
 
                 switch status {
                 case Z_OK:

@@ -27,21 +27,42 @@ public enum IDX {
 
     /// The file's bytes, decompressed if they start with the gzip magic.
     public static func readContent(path: String) throws(DataError) -> [UInt8] {
-        let bytes: [UInt8]
-        switch FileBytes.load(path, limit: maxBytes) {
-        case .bytes(let b): bytes = b
+        try content(of: readFile(path: path), file: path)
+    }
+
+    /// The file's bytes as stored (gzip or plain), not yet decompressed.
+    public static func readFile(path: String) throws(DataError) -> [UInt8] {
+        try readIdentifiedFile(path: path).bytes
+    }
+
+    /// `readFile`, and the identity of the version read (see `FileBytes.Identity`).
+    static func readIdentifiedFile(path: String) throws(DataError) -> (bytes: [UInt8], identity: FileBytes.Identity?) {
+        let (file, identity) = FileBytes.loadIdentified(path, limit: maxBytes)
+        switch file {
+        case .bytes(let bytes):
+            if bytes.isEmpty { throw .emptyFile(path) }
+            return (bytes, identity)
         case .missing: throw .missingFile(path)
         case .failed(let reason): throw .unreadable(path, reason: reason)
         }
-        if bytes.isEmpty { throw .emptyFile(path) }
-        guard Gzip.isGzip(bytes) else { return bytes }
+    }
+
+    /// A file's content from its stored bytes: decompressed if they start with the gzip magic.
+    /// With `prefix`, only the content's first `prefix` bytes (see `Gzip.decompress(_:prefix:)`).
+    public static func content(of bytes: [UInt8], file: String, prefix: Int? = nil) throws(DataError) -> [UInt8] {
+        if bytes.isEmpty { throw .emptyFile(file) }
+        guard Gzip.isGzip(bytes) else { return prefix.map { Array(bytes.prefix($0)) } ?? bytes }
         let content: [UInt8]
         do throws(CompressionError) {
-            content = try Gzip.decompress(bytes, limit: maxBytes)
+            if let prefix {
+                content = try Gzip.decompress(bytes, prefix: prefix, limit: maxBytes)
+            } else {
+                content = try Gzip.decompress(bytes, limit: maxBytes)
+            }
         } catch {
-            throw .badCompression(path, error)
+            throw .badCompression(file, error)
         }
-        if content.isEmpty { throw .emptyFile(path) }
+        if content.isEmpty { throw .emptyFile(file) }
         return content
     }
 
@@ -50,6 +71,26 @@ public enum IDX {
         if dims[1] == 0 || dims[2] == 0 { throw .badDimensions(file, dims: dims, reason: "have an empty image size") }
         let offset = 4 + 4 * 3
         return Images(count: Int(dims[0]), rows: Int(dims[1]), cols: Int(dims[2]), pixels: Array(bytes[offset...]))
+    }
+
+    /// The first `first` images of an images file (all of them if it holds fewer) and the count
+    /// its header gives, from the file's stored bytes, decompressing only the header and those
+    /// images. The header gets every check `parseImages` makes except the body's length: what
+    /// lies past those images is never read, so this is only for files whose stored bytes were
+    /// checked whole (MNIST's checksums).
+    public static func leadingImages(of bytes: [UInt8], file: String, first: Int) throws(DataError) -> (images: Images, fileCount: Int) {
+        let headerSize = 4 + 4 * 3
+        let dims = try header(content(of: bytes, file: file, prefix: headerSize), file: file, magic: imagesMagic, rank: 3, whole: false)
+        if dims[1] == 0 || dims[2] == 0 { throw .badDimensions(file, dims: dims, reason: "have an empty image size") }
+        let (fileCount, rows, cols) = (Int(dims[0]), Int(dims[1]), Int(dims[2]))
+        // header() bounded count × rows × cols by maxBytes, so nothing here overflows.
+        let count = min(max(0, first), fileCount)
+        let needed = headerSize + count * rows * cols
+        let prefix = try content(of: bytes, file: file, prefix: needed)
+        if prefix.count < needed {
+            throw .truncatedBody(file, expected: headerSize + fileCount * rows * cols, actual: prefix.count)
+        }
+        return (Images(count: count, rows: rows, cols: cols, pixels: Array(prefix[headerSize...])), fileCount)
     }
 
     /// Labels, rank 1, each a digit 0–9.
@@ -62,8 +103,9 @@ public enum IDX {
         return labels
     }
 
-    /// Checks magic, dimensions and that the body is exactly as long as they say; returns the dims.
-    private static func header(_ bytes: [UInt8], file: String, magic: UInt32, rank: Int) throws(DataError) -> [UInt32] {
+    /// Checks magic, dimensions and, when `bytes` is the `whole` content, that the body is exactly
+    /// as long as they say; returns the dims.
+    private static func header(_ bytes: [UInt8], file: String, magic: UInt32, rank: Int, whole: Bool = true) throws(DataError) -> [UInt32] {
         if bytes.isEmpty { throw .emptyFile(file) }
         if bytes.count < 4 { throw .truncatedHeader(file, needed: 4 + 4 * rank, actual: bytes.count) }
         let found = bigEndian(bytes, at: 0)
@@ -82,6 +124,7 @@ public enum IDX {
             throw .badDimensions(file, dims: dims, reason: "exceed the \(maxBytes)-byte limit")
         }
         let expected = headerSize + elements
+        if !whole { return dims }
         if bytes.count < expected { throw .truncatedBody(file, expected: expected, actual: bytes.count) }
         if bytes.count > expected { throw .trailingBytes(file, expected: expected, actual: bytes.count) }
         return dims
