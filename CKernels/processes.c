@@ -14,6 +14,7 @@ enum {
     CK_MPI_ERR_THREAD = -1,      // MPI cannot give MPI_THREAD_SERIALIZED
     CK_MPI_ERR_FINALIZED = -2,   // a collective after ck_mpi_finalize
     CK_MPI_ERR_NO_MEMORY = -3,   // the per-rank count arrays could not be allocated
+    CK_MPI_ERR_TIMEOUT = -4,     // a collective did not complete within the timeout
 };
 
 // Vectors go out in chunks of at most this many elements, so every MPI count and displacement
@@ -22,6 +23,9 @@ enum {
 
 static int state_initialized = 0, state_finalized = 0;
 static int state_rank = 0, state_size = 1;
+static double state_timeout = 0;
+
+void ck_mpi_set_timeout(double seconds) { state_timeout = seconds > 0 ? seconds : 0; }
 
 int ck_mpi_available(void) {
 #ifdef CK_WITH_MPI
@@ -56,6 +60,7 @@ void ck_mpi_error_string(int code, char *text, size_t len) {
     case CK_MPI_ERR_THREAD: ours = "MPI does not provide MPI_THREAD_SERIALIZED"; break;
     case CK_MPI_ERR_FINALIZED: ours = "MPI has already been finalized"; break;
     case CK_MPI_ERR_NO_MEMORY: ours = "out of memory for the per-rank count arrays"; break;
+    case CK_MPI_ERR_TIMEOUT: ours = "timed out waiting for the other processes"; break;
     }
 #ifdef CK_WITH_MPI
     if (!ours) {
@@ -114,6 +119,20 @@ void ck_mpi_abort(int code) {
     if (state_initialized && !state_finalized) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
+// With a timeout, every collective is started non-blocking and waited for here, so that a rank
+// whose peer has died or hangs returns an error instead of waiting forever. On a timeout the
+// request stays pending: the caller can only abort. Without one, the blocking collectives run:
+// Open MPI tunes those (coll/tuned), while the non-blocking ones take libnbc's linear schedules.
+static int wait_for(MPI_Request *request) {
+    const double deadline = MPI_Wtime() + state_timeout;
+    for (;;) {
+        int done = 0, err = MPI_Test(request, &done, MPI_STATUS_IGNORE);
+        if (err != MPI_SUCCESS) return err;
+        if (done) return 0;
+        if (MPI_Wtime() > deadline) return CK_MPI_ERR_TIMEOUT;
+    }
+}
+
 // 0 when the call should communicate, CK_MPI_ERR_FINALIZED when it cannot, 1 when a group of
 // one has nothing to do.
 static int single_or_finalized(void) {
@@ -124,7 +143,10 @@ static int single_or_finalized(void) {
 int ck_mpi_barrier(void) {
     int s = single_or_finalized();
     if (s) return s == 1 ? 0 : s;
-    return MPI_Barrier(MPI_COMM_WORLD);
+    if (state_timeout == 0) return MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Request request;
+    int err = MPI_Ibarrier(MPI_COMM_WORLD, &request);
+    return err != MPI_SUCCESS ? err : wait_for(&request);
 }
 
 static int broadcast(void *x, size_t n, size_t element, MPI_Datatype type) {
@@ -132,7 +154,11 @@ static int broadcast(void *x, size_t n, size_t element, MPI_Datatype type) {
     if (s) return s == 1 ? 0 : s;
     for (size_t at = 0; at < n; at += CK_MPI_CHUNK) {
         size_t m = n - at < CK_MPI_CHUNK ? n - at : CK_MPI_CHUNK;
-        int err = MPI_Bcast((char *)x + at * element, (int)m, type, 0, MPI_COMM_WORLD);
+        void *chunk = (char *)x + at * element;
+        MPI_Request request;
+        int err = state_timeout == 0 ? MPI_Bcast(chunk, (int)m, type, 0, MPI_COMM_WORLD)
+                                     : MPI_Ibcast(chunk, (int)m, type, 0, MPI_COMM_WORLD, &request);
+        if (err == MPI_SUCCESS && state_timeout > 0) err = wait_for(&request);
         if (err != MPI_SUCCESS) return err;
     }
     return 0;
@@ -178,7 +204,11 @@ static int allreduce_chunk(void *x, void *work, size_t n, kind k) {
         recv_at[r] = r * mine;
     }
     // Rank r's slice of every rank's x lands, in rank order, in rank r's work.
-    int err = MPI_Alltoallv(x, slice_len, slice_start, type, work, recv_len, recv_at, type, MPI_COMM_WORLD);
+    MPI_Request request;
+    int err = state_timeout == 0
+        ? MPI_Alltoallv(x, slice_len, slice_start, type, work, recv_len, recv_at, type, MPI_COMM_WORLD)
+        : MPI_Ialltoallv(x, slice_len, slice_start, type, work, recv_len, recv_at, type, MPI_COMM_WORLD, &request);
+    if (err == MPI_SUCCESS && state_timeout > 0) err = wait_for(&request);
     if (err != MPI_SUCCESS) return err;
     char *dest = (char *)x + (size_t)slice_start[me] * element;
     switch (k) {
@@ -186,7 +216,9 @@ static int allreduce_chunk(void *x, void *work, size_t n, kind k) {
     case KIND_DOUBLE: sum_doubles((double *)dest, work, (size_t)mine, P); break;
     case KIND_INT: sum_ints((int64_t *)dest, work, (size_t)mine, P); break;
     }
-    return MPI_Allgatherv(MPI_IN_PLACE, 0, type, x, slice_len, slice_start, type, MPI_COMM_WORLD);
+    if (state_timeout == 0) return MPI_Allgatherv(MPI_IN_PLACE, 0, type, x, slice_len, slice_start, type, MPI_COMM_WORLD);
+    err = MPI_Iallgatherv(MPI_IN_PLACE, 0, type, x, slice_len, slice_start, type, MPI_COMM_WORLD, &request);
+    return err != MPI_SUCCESS ? err : wait_for(&request);
 }
 
 static int allreduce(void *x, void *work, size_t n, kind k) {

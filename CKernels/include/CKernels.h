@@ -124,6 +124,9 @@ int ck_mpi_size(void);                 // 1 until initialised
 int ck_mpi_finalize(void);             // a normal end; every rank must call it
 void ck_mpi_abort(int code);           // ends every rank with exit code `code`; returns only if not initialised
 int ck_mpi_barrier(void);
+// Collectives not complete after `seconds` return an error instead of waiting for a process that
+// died or hangs; after that error only ck_mpi_abort is safe. 0 (the default) waits forever.
+void ck_mpi_set_timeout(double seconds);
 // Writes the message of an error code into text (len bytes, always terminated).
 void ck_mpi_error_string(int code, char *text, size_t len);
 

@@ -24,7 +24,7 @@ struct Info: ParsableCommand {
             try world.finalize()
             return "\(built), rank \(world.rank) of \(world.size)"
         } catch {
-            return "\(built); \(error)"
+            return ProcessGroup.builtWithMPI ? "on; \(error)" : "off: \(error)"
         }
     }
 }

@@ -1,8 +1,8 @@
 // mpi-probe: checks and times ProcessGroup under mpirun (Tests/ConvKitTests/ProcessGroupTests.swift
 // runs it). Every rank prints one line.
 //   mpirun -np 3 mpi-probe check         sums bit-identical across ranks and to the rank-order sum
-//   mpirun -np 2 mpi-probe bench [n] [k]  median and fastest time of k sums of n floats
-//   mpirun -np 2 mpi-probe die            the last rank is killed; the others report the error
+//   mpirun -np 2 mpi-probe bench [n] [k]  median and fastest of k sums of n floats, without and with a timeout
+//   mpirun -np 2 mpi-probe die            the last rank is killed; the others time out after 5 s
 import ConvKit
 import Foundation
 
@@ -40,15 +40,18 @@ func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
 func check() throws -> [String] {
     var failures: [String] = []
     var orderSensitive = 0
-    // Empty, fewer elements than ranks, not divisible by the rank count, and large.
-    for count in [0, 1, 2, 3, 5, 64, 1000, 100_003] {
+    // Empty, fewer elements than ranks, not divisible by the rank count, and large; through the
+    // blocking collectives (no timeout) and the non-blocking ones (a timeout).
+    let counts = [0, 1, 2, 3, 5, 64, 1000, 100_003]
+    for (timeout, count) in [0.0, 60].flatMap({ t in counts.map { (t, $0) } }) {
+        world.timeout = timeout
         let expected = sumInOrder(Array(0..<world.size), count: count)
         let reversed = sumInOrder(Array((0..<world.size).reversed()), count: count)
-        orderSensitive += zip(expected, reversed).filter { $0.bitPattern != $1.bitPattern }.count
+        if timeout == 0 { orderSensitive += zip(expected, reversed).filter { $0.bitPattern != $1.bitPattern }.count }
 
         var values = contribution(rank: world.rank, count: count)
         try world.allReduceSum(&values)
-        if !bitsEqual(values, expected) { failures.append("[Float] sum of \(count) differs from the rank-order sum") }
+        if !bitsEqual(values, expected) { failures.append("[Float] sum of \(count) (timeout \(timeout)) differs from the rank-order sum") }
 
         // The same through two Buffers, which travel packed as one vector.
         let mine = contribution(rank: world.rank, count: count), split = count / 3
@@ -84,20 +87,31 @@ func check() throws -> [String] {
         : failures.map { "FAIL: \($0)" }
 }
 
-func bench(count: Int, repetitions: Int) throws -> String {
+/// Times the sum with no timeout (blocking collectives) and with one (non-blocking ones, polled),
+/// alternating so that both see the same load.
+func bench(count: Int, repetitions: Int) throws -> [String] {
     let values = Buffer(count: count)
     values.copy(from: contribution(rank: world.rank, count: count))
-    try world.allReduceSum([values])  // grows the work buffer, warms up connections
-    var seconds: [Double] = []
-    for _ in 0..<repetitions {
-        try world.barrier()
-        let start = DispatchTime.now().uptimeNanoseconds
+    let timeouts: [Double] = [0, 60]
+    var seconds: [[Double]] = timeouts.map { _ in [] }
+    for timeout in timeouts {  // grows the work buffer, warms up connections
+        world.timeout = timeout
         try world.allReduceSum([values])
-        seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
     }
-    seconds.sort()
-    let median = seconds[seconds.count / 2], fastest = seconds[0]
-    return String(format: "sum of %d floats: median %.1f µs, fastest %.1f µs over %d runs", count, median * 1e6, fastest * 1e6, repetitions)
+    for _ in 0..<repetitions {
+        for (i, timeout) in timeouts.enumerated() {
+            world.timeout = timeout
+            try world.barrier()
+            let start = DispatchTime.now().uptimeNanoseconds
+            try world.allReduceSum([values])
+            seconds[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+    }
+    return zip(timeouts, seconds).map { timeout, s in
+        let sorted = s.sorted()
+        return String(format: "sum of %d floats, %@: median %.1f µs, fastest %.1f µs over %d runs", count,
+                      timeout == 0 ? "blocking" : "with a timeout", sorted[sorted.count / 2] * 1e6, sorted[0] * 1e6, repetitions)
+    }
 }
 
 do {
@@ -105,7 +119,8 @@ do {
     switch arguments.first {
     case "die":
         // The last rank dies without a word; the others go on summing and must fail with a
-        // clear error rather than hang (mpirun ends the job in any case).
+        // clear error rather than hang (plain mpirun ends the job before that).
+        world.timeout = 5
         if world.rank == world.size - 1 && world.size > 1 { kill(getpid(), SIGKILL) }
         var values = [Float](repeating: 1, count: 100_000)
         for _ in 0..<1000 { try world.allReduceSum(&values) }
@@ -113,7 +128,7 @@ do {
     case "bench":
         let count = arguments.dropFirst().first.flatMap { Int($0) } ?? 100_000
         let repetitions = arguments.dropFirst(2).first.flatMap { Int($0) } ?? 51
-        lines = [try bench(count: count, repetitions: repetitions)]
+        lines = try bench(count: count, repetitions: repetitions)
     default:
         lines = try check()
     }

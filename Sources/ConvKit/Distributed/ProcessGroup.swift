@@ -18,7 +18,7 @@ public enum ProcessGroupError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .builtWithoutMPI(let n):
-            "started by mpirun as one of \(n) processes, but convkit was built without MPI (install libopenmpi-dev, then remove .build/*.yaml and rebuild)"
+            "started by mpirun as one of \(n) processes, but this build has no MPI (install libopenmpi-dev and rebuild: docs/mpi-design.md)"
         case .initialization(let code, let message): "MPI could not start (error \(code)): \(message)"
         case .communication(let operation, let rank, let size, let code, let message):
             "rank \(rank) of \(size): \(operation) failed (MPI error \(code): \(message)); another process has probably died"
@@ -64,6 +64,14 @@ public final class ProcessGroup: @unchecked Sendable {
     private init(rank: Int, size: Int) {
         self.rank = rank
         self.size = size
+    }
+
+    /// Seconds a collective may wait for the other ranks before it fails with a communication
+    /// error (then `abort`: the group cannot be used again); 0, the default, waits forever.
+    /// mpirun itself ends the run when a process exits early; this covers runs where it does not
+    /// (`--enable-recovery`) and a process that hangs.
+    public var timeout: Double = 0 {
+        didSet { ck_mpi_set_timeout(timeout) }
     }
 
     // Reused across calls so a training step allocates nothing once they have grown.
