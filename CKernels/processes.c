@@ -184,7 +184,7 @@ size_t ck_mpi_sum_work_size(size_t n) {
     }
 DEFINE_SUM_IN_RANK_ORDER(sum_floats, float)
 DEFINE_SUM_IN_RANK_ORDER(sum_doubles, double)
-DEFINE_SUM_IN_RANK_ORDER(sum_ints, int64_t)
+DEFINE_SUM_IN_RANK_ORDER(sum_ints, uint64_t)  // int64 counts added as unsigned: wrap-around, not undefined overflow
 
 typedef enum { KIND_FLOAT, KIND_DOUBLE, KIND_INT } kind;
 
@@ -214,7 +214,7 @@ static int allreduce_chunk(void *x, void *work, size_t n, kind k) {
     switch (k) {
     case KIND_FLOAT: sum_floats((float *)dest, work, (size_t)mine, P); break;
     case KIND_DOUBLE: sum_doubles((double *)dest, work, (size_t)mine, P); break;
-    case KIND_INT: sum_ints((int64_t *)dest, work, (size_t)mine, P); break;
+    case KIND_INT: sum_ints((uint64_t *)dest, work, (size_t)mine, P); break;
     }
     if (state_timeout == 0) return MPI_Allgatherv(MPI_IN_PLACE, 0, type, x, slice_len, slice_start, type, MPI_COMM_WORLD);
     err = MPI_Iallgatherv(MPI_IN_PLACE, 0, type, x, slice_len, slice_start, type, MPI_COMM_WORLD, &request);
