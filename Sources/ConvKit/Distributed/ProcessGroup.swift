@@ -131,7 +131,7 @@ public final class ProcessGroup: @unchecked Sendable {
 
     /// `values` = the sum over ranks, added in rank order: bit-identical on every rank.
     public func allReduceSum(_ values: inout [Float]) throws(ProcessGroupError) {
-        guard size > 1 else { return }
+        guard size > 1, !values.isEmpty else { return }
         let n = values.count
         try values.withUnsafeMutableBufferPointer { (v) throws(ProcessGroupError) in
             try allReduceSum(v.baseAddress!, n)
