@@ -113,8 +113,9 @@ void ck_adam_update(float *w, float *m, float *s, const float *g, float lr, floa
 // Data-parallel training across processes started by mpirun. Built without MPI (see
 // Package.swift), or run without mpirun, every call acts on a group of one: rank 0 of 1, reductions
 // and broadcasts leave their buffer as it is. Functions returning int return 0 on success, else
-// an MPI error code for ck_mpi_error_string (communication errors are returned, never fatal).
-// Call them from one thread (MPI_THREAD_FUNNELED); OpenMP regions must not.
+// an MPI error code (or a negative one of ours) for ck_mpi_error_string: communication errors are
+// returned, never fatal. One call at a time, from any thread (MPI_THREAD_SERIALIZED), never from
+// inside an OpenMP region.
 int ck_mpi_available(void);            // 1 if built with MPI
 int ck_mpi_launched(void);             // size mpirun announced in the environment, else 0 (any build)
 // Initialises MPI only when ck_mpi_launched() (so a plain run never does); later calls do nothing.
@@ -138,7 +139,8 @@ int ck_mpi_broadcast_bytes(void *x, size_t n);
 // whatever MPI's own reduction order, so the result is bit-identical on every rank and from run to
 // run. Rank r owns the slice [r·n/P, (r+1)·n/P) (the first n mod P ranks one element more): all
 // ranks send it their part of it, it sums the P parts in rank order, and every rank gathers all
-// slices. Overwrites x. work: ck_mpi_sum_work_size(n) elements of x's type.
+// slices. Overwrites x. work: ck_mpi_sum_work_size(n) elements of x's type (it depends on the
+// number of ranks, so ask after ck_mpi_init; 0 in a group of one). Integer sums wrap on overflow.
 size_t ck_mpi_sum_work_size(size_t n);
 int ck_mpi_allreduce_sum_floats(float *x, float *work, size_t n);
 int ck_mpi_allreduce_sum_doubles(double *x, double *work, size_t n);
