@@ -4,6 +4,10 @@
 import PackageDescription
 import Foundation
 
+// Both optional, found once per manifest evaluation (see the structs at the end).
+let openMP = OpenMP.find()
+let mpi = MPI.find()
+
 let package = Package(
     name: "ConvKit",
     products: [
@@ -43,6 +47,8 @@ let package = Package(
         ),
         // zlib, for gzip-compressed MNIST and PNG.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // Runs ProcessGroup's collectives under mpirun for ProcessGroupTests (and times them).
+        .executableTarget(name: "mpi-probe", dependencies: ["ConvKit"], path: "Tests/MPIProbe"),
         .testTarget(name: "CKernelsTests", dependencies: ["ConvKit", "CKernels"]),
         .testTarget(name: "ConvKitTests", dependencies: ["ConvKit", "ConvKitFiles", "ConvKitVisualization", "ConvKitBenchmark", "CKernels"]),
     ]
@@ -60,11 +66,12 @@ var kernelCSettings: [CSetting] {
     #elseif arch(arm64)
     settings.append(.unsafeFlags(["-mcpu=native"]))
     #endif
-    if let omp = OpenMP.find() { settings.append(contentsOf: omp.cSettings) }
+    if let openMP { settings.append(contentsOf: openMP.cSettings) }
+    if let mpi { settings.append(contentsOf: mpi.cSettings) }
     return settings
 }
 
-var kernelLinkerSettings: [LinkerSetting] { OpenMP.find()?.linkerSettings ?? [] }
+var kernelLinkerSettings: [LinkerSetting] { (openMP?.linkerSettings ?? []) + (mpi?.linkerSettings ?? []) }
 
 // OpenMP is optional: without it every pragma is ignored and the kernels run on one thread
 // (`convkit info` and `convkit train` say so). CONVKIT_OPENMP=0 forces that build.
@@ -115,6 +122,59 @@ struct OpenMP {
     }
     var linkerSettings: [LinkerSetting] {
         [.unsafeFlags(["-L\(libDir)", "-lomp", "-Xlinker", "-rpath", "-Xlinker", libDir], .when(platforms: Self.platforms))]
+    }
+}
+
+// MPI, for data-parallel training across processes (docs/mpi-design.md). Optional like OpenMP:
+// Open MPI's compiler wrapper says which flags it adds (`mpicc --showme:compile` and
+// `--showme:link`), else pkg-config's `ompi-c` does; without either, or with CONVKIT_MPI=0, the
+// C target builds its single-process stubs. Linux only: that is where it is tested.
+struct MPI {
+    var compileFlags: [String]
+    var linkFlags: [String]
+
+    static func find() -> MPI? {
+    #if os(Linux)
+        if ProcessInfo.processInfo.environment["CONVKIT_MPI"] == "0" { return nil }
+        if let compile = run("mpicc", ["--showme:compile"]), let link = run("mpicc", ["--showme:link"]) {
+            return MPI(compileFlags: compile, linkFlags: link)
+        }
+        if let compile = run("pkg-config", ["--cflags", "ompi-c"]), let link = run("pkg-config", ["--libs", "ompi-c"]) {
+            return MPI(compileFlags: compile, linkFlags: link)
+        }
+    #endif
+        return nil
+    }
+
+    // The words a tool prints, or nil if it is not on PATH, fails, or prints no -I/-l flag.
+    static func run(_ tool: String, _ arguments: [String]) -> [String]? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        let words = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init)
+        return words.contains { $0.hasPrefix("-I") || $0.hasPrefix("-l") } ? words : nil
+    }
+
+    // swiftc links: it takes -L and -l as they are; a library directory also becomes an rpath (an
+    // MPI under /opt is found at run time too), and anything else (-Wl,…, -pthread) goes to the linker.
+    static func swiftLinkerFlags(_ flag: String) -> [String] {
+        if flag.hasPrefix("-L") { return [flag, "-Xlinker", "-rpath", "-Xlinker", String(flag.dropFirst(2))] }
+        if flag.hasPrefix("-l") { return [flag] }
+        if flag.hasPrefix("-Wl,") { return flag.dropFirst(4).split(separator: ",").flatMap { ["-Xlinker", String($0)] } }
+        if flag == "-pthread" { return ["-lpthread"] }
+        return ["-Xlinker", flag]
+    }
+
+    var cSettings: [CSetting] { [.unsafeFlags(compileFlags + ["-DCK_WITH_MPI"], .when(platforms: [.linux]))] }
+    var linkerSettings: [LinkerSetting] {
+        [.unsafeFlags(linkFlags.flatMap(Self.swiftLinkerFlags), .when(platforms: [.linux]))]
     }
 }
 

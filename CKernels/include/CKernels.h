@@ -108,6 +108,44 @@ void ck_momentum_update(float *w, float *u, const float *g, float lr, float mu, 
 void ck_adam_update(float *w, float *m, float *s, const float *g, float lr, float b1, float b2,
                     float eps, float wd, float c1, float c2, size_t n);
 
+// ---- processes (MPI) ---------------------------------------------------------------------------
+
+// Data-parallel training across processes started by mpirun. Built without MPI (see
+// Package.swift), or run without mpirun, every call acts on a group of one: rank 0 of 1, reductions
+// and broadcasts leave their buffer as it is. Functions returning int return 0 on success, else
+// an MPI error code (or a negative one of ours) for ck_mpi_error_string: communication errors are
+// returned, never fatal. One call at a time, from any thread (MPI_THREAD_SERIALIZED), never from
+// inside an OpenMP region.
+int ck_mpi_available(void);            // 1 if built with MPI
+int ck_mpi_launched(void);             // size mpirun announced in the environment, else 0 (any build)
+// Initialises MPI only when ck_mpi_launched() (so a plain run never does); later calls do nothing.
+int ck_mpi_init(void);
+int ck_mpi_rank(void);                 // 0 until initialised
+int ck_mpi_size(void);                 // 1 until initialised
+int ck_mpi_finalize(void);             // a normal end; every rank must call it
+void ck_mpi_abort(int code);           // ends every rank with exit code `code`; returns only if not initialised
+int ck_mpi_barrier(void);
+// Collectives not complete after `seconds` return an error instead of waiting for a process that
+// died or hangs; after that error only ck_mpi_abort is safe. 0 (the default) waits forever.
+void ck_mpi_set_timeout(double seconds);
+// Writes the message of an error code into text (len bytes, always terminated).
+void ck_mpi_error_string(int code, char *text, size_t len);
+
+// x (n) on every rank = x (n) on rank 0. Overwrites x on ranks other than 0.
+int ck_mpi_broadcast_floats(float *x, size_t n);
+int ck_mpi_broadcast_bytes(void *x, size_t n);
+
+// x (n) on every rank = ((x₀ + x₁) + x₂) + … + x_{P-1}, the ranks' vectors summed in rank order
+// whatever MPI's own reduction order, so the result is bit-identical on every rank and from run to
+// run. Rank r owns the slice [r·n/P, (r+1)·n/P) (the first n mod P ranks one element more): all
+// ranks send it their part of it, it sums the P parts in rank order, and every rank gathers all
+// slices. Overwrites x. work: ck_mpi_sum_work_size(n) elements of x's type (it depends on the
+// number of ranks, so ask after ck_mpi_init; 0 in a group of one). Integer sums wrap on overflow.
+size_t ck_mpi_sum_work_size(size_t n);
+int ck_mpi_allreduce_sum_floats(float *x, float *work, size_t n);
+int ck_mpi_allreduce_sum_doubles(double *x, double *work, size_t n);
+int ck_mpi_allreduce_sum_ints(int64_t *x, int64_t *work, size_t n);
+
 // ---- benchmark support ---------------------------------------------------------------------------
 
 // Runs `iterations` steps of independent fused multiply-adds on each of `threads` threads (one
