@@ -15,9 +15,11 @@ struct RunSettings {
     var save: String?
     var checkpoint: String?
     var checkpointEvery: Int
+    /// Shares of every batch: MPI processes, or --shares in one process. A checkpoint resumes only with as many.
+    var processes = 1
 
     func metadata(_ recipe: Recipe) -> [String: String] {
-        var m = [
+        var m: [String: String] = [
             "recipe.arch": recipe.name,
             "recipe.optimizer": recipe.optimizer.rawValue,
             "recipe.lr": "\(recipe.learningRate)",
@@ -33,6 +35,7 @@ struct RunSettings {
             "recipe.no_shuffle": String(noShuffle),
             "run.checkpoint_every": String(checkpointEvery),
         ]
+        m["run.processes"] = String(processes)
         // Absolute, so --resume works from any directory.
         m["run.data"] = data.map(absolute)
         m["run.save"] = save.map(absolute)
@@ -68,6 +71,8 @@ struct RunSettings {
         seed = try parsed("recipe.seed") { UInt64($0) }
         noShuffle = try parsed("recipe.no_shuffle") { Bool($0) }
         checkpointEvery = try parsed("run.checkpoint_every", positive)
+        // Checkpoints from before data-parallel training have no field: they were one process.
+        processes = metadata["run.processes"] == nil ? 1 : try parsed("run.processes", positive)
         data = metadata["run.data"]
         save = metadata["run.save"]
         checkpoint = metadata["run.checkpoint"]

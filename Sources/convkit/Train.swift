@@ -33,6 +33,8 @@ struct Train: ParsableCommand {
     @Option(help: "Checkpoint every N epochs (and after the last).") var checkpointEvery: Int?
     @Option(help: "Continue from this checkpoint with its recipe; only --epochs, --save, --checkpoint(-every), --data and compute options may be given.")
     var resume: String?
+    @Option(help: "Run each batch as N contiguous shares whose gradients are summed in order: one process doing exactly what mpirun -np N does (for comparing).")
+    var shares: Int?
     @Flag(help: "Print one JSON object at the end instead of the report.") var json = false
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var compute: ComputeOptions
@@ -43,6 +45,7 @@ struct Train: ParsableCommand {
         if let epochs, epochs < 0 { throw ValidationError("--epochs must be 0 or more, got \(epochs)") }
         if let momentum, !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be 0 or more") }
+        if let shares, shares < 1 { throw ValidationError("--shares must be at least 1, got \(shares)") }
         if let checkpointEvery, checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
         if checkpointEvery != nil, checkpoint == nil, resume == nil { throw ValidationError("--checkpoint-every needs --checkpoint FILE") }
         if resume != nil {
@@ -62,10 +65,22 @@ struct Train: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let console = Console(quiet: json)
+        // Under mpirun: data-parallel, one share of every batch per process (docs/mpi-design.md).
+        let processes = ProcessGroup.launchedSize != nil ? try ProcessGroup.world : nil
+        let group = processes.flatMap { $0.size > 1 ? $0 : nil }
+        if let group {
+            if shares != nil { throw ValidationError("--shares is the one-process stand-in for mpirun; drop it under mpirun") }
+            if compute.threads == nil {
+                let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? group.size
+                Kernels.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1))
+            }
+        }
+        let isMain = group?.isMain ?? true
+        let console = Console(quiet: json || !isMain)
         var recipe = Recipe.named(arch)!
         var settings = RunSettings(seed: seed, noShuffle: noShuffle, data: dataOptions.data, save: save,
-                                   checkpoint: checkpoint, checkpointEvery: checkpointEvery ?? 1)
+                                   checkpoint: checkpoint, checkpointEvery: checkpointEvery ?? 1,
+                                   processes: group?.size ?? shares ?? 1)
         var resumed: SafeTensorsFile?
         let digits: [Int]
 
@@ -74,7 +89,11 @@ struct Train: ParsableCommand {
         if let resume {
             let loaded = try Model.load(path: resume)
             guard loaded.file.metadata["checkpoint"] != nil else { throw CheckpointError.notACheckpoint(resume) }
+            let parts = settings.processes
             try settings.read(loaded.file.metadata, into: &recipe, file: resume)
+            guard settings.processes == parts else {
+                throw ValidationError("\(resume) was trained as \(settings.processes) share(s) of each batch; resume it with mpirun -np \(settings.processes) (or --shares \(settings.processes)), not \(parts)")
+            }
             if let epochs { recipe.epochs = epochs }
             if let data = dataOptions.data { settings.data = data }
             if let save { settings.save = save }
@@ -101,6 +120,9 @@ struct Train: ParsableCommand {
             model.network.initialize(recipe.weightInit, generator: &generator)
         }
         let classes = model.info.digits
+        // Every process starts from rank 0's weights (the same seed gives the same, but a file
+        // read by one process only, or a different build, must not start a run apart).
+        if let group { for p in model.network.parameters { try group.broadcast(p.value) } }
 
         var dataOptions = self.dataOptions
         dataOptions.data = settings.data
@@ -116,7 +138,8 @@ struct Train: ParsableCommand {
         let optimizer = recipe.makeOptimizer(parameters: model.network.parameters)
         let trainer = try Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: recipe.batchSize,
                               schedule: recipe.schedule, normalization: model.info.normalization,
-                              reshuffle: recipe.reshuffle && !noShuffle, seed: seed)
+                              reshuffle: recipe.reshuffle && !noShuffle, seed: seed, processes: group,
+                              shares: group == nil ? settings.processes : 1)
         if let resumed, let resume { try trainer.restore(from: resumed, count: train.count, file: resume) }
         guard trainer.completedEpochs <= recipe.epochs else {
             throw ValidationError("the checkpoint is at epoch \(trainer.completedEpochs), past --epochs \(recipe.epochs)")
@@ -132,7 +155,7 @@ struct Train: ParsableCommand {
         console.line()
 
         var reports: [EpochReport] = []
-        let logWriter = try log.map { path throws(TrainingLogError) in try TrainingLogWriter(path: path) }
+        let logWriter = try log.flatMap { isMain ? $0 : nil }.map { path throws(TrainingLogError) in try TrainingLogWriter(path: path) }
         let width = String(recipe.epochs).count
         if trainer.completedEpochs > 0 { console.line("resumed from \(resume!) after epoch \(trainer.completedEpochs)") }
         // A checkpoint is written only after an epoch whose loss and weights were all finite,
@@ -145,7 +168,7 @@ struct Train: ParsableCommand {
             try logWriter?.append(report)
             let epoch = String(report.epoch).leftPadded(to: width)
             console.line("epoch \(epoch)/\(recipe.epochs)  loss \(String(format: "%.4f", report.loss))  train \(percent(report.accuracy))  test \(percent(report.testAccuracy ?? 0))  \(String(format: "%.3f s", report.seconds))")
-            if let path = settings.checkpoint, report.epoch % settings.checkpointEvery == 0 || report.epoch == recipe.epochs {
+            if isMain, let path = settings.checkpoint, report.epoch % settings.checkpointEvery == 0 || report.epoch == recipe.epochs {
                 try trainer.checkpoint(of: model, metadata: checkpointMetadata).write(path: path)
             }
         }
@@ -153,7 +176,9 @@ struct Train: ParsableCommand {
         let evaluation = try trainer.evaluate(test)
         let trainSeconds = reports.reduce(0) { $0 + $1.seconds }
         let samplesPerSecond = trainSeconds > 0 ? Double(train.count * reports.count) / trainSeconds : 0
-        if let save = settings.save { try model.save(to: save) }
+        if isMain, let save = settings.save { try model.save(to: save) }
+        if let processes { try processes.finalize() }
+        guard isMain else { return }
 
         if json {
             print(jsonString([

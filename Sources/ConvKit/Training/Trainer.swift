@@ -38,6 +38,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case labelOutOfRange(label: Int, classes: Int)
     /// No samples to train on.
     case emptyData
+    /// A share count below 1.
+    case badShares(Int)
 
     /// What went wrong, in one line.
     public var description: String {
@@ -51,6 +53,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .labelCount(let labels, let samples): "\(labels) labels for \(samples) samples"
         case .labelOutOfRange(let label, let classes): "label \(label) is outside 0..<\(classes)"
         case .emptyData: "there is nothing to train on"
+        case .badShares(let n): "the number of shares must be at least 1, got \(n)"
         }
     }
 }
@@ -86,11 +89,24 @@ public final class Trainer {
     package var order: [Int] = []
     private let step: TrainingStep
 
-    /// Throws `TrainingError.badBatchSize` for a batch size below 1 or too large for the network.
+    /// Data-parallel training when given: every process of the group runs the same trainer on
+    /// the same data and seed, takes its own contiguous share of each batch, and the gradients
+    /// are summed over the processes in rank order before every process takes the same step.
+    public let processes: ProcessGroup?
+    /// Without `processes`: each batch is run as this many contiguous shares whose gradients are
+    /// summed in share order, the same arithmetic as that many processes, so a one-process run
+    /// reproduces a data-parallel one bit for bit. 1 (the default) is the plain, fastest step.
+    public let shares: Int
+
+    /// Throws `TrainingError.badBatchSize` for a batch size below 1 or too large for the
+    /// network, `.badShares` for shares below 1.
     public init(network: Sequential, loss: any Loss, optimizer: Optimizer, batchSize: Int,
                 schedule: LearningRateSchedule = .constant, normalization: InputNormalization = .unit,
-                reshuffle: Bool = false, seed: UInt64 = 0) throws(TrainingError) {
+                reshuffle: Bool = false, seed: UInt64 = 0, processes: ProcessGroup? = nil, shares: Int = 1) throws(TrainingError) {
         guard batchSize >= 1, (try? network.checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
+        guard shares >= 1 else { throw .badShares(shares) }
+        self.processes = processes.flatMap { $0.size > 1 ? $0 : nil }
+        self.shares = shares
         self.network = network
         self.loss = loss
         self.optimizer = optimizer
@@ -102,6 +118,8 @@ public final class Trainer {
         generator = SeededGenerator(seed: seed ^ 0x5EED_0F_0DE5)
         initialGenerator = generator
         step = TrainingStep(network: network, loss: loss, optimizer: optimizer)
+        step.processes = self.processes
+        step.shares = self.processes == nil ? shares : 1
         step.reserve(batch: batchSize)
     }
 
@@ -127,11 +145,12 @@ public final class Trainer {
             try order.withUnsafeBufferPointer { order in
                 for stepIndex in 0..<stepsPerEpoch {
                     let start = stepIndex * batchSize, n = min(batchSize, data.count - start)
-                    data.fill(input: network.input, targets: step.targets.pointer, order: order, start: start, count: n,
-                              normalization: normalization)
                     optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch,
                                                            step: epoch * stepsPerEpoch + stepIndex, totalSteps: totalSteps)
-                    let result = step.run(batch: n)
+                    let result = try step.run(batch: n) { first, count in
+                        data.fill(input: network.input, targets: step.targets.pointer, order: order, start: start + first, count: count,
+                                  normalization: normalization)
+                    }
                     guard result.loss.isFinite else {
                         throw TrainingError.nonFinite(epoch: epoch + 1, step: stepIndex + 1, what: "the loss")
                     }
@@ -140,6 +159,8 @@ public final class Trainer {
                     if let onProgress, stepIndex % 64 == 63 { onProgress(start + n, data.count) }
                 }
             }
+            // Each process counted its own shares; the loss was already summed in every step.
+            if let processes { correct = try processes.sum(correct) }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             if let bad = network.namedParameters.first(where: { !$0.parameter.isFinite }) {
                 throw TrainingError.nonFinite(epoch: epoch + 1, step: stepsPerEpoch, what: "weight \(bad.name)")

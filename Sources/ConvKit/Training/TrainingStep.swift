@@ -14,6 +14,17 @@ package final class TrainingStep {
     private let fusable: FusableOptimizer?
     private let fusedLayers: [Bool]
     private let fusedParameters: Set<ObjectIdentifier>
+    /// Data-parallel training: this process runs one contiguous share of every batch and the
+    /// gradients are summed over the processes in rank order. Nil: one process.
+    package var processes: ProcessGroup?
+    /// Without `processes`: run every batch as this many contiguous shares, summing their
+    /// gradients in share order, exactly as that many processes would; 1 is the plain step.
+    package var shares = 1
+    /// The gradients as they are sent, plus the batch's loss: one collective a step.
+    private lazy var reduced: [Buffer] = network.parameters.map(\.gradient) + [lossSlot]
+    private let lossSlot = Buffer(count: 1)
+    /// The running sum of the shares' gradients (and loss) in a one-process sharded step.
+    private lazy var accumulated: [Buffer] = reduced.map { Buffer(count: $0.count) }
 
     package init(network: Sequential, loss: any Loss, optimizer: Optimizer) {
         self.network = network
@@ -39,7 +50,68 @@ package final class TrainingStep {
     /// finite, backward and the optimizer's update (a non-finite loss leaves every weight as it
     /// was). Returns the mean loss and how many samples the network got right before the update
     /// (the largest output at the target's 1).
+    /// Not sharded: `processes` and `shares` are for `run(batch:fill:)`.
     package func run(batch n: Int) -> (loss: Float, correct: Int) {
+        precondition(processes == nil && shares == 1, "a sharded step needs run(batch:fill:)")
+        return runWhole(batch: n)
+    }
+
+    /// One step whose inputs and targets `fill(start, count)` writes, for samples
+    /// start..<start+count of the batch, at the front of the network's input and of `targets`.
+    /// Sharded (`processes` or `shares`), each share is filled and run by itself; throws only
+    /// when the processes cannot communicate.
+    package func run(batch n: Int, fill: (Int, Int) -> Void) throws(ProcessGroupError) -> (loss: Float, correct: Int) {
+        if processes == nil && shares == 1 {
+            fill(0, n)
+            return runWhole(batch: n)
+        }
+        return try runShares(batch: n, fill: fill)
+    }
+
+    /// Σ over shares r of (∂E_r/∂W)·m_r/n, where E_r is the mean loss over share r's m_r samples:
+    /// the gradient of the whole batch's mean loss, summed share by share in order, in one process
+    /// or across ranks alike. No SGD fusion: every gradient must be complete before the update.
+    private func runShares(batch n: Int, fill: (Int, Int) -> Void) throws(ProcessGroupError) -> (loss: Float, correct: Int) {
+        let parts = processes?.size ?? shares
+        let mine = processes.map { $0.rank..<($0.rank + 1) } ?? 0..<parts
+        let classes = network.outputCount
+        var correct = 0
+        for r in mine {
+            let lo = r * n / parts, hi = (r + 1) * n / parts, m = hi - lo
+            if m == 0 {
+                for p in network.parameters { p.gradient.fill(0) }
+                lossSlot.pointer[0] = 0
+            } else {
+                fill(lo, m)
+                network.forward(batch: m)
+                let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
+                                      batch: m, classes: classes)
+                correct += countCorrect(network.output, targets: targets.pointer, batch: m, classes: classes)
+                let weight = Float(m) / Float(n)
+                for i in 0..<(m * classes) { network.outputGradient[i] *= weight }
+                network.backward(batch: m)
+                lossSlot.pointer[0] = value * weight
+            }
+            if processes == nil {
+                for (sum, part) in zip(accumulated, reduced) {
+                    if r == 0 { sum.pointer.update(from: part.pointer, count: part.count) } else {
+                        for i in 0..<part.count { sum.pointer[i] += part.pointer[i] }
+                    }
+                }
+            }
+        }
+        if let processes {
+            try processes.allReduceSum(reduced)
+        } else {
+            for (sum, part) in zip(accumulated, reduced) { part.pointer.update(from: sum.pointer, count: part.count) }
+        }
+        let value = lossSlot.pointer[0]
+        guard value.isFinite else { return (value, correct) }
+        optimizer.step()
+        return (value, correct)
+    }
+
+    private func runWhole(batch n: Int) -> (loss: Float, correct: Int) {
         network.forward(batch: n)
         let classes = network.outputCount
         let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
