@@ -45,7 +45,7 @@ private typealias FullKernel = (ck_variant, UnsafeMutablePointer<Float>?, Unsafe
 private func full(_ input: Tensor, _ kernel: Tensor, _ kernelFunction: FullKernel) throws(ShapeError) -> Tensor {
     let (h, w, kh, kw) = try planeShapes(input, kernel)
     var out = Tensor(zeros: [Int(h + kh - 1), Int(w + kw - 1)])
-    var work = [Float](repeating: 0, count: ck_plane_full_work_size(h, w, kh, kw))
+    var work = [Float](repeating: 0, count: ck_correlate_full_work_size(h, w, kh, kw))
     input.withPointer { i in kernel.withPointer { k in out.withMutablePointer { o in
         work.withUnsafeMutableBufferPointer { wk in
             kernelFunction(Kernels.variant.c, o, i, k, wk.baseAddress, h, w, kh, kw)

@@ -33,7 +33,7 @@ struct ConvKernelTests {
             expectClose(valid, referenceConvForward(input, k, [], bias: .none, N: 1, C: 1, H: H, W: W, O: 1, KH: KH, KW: KW),
                         "valid \(H)x\(W) ⋆ \(KH)x\(KW)")
 
-            var work = [Float](repeating: .nan, count: ck_plane_full_work_size(Int32(H), Int32(W), Int32(KH), Int32(KW)))
+            var work = [Float](repeating: .nan, count: ck_correlate_full_work_size(Int32(H), Int32(W), Int32(KH), Int32(KW)))
             var full = [Float](repeating: .nan, count: (H + KH - 1) * (W + KW - 1))
             ck_correlate_full(variant, &full, input, k, &work, Int32(H), Int32(W), Int32(KH), Int32(KW))
             expectClose(full, referenceCorrelateFull(input, k, H: H, W: W, KH: KH, KW: KW), "full corr \(H)x\(W) ⋆ \(KH)x\(KW)")
@@ -73,7 +73,7 @@ struct ConvKernelTests {
             ck_conv2d_backward_kernel(variant, &dK, X, dY, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
             expectClose(dK, referenceConvKernelGrad(X, dY, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW), "dK \(shape)")
 
-            var work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.4, shape.2, shape.3, shape.5, shape.6))
+            var work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6))
             var dX = [Float](repeating: .nan, count: N * C * H * W)
             ck_conv2d_backward_input(variant, &dX, dY, K, &work, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
             expectClose(dX, referenceConvInputGrad(dY, K, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW), "dX \(shape)")
@@ -122,7 +122,7 @@ struct ConvKernelTests {
             var Y = [Float](repeating: 0, count: N * O * OH * OW)
             var dK = [Float](repeating: 0, count: O * C * KH * KW)
             var dX = [Float](repeating: 0, count: N * C * H * W)
-            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(Int32(N), Int32(C), Int32(O), Int32(H), Int32(W), Int32(KH), Int32(KW)))
+            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW)))
             ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
             ck_conv2d_backward_kernel(variant, &dK, X, dY, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
             ck_conv2d_backward_input(variant, &dX, dY, K, &work, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))

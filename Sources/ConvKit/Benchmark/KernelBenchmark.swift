@@ -137,7 +137,7 @@ public enum KernelBenchmark {
         let (h, w, kh, kw) = (Int32(s.h), Int32(s.w), Int32(s.kh), Int32(s.kw))
         let input = Buffer(s.h * s.w, seed: 1), k = Buffer(s.kh * s.kw, seed: 2)
         let out = Buffer((s.h + s.kh - 1) * (s.w + s.kw - 1))
-        let work = Buffer(ck_plane_full_work_size(h, w, kh, kw))
+        let work = Buffer(ck_correlate_full_work_size(h, w, kh, kw))
         let flops = 2.0 * Double((s.h + s.kh - 1) * (s.w + s.kw - 1) * s.kh * s.kw)
         let f = convolve ? ck_convolve_full : ck_correlate_full
         return BenchmarkCase(kernel: convolve ? "convolve_full" : "correlate_full", shape: s.description, work: flops,
@@ -172,7 +172,7 @@ public enum KernelBenchmark {
         let dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
         let dX = Buffer(s.n * s.c * s.h * s.w)
         let (n, c, h, w, o, kh, kw) = args(s)
-        let work = Buffer(ck_conv2d_backward_input_work_size(n, c, o, h, w, kh, kw))
+        let work = Buffer(ck_conv2d_backward_input_work_size(n, c, h, w, o, kh, kw))
         return BenchmarkCase(kernel: "conv_backward_input", shape: s.description, work: s.flops,
                              body: { v in ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, n, c, h, w, o, kh, kw) },
                              output: { dX.array }, outputs: [dX])
