@@ -304,20 +304,22 @@ FORCE_INLINE void kernel_grad_row(vf *sums, const float *X, const float *dY, con
     for (int n = n0; n < n1; n++) {
         const float *Xc = X + ((size_t)n * s.C + c) * s.H * s.W + (size_t)kh * s.W;
         const float *dYn = dY + ((size_t)n * s.O + o0) * s.OH * s.OW;
-        for (int y = 0; y < s.OH; y++) {
-            const float *xrow = Xc + (size_t)y * s.W, *drow = dYn + (size_t)y * s.OW;
-            for (int xv = 0; xv < nvec; xv++)
-                kernel_grad_step(acc, xrow, drow, xv * VL, OB, KW, (size_t)s.OH * s.OW, 0, mask);
-            if (rem != 0 && nvec != 0)
-                kernel_grad_step(acc, xrow, drow, s.OW - VL, OB, KW, (size_t)s.OH * s.OW, 1, mask);
-        }
+        // Down the rows innermost: a long loop with constant strides even when a row is one
+        // vector (LeNet's second layer is 8 wide).
+        for (int xv = 0; xv < nvec; xv++)
+            for (int y = 0; y < s.OH; y++)
+                kernel_grad_step(acc, Xc + (size_t)y * s.W, dYn + (size_t)y * s.OW, xv * VL, OB, KW,
+                                 (size_t)s.OH * s.OW, 0, mask);
+        for (int y = 0; rem != 0 && nvec != 0 && y < s.OH; y++)
+            kernel_grad_step(acc, Xc + (size_t)y * s.W, dYn + (size_t)y * s.OW, s.OW - VL, OB, KW,
+                             (size_t)s.OH * s.OW, 1, mask);
     }
     for (int t = 0; t < OB * KW; t++) sums[t] = acc[t];
 }
 
 // dK[o,c] for channels o0 ..< o0+OB and input channel c. The images go in groups that fit L1
 // (kernel_grad_images); each group makes one pass per kernel row, carrying that row's vector
-// sums over from the previous group. Each dK element is summed over n, y and column vectors in
+// sums over from the previous group. Each dK element is summed over n, column vectors and y in
 // that order, then across lanes: a fixed order.
 FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, conv_shape s, int o0, const int OB,
                                     int c) {
@@ -432,7 +434,7 @@ FORCE_INLINE void shift_lanes(vf v, const int t, vf *lo, vf *hi) {
 // read-modify-write per O·KH multiply-adds. A row j0+r-kh outside dY reads zeros (only in the
 // first and last tiles of a plane). When `masked`, the vector is the row's last VL columns
 // with the lanes an earlier vector covered zeroed, so they add nothing.
-FORCE_INLINE void input_grad_tile(float *dXc, const float *dYn, const float *Kc, conv_shape s,
+FORCE_INLINE void input_grad_tile(float *dXc, const float *dYn, const float *Kc, conv_shape s, int o0, int o1,
                                   int j0, int x0, int kw0, const int TW, const int R, const int masked, vi mask) {
     vf acc[12];
     for (int t = 0; t < TW * R; t++) acc[t] = vsplat(0.0f);
@@ -444,11 +446,11 @@ FORCE_INLINE void input_grad_tile(float *dXc, const float *dYn, const float *Kc,
         for (int r = 0; r < R; r++) {
             const int y = j0 + r - kh;
             const int inside = y >= 0 && y < s.OH;
-            src[r] = inside ? dYn + (size_t)y * s.OW + x0 : zero_row;
+            src[r] = inside ? dYn + (size_t)o0 * plane + (size_t)y * s.OW + x0 : zero_row;
             step[r] = inside ? plane : 0;
         }
-        const float *k = Kc + kh * s.KW + kw0;
-        for (int o = 0; o < s.O; o++) {
+        const float *k = Kc + o0 * kstride + kh * s.KW + kw0;
+        for (int o = o0; o < o1; o++) {
             vf w[12];
             for (int t = 0; t < TW; t++) w[t] = vsplat(k[t]);
             for (int r = 0; r < R; r++) {
@@ -486,12 +488,25 @@ FORCE_INLINE void input_grad_tile(float *dXc, const float *dYn, const float *Kc,
 
 // Rows j0 ..< j0+R of dX[n,c]: every column vector of dY and group of TW taps.
 FORCE_INLINE void input_grad_rows(float *dXc, const float *dYn, const float *Kc, conv_shape s, int j0,
-                                  const int TW, const int R, vi mask) {
+                                  const int TW, const int R, int group, vi mask) {
     const int nvec = s.OW / VL;
-    for (int xv = 0; xv < nvec; xv++)
-        for (int kw0 = 0; kw0 < s.KW; kw0 += TW) input_grad_tile(dXc, dYn, Kc, s, j0, xv * VL, kw0, TW, R, 0, mask);
-    if (s.OW % VL == 0) return;
-    for (int kw0 = 0; kw0 < s.KW; kw0 += TW) input_grad_tile(dXc, dYn, Kc, s, j0, s.OW - VL, kw0, TW, R, 1, mask);
+    for (int o0 = 0; o0 < s.O; o0 += group) {
+        const int o1 = o0 + group < s.O ? o0 + group : s.O;
+        for (int xv = 0; xv < nvec; xv++)
+            for (int kw0 = 0; kw0 < s.KW; kw0 += TW)
+                input_grad_tile(dXc, dYn, Kc, s, o0, o1, j0, xv * VL, kw0, TW, R, 0, mask);
+        for (int kw0 = 0; s.OW % VL != 0 && kw0 < s.KW; kw0 += TW)
+            input_grad_tile(dXc, dYn, Kc, s, o0, o1, j0, s.OW - VL, kw0, TW, R, 1, mask);
+    }
+}
+
+// Channels of dY per pass of a row tile: as many as keep the RT+KH-1 rows a tile reads from each
+// within about half of L1 (16 KB), so every column vector and kernel row after the first finds
+// them there. More passes cost one more read-modify-write of dX per tile.
+static int input_grad_group(conv_shape s, int RT) {
+    const int bytes = (int)sizeof(float) * (RT + s.KH - 1) * s.OW;
+    const int group = (16 * 1024) / bytes;
+    return group < 8 ? 8 : group;
 }
 
 // Plane dX[n,c]: zeroed, then in tiles of RT rows (TW·RT accumulators: 10 for 5-wide kernels,
@@ -504,17 +519,18 @@ FORCE_INLINE void input_grad_plane(float *dX, const float *dY, const float *K, c
     const float *dYn = dY + (size_t)n * s.O * s.OH * s.OW;
     const float *Kc = K + (size_t)c * s.KH * s.KW;
     memset(dXc, 0, sizeof(float) * s.H * s.W);
+    const int group = input_grad_group(s, RT);
     const int rem = s.OW % VL;
     vi mask;  // lanes of the ragged last vector not covered by the full ones
     for (int l = 0; l < VL; l++) mask[l] = l >= VL - rem ? -1 : 0;
     int j0 = 0;
-    for (; j0 + RT <= s.H; j0 += RT) input_grad_rows(dXc, dYn, Kc, s, j0, TW, RT, mask);
+    for (; j0 + RT <= s.H; j0 += RT) input_grad_rows(dXc, dYn, Kc, s, j0, TW, RT, group, mask);
     // The rows left over (fewer than RT, a power of two) in tiles of RT/2, RT/4, ... 1 rows:
     // a constant R for each keeps the accumulators in registers.
     const int left = s.H - j0;
-    if (RT > 4 && (left & 4)) { input_grad_rows(dXc, dYn, Kc, s, j0, TW, 4, mask); j0 += 4; }
-    if (RT > 2 && (left & 2)) { input_grad_rows(dXc, dYn, Kc, s, j0, TW, 2, mask); j0 += 2; }
-    if (RT > 1 && (left & 1)) input_grad_rows(dXc, dYn, Kc, s, j0, TW, 1, mask);
+    if (RT > 4 && (left & 4)) { input_grad_rows(dXc, dYn, Kc, s, j0, TW, 4, group, mask); j0 += 4; }
+    if (RT > 2 && (left & 2)) { input_grad_rows(dXc, dYn, Kc, s, j0, TW, 2, group, mask); j0 += 2; }
+    if (RT > 1 && (left & 1)) input_grad_rows(dXc, dYn, Kc, s, j0, TW, 1, group, mask);
 }
 
 // Item (image n, input channel c) of the input gradient; see forward_item.
