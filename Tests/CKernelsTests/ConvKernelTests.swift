@@ -111,10 +111,13 @@ struct ConvKernelTests {
         }
     }
 
-    @Test("one thread and two give bit-identical results", arguments: variants)
-    func threadIndependence(variant: ck_variant) {
+    /// Both shapes are above the parallel threshold: LeNet's second layer, and a one-channel layer
+    /// with a ragged 26-wide output.
+    @Test("one thread and two give bit-identical results",
+          arguments: variants, [(16, 8, 12, 12, 16, 5, 5), (8, 1, 28, 28, 32, 3, 3)])
+    func threadIndependence(variant: ck_variant, shape: (Int, Int, Int, Int, Int, Int, Int)) {
         var rng = SeededGenerator(seed: 5)
-        let (N, C, H, W, O, KH, KW) = (16, 8, 12, 12, 16, 5, 5)  // above the parallel threshold
+        let (N, C, H, W, O, KH, KW) = shape
         let OH = H - KH + 1, OW = W - KW + 1
         let X = randomFloats(N * C * H * W, &rng), K = randomFloats(O * C * KH * KW, &rng)
         let B = randomFloats(O, &rng), dY = randomFloats(N * O * OH * OW, &rng)
@@ -126,7 +129,7 @@ struct ConvKernelTests {
             ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
             ck_conv2d_backward_kernel(variant, &dK, X, dY, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
             ck_conv2d_backward_input(variant, &dX, dY, K, &work, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
-            let I = 1000, OD = 64
+            let I = min(1000, C * H * W), OD = 64
             let dX2 = Array(X.prefix(N * I)), Wt = randomFloatsFixed(OD * I), b = randomFloatsFixed(OD)
             var Yd = [Float](repeating: 0, count: N * OD), dXd = [Float](repeating: 0, count: N * I)
             var dWt = [Float](repeating: 0, count: OD * I), db = [Float](repeating: 0, count: OD)
