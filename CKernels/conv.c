@@ -452,14 +452,12 @@ FORCE_INLINE void input_grad_tile(float *dXc, const float *dYn, const float *Kc,
         const float *k = Kc + o0 * kstride + kh * s.KW + kw0;
         for (int o = o0; o < o1; o++) {
             vf w[12];
-            for (int t = 0; t < TW; t++) w[t] = vsplat(k[t]);
+            for (int t = 0; t < TW; t++) w[t] = vsplat(k[(size_t)(o - o0) * kstride + t]);
             for (int r = 0; r < R; r++) {
-                vf in = vload(src[r]);
+                vf in = vload(src[r] + (size_t)(o - o0) * step[r]);
                 if (masked) in = (vf)((vi)in & mask);
                 for (int t = 0; t < TW; t++) acc[t * R + r] += w[t] * in;
-                src[r] += step[r];
             }
-            k += kstride;
         }
     }
     // Tap t adds to columns x0+kw0+t ..: shifted by t lanes, the taps of a row sum to two vectors

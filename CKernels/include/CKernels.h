@@ -117,5 +117,11 @@ void ck_adam_update(float *w, float *m, float *s, const float *g, float lr, floa
 // parallel region, 8-lane vectors, 12 accumulator chains per thread) and returns the number of
 // flops done, for the caller to divide by the wall time: the machine's peak fp32 FMA rate.
 double ck_peak_fma(int threads, long iterations);
+// Passes `passes` times over x (n floats, split into one contiguous slice per thread as the
+// kernels split their rows) with a read sweep and a read-modify-write sweep, as a training step
+// passes over a weight matrix, and returns the bytes moved (12 per element per pass), for the
+// caller to divide by the wall time: the memory bandwidth for a working set of 4·n bytes.
+// Overwrites x with values near 1.
+double ck_stream_bandwidth(float *x, size_t n, int threads, long passes);
 
 #endif

@@ -28,7 +28,7 @@ public enum EndToEndBenchmarks {
         for n in 0..<batch { targets.pointer[n * classes + n % classes] = 1 }
         let update = optimizer(network.parameters)
         let fused = update is SGD
-        return BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
+        let step = BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
             let saved = Kernels.variant
             Kernels.variant = variant == CK_SIMD ? .simd : .scalar
             defer { Kernels.variant = saved }
@@ -41,5 +41,14 @@ public enum EndToEndBenchmarks {
                 update.step()
             }
         }, output: { Array(UnsafeBufferPointer(start: network.output, count: batch * classes)) })
+        // A lower bound on the traffic: every parameter is read by the forward pass and read and
+        // written by the update (fused with the backward pass for SGD's dense layers), 12 bytes;
+        // every activation of a sample is written forward and read backward, and so is its
+        // gradient, 16 bytes. Optimizer state (Adam's moments) and gradient buffers come on top.
+        let activations = network.inputShape.reduce(1, *) + network.layers.reduce(0) { $0 + $1.outputShape.reduce(1, *) }
+        step.bytesPerItem = Double(12 * network.parameterCount) / Double(batch) + Double(16 * activations)
+        // The parameters, and the activations of the batch with their gradients.
+        step.workingSetBytes = 4 * network.parameterCount + 8 * activations * batch
+        return step
     }
 }
