@@ -290,7 +290,7 @@ FORCE_INLINE void kernel_grad_step(vf *acc, const float *xrow, const float *drow
 }
 
 // Row kh of dK[o,c] for OB output channels o0 ..< o0+OB, images n0 ..< n1, added to the running
-// sums acc (OB·KW vectors, OB and KW known at compile time, OB·KW ≤ 12): per step the tile loads
+// vector sums (OB·KW of them, OB and KW known at compile time, OB·KW ≤ 12): per step the tile loads
 // KW shifted input vectors and OB dY vectors for OB·KW fused multiply-adds, so input loads are
 // shared by the channels and dY loads by the taps. A ragged last vector of a row is the row's
 // last VL columns with the already counted lanes of dY zeroed.
