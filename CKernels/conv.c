@@ -1,15 +1,31 @@
 // 2-D correlation and the convolutional layer's forward and backward passes.
 //
-// Everything reduces to one batched valid cross-correlation, conv_forward:
-// - the layer forward is that correlation plus a bias;
-// - a full correlation is a valid one over the input zero-padded by KH-1, KW-1 on each side;
-// - the input gradient is a full convolution, i.e. a full correlation with the kernel rotated
-//   by 180°, channels transposed: dX[n,c] = sum_o pad(dY[n,o]) ⋆ rot180(K[o,c]).
-// The kernel gradient dK[o,c] = sum_n X[n,c] ⋆ dY[n,o] has a tiny output and its own loop.
+// - The forward pass is a batched valid cross-correlation: Y[n,o] = B[o] + sum_c X[n,c] ⋆ K[o,c].
+// - The kernel gradient dK[o,c] = sum_n X[n,c] ⋆ dY[n,o] has a tiny output and its own loop.
+// - The input gradient dX[n,c] = sum_o dY[n,o] *full K[o,c] is a scatter: each row of dY[n,o],
+//   times the tap K[o,c,kh,kw], lands on row y+kh of dX[n,c], shifted right by kw. Nothing is
+//   padded, and no multiply-add meets a padding zero.
+// - A single-plane full correlation is a valid one over the input zero-padded by KH-1, KW-1.
 #include "CKernels.h"
 #include "vec.h"
 
-// ================================ scalar variants ==============================================
+// One convolution: X (N,C,H,W), K (O,C,KH,KW), Y (N,O,OH,OW) with OH = H-KH+1, OW = W-KW+1.
+// dX, dK and dY have the shapes of X, K and Y.
+typedef struct { int N, C, H, W, O, KH, KW, OH, OW; } conv_shape;
+
+static conv_shape conv_shape_of(int N, int C, int H, int W, int O, int KH, int KW) {
+    return (conv_shape){N, C, H, W, O, KH, KW, H - KH + 1, W - KW + 1};
+}
+
+// Multiply-adds of the valid correlation, ×2; the same count for both gradients.
+static double conv_flops(conv_shape s) { return 2.0 * s.N * s.O * s.OH * s.OW * s.C * s.KH * s.KW; }
+
+// s with the kernel size as constants: a FORCE_INLINE callee then unrolls its tap loops.
+FORCE_INLINE conv_shape with_kernel(conv_shape s, const int KH, const int KW) {
+    s.KH = KH;
+    s.KW = KW;
+    return s;
+}
 
 static float bias_at(const float *B, ck_bias bias, int o, int y, int x, int OH, int OW) {
     switch (bias) {
@@ -19,74 +35,102 @@ static float bias_at(const float *B, ck_bias bias, int o, int y, int x, int OH, 
     }
 }
 
-// X (N,C,H,W), K (O,C,KH,KW), Y (N,O,OH,OW); each element summed over c, kh, kw in that order.
-static void conv_forward_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                                int N, int C, int H, int W, int O, int KH, int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1;
-    const double flops = 2.0 * N * O * OH * OW * C * KH * KW;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
-    for (int n = 0; n < N; n++) {
-        for (int o = 0; o < O; o++) {
-            float *Yno = Y + ((size_t)n * O + o) * OH * OW;
-            for (int y = 0; y < OH; y++) {
+// ================================ scalar variants ==============================================
+
+// Plane Y[n,o]; each element summed over c, kh, kw in that order.
+static void forward_plane_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                 conv_shape s, int n, int o) {
+    float *Yno = Y + ((size_t)n * s.O + o) * s.OH * s.OW;
+    for (int y = 0; y < s.OH; y++) {
+        NO_VECTORIZE
+        for (int x = 0; x < s.OW; x++) {
+            float sum = bias_at(B, bias, o, y, x, s.OH, s.OW);
+            for (int c = 0; c < s.C; c++) {
+                const float *Xc = X + ((size_t)n * s.C + c) * s.H * s.W;
+                const float *Kc = K + ((size_t)o * s.C + c) * s.KH * s.KW;
                 NO_VECTORIZE
-                for (int x = 0; x < OW; x++) {
-                    float s = bias_at(B, bias, o, y, x, OH, OW);
-                    for (int c = 0; c < C; c++) {
-                        const float *Xc = X + ((size_t)n * C + c) * H * W;
-                        const float *Kc = K + ((size_t)o * C + c) * KH * KW;
+                for (int kh = 0; kh < s.KH; kh++) {
+                    NO_VECTORIZE
+                    for (int kw = 0; kw < s.KW; kw++) sum += Xc[(y + kh) * s.W + x + kw] * Kc[kh * s.KW + kw];
+                }
+            }
+            Yno[y * s.OW + x] = sum;
+        }
+    }
+}
+
+// dK[o,c]; each element summed over n, y, x in that order.
+static void kernel_grad_pair_scalar(float *dK, const float *X, const float *dY, conv_shape s, int o, int c) {
+    for (int kh = 0; kh < s.KH; kh++) {
+        for (int kw = 0; kw < s.KW; kw++) {
+            float sum = 0.0f;
+            for (int n = 0; n < s.N; n++) {
+                const float *Xc = X + ((size_t)n * s.C + c) * s.H * s.W;
+                const float *dYo = dY + ((size_t)n * s.O + o) * s.OH * s.OW;
+                for (int y = 0; y < s.OH; y++) {
+                    NO_VECTORIZE
+                    for (int x = 0; x < s.OW; x++) sum += Xc[(y + kh) * s.W + x + kw] * dYo[y * s.OW + x];
+                }
+            }
+            dK[(((size_t)o * s.C + c) * s.KH + kh) * s.KW + kw] = sum;
+        }
+    }
+}
+
+// Plane dX[n,c] from the definition of the full convolution, dX[y][x] = sum over o, kh, kw of
+// dY[y-kh][x-kw]·K[kh][kw] for the taps that land inside dY, summed in that order. The SIMD
+// variant falls back on this (vectorised) for planes narrower than a vector.
+FORCE_INLINE void input_grad_plane_direct(float *dX, const float *dY, const float *K, conv_shape s, int n, int c,
+                                          const int vectorize) {
+    float *dXc = dX + ((size_t)n * s.C + c) * s.H * s.W;
+    for (int y = 0; y < s.H; y++) {
+        const int kh0 = y - s.OH + 1 > 0 ? y - s.OH + 1 : 0, kh1 = y < s.KH - 1 ? y : s.KH - 1;
+        for (int x = 0; x < s.W; x++) {
+            const int kw0 = x - s.OW + 1 > 0 ? x - s.OW + 1 : 0, kw1 = x < s.KW - 1 ? x : s.KW - 1;
+            float sum = 0.0f;
+            for (int o = 0; o < s.O; o++) {
+                const float *dYo = dY + ((size_t)n * s.O + o) * s.OH * s.OW;
+                const float *Ko = K + ((size_t)o * s.C + c) * s.KH * s.KW;
+                for (int kh = kh0; kh <= kh1; kh++) {
+                    if (vectorize) {
+                        for (int kw = kw0; kw <= kw1; kw++) sum += dYo[(y - kh) * s.OW + x - kw] * Ko[kh * s.KW + kw];
+                    } else {
                         NO_VECTORIZE
-                        for (int kh = 0; kh < KH; kh++) {
-                            NO_VECTORIZE
-                            for (int kw = 0; kw < KW; kw++) {
-                                s += Xc[(y + kh) * W + x + kw] * Kc[kh * KW + kw];
-                            }
-                        }
+                        for (int kw = kw0; kw <= kw1; kw++) sum += dYo[(y - kh) * s.OW + x - kw] * Ko[kh * s.KW + kw];
                     }
-                    Yno[y * OW + x] = s;
                 }
             }
+            dXc[y * s.W + x] = sum;
         }
     }
 }
 
-static void conv_backward_kernel_scalar(float *dK, const float *X, const float *dY,
-                                        int N, int C, int H, int W, int O, int KH, int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1;
-    const double flops = 2.0 * N * O * OH * OW * C * KH * KW;
-    #pragma omp parallel for collapse(2) schedule(static) if (flops >= CK_PARALLEL_MIN_FLOPS)
-    for (int o = 0; o < O; o++) {
-        for (int c = 0; c < C; c++) {
-            for (int kh = 0; kh < KH; kh++) {
-                for (int kw = 0; kw < KW; kw++) {
-                    float s = 0.0f;
-                    for (int n = 0; n < N; n++) {
-                        const float *Xc = X + ((size_t)n * C + c) * H * W;
-                        const float *dYo = dY + ((size_t)n * O + o) * OH * OW;
-                        for (int y = 0; y < OH; y++) {
-                            NO_VECTORIZE
-                            for (int x = 0; x < OW; x++) {
-                                s += Xc[(y + kh) * W + x + kw] * dYo[y * OW + x];
-                            }
-                        }
-                    }
-                    dK[(((size_t)o * C + c) * KH + kh) * KW + kw] = s;
-                }
-            }
-        }
-    }
+static void input_grad_plane_scalar(float *dX, const float *dY, const float *K, conv_shape s, int n, int c) {
+    input_grad_plane_direct(dX, dY, K, s, n, c, 0);
 }
 
-// ================================ SIMD variants =================================================
+static void conv_forward_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias, conv_shape s) {
+    CK_PARALLEL_FOR(i, s.N * s.O, conv_flops(s), forward_plane_scalar(Y, X, K, B, bias, s, i / s.O, i % s.O));
+}
 
-// One register tile of the forward correlation: OB output channels × R output rows × V vectors
-// of VL columns, starting at output channel o0, row y0, column x0. Called with constant OB, R, V
-// (OB·R·V ≤ 12), so after inlining the accumulators live in registers: per kernel tap the tile
-// loads R·V input vectors and OB broadcast weights for OB·R·V fused multiply-adds. AVX2 has 16
-// vector registers: 12 accumulators, the inputs of one tap and a weight still fit.
-FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                            int o0, int y0, int x0, const int OB, const int R, const int V,
-                            int C, int H, int W, int OH, int OW, int KH, int KW) {
+static void conv_backward_kernel_scalar(float *dK, const float *X, const float *dY, conv_shape s) {
+    CK_PARALLEL_FOR(i, s.O * s.C, conv_flops(s), kernel_grad_pair_scalar(dK, X, dY, s, i / s.C, i % s.C));
+}
+
+static void conv_backward_input_scalar(float *dX, const float *dY, const float *K, conv_shape s) {
+    CK_PARALLEL_FOR(i, s.N * s.C, conv_flops(s), input_grad_plane_scalar(dX, dY, K, s, i / s.C, i % s.C));
+}
+
+// ================================ SIMD: forward ================================================
+
+// One register tile of the forward correlation of image n (Yn, Xn): OB output channels × R output
+// rows × V vectors of VL columns, starting at output channel o0, row y0, column x0. Called with
+// constant OB, R, V (OB·R·V ≤ 12), so after inlining the accumulators live in registers: per
+// kernel tap the tile loads R·V input vectors and OB broadcast weights for OB·R·V fused
+// multiply-adds. AVX2 has 16 vector registers: 12 accumulators, the inputs of one tap and a
+// weight still fit.
+FORCE_INLINE void forward_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                               conv_shape s, int o0, int y0, int x0, const int OB, const int R, const int V) {
     vf acc[12];
     for (int ob = 0; ob < OB; ob++) {
         for (int r = 0; r < R; r++) {
@@ -94,24 +138,24 @@ FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const fl
                 const int o = o0 + ob, y = y0 + r, x = x0 + v * VL;
                 vf a;
                 if (bias == CK_BIAS_CHANNEL) a = vsplat(B[o]);
-                else if (bias == CK_BIAS_UNTIED) a = vload(B + ((size_t)o * OH + y) * OW + x);
+                else if (bias == CK_BIAS_UNTIED) a = vload(B + ((size_t)o * s.OH + y) * s.OW + x);
                 else a = vsplat(0.0f);
                 acc[(ob * R + r) * V + v] = a;
             }
         }
     }
-    const size_t kstride = (size_t)C * KH * KW;  // from K[o,c] to K[o+1,c]
-    for (int c = 0; c < C; c++) {
-        const float *Xc = Xn + (size_t)c * H * W + (size_t)y0 * W + x0;
-        const float *Kc = K + ((size_t)o0 * C + c) * KH * KW;
-        for (int kh = 0; kh < KH; kh++) {
-            for (int kw = 0; kw < KW; kw++) {
+    const size_t kstride = (size_t)s.C * s.KH * s.KW;  // from K[o,c] to K[o+1,c]
+    for (int c = 0; c < s.C; c++) {
+        const float *Xc = Xn + (size_t)c * s.H * s.W + (size_t)y0 * s.W + x0;
+        const float *Kc = K + ((size_t)o0 * s.C + c) * s.KH * s.KW;
+        for (int kh = 0; kh < s.KH; kh++) {
+            for (int kw = 0; kw < s.KW; kw++) {
                 vf in[12];
                 for (int r = 0; r < R; r++)
                     for (int v = 0; v < V; v++)
-                        in[r * V + v] = vload(Xc + (size_t)(r + kh) * W + kw + v * VL);
+                        in[r * V + v] = vload(Xc + (size_t)(r + kh) * s.W + kw + v * VL);
                 for (int ob = 0; ob < OB; ob++) {
-                    const vf w = vsplat(Kc[ob * kstride + kh * KW + kw]);
+                    const vf w = vsplat(Kc[ob * kstride + kh * s.KW + kw]);
                     for (int r = 0; r < R; r++)
                         for (int v = 0; v < V; v++)
                             acc[(ob * R + r) * V + v] += w * in[r * V + v];
@@ -122,129 +166,113 @@ FORCE_INLINE void conv_tile(float *Yn, const float *Xn, const float *K, const fl
     for (int ob = 0; ob < OB; ob++)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++)
-                vstore(Yn + ((size_t)(o0 + ob) * OH + y0 + r) * OW + x0 + v * VL, acc[(ob * R + r) * V + v]);
+                vstore(Yn + ((size_t)(o0 + ob) * s.OH + y0 + r) * s.OW + x0 + v * VL, acc[(ob * R + r) * V + v]);
 }
 
-#define TILE(OB, R, V) \
-    conv_tile(Yn, Xn, K, B, bias, o0, y0, x0, OB, R, V, C, H, W, OH, OW, KH, KW)
+// Rows 0 ..< OH of columns x0 ..< x0 + V·VL in tiles of R rows; the last tile moves up to end
+// at OH (needs OH ≥ R), recomputing a few rows.
+FORCE_INLINE void forward_column(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                                 conv_shape s, int o0, int x0, const int OB, const int R, const int V) {
+    for (int yi = 0; yi < s.OH; yi += R) {
+        const int y0 = yi + R <= s.OH ? yi : s.OH - R;
+        forward_tile(Yn, Xn, K, B, bias, s, o0, y0, x0, OB, R, V);
+    }
+}
 
 // Every output of OB channels with tiles of R rows × V vectors (needs OH ≥ R, OW ≥ V·VL). Ragged
 // edges are not done element by element: the last row tile moves up to end at OH and the last
 // column tile (of 1 or 2 vectors) moves left to end at OW, recomputing a few outputs. Each
 // output is summed in the same order by every tile that covers it, so the repeats write equal
 // values and the result is still independent of tiling and threads.
-FORCE_INLINE void conv_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                             int o0, const int OB, const int R, const int V,
-                             int C, int H, int W, int OH, int OW, int KH, int KW) {
-    const int full = OW / (V * VL) * (V * VL);  // columns covered by whole tiles
-    for (int yi = 0; yi < OH; yi += R) {
-        const int y0 = yi + R <= OH ? yi : OH - R;
-        for (int x0 = 0; x0 < full; x0 += V * VL) TILE(OB, R, V);
-    }
-    const int rem = OW - full;
+FORCE_INLINE void forward_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                                conv_shape s, int o0, const int OB, const int R, const int V) {
+    const int full = s.OW / (V * VL) * (V * VL);  // columns covered by whole tiles
+    for (int x0 = 0; x0 < full; x0 += V * VL) forward_column(Yn, Xn, K, B, bias, s, o0, x0, OB, R, V);
+    const int rem = s.OW - full;
     if (rem == 0) return;
     // The ragged strip: vr ≤ V vectors wide (and full ≥ V·VL, so the moved tile fits), with
     // taller tiles when it is one vector wide, to keep OB·R·V accumulators.
-    const int vr = (rem + VL - 1) / VL, x0 = OW - vr * VL;
-    if (vr == 1 && OH >= R * V) {
-        for (int yi = 0; yi < OH; yi += R * V) {
-            const int y0 = yi + R * V <= OH ? yi : OH - R * V;
-            TILE(OB, R * V, 1);
-        }
-    } else if (vr == 1) {
-        for (int yi = 0; yi < OH; yi += R) {
-            const int y0 = yi + R <= OH ? yi : OH - R;
-            TILE(OB, R, 1);
-        }
-    } else if (V >= 2 && vr == 2) {
-        for (int yi = 0; yi < OH; yi += R) {
-            const int y0 = yi + R <= OH ? yi : OH - R;
-            TILE(OB, R, 2);
-        }
-    } else if (V >= 3) {  // vr == 3: more than two vectors left, a whole tile moved left
-        for (int yi = 0; yi < OH; yi += R) {
-            const int y0 = yi + R <= OH ? yi : OH - R;
-            TILE(OB, R, 3);
-        }
-    }
+    const int vr = (rem + VL - 1) / VL, x0 = s.OW - vr * VL;
+    if (vr == 1 && s.OH >= R * V) forward_column(Yn, Xn, K, B, bias, s, o0, x0, OB, R * V, 1);
+    else if (vr == 1) forward_column(Yn, Xn, K, B, bias, s, o0, x0, OB, R, 1);
+    else if (V >= 2 && vr == 2) forward_column(Yn, Xn, K, B, bias, s, o0, x0, OB, R, 2);
+    else if (V >= 3) forward_column(Yn, Xn, K, B, bias, s, o0, x0, OB, R, 3);  // a whole tile moved left
 }
 
-#define SWEEP(OB, R, V) conv_sweep(Yn, Xn, K, B, bias, o0, OB, R, V, C, H, W, OH, OW, KH, KW)
-
-// Output channels o0 ..< o0+OB (OB is 4 or 1) of one image. Tile shapes keep 8 to 12
-// accumulators (FMA latency 4 × 2 pipes needs 8 in flight): wide rows take 3 vectors, narrow
-// ones stack rows instead; a single channel stacks 4 rows. Planes narrower than one vector, or
-// shorter than a tile, are summed one element at a time.
-FORCE_INLINE void conv_block(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                             int o0, const int OB, int C, int H, int W, int OH, int OW, int KH, int KW) {
-    const int V = OW >= 3 * VL ? 3 : OW >= 2 * VL ? 2 : OW >= VL ? 1 : 0;
-    int done = 1;
-    if (OB == 4) {
-        if (V == 3) SWEEP(4, 1, 3);
-        else if (V == 2) SWEEP(4, 1, 2);
-        else if (V == 1 && OH >= 3) SWEEP(4, 3, 1);
-        else if (V == 1) SWEEP(4, 1, 1);
-        else done = 0;
-    } else {
-        if (V == 3 && OH >= 4) SWEEP(1, 4, 3);
-        else if (V == 2 && OH >= 6) SWEEP(1, 6, 2);
-        else if (V == 1 && OH >= 8) SWEEP(1, 8, 1);
-        else if (V == 3) SWEEP(1, 1, 3);
-        else if (V == 2) SWEEP(1, 1, 2);
-        else if (V == 1) SWEEP(1, 1, 1);
-        else done = 0;
-    }
-    if (done) return;
+// Planes narrower than one vector: one element at a time.
+static void forward_block_narrow(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                                 conv_shape s, int o0, int OB) {
     for (int ob = 0; ob < OB; ob++) {
         const int o = o0 + ob;
-        for (int y = 0; y < OH; y++) {
-            for (int x = 0; x < OW; x++) {
-                float s = bias_at(B, bias, o, y, x, OH, OW);
-                for (int c = 0; c < C; c++) {
-                    const float *Xc = Xn + (size_t)c * H * W;
-                    const float *Kc = K + ((size_t)o * C + c) * KH * KW;
-                    for (int kh = 0; kh < KH; kh++)
-                        for (int kw = 0; kw < KW; kw++)
-                            s += Xc[(y + kh) * W + x + kw] * Kc[kh * KW + kw];
+        for (int y = 0; y < s.OH; y++) {
+            for (int x = 0; x < s.OW; x++) {
+                float sum = bias_at(B, bias, o, y, x, s.OH, s.OW);
+                for (int c = 0; c < s.C; c++) {
+                    const float *Xc = Xn + (size_t)c * s.H * s.W;
+                    const float *Kc = K + ((size_t)o * s.C + c) * s.KH * s.KW;
+                    for (int kh = 0; kh < s.KH; kh++)
+                        for (int kw = 0; kw < s.KW; kw++) sum += Xc[(y + kh) * s.W + x + kw] * Kc[kh * s.KW + kw];
                 }
-                Yn[((size_t)o * OH + y) * OW + x] = s;
+                Yn[((size_t)o * s.OH + y) * s.OW + x] = sum;
             }
         }
     }
 }
 
-// One block of up to 4 output channels of one image.
-FORCE_INLINE void conv_channels(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                                int o0, int O, int C, int H, int W, int OH, int OW, int KH, int KW) {
-    if (o0 + 4 <= O) {
-        conv_block(Yn, Xn, K, B, bias, o0, 4, C, H, W, OH, OW, KH, KW);
-    } else {
-        for (int o = o0; o < O; o++) conv_block(Yn, Xn, K, B, bias, o, 1, C, H, W, OH, OW, KH, KW);
-    }
+// Output channels o0 ..< o0+OB (OB is 4 or 1) of one image. Tile shapes keep 8 to 12
+// accumulators (FMA latency 4 × 2 pipes needs 8 in flight): wide rows take 3 vectors, narrow
+// ones stack rows instead; a single channel stacks 4 rows.
+FORCE_INLINE void forward_block(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                                conv_shape s, int o0, const int OB) {
+    const int V = s.OW >= 3 * VL ? 3 : s.OW >= 2 * VL ? 2 : s.OW >= VL ? 1 : 0;
+    if (OB == 4 && V == 3) forward_sweep(Yn, Xn, K, B, bias, s, o0, 4, 1, 3);
+    else if (OB == 4 && V == 2) forward_sweep(Yn, Xn, K, B, bias, s, o0, 4, 1, 2);
+    else if (OB == 4 && V == 1 && s.OH >= 3) forward_sweep(Yn, Xn, K, B, bias, s, o0, 4, 3, 1);
+    else if (OB == 4 && V == 1) forward_sweep(Yn, Xn, K, B, bias, s, o0, 4, 1, 1);
+    else if (OB == 1 && V == 3 && s.OH >= 4) forward_sweep(Yn, Xn, K, B, bias, s, o0, 1, 4, 3);
+    else if (OB == 1 && V == 2 && s.OH >= 6) forward_sweep(Yn, Xn, K, B, bias, s, o0, 1, 6, 2);
+    else if (OB == 1 && V == 1 && s.OH >= 8) forward_sweep(Yn, Xn, K, B, bias, s, o0, 1, 8, 1);
+    else if (OB == 1 && V == 3) forward_sweep(Yn, Xn, K, B, bias, s, o0, 1, 1, 3);
+    else if (OB == 1 && V == 2) forward_sweep(Yn, Xn, K, B, bias, s, o0, 1, 1, 2);
+    else if (OB == 1 && V == 1) forward_sweep(Yn, Xn, K, B, bias, s, o0, 1, 1, 1);
+    else forward_block_narrow(Yn, Xn, K, B, bias, s, o0, OB);
 }
 
-// Item (n, block b of 4 output channels) of the forward pass. Not inlined: it holds every
+// Output channels 4b ..< 4b+4 of image n (fewer at the end, one at a time).
+FORCE_INLINE void forward_channels(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                   conv_shape s, int n, int b) {
+    float *Yn = Y + (size_t)n * s.O * s.OH * s.OW;
+    const float *Xn = X + (size_t)n * s.C * s.H * s.W;
+    const int o0 = 4 * b;
+    if (o0 + 4 <= s.O) forward_block(Yn, Xn, K, B, bias, s, o0, 4);
+    else for (int o = o0; o < s.O; o++) forward_block(Yn, Xn, K, B, bias, s, o, 1);
+}
+
+// Item (image n, block b of 4 output channels) of the forward pass. Not inlined: it holds every
 // tile shape for 3×3, 5×5 and other kernels, and is called from both loops of CK_PARALLEL_FOR.
-static __attribute__((noinline)) void conv_forward_item(float *Y, const float *X, const float *K, const float *B,
-                                                        ck_bias bias, int n, int b, int C, int H, int W, int O,
-                                                        int KH, int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1;
-    float *Yn = Y + (size_t)n * O * OH * OW;
-    const float *Xn = X + (size_t)n * C * H * W;
-    // 3×3 and 5×5 kernels get their own copies with the tap loops fully unrolled: with one
-    // input channel a tile has only 9 taps, and loop overhead would cost a third.
-    if (KH == 3 && KW == 3) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 3, 3);
-    else if (KH == 5 && KW == 5) conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, 5, 5);
-    else conv_channels(Yn, Xn, K, B, bias, 4 * b, O, C, H, W, OH, OW, KH, KW);
+// 3×3 and 5×5 kernels get their own copies with the tap loops fully unrolled: with one input
+// channel a tile has only 9 taps, and loop overhead would cost a third.
+static __attribute__((noinline)) void forward_item(float *Y, const float *X, const float *K, const float *B,
+                                                   ck_bias bias, conv_shape s, int n, int b) {
+    if (s.KH == 3 && s.KW == 3) forward_channels(Y, X, K, B, bias, with_kernel(s, 3, 3), n, b);
+    else if (s.KH == 5 && s.KW == 5) forward_channels(Y, X, K, B, bias, with_kernel(s, 5, 5), n, b);
+    else forward_channels(Y, X, K, B, bias, s, n, b);
 }
 
-static void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                              int N, int C, int H, int W, int O, int KH, int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1;
-    const int blocks = (O + 3) / 4;
-    const double flops = 2.0 * N * O * OH * OW * C * KH * KW;
-    CK_PARALLEL_FOR(i, N * blocks, flops,
-                    conv_forward_item(Y, X, K, B, bias, i / blocks, i % blocks, C, H, W, O, KH, KW));
+static void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias, conv_shape s) {
+    const int blocks = (s.O + 3) / 4;
+    CK_PARALLEL_FOR(i, s.N * blocks, conv_flops(s), forward_item(Y, X, K, B, bias, s, i / blocks, i % blocks));
+}
+
+// ================================ SIMD: kernel gradient ========================================
+
+// Images per pass over a block of rows of dK: as many as keep their planes of X[n,c] and dY[n,o]
+// (OB channels) within about half of a 32 KB L1, so that the KW shifted loads of X and the OB
+// loads of dY hit L1 on every pass (one per kernel row kh), not L2.
+static int kernel_grad_images(conv_shape s, int OB) {
+    const int bytes = (int)sizeof(float) * (s.H * s.W + OB * s.OH * s.OW);
+    const int images = (16 * 1024) / bytes;
+    return images < 1 ? 1 : images;
 }
 
 // One column vector of one row: acc[ob·KW + kw] += dY[o0+ob, y, x0..] · X[c, y+kh, x0+kw..],
@@ -261,122 +289,281 @@ FORCE_INLINE void kernel_grad_step(vf *acc, const float *xrow, const float *drow
     }
 }
 
-// Row kh of dK[o,c] for OB output channels o0 ..< o0+OB and one input channel c, KW taps, OB and
-// KW known at compile time (OB·KW ≤ 12): one vector accumulator per (channel, tap). Per step
-// the tile loads KW shifted input vectors and OB dY vectors for OB·KW fused multiply-adds, so
-// input loads are shared by the channels and dY loads by the taps. A ragged last vector of a
-// row is the row's last VL columns with the already counted lanes of dY zeroed. Each dK element
-// is summed over n, y and column vectors in that order, then across lanes: a fixed order.
-FORCE_INLINE void kernel_grad_row(float *dK, const float *X, const float *dY, int o0, const int OB, int c,
-                                  int kh, const int KW, int N, int C, int H, int W, int O, int KH) {
-    const int OH = H - KH + 1, OW = W - KW + 1, nvec = OW / VL, rem = OW % VL;
+// Row kh of dK[o,c] for OB output channels o0 ..< o0+OB, images n0 ..< n1, added to the running
+// vector sums (OB·KW of them, OB and KW known at compile time, OB·KW ≤ 12): per step the tile loads
+// KW shifted input vectors and OB dY vectors for OB·KW fused multiply-adds, so input loads are
+// shared by the channels and dY loads by the taps. A ragged last vector of a row is the row's
+// last VL columns with the already counted lanes of dY zeroed.
+FORCE_INLINE void kernel_grad_row(vf *sums, const float *X, const float *dY, conv_shape s, int o0, const int OB,
+                                  int c, int kh, int n0, int n1) {
+    const int KW = s.KW, nvec = s.OW / VL, rem = s.OW % VL;
     vi mask;  // lanes of the ragged last vector not yet covered by the full ones
     for (int l = 0; l < VL; l++) mask[l] = l >= VL - rem ? -1 : 0;
     vf acc[12];
-    for (int t = 0; t < OB * KW; t++) acc[t] = vsplat(0.0f);
-    for (int n = 0; n < N; n++) {
-        const float *Xc = X + ((size_t)n * C + c) * H * W + (size_t)kh * W;
-        const float *dYn = dY + ((size_t)n * O + o0) * OH * OW;
-        for (int y = 0; y < OH; y++) {
-            const float *xrow = Xc + (size_t)y * W, *drow = dYn + (size_t)y * OW;
-            for (int xv = 0; xv < nvec; xv++)
-                kernel_grad_step(acc, xrow, drow, xv * VL, OB, KW, (size_t)OH * OW, 0, mask);
-            if (rem != 0 && nvec != 0)
-                kernel_grad_step(acc, xrow, drow, OW - VL, OB, KW, (size_t)OH * OW, 1, mask);
-        }
+    for (int t = 0; t < OB * KW; t++) acc[t] = sums[t];
+    for (int n = n0; n < n1; n++) {
+        const float *Xc = X + ((size_t)n * s.C + c) * s.H * s.W + (size_t)kh * s.W;
+        const float *dYn = dY + ((size_t)n * s.O + o0) * s.OH * s.OW;
+        // Down the rows innermost: a long loop with constant strides even when a row is one
+        // vector (LeNet's second layer is 8 wide).
+        for (int xv = 0; xv < nvec; xv++)
+            for (int y = 0; y < s.OH; y++)
+                kernel_grad_step(acc, Xc + (size_t)y * s.W, dYn + (size_t)y * s.OW, xv * VL, OB, KW,
+                                 (size_t)s.OH * s.OW, 0, mask);
+        for (int y = 0; rem != 0 && nvec != 0 && y < s.OH; y++)
+            kernel_grad_step(acc, Xc + (size_t)y * s.W, dYn + (size_t)y * s.OW, s.OW - VL, OB, KW,
+                             (size_t)s.OH * s.OW, 1, mask);
     }
+    for (int t = 0; t < OB * KW; t++) sums[t] = acc[t];
+}
+
+// dK[o,c] for channels o0 ..< o0+OB and input channel c. The images go in groups that fit L1
+// (kernel_grad_images); each group makes one pass per kernel row, carrying that row's vector
+// sums over from the previous group. Each dK element is summed over n, column vectors and y in
+// that order, then across lanes: a fixed order.
+FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, conv_shape s, int o0, const int OB,
+                                    int c) {
+    const int KW = s.KW, group = kernel_grad_images(s, OB);
+    vf sums[s.KH][12];  // on the stack: KH·OB·KW vectors (1.9 KB for a 5×5 kernel)
+    for (int kh = 0; kh < s.KH; kh++)
+        for (int t = 0; t < OB * KW; t++) sums[kh][t] = vsplat(0.0f);
+    for (int n0 = 0; n0 < s.N; n0 += group) {
+        const int n1 = n0 + group < s.N ? n0 + group : s.N;
+        for (int kh = 0; kh < s.KH; kh++) kernel_grad_row(sums[kh], X, dY, s, o0, OB, c, kh, n0, n1);
+    }
+    const int narrow = s.OW < VL;  // rows narrower than a vector: no vector steps at all
     for (int ob = 0; ob < OB; ob++) {
         const int o = o0 + ob;
-        for (int kw = 0; kw < KW; kw++) {
-            float s = vsum(acc[ob * KW + kw]);
-            if (nvec == 0) {  // rows narrower than a vector
-                for (int n = 0; n < N; n++) {
-                    const float *Xc = X + ((size_t)n * C + c) * H * W;
-                    const float *dYo = dY + ((size_t)n * O + o) * OH * OW;
-                    for (int y = 0; y < OH; y++)
-                        for (int x = 0; x < OW; x++) s += Xc[(y + kh) * W + x + kw] * dYo[y * OW + x];
+        for (int kh = 0; kh < s.KH; kh++) {
+            for (int kw = 0; kw < KW; kw++) {
+                float sum = vsum(sums[kh][ob * KW + kw]);
+                for (int n = 0; narrow && n < s.N; n++) {
+                    const float *Xc = X + ((size_t)n * s.C + c) * s.H * s.W;
+                    const float *dYo = dY + ((size_t)n * s.O + o) * s.OH * s.OW;
+                    for (int y = 0; y < s.OH; y++)
+                        for (int x = 0; x < s.OW; x++) sum += Xc[(y + kh) * s.W + x + kw] * dYo[y * s.OW + x];
                 }
+                dK[(((size_t)o * s.C + c) * s.KH + kh) * KW + kw] = sum;
             }
-            dK[(((size_t)o * C + c) * KH + kh) * KW + kw] = s;
         }
     }
 }
 
-// All rows of dK for channels o0 ..< o0+count (count ≤ OBMAX) and input channel c.
-FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, int o0, int count, const int OBMAX,
-                                    int c, const int KW, int N, int C, int H, int W, int O, int KH) {
-    for (int kh = 0; kh < KH; kh++) {
-        if (count == OBMAX) kernel_grad_row(dK, X, dY, o0, OBMAX, c, kh, KW, N, C, H, W, O, KH);
-        else if (OBMAX > 3 && count == 3) kernel_grad_row(dK, X, dY, o0, 3, c, kh, KW, N, C, H, W, O, KH);
-        else if (OBMAX > 2 && count == 2) kernel_grad_row(dK, X, dY, o0, 2, c, kh, KW, N, C, H, W, O, KH);
-        else kernel_grad_row(dK, X, dY, o0, 1, c, kh, KW, N, C, H, W, O, KH);
-    }
-}
-
-// Any other kernel size: one tap at a time, a dot product over n, y, x with one accumulator.
-static void kernel_grad_pair_any(float *dKoc, const float *X, const float *dY, int o, int c,
-                                 int N, int C, int H, int W, int O, int KH, int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1, nvec = OW / VL;
-    for (int kh = 0; kh < KH; kh++) {
-        for (int kw = 0; kw < KW; kw++) {
+// Any other kernel width: one tap at a time, a dot product over n, y, x with one accumulator.
+static void kernel_grad_pair_any(float *dK, const float *X, const float *dY, conv_shape s, int o, int c) {
+    const int nvec = s.OW / VL;
+    for (int kh = 0; kh < s.KH; kh++) {
+        for (int kw = 0; kw < s.KW; kw++) {
             vf acc = vsplat(0.0f);
             float tail = 0.0f;
-            for (int n = 0; n < N; n++) {
-                const float *Xc = X + ((size_t)n * C + c) * H * W;
-                const float *dYo = dY + ((size_t)n * O + o) * OH * OW;
-                for (int y = 0; y < OH; y++) {
+            for (int n = 0; n < s.N; n++) {
+                const float *Xc = X + ((size_t)n * s.C + c) * s.H * s.W;
+                const float *dYo = dY + ((size_t)n * s.O + o) * s.OH * s.OW;
+                for (int y = 0; y < s.OH; y++) {
                     for (int xv = 0; xv < nvec; xv++)
-                        acc += vload(dYo + y * OW + xv * VL) * vload(Xc + (y + kh) * W + xv * VL + kw);
-                    for (int x = nvec * VL; x < OW; x++)
-                        tail += Xc[(y + kh) * W + x + kw] * dYo[y * OW + x];
+                        acc += vload(dYo + y * s.OW + xv * VL) * vload(Xc + (y + kh) * s.W + xv * VL + kw);
+                    for (int x = nvec * VL; x < s.OW; x++) tail += Xc[(y + kh) * s.W + x + kw] * dYo[y * s.OW + x];
                 }
             }
-            dKoc[kh * KW + kw] = vsum(acc) + tail;
+            dK[(((size_t)o * s.C + c) * s.KH + kh) * s.KW + kw] = vsum(acc) + tail;
         }
     }
 }
 
-// Item (block b of output channels, input channel c) of the kernel gradient; see conv_forward_item.
-static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY, int b, int c,
-                                                       int OB, int N, int C, int H, int W, int O, int KH, int KW) {
-    const int o0 = b * OB, count = O - o0 < OB ? O - o0 : OB;
-    if (KW == 3) {
-        kernel_grad_block(dK, X, dY, o0, count, 4, c, 3, N, C, H, W, O, KH);
-    } else if (KW == 5) {
-        kernel_grad_block(dK, X, dY, o0, count, 2, c, 5, N, C, H, W, O, KH);
+// Output channels per block of the kernel gradient: 4 for 3-wide kernels, 2 for 5-wide (12 and
+// 10 accumulators), 1 for any other width.
+static int kernel_grad_channels(int KW) { return KW == 3 ? 4 : KW == 5 ? 2 : 1; }
+
+// Item (block b of output channels, input channel c) of the kernel gradient; see forward_item.
+static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY, conv_shape s,
+                                                       int b, int c) {
+    const int OB = kernel_grad_channels(s.KW), o0 = b * OB, count = s.O - o0 < OB ? s.O - o0 : OB;
+    if (s.KW == 3) {
+        const conv_shape s3 = with_kernel(s, s.KH, 3);
+        if (count == 4) kernel_grad_block(dK, X, dY, s3, o0, 4, c);
+        else if (count == 3) kernel_grad_block(dK, X, dY, s3, o0, 3, c);
+        else if (count == 2) kernel_grad_block(dK, X, dY, s3, o0, 2, c);
+        else kernel_grad_block(dK, X, dY, s3, o0, 1, c);
+    } else if (s.KW == 5) {
+        const conv_shape s5 = with_kernel(s, s.KH, 5);
+        if (count == 2) kernel_grad_block(dK, X, dY, s5, o0, 2, c);
+        else kernel_grad_block(dK, X, dY, s5, o0, 1, c);
     } else {
-        kernel_grad_pair_any(dK + ((size_t)o0 * C + c) * KH * KW, X, dY, o0, c, N, C, H, W, O, KH, KW);
+        kernel_grad_pair_any(dK, X, dY, s, o0, c);
     }
 }
 
-static void conv_backward_kernel_simd(float *dK, const float *X, const float *dY,
-                                      int N, int C, int H, int W, int O, int KH, int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1;
-    const double flops = 2.0 * N * O * OH * OW * C * KH * KW;
-    // Output channels per block: 4 for 3-wide kernels, 2 for 5-wide (12 and 10 accumulators).
-    const int OB = KW == 3 ? 4 : KW == 5 ? 2 : 1;
-    const int blocks = (O + OB - 1) / OB;
-    CK_PARALLEL_FOR(i, blocks * C, flops,
-                    kernel_grad_item(dK, X, dY, i / C, i % C, OB, N, C, H, W, O, KH, KW));
+static void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, conv_shape s) {
+    const int OB = kernel_grad_channels(s.KW), blocks = (s.O + OB - 1) / OB;
+    CK_PARALLEL_FOR(i, blocks * s.C, conv_flops(s), kernel_grad_item(dK, X, dY, s, i / s.C, i % s.C));
+}
+
+// ================================ SIMD: input gradient =========================================
+
+// Read in place of a dY row that lies outside the plane (stride 0: the same zeros for every o).
+static const float zero_row[VL];
+
+// v moved up by t lanes (0 ≤ t < VL): *lo gets lanes t.. (zeros below), *hi the t lanes pushed
+// out at the top (in its lanes 0 ..< t, zeros above).
+FORCE_INLINE void shift_lanes(vf v, const int t, vf *lo, vf *hi) {
+    const vf z = vsplat(0.0f);
+    switch (t) {
+    case 1: *lo = __builtin_shufflevector(z, v, 0, 8, 9, 10, 11, 12, 13, 14);
+            *hi = __builtin_shufflevector(v, z, 7, 8, 8, 8, 8, 8, 8, 8); break;
+    case 2: *lo = __builtin_shufflevector(z, v, 0, 0, 8, 9, 10, 11, 12, 13);
+            *hi = __builtin_shufflevector(v, z, 6, 7, 8, 8, 8, 8, 8, 8); break;
+    case 3: *lo = __builtin_shufflevector(z, v, 0, 0, 0, 8, 9, 10, 11, 12);
+            *hi = __builtin_shufflevector(v, z, 5, 6, 7, 8, 8, 8, 8, 8); break;
+    case 4: *lo = __builtin_shufflevector(z, v, 0, 0, 0, 0, 8, 9, 10, 11);
+            *hi = __builtin_shufflevector(v, z, 4, 5, 6, 7, 8, 8, 8, 8); break;
+    case 5: *lo = __builtin_shufflevector(z, v, 0, 0, 0, 0, 0, 8, 9, 10);
+            *hi = __builtin_shufflevector(v, z, 3, 4, 5, 6, 7, 8, 8, 8); break;
+    case 6: *lo = __builtin_shufflevector(z, v, 0, 0, 0, 0, 0, 0, 8, 9);
+            *hi = __builtin_shufflevector(v, z, 2, 3, 4, 5, 6, 7, 8, 8); break;
+    case 7: *lo = __builtin_shufflevector(z, v, 0, 0, 0, 0, 0, 0, 0, 8);
+            *hi = __builtin_shufflevector(v, z, 1, 2, 3, 4, 5, 6, 7, 8); break;
+    default: *lo = v; *hi = z; break;
+    }
+}
+
+// One register tile of the input gradient of dXc = dX[n,c]: rows j0 ..< j0+R of dX, taps
+// kw0 ..< kw0+TW of every kernel row, and the VL columns of dY at x0:
+//   acc[t][r] = sum over kh, o of K[o,c,kh,kw0+t] · dY[n,o,j0+r-kh, x0 ..< x0+VL)
+// then added to dX[n,c,j0+r, x0+kw0+t ..]. Per (kh, o) the tile loads R dY vectors and TW
+// weights for TW·R fused multiply-adds (TW·R ≤ 12, both constant); the adds into dX cost one
+// read-modify-write per O·KH multiply-adds. A row j0+r-kh outside dY reads zeros (only in the
+// first and last tiles of a plane). When `masked`, the vector is the row's last VL columns
+// with the lanes an earlier vector covered zeroed, so they add nothing.
+FORCE_INLINE void input_grad_tile(float *dXc, const float *dYn, const float *Kc, conv_shape s, int o0, int o1,
+                                  int j0, int x0, int kw0, const int TW, const int R, const int masked, vi mask) {
+    vf acc[12];
+    for (int t = 0; t < TW * R; t++) acc[t] = vsplat(0.0f);
+    const size_t plane = (size_t)s.OH * s.OW, kstride = (size_t)s.C * s.KH * s.KW;
+    const int kh0 = j0 - s.OH + 1 > 0 ? j0 - s.OH + 1 : 0, kh1 = j0 + R - 1 < s.KH - 1 ? j0 + R - 1 : s.KH - 1;
+    for (int kh = kh0; kh <= kh1; kh++) {
+        const float *src[12];
+        size_t step[12];
+        for (int r = 0; r < R; r++) {
+            const int y = j0 + r - kh;
+            const int inside = y >= 0 && y < s.OH;
+            src[r] = inside ? dYn + (size_t)o0 * plane + (size_t)y * s.OW + x0 : zero_row;
+            step[r] = inside ? plane : 0;
+        }
+        const float *k = Kc + o0 * kstride + kh * s.KW + kw0;
+        for (int o = o0; o < o1; o++) {
+            vf w[12];
+            for (int t = 0; t < TW; t++) w[t] = vsplat(k[(size_t)(o - o0) * kstride + t]);
+            for (int r = 0; r < R; r++) {
+                vf in = vload(src[r] + (size_t)(o - o0) * step[r]);
+                if (masked) in = (vf)((vi)in & mask);
+                for (int t = 0; t < TW; t++) acc[t * R + r] += w[t] * in;
+            }
+        }
+    }
+    // Tap t adds to columns x0+kw0+t ..: shifted by t lanes, the taps of a row sum to two vectors
+    // at x0+kw0 and x0+kw0+VL, so the adds into dX overlap the previous tile's exactly (a
+    // partial overlap would stall the load until the store reaches the cache). The second
+    // vector is zero past the last tap; in the plane's last row it would reach past the plane,
+    // so only the columns inside are added there.
+    for (int r = 0; r < R; r++) {
+        vf lo = acc[r], hi = vsplat(0.0f);
+        for (int t = 1; t < TW; t++) {
+            vf l, h;
+            shift_lanes(acc[t * R + r], t, &l, &h);
+            lo += l;
+            hi += h;
+        }
+        float *p = dXc + (size_t)(j0 + r) * s.W + x0 + kw0;
+        vstore(p, vload(p) + lo);
+        if (TW == 1) continue;
+        if (j0 + r < s.H - 1 || x0 + kw0 + 2 * VL <= s.W) {
+            vstore(p + VL, vload(p + VL) + hi);
+        } else {
+            for (int l = 0; l < VL && x0 + kw0 + VL + l < s.W; l++) p[VL + l] += hi[l];
+        }
+    }
+}
+
+// Rows j0 ..< j0+R of dX[n,c]: every column vector of dY and group of TW taps.
+FORCE_INLINE void input_grad_rows(float *dXc, const float *dYn, const float *Kc, conv_shape s, int j0,
+                                  const int TW, const int R, int group, vi mask) {
+    const int nvec = s.OW / VL;
+    for (int o0 = 0; o0 < s.O; o0 += group) {
+        const int o1 = o0 + group < s.O ? o0 + group : s.O;
+        for (int xv = 0; xv < nvec; xv++)
+            for (int kw0 = 0; kw0 < s.KW; kw0 += TW)
+                input_grad_tile(dXc, dYn, Kc, s, o0, o1, j0, xv * VL, kw0, TW, R, 0, mask);
+        for (int kw0 = 0; s.OW % VL != 0 && kw0 < s.KW; kw0 += TW)
+            input_grad_tile(dXc, dYn, Kc, s, o0, o1, j0, s.OW - VL, kw0, TW, R, 1, mask);
+    }
+}
+
+// Channels of dY per pass of a row tile: as many as keep the RT+KH-1 rows a tile reads from each
+// within about half of L1 (16 KB), so every column vector and kernel row after the first finds
+// them there. More passes cost one more read-modify-write of dX per tile.
+static int input_grad_group(conv_shape s, int RT) {
+    const int bytes = (int)sizeof(float) * (RT + s.KH - 1) * s.OW;
+    const int group = (16 * 1024) / bytes;
+    return group < 8 ? 8 : group;
+}
+
+// Plane dX[n,c]: zeroed, then in tiles of RT rows (TW·RT accumulators: 10 for 5-wide kernels,
+// 12 for 3-wide, 8 otherwise). Each element of dX is summed over kh and o in registers, then
+// over (column vector, tap group) in that order in memory, whatever the thread: a fixed order.
+// Needs OW ≥ VL.
+FORCE_INLINE void input_grad_plane(float *dX, const float *dY, const float *K, conv_shape s, int n, int c,
+                                   const int TW, const int RT) {
+    float *dXc = dX + ((size_t)n * s.C + c) * s.H * s.W;
+    const float *dYn = dY + (size_t)n * s.O * s.OH * s.OW;
+    const float *Kc = K + (size_t)c * s.KH * s.KW;
+    memset(dXc, 0, sizeof(float) * s.H * s.W);
+    const int group = input_grad_group(s, RT);
+    const int rem = s.OW % VL;
+    vi mask;  // lanes of the ragged last vector not covered by the full ones
+    for (int l = 0; l < VL; l++) mask[l] = l >= VL - rem ? -1 : 0;
+    int j0 = 0;
+    for (; j0 + RT <= s.H; j0 += RT) input_grad_rows(dXc, dYn, Kc, s, j0, TW, RT, group, mask);
+    // The rows left over (fewer than RT, a power of two) in tiles of RT/2, RT/4, ... 1 rows:
+    // a constant R for each keeps the accumulators in registers.
+    const int left = s.H - j0;
+    if (RT > 4 && (left & 4)) { input_grad_rows(dXc, dYn, Kc, s, j0, TW, 4, group, mask); j0 += 4; }
+    if (RT > 2 && (left & 2)) { input_grad_rows(dXc, dYn, Kc, s, j0, TW, 2, group, mask); j0 += 2; }
+    if (RT > 1 && (left & 1)) input_grad_rows(dXc, dYn, Kc, s, j0, TW, 1, group, mask);
+}
+
+// Item (image n, input channel c) of the input gradient; see forward_item.
+static __attribute__((noinline)) void input_grad_item(float *dX, const float *dY, const float *K, conv_shape s,
+                                                      int n, int c) {
+    if (s.OW < VL) input_grad_plane_direct(dX, dY, K, s, n, c, 1);
+    else if (s.KH == 3 && s.KW == 3) input_grad_plane(dX, dY, K, with_kernel(s, 3, 3), n, c, 3, 4);
+    else if (s.KH == 5 && s.KW == 5) input_grad_plane(dX, dY, K, with_kernel(s, 5, 5), n, c, 5, 2);
+    else if (s.KW == 3) input_grad_plane(dX, dY, K, with_kernel(s, s.KH, 3), n, c, 3, 4);
+    else if (s.KW == 5) input_grad_plane(dX, dY, K, with_kernel(s, s.KH, 5), n, c, 5, 2);
+    else input_grad_plane(dX, dY, K, s, n, c, 1, 8);
+}
+
+static void conv_backward_input_simd(float *dX, const float *dY, const float *K, conv_shape s) {
+    CK_PARALLEL_FOR(i, s.N * s.C, conv_flops(s), input_grad_item(dX, dY, K, s, i / s.C, i % s.C));
 }
 
 // ================================ public entry points ===========================================
 
-static void conv_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B,
-                         ck_bias bias, int N, int C, int H, int W, int O, int KH, int KW) {
-    if (v == CK_SIMD) conv_forward_simd(Y, X, K, B, bias, N, C, H, W, O, KH, KW);
-    else conv_forward_scalar(Y, X, K, B, bias, N, C, H, W, O, KH, KW);
+static void conv_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                         conv_shape s) {
+    if (v == CK_SIMD) conv_forward_simd(Y, X, K, B, bias, s);
+    else conv_forward_scalar(Y, X, K, B, bias, s);
 }
 
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B,
                        ck_bias bias, int N, int C, int H, int W, int O, int KH, int KW) {
-    conv_forward(v, Y, X, K, B, bias, N, C, H, W, O, KH, KW);
+    conv_forward(v, Y, X, K, B, bias, conv_shape_of(N, C, H, W, O, KH, KW));
 }
 
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY,
                                int N, int C, int H, int W, int O, int KH, int KW) {
-    if (v == CK_SIMD) conv_backward_kernel_simd(dK, X, dY, N, C, H, W, O, KH, KW);
-    else conv_backward_kernel_scalar(dK, X, dY, N, C, H, W, O, KH, KW);
+    const conv_shape s = conv_shape_of(N, C, H, W, O, KH, KW);
+    if (v == CK_SIMD) conv_backward_kernel_simd(dK, X, dY, s);
+    else conv_backward_kernel_scalar(dK, X, dY, s);
 }
 
 void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW) {
@@ -405,54 +592,42 @@ void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, in
     }
 }
 
-size_t ck_conv2d_backward_input_work_size(int N, int C, int O, int H, int W, int KH, int KW) {
-    const size_t PH = (size_t)H + KH - 1, PW = (size_t)W + KW - 1;  // padded dY plane
-    return (size_t)N * O * PH * PW + (size_t)C * O * KH * KW;
-}
-
-static void pad_plane(float *Pp, const float *dYp, int OH, int OW, int KH, int KW) {
-    const int PH = OH + 2 * (KH - 1), PW = OW + 2 * (KW - 1);
-    memset(Pp, 0, sizeof(float) * PH * PW);
-    for (int y = 0; y < OH; y++)
-        memcpy(Pp + (size_t)(y + KH - 1) * PW + KW - 1, dYp + (size_t)y * OW, sizeof(float) * OW);
-}
-
-// P (N,O,H+KH-1,W+KW-1) = dY (N,O,OH,OW) with KH-1 zero rows and KW-1 zero columns on every side.
-static void pad_planes(float *P, const float *dY, int N, int O, int OH, int OW, int KH, int KW) {
-    const int PH = OH + 2 * (KH - 1), PW = OW + 2 * (KW - 1);
-    const double bytes = 4.0 * N * O * PH * PW;
-    CK_PARALLEL_FOR(p, N * O, bytes, pad_plane(P + (size_t)p * PH * PW, dY + (size_t)p * OH * OW, OH, OW, KH, KW));
+// The input gradient scatters straight into dX: no workspace.
+size_t ck_conv2d_backward_input_work_size(int N, int C, int H, int W, int O, int KH, int KW) {
+    (void)N, (void)C, (void)H, (void)W, (void)O, (void)KH, (void)KW;
+    return 0;
 }
 
 void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
                               int N, int C, int H, int W, int O, int KH, int KW) {
-    const int OH = H - KH + 1, OW = W - KW + 1;
-    const int PH = H + KH - 1, PW = W + KW - 1;
-    float *P = work;
-    float *Kt = work + (size_t)N * O * PH * PW;  // (C,O,KH,KW): Kt[c,o] = rot180(K[o,c])
-    pad_planes(P, dY, N, O, OH, OW, KH, KW);
-    for (int o = 0; o < O; o++)
-        for (int c = 0; c < C; c++)
-            for (int t = 0; t < KH * KW; t++)
-                Kt[((size_t)c * O + o) * KH * KW + t] = K[((size_t)o * C + c) * KH * KW + KH * KW - 1 - t];
-    conv_forward(v, dX, P, Kt, NULL, CK_BIAS_NONE, N, O, PH, PW, C, KH, KW);
+    (void)work;
+    const conv_shape s = conv_shape_of(N, C, H, W, O, KH, KW);
+    if (v == CK_SIMD) conv_backward_input_simd(dX, dY, K, s);
+    else conv_backward_input_scalar(dX, dY, K, s);
 }
+
+// ================================ single planes =================================================
 
 void ck_correlate_valid(ck_variant v, float *out, const float *in, const float *k,
                         int H, int W, int KH, int KW) {
-    conv_forward(v, out, in, k, NULL, CK_BIAS_NONE, 1, 1, H, W, 1, KH, KW);
+    conv_forward(v, out, in, k, NULL, CK_BIAS_NONE, conv_shape_of(1, 1, H, W, 1, KH, KW));
 }
 
-// Full correlation of one plane with kt: pad, then a valid correlation.
+// The padded plane (H+2KH-2, W+2KW-2), then room for a rotated kernel (KH,KW).
+size_t ck_correlate_full_work_size(int H, int W, int KH, int KW) {
+    return (size_t)(H + 2 * (KH - 1)) * (W + 2 * (KW - 1)) + (size_t)KH * KW;
+}
+
+// Full correlation of one plane with kt: the plane zero-padded by KH-1 rows and KW-1 columns on
+// every side, then a valid correlation. With one channel in and out, the scatter of the input
+// gradient would do one read-modify-write per multiply-add; the padded copy is cheaper.
 static void correlate_full_with(ck_variant v, float *out, const float *in, const float *kt, float *work,
                                 int H, int W, int KH, int KW) {
-    float *P = work;  // (H+2KH-2, W+2KW-2)
-    pad_planes(P, in, 1, 1, H, W, KH, KW);
-    conv_forward(v, out, P, kt, NULL, CK_BIAS_NONE, 1, 1, H + 2 * (KH - 1), W + 2 * (KW - 1), 1, KH, KW);
-}
-
-size_t ck_plane_full_work_size(int H, int W, int KH, int KW) {
-    return (size_t)(H + 2 * (KH - 1)) * (W + 2 * (KW - 1)) + (size_t)KH * KW;
+    const int PH = H + 2 * (KH - 1), PW = W + 2 * (KW - 1);
+    float *P = work;
+    memset(P, 0, sizeof(float) * PH * PW);
+    for (int y = 0; y < H; y++) memcpy(P + (size_t)(y + KH - 1) * PW + KW - 1, in + (size_t)y * W, sizeof(float) * W);
+    conv_forward(v, out, P, kt, NULL, CK_BIAS_NONE, conv_shape_of(1, 1, PH, PW, 1, KH, KW));
 }
 
 void ck_correlate_full(ck_variant v, float *out, const float *in, const float *k, float *work,
@@ -462,8 +637,7 @@ void ck_correlate_full(ck_variant v, float *out, const float *in, const float *k
 
 void ck_convolve_full(ck_variant v, float *out, const float *in, const float *k, float *work,
                       int H, int W, int KH, int KW) {
-    const size_t pad = (size_t)(H + 2 * (KH - 1)) * (W + 2 * (KW - 1));
-    float *kr = work + pad;  // rot180(k)
+    float *kr = work + (size_t)(H + 2 * (KH - 1)) * (W + 2 * (KW - 1));  // rot180(k)
     for (int t = 0; t < KH * KW; t++) kr[t] = k[KH * KW - 1 - t];
     correlate_full_with(v, out, in, kr, work, H, W, KH, KW);
 }

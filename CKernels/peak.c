@@ -1,4 +1,5 @@
-// The machine's peak fp32 FMA rate, for reporting every other kernel as a share of it.
+// The machine's peak fp32 FMA rate and memory bandwidth, for reporting every other kernel as a
+// share of them.
 //
 // Each thread runs PEAK_CHAINS independent accumulator vectors through acc = acc·a + b: FMA
 // latency is 4 cycles and Zen 4 issues two 256-bit FMAs a cycle, so at least 8 chains are in
@@ -42,4 +43,45 @@ double ck_peak_fma(int threads, long iterations) {
     }
     peak_sink = total;
     return 2.0 * VL * PEAK_CHAINS * (double)iterations * team;
+}
+
+// ---- memory bandwidth ---------------------------------------------------------------------------
+
+// One pass over x[lo, hi) as a training step passes over a weight matrix: a read sweep (the
+// forward pass) and a read-modify-write sweep (the backward pass fused with the update), 12
+// bytes per element. x = x·a + b with a = 1 - 2⁻²⁰ and b = 2⁻²⁰ keeps values near 1.
+static float stream_slice(float *x, size_t lo, size_t hi) {
+    const vf a = vsplat(1.0f - 0x1p-20f), b = vsplat(0x1p-20f);
+    vf s0 = vsplat(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = lo;
+    for (; i + 4 * VL <= hi; i += 4 * VL) {
+        s0 += vload(x + i);
+        s1 += vload(x + i + VL);
+        s2 += vload(x + i + 2 * VL);
+        s3 += vload(x + i + 3 * VL);
+    }
+    float tail = 0.0f;
+    for (; i < hi; i++) tail += x[i];
+    for (i = lo; i + VL <= hi; i += VL) vstore(x + i, vload(x + i) * a + b);
+    for (; i < hi; i++) x[i] = x[i] * a[0] + b[0];
+    return vsum((s0 + s1) + (s2 + s3)) + tail;
+}
+
+double ck_stream_bandwidth(float *x, size_t n, int threads, long passes) {
+    if (threads < 1) threads = 1;
+    float total = 0.0f;
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        // The same contiguous split as CK_TEAM_RANGE, so each thread passes over its own slice
+        // every time and keeps it in its own cache when it fits.
+        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+        const size_t lo = n * t / team, hi = n * (t + 1) / team;
+        for (long p = 0; p < passes; p++) total += stream_slice(x, lo, hi);
+    }
+#else
+    for (long p = 0; p < passes; p++) total += stream_slice(x, 0, n);
+#endif
+    peak_sink = total;
+    return 12.0 * (double)n * passes;
 }

@@ -34,7 +34,9 @@ static void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int O
 void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
                         int N, int C, int H, int W, int P, int S) {
     const int OH = (H - P) / S + 1, OW = (W - P) / S + 1;
-    const double work = 1.0 * N * C * OH * OW * P * P;
+    // Bound by memory: on the team once the planes outgrow CK_MEMORY_BOUND_BYTES (see vec.h).
+    const double bytes = 4.0 * N * C * (H * W + 2.0 * OH * OW);
+    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * OH * OW * P * P;
     CK_PARALLEL_FOR(p, N * C, work, pool_plane_any(Y + (size_t)p * OH * OW, argmax + (size_t)p * OH * OW,
                                                    X + (size_t)p * H * W, W, OH, OW, P, S));
 }
@@ -47,7 +49,8 @@ static void unpool_plane(float *dXp, const float *dYp, const int32_t *Ap, int in
 
 void ck_maxpool_backward(float *dX, const float *dY, const int32_t *argmax,
                          int N, int C, int H, int W, int OH, int OW) {
-    const double work = 1.0 * N * C * H * W;
+    const double bytes = 4.0 * N * C * (H * W + 2.0 * OH * OW);
+    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * H * W;
     CK_PARALLEL_FOR(p, N * C, work, unpool_plane(dX + (size_t)p * H * W, dY + (size_t)p * OH * OW,
                                                  argmax + (size_t)p * OH * OW, H * W, OH * OW));
 }

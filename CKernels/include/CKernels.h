@@ -28,8 +28,9 @@ const char *ck_simd_isa(void);         // vector instructions the SIMD variant w
 void ck_correlate_valid(ck_variant v, float *out, const float *in, const float *k,
                         int H, int W, int KH, int KW);
 // in (H,W), k (KH,KW), out (H+KH-1, W+KW-1): out = zero-padded in ⋆ k. Overwrites.
-// work: ck_plane_full_work_size(H, W, KH, KW) floats (the padded input and a rotated kernel).
-size_t ck_plane_full_work_size(int H, int W, int KH, int KW);
+// work: ck_correlate_full_work_size(H, W, KH, KW) floats (the padded input and a rotated kernel),
+// for ck_convolve_full as well.
+size_t ck_correlate_full_work_size(int H, int W, int KH, int KW);
 void ck_correlate_full(ck_variant v, float *out, const float *in, const float *k, float *work,
                        int H, int W, int KH, int KW);
 // Same shapes: out = in *full k = zero-padded in ⋆ rot180(k). Overwrites.
@@ -54,26 +55,28 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
 // dB per bias: sum of dY over n (and over positions for CK_BIAS_CHANNEL). Overwrites dB.
 void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW);
 // dX (N,C,H,W) = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
-// work: ck_conv2d_backward_input_work_size(N, C, O, H, W, KH, KW) floats (dY zero-padded, K rotated and transposed).
+// work: ck_conv2d_backward_input_work_size(N, C, H, W, O, KH, KW) floats (0 at present: dY is
+// scattered into dX directly; work may then be NULL).
 void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
                               int N, int C, int H, int W, int O, int KH, int KW);
-size_t ck_conv2d_backward_input_work_size(int N, int C, int O, int H, int W, int KH, int KW);
+size_t ck_conv2d_backward_input_work_size(int N, int C, int H, int W, int O, int KH, int KW);
 
 // ---- fully connected layer --------------------------------------------------------------------
 
-// X (N,I), Wt (O,I) as PyTorch's Linear.weight, b (O), Y (N,O): Y = X·Wtᵀ + b. Overwrites Y.
-void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *Wt, const float *b,
+// X (N,I), weight (O,I) as PyTorch's Linear.weight, b (O), Y (N,O): Y = X·weightᵀ + b.
+// Overwrites Y.
+void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *weight, const float *b,
                       int N, int I, int O);
-// dY (N,O) -> dX (N,I) = dY·Wt (skipped when dX is NULL), dWt (O,I) = dYᵀ·X, db (O) = sum_n dY.
-// Overwrites all three.
-void ck_dense_backward(ck_variant v, float *dX, float *dWt, float *db, const float *dY,
-                       const float *X, const float *Wt, int N, int I, int O);
+// dY (N,O) -> dX (N,I) = dY·weight (skipped when dX is NULL), dweight (O,I) = dYᵀ·X,
+// db (O) = sum_n dY. Overwrites all three.
+void ck_dense_backward(ck_variant v, float *dX, float *dweight, float *db, const float *dY,
+                       const float *X, const float *weight, int N, int I, int O);
 
-// The backward pass fused with a plain SGD step, for training with SGD: dX (N,I) = dY·Wt with Wt
-// as it was in the forward pass (skipped when dX is NULL), then Wt -= lr·dYᵀ·X and
-// b -= lr·Σ_n dY, in one pass over Wt. Overwrites dX, updates Wt and b in place.
-// work: ck_dense_backward_sgd_work_size(N, I, O) floats.
-void ck_dense_backward_sgd(ck_variant v, float *dX, float *Wt, float *b, const float *dY, const float *X,
+// The backward pass fused with a plain SGD step, for training with SGD: dX (N,I) = dY·weight
+// with weight as it was in the forward pass (skipped when dX is NULL), then
+// weight -= lr·dYᵀ·X and b -= lr·Σ_n dY, in one pass over weight. Overwrites dX, updates weight
+// and b in place. work: ck_dense_backward_sgd_work_size(N, I, O) floats.
+void ck_dense_backward_sgd(ck_variant v, float *dX, float *weight, float *b, const float *dY, const float *X,
                            float lr, float *work, int N, int I, int O);
 size_t ck_dense_backward_sgd_work_size(int N, int I, int O);
 
@@ -152,5 +155,11 @@ int ck_mpi_allreduce_sum_ints(int64_t *x, int64_t *work, size_t n);
 // parallel region, 8-lane vectors, 12 accumulator chains per thread) and returns the number of
 // flops done, for the caller to divide by the wall time: the machine's peak fp32 FMA rate.
 double ck_peak_fma(int threads, long iterations);
+// Passes `passes` times over x (n floats, split into one contiguous slice per thread as the
+// kernels split their rows) with a read sweep and a read-modify-write sweep, as a training step
+// passes over a weight matrix, and returns the bytes moved (12 per element per pass), for the
+// caller to divide by the wall time: the memory bandwidth for a working set of 4·n bytes.
+// Overwrites x with values near 1.
+double ck_stream_bandwidth(float *x, size_t n, int threads, long passes);
 
 #endif

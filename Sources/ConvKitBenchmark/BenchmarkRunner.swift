@@ -23,6 +23,31 @@ public struct BenchmarkResult: Codable, Sendable {
     }
 }
 
+/// How close an end-to-end row comes to the memory system's limit: the bytes a step moves at
+/// least, against the bandwidth measured for working sets that fit L2, the step's own working
+/// set, and one far beyond every cache (DRAM).
+public struct Roofline: Codable, Sendable {
+    public var kernel: String
+    public var threads: Int
+    public var bytesPerItem: Double
+    public var workingSetBytes: Int
+    /// GB/s for "l2" (256 KB per thread), "working_set" and "dram" (256 MB).
+    public var bandwidth: [String: Double]
+    /// Items per second if the step moved only its bytes at the working set's bandwidth.
+    public var boundPerSecond: Double
+    public var measuredPerSecond: Double
+    public var percentOfBound: Double
+
+    enum CodingKeys: String, CodingKey {
+        case kernel, threads, bandwidth
+        case bytesPerItem = "bytes_per_item"
+        case workingSetBytes = "working_set_bytes"
+        case boundPerSecond = "bound_per_second"
+        case measuredPerSecond = "measured_per_second"
+        case percentOfBound = "percent_of_bound"
+    }
+}
+
 public struct BenchmarkReport: Codable, Sendable {
     /// "wall" or "cpu": see KernelBenchmark.TimeBase.
     public var clock: String
@@ -30,9 +55,11 @@ public struct BenchmarkReport: Codable, Sendable {
     public var peakGflops: Double
     public var peaks: [String: Double]
     public var results: [BenchmarkResult]
+    /// One per end-to-end row and thread count (SIMD variant).
+    public var rooflines: [Roofline] = []
 
     enum CodingKeys: String, CodingKey {
-        case results, peaks, clock
+        case results, peaks, clock, rooflines
         case peakGflops = "peak_gflops"
     }
 }
@@ -91,8 +118,22 @@ public struct BenchmarkRunner {
             }
         }
         let top = threadCounts.max() ?? 1
-        return BenchmarkReport(clock: timeBase.rawValue, peakGflops: peaks[top] ?? 0,
-                               peaks: Dictionary(uniqueKeysWithValues: peaks.map { (String($0.key), $0.value) }),
-                               results: results)
+        var report = BenchmarkReport(clock: timeBase.rawValue, peakGflops: peaks[top] ?? 0,
+                                     peaks: Dictionary(uniqueKeysWithValues: peaks.map { (String($0.key), $0.value) }),
+                                     results: results)
+        for bench in cases {
+            guard let bytes = bench.bytesPerItem, let workingSet = bench.workingSetBytes else { continue }
+            for t in threadCounts {
+                guard let row = results.first(where: { $0.kernel == bench.kernel && $0.threads == t && $0.variant == "simd" }),
+                      let measured = row.perSecond else { continue }
+                let gbs = { (size: Int) in KernelBenchmark.bandwidth(bytes: size, threads: t, base: timeBase) / 1e9 }
+                let bandwidth = ["l2": gbs(256 * 1024 * t), "working_set": gbs(workingSet), "dram": gbs(256 << 20)]
+                let bound = bandwidth["working_set"]! * 1e9 / bytes
+                report.rooflines.append(Roofline(kernel: bench.kernel, threads: t, bytesPerItem: bytes, workingSetBytes: workingSet,
+                                                 bandwidth: bandwidth, boundPerSecond: bound, measuredPerSecond: measured,
+                                                 percentOfBound: 100 * measured / bound))
+            }
+        }
+        return report
     }
 }

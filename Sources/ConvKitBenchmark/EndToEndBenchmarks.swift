@@ -27,9 +27,18 @@ public enum EndToEndBenchmarks {
         let inputs = network.inputCount * batch, classes = network.outputCount
         for i in 0..<inputs { network.input[i] = generator.nextUnitFloat() }
         for n in 0..<batch { step.targets.pointer[n * classes + n % classes] = 1 }
-        return BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
+        let benchmark = BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
             network.variant = variant == CK_SIMD ? .simd : .scalar
             _ = step.run(batch: batch)
         }, output: { Array(UnsafeBufferPointer(start: network.output, count: batch * classes)) })
+        // A lower bound on the traffic: every parameter is read by the forward pass and read and
+        // written by the update (fused with the backward pass for SGD's dense layers), 12 bytes;
+        // every activation of a sample is written forward and read backward, and so is its
+        // gradient, 16 bytes. Optimizer state (Adam's moments) and gradient buffers come on top.
+        let activations = network.inputShape.reduce(1, *) + network.layers.reduce(0) { $0 + $1.outputShape.reduce(1, *) }
+        benchmark.bytesPerItem = Double(12 * network.parameterCount) / Double(batch) + Double(16 * activations)
+        // The parameters, and the activations of the batch with their gradients.
+        benchmark.workingSetBytes = 4 * network.parameterCount + 8 * activations * batch
+        return benchmark
     }
 }

@@ -43,6 +43,12 @@ public final class BenchmarkCase: @unchecked Sendable {
 
     public enum Unit: String, Sendable { case flops, samples, images }
 
+    /// For end-to-end rows: at least how many bytes one item (sample, image) moves between the
+    /// cores and memory, and the bytes the step passes over each time (its working set), for the
+    /// roofline `convkit bench` prints after the table.
+    public var bytesPerItem: Double?
+    public var workingSetBytes: Int?
+
     /// `body` runs the kernel once; `output` reads what the last run wrote, for the
     /// scalar-against-SIMD check. The case owns its buffers through the closures.
     public convenience init(kernel: String, shape: String, work: Double, unit: Unit = .flops,
@@ -138,7 +144,7 @@ public enum KernelBenchmark {
         let (h, w, kh, kw) = (Int32(s.h), Int32(s.w), Int32(s.kh), Int32(s.kw))
         let input = Buffer(s.h * s.w, seed: 1), k = Buffer(s.kh * s.kw, seed: 2)
         let out = Buffer((s.h + s.kh - 1) * (s.w + s.kw - 1))
-        let work = Buffer(ck_plane_full_work_size(h, w, kh, kw))
+        let work = Buffer(ck_correlate_full_work_size(h, w, kh, kw))
         let flops = 2.0 * Double((s.h + s.kh - 1) * (s.w + s.kw - 1) * s.kh * s.kw)
         let f = convolve ? ck_convolve_full : ck_correlate_full
         return BenchmarkCase(kernel: convolve ? "convolve_full" : "correlate_full", shape: s.description, work: flops,
@@ -168,12 +174,12 @@ public enum KernelBenchmark {
                              output: { dK.array }, outputs: [dK])
     }
 
-    /// Flops are the useful multiply-adds (as for the forward pass), not the padded zeros.
+    /// Flops are the multiply-adds of the definition, the same count as the forward pass.
     public static func convBackwardInput(_ s: ConvShape) -> BenchmarkCase {
         let dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
         let dX = Buffer(s.n * s.c * s.h * s.w)
         let (n, c, h, w, o, kh, kw) = args(s)
-        let work = Buffer(ck_conv2d_backward_input_work_size(n, c, o, h, w, kh, kw))
+        let work = Buffer(ck_conv2d_backward_input_work_size(n, c, h, w, o, kh, kw))
         return BenchmarkCase(kernel: "conv_backward_input", shape: s.description, work: s.flops,
                              body: { v in ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, n, c, h, w, o, kh, kw) },
                              output: { dX.array }, outputs: [dX])
@@ -283,6 +289,27 @@ public enum KernelBenchmark {
             rates.append(work * Double(calls) / t)
         }
         return summarize(rates)
+    }
+
+    /// Memory bandwidth in bytes/s for a working set of `bytes` split across `threads` (see
+    /// ck_stream_bandwidth): the best of `repeats` runs of ~50 ms, as for the peak.
+    public static func bandwidth(bytes: Int, threads: Int, repeats: Int = 5, base: TimeBase = .wall) -> Double {
+        let count = max(bytes / 4, 1024)
+        let buffer = Buffer(count: count)
+        buffer.pointer.update(repeating: 1, count: count)
+        var passes = 1
+        while true {
+            let t = seconds { _ = ck_stream_bandwidth(buffer.pointer, count, Int32(threads), passes) }
+            if t > 0.01 { passes = max(1, Int(Double(passes) * 0.05 / t)); break }
+            passes *= 4
+        }
+        var best = 0.0
+        for _ in 0..<max(repeats, 3) {
+            var moved = 0.0
+            let t = seconds(base, threads: threads) { moved = ck_stream_bandwidth(buffer.pointer, count, Int32(threads), passes) }
+            best = max(best, moved / t)
+        }
+        return best
     }
 
     /// Peak fp32 FMA rate in flop/s of `threads` threads over `repeats` runs of ~50 ms. `median`

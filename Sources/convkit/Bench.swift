@@ -74,6 +74,21 @@ struct Bench: ParsableCommand {
             let peaks = report.peaks.sorted { Int($0.key)! < Int($1.key)! }
                 .map { "\($0.key) thr \(format($0.value, 1)) GFLOP/s" }.joined(separator: ", ")
             print("peak fp32 FMA: \(peaks); % peak is against the row's own thread count; spread = (max-min)/median")
+            printRooflines(report.rooflines)
+        }
+    }
+
+    /// The memory roofline of each end-to-end row: bytes moved per item against the bandwidth of
+    /// the working set's level of the memory system.
+    private func printRooflines(_ rooflines: [Roofline]) {
+        guard !rooflines.isEmpty else { return }
+        print("")
+        print("roofline (bytes per item: parameters 12 B each per step, activations and their gradients 16 B each per item; GB/s read+write as a step moves them):")
+        for r in rooflines {
+            let b = r.bandwidth
+            print("  \(r.kernel), \(r.threads) thr: \(format(r.bytesPerItem / 1e6, 3)) MB/item, working set \(format(Double(r.workingSetBytes) / 1e6, 2)) MB; "
+                  + "L2 \(format(b["l2"] ?? 0, 1)), working set \(format(b["working_set"] ?? 0, 1)), DRAM \(format(b["dram"] ?? 0, 1)) GB/s; "
+                  + "bound \(format(r.boundPerSecond, 0))/s, measured \(format(r.measuredPerSecond, 0))/s = \(format(r.percentOfBound, 0)) % of bound")
         }
     }
 

@@ -33,7 +33,7 @@ struct ConvKernelTests {
             expectClose(valid, referenceConvForward(input, k, [], bias: .none, N: 1, C: 1, H: H, W: W, O: 1, KH: KH, KW: KW),
                         "valid \(H)x\(W) ⋆ \(KH)x\(KW)")
 
-            var work = [Float](repeating: .nan, count: ck_plane_full_work_size(Int32(H), Int32(W), Int32(KH), Int32(KW)))
+            var work = [Float](repeating: .nan, count: ck_correlate_full_work_size(Int32(H), Int32(W), Int32(KH), Int32(KW)))
             var full = [Float](repeating: .nan, count: (H + KH - 1) * (W + KW - 1))
             ck_correlate_full(variant, &full, input, k, &work, Int32(H), Int32(W), Int32(KH), Int32(KW))
             expectClose(full, referenceCorrelateFull(input, k, H: H, W: W, KH: KH, KW: KW), "full corr \(H)x\(W) ⋆ \(KH)x\(KW)")
@@ -73,7 +73,7 @@ struct ConvKernelTests {
             ck_conv2d_backward_kernel(variant, &dK, X, dY, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
             expectClose(dK, referenceConvKernelGrad(X, dY, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW), "dK \(shape)")
 
-            var work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.4, shape.2, shape.3, shape.5, shape.6))
+            var work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6))
             var dX = [Float](repeating: .nan, count: N * C * H * W)
             ck_conv2d_backward_input(variant, &dX, dY, K, &work, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
             expectClose(dX, referenceConvInputGrad(dY, K, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW), "dX \(shape)")
@@ -111,10 +111,13 @@ struct ConvKernelTests {
         }
     }
 
-    @Test("one thread and two give bit-identical results", arguments: variants)
-    func threadIndependence(variant: ck_variant) {
+    /// Both shapes are above the parallel threshold: LeNet's second layer, and a one-channel layer
+    /// with a ragged 26-wide output.
+    @Test("one thread and two give bit-identical results",
+          arguments: variants, [(16, 8, 12, 12, 16, 5, 5), (8, 1, 28, 28, 32, 3, 3)])
+    func threadIndependence(variant: ck_variant, shape: (Int, Int, Int, Int, Int, Int, Int)) {
         var rng = SeededGenerator(seed: 5)
-        let (N, C, H, W, O, KH, KW) = (16, 8, 12, 12, 16, 5, 5)  // above the parallel threshold
+        let (N, C, H, W, O, KH, KW) = shape
         let OH = H - KH + 1, OW = W - KW + 1
         let X = randomFloats(N * C * H * W, &rng), K = randomFloats(O * C * KH * KW, &rng)
         let B = randomFloats(O, &rng), dY = randomFloats(N * O * OH * OW, &rng)
@@ -122,11 +125,11 @@ struct ConvKernelTests {
             var Y = [Float](repeating: 0, count: N * O * OH * OW)
             var dK = [Float](repeating: 0, count: O * C * KH * KW)
             var dX = [Float](repeating: 0, count: N * C * H * W)
-            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(Int32(N), Int32(C), Int32(O), Int32(H), Int32(W), Int32(KH), Int32(KW)))
+            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW)))
             ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
             ck_conv2d_backward_kernel(variant, &dK, X, dY, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
             ck_conv2d_backward_input(variant, &dX, dY, K, &work, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
-            let I = 1000, OD = 64
+            let I = min(1000, C * H * W), OD = 64
             let dX2 = Array(X.prefix(N * I)), Wt = randomFloatsFixed(OD * I), b = randomFloatsFixed(OD)
             var Yd = [Float](repeating: 0, count: N * OD), dXd = [Float](repeating: 0, count: N * I)
             var dWt = [Float](repeating: 0, count: OD * I), db = [Float](repeating: 0, count: OD)

@@ -34,7 +34,7 @@ struct GradientCheckTests {
 
             var dK = [Float](repeating: 0, count: K.count), dB = [Float](repeating: 0, count: B.count)
             var dX = [Float](repeating: 0, count: X.count)
-            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.4, shape.2, shape.3, shape.5, shape.6))
+            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6))
             ck_conv2d_backward_kernel(variant, &dK, X, G, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
             ck_conv2d_backward_bias(&dB, G, CK_BIAS_UNTIED, shape.0, shape.4, Int32(OH), Int32(OW))
             ck_conv2d_backward_input(variant, &dX, G, K, &work, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)

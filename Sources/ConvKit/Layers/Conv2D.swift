@@ -77,7 +77,7 @@ public final class Conv2D: BatchLayer {
     public var forwardFlops: Int { 2 * outputCount * Int(C * KH * KW) }
 
     package func reserve(batch: Int) {
-        let needed = ck_conv2d_backward_input_work_size(Int32(batch), C, O, H, W, KH, KW)
+        let needed = ck_conv2d_backward_input_work_size(Int32(batch), C, H, W, O, KH, KW)
         if needed > work.count { work = Buffer(count: needed) }
     }
 

@@ -80,7 +80,7 @@ public func conv2dInputGradient(outputGradient: Tensor, kernel: Tensor, variant:
     try checkKernelSize(shape, "input gradient")
     try checkKernelSize([Int(n), Int(o), h + Int(kh), w + Int(kw)], "padded output gradient")
     var out = zeros(shape)
-    var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(n, c, o, Int32(h), Int32(w), kh, kw))
+    var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(n, c, Int32(h), Int32(w), o, kh, kw))
     outputGradient.withPointer { dyp in kernel.withPointer { kp in out.withMutablePointer { dx in
         work.withUnsafeMutableBufferPointer { wk in
             ck_conv2d_backward_input(variant.c, dx, dyp, kp, wk.baseAddress, n, c, Int32(h), Int32(w), o, kh, kw)

@@ -71,7 +71,7 @@ private func fullPlane(_ input: Tensor, _ kernel: Tensor, _ variant: Kernels.Var
     let outShape = [Int(h) + Int(kh) - 1, Int(w) + Int(kw) - 1]
     try checkKernelSize([Int(h) + 2 * Int(kh), Int(w) + 2 * Int(kw)], "padded input")
     var out = zeros(outShape)
-    var work = [Float](repeating: 0, count: ck_plane_full_work_size(h, w, kh, kw))
+    var work = [Float](repeating: 0, count: ck_correlate_full_work_size(h, w, kh, kw))
     input.withPointer { i in kernel.withPointer { k in out.withMutablePointer { o in
         work.withUnsafeMutableBufferPointer { wk in
             kernelFunction(variant.c, o, i, k, wk.baseAddress, h, w, kh, kw)
