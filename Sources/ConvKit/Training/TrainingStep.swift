@@ -6,7 +6,9 @@
 /// (`FusableOptimizer`) and only for layers whose parameters all belong to the optimizer, so a
 /// parameter the optimizer was not given is never updated.
 package final class TrainingStep {
-    package let network: Sequential
+    /// Unowned: a network keeps its last step (`Sequential.trainingStep`), so a strong reference
+    /// back would be a cycle; whoever makes a step keeps its network alive.
+    package unowned let network: Sequential
     package let loss: any Loss
     package let optimizer: Optimizer
     /// One-hot (or any) targets for the batch, (N, outputs); grows with the batch.
