@@ -8,7 +8,9 @@ public final class Sequential {
     /// The shape of one sample, without the batch axis.
     public let inputShape: [Int]
     /// The layers, in order; each one's input shape is the previous one's output shape.
-    public var layers: [any Layer] { batchLayers }
+    /// (Stored beside `batchLayers` rather than converted from it: the training loop reads it on
+    /// every step, and a conversion would allocate.)
+    public let layers: [any Layer]
     /// Which implementation of the C kernels this network runs: `.simd` unless changed.
     public var variant: Kernels.Variant = .simd
     package let batchLayers: [any BatchLayer]
@@ -38,18 +40,22 @@ public final class Sequential {
             shape = layer.outputShape
         }
         self.inputShape = inputShape
+        self.layers = layers
         self.batchLayers = batchLayers
+        outputShape = shape
+        outputCount = shape.reduce(1, *)
+        inputCount = inputShape.reduce(1, *)
         let sizes = [inputShape.reduce(1, *)] + layers.map(\.outputCount)
         activations = sizes.map { BatchBuffer(perSample: $0, capacity: 0) }
         gradients = sizes.map { BatchBuffer(perSample: $0, capacity: 0) }
     }
 
     /// The shape of one sample's output: the last layer's, or the input shape without layers.
-    public var outputShape: [Int] { layers.last?.outputShape ?? inputShape }
+    public let outputShape: [Int]
     /// The number of values in one input sample.
-    public var inputCount: Int { inputShape.reduce(1, *) }
+    public let inputCount: Int
     /// The number of values in one output sample: the class count for a classifier.
-    public var outputCount: Int { outputShape.reduce(1, *) }
+    public let outputCount: Int
     /// Every layer's parameters, in layer order.
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
     /// The number of trainable values in the network.
@@ -120,9 +126,9 @@ public final class Sequential {
     /// Where the caller writes a batch of inputs, (N, inputShape).
     package var input: UnsafeMutablePointer<Float> { activations[0].pointer }
     /// The network's output for the last forward pass, (N, outputShape).
-    package var output: UnsafePointer<Float> { UnsafePointer(activations[layers.count].pointer) }
+    package var output: UnsafePointer<Float> { UnsafePointer(activations[batchLayers.count].pointer) }
     /// Where the loss writes ∂E/∂output before `backward`.
-    package var outputGradient: UnsafeMutablePointer<Float> { gradients[layers.count].pointer }
+    package var outputGradient: UnsafeMutablePointer<Float> { gradients[batchLayers.count].pointer }
 
     package func forward(batch: Int) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
