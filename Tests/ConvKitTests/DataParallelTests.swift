@@ -43,8 +43,15 @@ struct DataParallelTests {
         #expect(ranks.status == 0, "\(ranks.stderr)")
         // Only rank 0 prints: one JSON object.
         #expect(ranks.stdout.split(separator: "\n").count == 1, "\(ranks.stdout)")
-        let shares = try CLITests.run(Self.recipe + ["--shares", "2", "--save", dir.path + "/shares.safetensors"])
+        let shares = try CLITests.run(Self.recipe + ["--shares", "2", "--save", dir.path + "/shares.safetensors", "--json"])
         #expect(shares.status == 0, "\(shares.stderr)")
+        // Evaluation is sharded across the ranks and its counts summed: the same confusion matrix.
+        func report(_ json: String) throws -> [String: Any] {
+            try #require(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        }
+        let (r, o) = (try report(ranks.stdout), try report(shares.stdout))
+        #expect(r["confusion"] as? [[Int]] == o["confusion"] as? [[Int]])
+        #expect(r["test_accuracy"] as? Double == o["test_accuracy"] as? Double)
         let plain = try CLITests.run(Self.recipe + ["--save", dir.path + "/plain.safetensors"])
         #expect(plain.status == 0)
 

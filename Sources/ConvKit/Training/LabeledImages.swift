@@ -79,6 +79,20 @@ public struct LabeledImages: Sendable {
 
     /// The number of samples used: `indices.count`.
     public var count: Int { indices.count }
+
+    /// Entries `range` of this set (positions in `indices`), sharing the samples.
+    package func slice(_ range: Range<Int>) -> LabeledImages {
+        LabeledImages(self, indices: Array(indices[range]), labels: Array(labels[range]))
+    }
+
+    private init(_ other: LabeledImages, indices: [Int], labels: [Int]) {
+        samples = other.samples
+        sampleShape = other.sampleShape
+        valuesPerSample = other.valuesPerSample
+        self.indices = indices
+        self.labels = labels
+        classes = other.classes
+    }
 }
 
 /// Training data that cannot be used as given.

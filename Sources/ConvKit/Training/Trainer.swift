@@ -176,8 +176,20 @@ public final class Trainer {
     }
 
     /// Loss, accuracy and confusion matrix of the network on `data`, in batches.
-    public func evaluate(_ data: LabeledImages) throws(TrainingError) -> Evaluation {
-        try network.evaluate(data, loss: loss, normalization: normalization, batchSize: max(batchSize, 256))
+    /// Under `processes`, each process evaluates its contiguous share of `data` and the counts
+    /// and loss sums are added over the processes, so every process gets the whole evaluation.
+    public func evaluate(_ data: LabeledImages) throws -> Evaluation {
+        guard let processes else {
+            return try network.evaluate(data, loss: loss, normalization: normalization, batchSize: max(batchSize, 256))
+        }
+        let lo = processes.rank * data.count / processes.size, hi = (processes.rank + 1) * data.count / processes.size
+        let part = try network.evaluate(data.slice(lo..<hi), loss: loss, normalization: normalization, batchSize: max(batchSize, 256))
+        var counts = [part.correct] + part.confusion.joined()
+        try processes.allReduceSum(&counts)
+        let lossSum = try processes.sum(part.loss * Double(part.total))
+        let k = data.classes
+        let confusion = (0..<k).map { Array(counts[(1 + $0 * k)..<(1 + ($0 + 1) * k)]) }
+        return Evaluation(correct: counts[0], total: data.count, loss: lossSum / Double(max(data.count, 1)), confusion: confusion)
     }
 
     private func check(_ data: LabeledImages) throws(TrainingError) {
