@@ -16,20 +16,7 @@ struct DataParallelTests {
 
     /// `convkit` with `arguments` on `processes` MPI ranks (1 thread each).
     static func mpirun(_ processes: Int, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(ProcessGroupTests.mpirun))
-        process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(processes)", try #require(CLITests.executable)] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "1"
-        environment["ASAN_OPTIONS"] = (environment["ASAN_OPTIONS"].map { $0 + ":" } ?? "") + "detect_leaks=0"
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        try ProcessGroupTests.mpirun(processes, try #require(CLITests.executable), arguments)
     }
 
     static func weights(_ path: String) throws -> [[Float]] {

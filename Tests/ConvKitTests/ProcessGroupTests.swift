@@ -59,12 +59,18 @@ import ConvKit
 
     /// Runs the probe on `processes` ranks; kills mpirun after `timeout` seconds.
     static func mpirun(_ processes: Int, _ mode: String, options: [String] = [], timeout: Double = 120) throws -> (status: Int32, stdout: String, stderr: String) {
+        try mpirun(processes, try #require(probe), [mode], options: options, timeout: timeout)
+    }
+
+    /// Runs `executable arguments` on `processes` ranks of one thread each; kills mpirun after `timeout` seconds.
+    static func mpirun(_ processes: Int, _ executable: String, _ arguments: [String], options: [String] = [],
+                       timeout: Double = 120) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(mpirun))
-        process.arguments = ["--allow-run-as-root", "--oversubscribe"] + options + ["-np", "\(processes)", try #require(probe), mode]
+        process.arguments = ["--allow-run-as-root", "--oversubscribe"] + options + ["-np", "\(processes)", executable] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OMP_NUM_THREADS"] = "1"
-        // Under `swift test --sanitize=address` the probe is instrumented too, and LeakSanitizer
+        // Under `swift test --sanitize=address` the program is instrumented too, and LeakSanitizer
         // reports what Open MPI's libraries keep allocated at exit: not ours, and it would turn
         // every passing run into exit 1. ASan's other checks stay on.
         environment["ASAN_OPTIONS"] = (environment["ASAN_OPTIONS"].map { $0 + ":" } ?? "") + "detect_leaks=0"
