@@ -76,6 +76,11 @@ public final class Trainer {
     public var normalization: InputNormalization
     /// Shuffle the order again at the start of every epoch (the tutorial never does).
     public var reshuffle: Bool
+    /// Random shifts and flips of every training batch, applied right after it is filled and
+    /// keyed by (`seed`, epoch, position in the epoch); never in `evaluate`.
+    public var augmentation: Augmentation = .none
+    /// The seed `init` was given: it starts the shuffling generator and keys `augmentation`.
+    public let seed: UInt64
     /// The generator that shuffles the order, in its current state.
     public package(set) var generator: SeededGenerator
     /// Epochs and optimizer steps done so far, by `fit` or restored from a checkpoint.
@@ -115,6 +120,7 @@ public final class Trainer {
         baseLearningRate = optimizer.learningRate
         self.normalization = normalization
         self.reshuffle = reshuffle
+        self.seed = seed
         generator = SeededGenerator(seed: seed ^ 0x5EED_0F_0DE5)
         initialGenerator = generator
         step = TrainingStep(network: network, loss: loss, optimizer: optimizer)
@@ -127,7 +133,8 @@ public final class Trainer {
     /// test accuracy when a test set is given; `onProgress(done, total)` within an epoch.
     /// Evaluation time is not counted in an epoch's seconds. Throws `TrainingError` for data
     /// that does not fit the network and when training diverges (the weights are then those of
-    /// the step before).
+    /// the step before), `AugmentationError.notAnImage` for an augmentation of a network whose
+    /// input is not (C, H, W).
     public func fit(_ data: LabeledImages, epochs: Range<Int>, totalEpochs: Int? = nil, test: LabeledImages? = nil,
                     onProgress: ((Int, Int) -> Void)? = nil,
                     onEpoch: (EpochReport) throws -> Void) throws {
@@ -137,6 +144,9 @@ public final class Trainer {
         if order.count != data.count { order = Array(0..<data.count) }
         let stepsPerEpoch = (data.count + batchSize - 1) / batchSize
         let totalSteps = stepsPerEpoch * (totalEpochs ?? epochs.upperBound)
+        let image = network.inputShape
+        if !augmentation.isIdentity && image.count != 3 { throw AugmentationError.notAnImage(image) }
+        let (channels, height, width) = image.count == 3 ? (image[0], image[1], image[2]) : (0, 0, 0)
         for epoch in epochs {
             if reshuffle { generator.shuffle(&self.order) }
             let order = self.order
@@ -150,6 +160,8 @@ public final class Trainer {
                     let result = try step.run(batch: n) { first, count in
                         data.fill(input: network.input, targets: step.targets.pointer, order: order, start: start + first, count: count,
                                   normalization: normalization)
+                        augmentation.apply(to: network.input, count: count, channels: channels, height: height, width: width,
+                                           seed: seed, epoch: epoch, firstPosition: start + first)
                     }
                     guard result.loss.isFinite else {
                         throw TrainingError.nonFinite(epoch: epoch + 1, step: stepIndex + 1, what: "the loss")
