@@ -43,7 +43,7 @@ struct NetworkTests {
         var dx = [Float](repeating: 0, count: 784)
         let conv = net.layers[0] as! Conv2D
         var y = [Float](repeating: 0, count: 3380), dY = [Float](repeating: 0, count: 3380)
-        conv.forward(x, &y, batch: 1, variant: .simd)
+        conv.forward(x, &y, batch: 1, pass: ForwardPass(variant: .simd))
         net.batchLayers[1].backward(y, Array(UnsafeBufferPointer(start: sigmoidOutput(net), count: 3380)), gradientIntoSigmoid(net), &dY,
                                     batch: 1, variant: .simd)
         conv.backward(x, y, dY, &dx, batch: 1, variant: .simd)

@@ -24,8 +24,8 @@ public class Activation: BatchLayer {
         backwardKernel = backward
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
-        forwardKernel(variant.c, y, x, batch * inputCount)
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+        forwardKernel(pass.variant.c, y, x, batch * inputCount)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,

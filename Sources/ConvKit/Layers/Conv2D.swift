@@ -81,8 +81,8 @@ public final class Conv2D: BatchLayer {
         if needed > work.count { work = Buffer(count: needed) }
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
-        ck_conv2d_forward(variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c,
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+        ck_conv2d_forward(pass.variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c,
                           Int32(batch), C, H, W, O, KH, KW)
     }
 

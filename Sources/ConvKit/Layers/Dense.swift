@@ -42,8 +42,8 @@ public final class Dense: BatchLayer {
         if needed > work.count { work = Buffer(count: needed) }
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
-        ck_dense_forward(variant.c, y, x, weight.value.pointer, bias.value.pointer, Int32(batch), I, O)
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+        ck_dense_forward(pass.variant.c, y, x, weight.value.pointer, bias.value.pointer, Int32(batch), I, O)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,

@@ -50,6 +50,10 @@ public protocol Layer: AnyObject, CustomStringConvertible {
     var spec: String { get }
     /// Multiply-adds ×2 per sample for the forward pass.
     var forwardFlops: Int { get }
+    /// Tensors the layer keeps that the optimizer does not train but a model file must hold
+    /// (batch norm's running statistics), named and ordered as in PyTorch's `state_dict`, after
+    /// `parameters`.
+    var state: [Parameter] { get }
 }
 
 extension Layer {
@@ -57,6 +61,8 @@ extension Layer {
     public var parameters: [Parameter] { [] }
     /// None unless the layer says otherwise.
     public var forwardFlops: Int { 0 }
+    /// None: a layer whose output depends on its parameters and input alone.
+    public var state: [Parameter] { [] }
     /// The number of values in one input sample.
     public var inputCount: Int { inputShape.reduce(1, *) }
     /// The number of values in one output sample.
@@ -69,11 +75,32 @@ extension Layer {
 /// nothing is allocated per step. Not public: a caller could hand it pointers to too little
 /// memory. `backward` overwrites the parameter gradients (the loss gradient already carries the
 /// 1/N of the batch mean).
+/// What a forward pass is for and how it runs. Training differs from inference where a layer
+/// says so: batch norm normalises by the batch's own statistics (and updates its running ones),
+/// dropout drops. Random choices come from a hash of `noiseKey` and the sample's position in the
+/// whole batch, never from a generator's state, so they are the same on any thread count, in
+/// any share of a batch, and after a resume.
+package struct ForwardPass: Sendable {
+    /// Which implementation of the C kernels runs.
+    package var variant: Kernels.Variant
+    /// A training step (true) or inference.
+    package var training: Bool
+    /// One value per optimizer step, from the run's seed and the step's number.
+    package var noiseKey: UInt64
+    /// The position within the whole batch of this call's first sample: a share of a batch
+    /// (data-parallel training) starts past 0.
+    package var firstSample: Int
+
+    package init(variant: Kernels.Variant, training: Bool = false, noiseKey: UInt64 = 0, firstSample: Int = 0) {
+        (self.variant, self.training, self.noiseKey, self.firstSample) = (variant, training, noiseKey, firstSample)
+    }
+}
+
 package protocol BatchLayer: Layer {
     /// Grows workspaces for batches of up to `batch` samples.
     func reserve(batch: Int)
     /// y = layer(x); x is (batch, inputShape), y (batch, outputShape).
-    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant)
+    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass)
     /// Parameter gradients from dy, and dx when asked for (the first layer needs none).
     /// x and y are what forward saw and gave.
     func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,

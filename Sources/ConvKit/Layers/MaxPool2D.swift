@@ -43,7 +43,7 @@ public final class MaxPool2D: BatchLayer {
         capacity = batch
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
         reserve(batch: batch)
         ck_maxpool_forward(y, argmax, x, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                            Int32(size), Int32(stride))

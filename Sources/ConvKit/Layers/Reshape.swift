@@ -26,7 +26,7 @@ public final class Reshape: BatchLayer {
     /// The layer's name with its output shape, e.g. "Reshape 256".
     public var description: String { "Reshape \(shapeText(outputShape))" }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
         y.update(from: x, count: batch * inputCount)
     }
 

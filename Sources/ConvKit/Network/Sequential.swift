@@ -19,6 +19,8 @@ public final class Sequential {
     package private(set) var capacity = 0
     /// The loss, optimizer and fusion plan of the last `trainingStep` call, kept for the next.
     var cachedStep: TrainingStep?
+    /// Steps taken by `trainingStep`, numbering their random choices (dropout).
+    var trainingSteps = 0
 
     /// A network of `layers` taking samples of `inputShape`. Throws `ShapeError` naming the
     /// first layer whose input shape is not what comes before it, and for layers that are not
@@ -58,6 +60,8 @@ public final class Sequential {
     public let outputCount: Int
     /// Every layer's parameters, in layer order.
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// Every layer's untrained state (batch norm's running statistics), in layer order.
+    public var state: [Parameter] { layers.flatMap(\.state) }
     /// The number of trainable values in the network.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
@@ -65,6 +69,11 @@ public final class Sequential {
     /// the layer's position in the sequence (activations and reshapes count), then its own name.
     public var namedParameters: [(name: String, parameter: Parameter)] {
         layers.enumerated().flatMap { index, layer in layer.parameters.map { ("\(index).\($0.name)", $0) } }
+    }
+
+    /// The layers' untrained state under PyTorch's `state_dict` names, e.g. "1.running_mean".
+    public var namedState: [(name: String, parameter: Parameter)] {
+        layers.enumerated().flatMap { index, layer in layer.state.map { ("\(index).\($0.name)", $0) } }
     }
 
     // MARK: tensors in, tensors out
@@ -130,10 +139,13 @@ public final class Sequential {
     /// Where the loss writes ∂E/∂output before `backward`.
     package var outputGradient: UnsafeMutablePointer<Float> { gradients[batchLayers.count].pointer }
 
-    package func forward(batch: Int) {
+    /// The forward pass over the first `batch` samples of `input`: inference unless `training`
+    /// (see `ForwardPass`), where `noiseKey` and `firstSample` place the call's random choices.
+    package func forward(batch: Int, training: Bool = false, noiseKey: UInt64 = 0, firstSample: Int = 0) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
+        let pass = ForwardPass(variant: variant, training: training, noiseKey: noiseKey, firstSample: firstSample)
         for (i, layer) in batchLayers.enumerated() {
-            layer.forward(activations[i].pointer, activations[i + 1].pointer, batch: batch, variant: variant)
+            layer.forward(activations[i].pointer, activations[i + 1].pointer, batch: batch, pass: pass)
         }
     }
 

@@ -91,6 +91,8 @@ public final class Trainer {
     /// `reshuffle` each epoch shuffles the previous epoch's order, so a resumed run rebuilds it
     /// by replaying the shuffles (see `restore`).
     package let initialGenerator: SeededGenerator
+    /// The seed the trainer was made with; with the step's number it keys the step's random choices.
+    package let seed: UInt64
     package var order: [Int] = []
     private let step: TrainingStep
 
@@ -123,6 +125,7 @@ public final class Trainer {
         self.seed = seed
         generator = SeededGenerator(seed: seed ^ 0x5EED_0F_0DE5)
         initialGenerator = generator
+        self.seed = seed
         step = TrainingStep(network: network, loss: loss, optimizer: optimizer)
         step.processes = self.processes
         step.shares = self.processes == nil ? shares : 1
@@ -157,6 +160,7 @@ public final class Trainer {
                     let start = stepIndex * batchSize, n = min(batchSize, data.count - start)
                     optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch,
                                                            step: epoch * stepsPerEpoch + stepIndex, totalSteps: totalSteps)
+                    step.noiseKey = noiseKey(seed: seed, step: epoch * stepsPerEpoch + stepIndex)
                     let result = try step.run(batch: n) { first, count in
                         data.fill(input: network.input, targets: step.targets.pointer, order: order, start: start + first, count: count,
                                   normalization: normalization)

@@ -24,6 +24,9 @@ package final class TrainingStep {
     /// Without `processes`: run every batch as this many contiguous shares, summing their
     /// gradients in share order, exactly as that many processes would; 1 is the plain step.
     package var shares = 1
+    /// The next step's `ForwardPass.noiseKey`: the trainer sets it from its seed and the step's
+    /// number before each step.
+    package var noiseKey: UInt64 = 0
     /// The gradients as they are sent, plus the batch's loss: one collective a step.
     private lazy var reduced: [Buffer] = network.parameters.map(\.gradient) + [lossSlot]
     private let lossSlot = Buffer(count: 1)
@@ -87,7 +90,7 @@ package final class TrainingStep {
                 lossSlot.pointer[0] = 0
             } else {
                 fill(lo, m)
-                network.forward(batch: m)
+                network.forward(batch: m, training: true, noiseKey: noiseKey, firstSample: lo)
                 let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
                                       batch: m, classes: classes)
                 correct += countCorrect(network.output, targets: targets.pointer, batch: m, classes: classes)
@@ -116,7 +119,7 @@ package final class TrainingStep {
     }
 
     private func runWhole(batch n: Int) -> (loss: Float, correct: Int) {
-        network.forward(batch: n)
+        network.forward(batch: n, training: true, noiseKey: noiseKey)
         let classes = network.outputCount
         let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
                               batch: n, classes: classes)
@@ -171,6 +174,8 @@ extension Sequential {
             cachedStep = step
         }
         step.reserve(batch: n)
+        step.noiseKey = noiseKey(seed: 0, step: trainingSteps)
+        trainingSteps += 1
         inputs.withPointer { input.update(from: $0, count: n * inputCount) }
         targets.withPointer { step.targets.pointer.update(from: $0, count: targets.count) }
         let value = step.run(batch: n).loss
@@ -180,6 +185,15 @@ extension Sequential {
         }
         return value
     }
+}
+
+/// A step's `ForwardPass.noiseKey`: the run's seed and the step's number, mixed (SplitMix64's
+/// finaliser) so that neighbouring steps get unrelated keys.
+package func noiseKey(seed: UInt64, step: Int) -> UInt64 {
+    var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: step + 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
 }
 
 package func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
