@@ -79,8 +79,6 @@ public final class Trainer {
     /// Random shifts and flips of every training batch, applied right after it is filled and
     /// keyed by (`seed`, epoch, position in the epoch); never in `evaluate`.
     public var augmentation: Augmentation = .none
-    /// The seed `init` was given: it starts the shuffling generator and keys `augmentation`.
-    public let seed: UInt64
     /// The generator that shuffles the order, in its current state.
     public package(set) var generator: SeededGenerator
     /// Epochs and optimizer steps done so far, by `fit` or restored from a checkpoint.
@@ -91,7 +89,8 @@ public final class Trainer {
     /// `reshuffle` each epoch shuffles the previous epoch's order, so a resumed run rebuilds it
     /// by replaying the shuffles (see `restore`).
     package let initialGenerator: SeededGenerator
-    /// The seed the trainer was made with; with the step's number it keys the step's random choices.
+    /// The seed the trainer was made with; with the step's number it keys the step's random
+    /// choices, and with the epoch and position each sample's `augmentation`.
     package let seed: UInt64
     package var order: [Int] = []
     private let step: TrainingStep
@@ -122,7 +121,6 @@ public final class Trainer {
         baseLearningRate = optimizer.learningRate
         self.normalization = normalization
         self.reshuffle = reshuffle
-        self.seed = seed
         generator = SeededGenerator(seed: seed ^ 0x5EED_0F_0DE5)
         initialGenerator = generator
         self.seed = seed
