@@ -19,7 +19,7 @@ struct Show: ParsableCommand {
     @Option(help: "Model file (safetensors); needed unless --augment.") var model: String?
     @Option(help: "Show feature maps for this 28×28 grey PGM or PNG.") var image: String?
     @Option(help: "Show feature maps for the N-th image (from 0) of the test file.") var index: Int?
-    @Option(help: "Where to write the PNG (default: kernels.png, or maps.png for feature maps).") var out: String?
+    @Option(help: "Where to write the PNG (default: kernels.png, maps.png for feature maps, augment.png with --augment).") var out: String?
     @Flag(help: "Also show each conv layer's output after the activation that follows it.") var activated = false
     @Flag(help: "Leave out the section labels.") var noLabels = false
     @Option(help: "Draw training images augmented as train --augment does, e.g. shift:2,flip.") var augment: String?
