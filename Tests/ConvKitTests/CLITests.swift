@@ -315,6 +315,27 @@ import ConvKitBenchmark
         #expect(dir.contents("plain.safetensors") != dir.contents("full.safetensors"))
     }
 
+    @Test("checkpoints without the new recipe fields resume with the defaults; bad values are one line")
+    func olderCheckpointsResume() throws {
+        let dir = TemporaryDirectory(), data = Self.tinyData(in: dir), checkpoint = dir.path + "/ck.safetensors"
+        let first = try Self.run(Self.small(data, Self.lenet + ["--epochs", "1", "--checkpoint", checkpoint, "--augment", "flip",
+                                                               "--label-smoothing", "0.2", "--betas", "0.5,0.6"]))
+        #expect(first.status == 0, "\(first.stderr)")
+        let file = try SafeTensorsFile.read(path: checkpoint)
+        for (key, bad) in [("recipe.augment", "spin"), ("recipe.label_smoothing", "1"), ("recipe.beta1", "-0.5"), ("recipe.beta2", "x")] {
+            var edited = file
+            edited.metadata[key] = bad
+            try edited.write(path: checkpoint)
+            Self.expectOneLineFailure(try Self.run(["train", "--resume", checkpoint, "--epochs", "2"]), mentioning: key)
+        }
+        var old = file
+        for key in ["recipe.augment", "recipe.label_smoothing", "recipe.beta1", "recipe.beta2"] { old.metadata[key] = nil }
+        try old.write(path: checkpoint)
+        let r = try Self.run(["train", "--resume", checkpoint, "--epochs", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("seed 0\n"), "no betas, smoothing or augmentation: \(r.stdout)")
+    }
+
     @Test("show --augment draws stored and augmented training images; it takes no model")
     func showAugmented() throws {
         let dir = TemporaryDirectory(), data = Self.tinyData(in: dir), out = dir.path + "/aug.png"
