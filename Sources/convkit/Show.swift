@@ -15,7 +15,7 @@ struct Show: ParsableCommand {
         """)
 
     @Option(help: "Model file (safetensors).") var model: String
-    @Option(help: "Show feature maps for this 28×28 grey PGM or PNG.") var image: String?
+    @Option(help: "Show feature maps for this PNG, PGM or PPM of the model's input size.") var image: String?
     @Option(help: "Show feature maps for the N-th image (from 0) of the test file.") var index: Int?
     @Option(help: "Where to write the PNG (default: kernels.png, or maps.png for feature maps).") var out: String?
     @Flag(help: "Also show each conv layer's output after the activation that follows it.") var activated = false
@@ -49,15 +49,15 @@ struct Show: ParsableCommand {
     }
 
     func inputPixels(_ loaded: Model) throws -> [UInt8] {
-        let input = loaded.info.architecture.input
-        guard input.count == 3, input[0] == 1 else { throw ValidationError("the model's input \(input) is not a grey image") }
-        if let image { return try GreyImage.read(path: image, width: input[2], height: input[1]).pixels }
-        let testSet = try dataOptions.load(.test)
+        if let image { return try imagePixels(image, for: loaded) }
+        let source = try dataOptions.source()
+        let testSet = try dataOptions.testSet(source)
         guard index! < testSet.count else { throw ValidationError("--index \(index!) is past the \(testSet.count) test images") }
-        guard testSet.rows == input[1], testSet.cols == input[2] else {
-            throw ValidationError("test images are \(testSet.rows)×\(testSet.cols), the model takes \(input[1])×\(input[2])")
+        guard testSet.sampleShape == loaded.info.architecture.input else {
+            throw ValidationError("test images are \(shapeText(testSet.sampleShape)), the model takes \(shapeText(loaded.info.architecture.input))")
         }
-        print("test image \(index!): label \(testSet.labels[index!])")
+        let value = testSet.labels[index!]
+        print("test image \(index!): label \(testSet.classes.first { $0.label == value }?.name ?? String(value))")
         return Array(testSet.image(index!))
     }
 }

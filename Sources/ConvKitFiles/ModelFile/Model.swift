@@ -145,6 +145,17 @@ public final class Model {
         guard !input.isEmpty, input.count == inputText.split(separator: "x").count, input.allSatisfy({ $0 > 0 && $0 <= 4096 }) else {
             throw .badDescription("input shape '\(inputText)' is not like 1x28x28")
         }
+        // `digits`: all that files from before `classes` have; newer files write it too when the
+        // classes are digits, and then the two must agree.
+        var digits: [Int]?
+        if let digitsText = metadata["digits"] {
+            let parsed = digitsText.split(separator: ",").compactMap { Int($0) }
+            guard !parsed.isEmpty, parsed.count == digitsText.split(separator: ",").count, parsed.allSatisfy({ (0...9).contains($0) }),
+                  Set(parsed).count == parsed.count else {
+                throw .badDescription("digits '\(digitsText)' are not distinct digits 0-9")
+            }
+            digits = parsed
+        }
         let classes: [String]
         if let classesText = metadata["classes"] {
             let parsed = (try? JSONSerialization.jsonObject(with: Data(classesText.utf8), options: [])) as? [Any]
@@ -152,16 +163,14 @@ public final class Model {
                   names.count <= maxClasses, !names.contains(where: \.isEmpty), Set(names).count == names.count else {
                 throw .badDescription("classes '\(classesText.prefix(80))' are not a JSON array of distinct, non-empty names")
             }
-            classes = names
-        } else {
-            // Files from before `classes`: digits only.
-            let digitsText = try field("digits")
-            let digits = digitsText.split(separator: ",").compactMap { Int($0) }
-            guard !digits.isEmpty, digits.count == digitsText.split(separator: ",").count, digits.allSatisfy({ (0...9).contains($0) }),
-                  Set(digits).count == digits.count else {
-                throw .badDescription("digits '\(digitsText)' are not distinct digits 0-9")
+            if let digits, digits.map(String.init) != names {
+                throw .badDescription("classes \(classesText.prefix(80)) and digits '\(metadata["digits"]!)' disagree")
             }
+            classes = names
+        } else if let digits {
             classes = digits.map(String.init)
+        } else {
+            throw .badDescription("metadata has no 'classes'")
         }
         func numbers(_ key: String) throws(ModelError) -> [Float] {
             let text = try field(key)
