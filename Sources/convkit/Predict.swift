@@ -50,12 +50,16 @@ struct Predict: ParsableCommand {
         let width = ranked.map { loaded.info.classes[$0].count }.max() ?? 1
         for k in ranked {
             // Block characters on a terminal; ASCII when piped, where a file or log may not be UTF-8 aware.
-            let bar = String(repeating: Console.stdoutIsTerminal ? "█" : "#", count: Int((probabilities[k] * 40).rounded()))
+            let bar = String(repeating: Console.stdoutIsTerminal ? "█" : "#", count: bars(probabilities[k]))
             print("  \(loaded.info.classes[k].leftPadded(to: width))  \(String(format: "%6.2f%%", 100 * probabilities[k]))  \(bar)")
         }
         print("outputs: [" + outputs.map { String(format: "%.6g", $0) }.joined(separator: ", ") + "]")
     }
 }
+
+/// 40 for probability 1; a BCE model whose last layer is not a sigmoid gives "probabilities" outside
+/// 0–1 (or NaN), which must not make the bar negative or absurd.
+func bars(_ p: Float) -> Int { p.isFinite ? Int((min(max(p, 0), 1) * 40).rounded()) : 0 }
 
 /// An image file as the model's input pixels: PNG, PGM or PPM of the model's height and width,
 /// colour turned grey for a grey model and grey repeated for a colour one.
