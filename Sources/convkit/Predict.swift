@@ -62,12 +62,14 @@ struct Predict: ParsableCommand {
 func bars(_ p: Float) -> Int { p.isFinite ? Int((min(max(p, 0), 1) * 40).rounded()) : 0 }
 
 /// An image file as the model's input pixels: PNG, PGM or PPM of the model's height and width,
-/// colour turned grey for a grey model and grey repeated for a colour one.
+/// colour turned grey for a grey model and grey repeated for a colour one (alpha dropped).
 func imagePixels(_ path: String, for model: Model) throws -> [UInt8] {
     let input = model.info.architecture.input
     guard input.count == 3, input[0] == 1 || input[0] == 3 else {
         throw ValidationError("the model's input \(shapeText(input)) is not a grey or RGB image")
     }
+    // Grey models read as they always have (alpha composited over black, MNIST's background).
+    if input[0] == 1 { return try GreyImage.read(path: path, width: input[2], height: input[1]).pixels }
     let image = try RasterImage.read(path: path)
     guard image.width == input[2], image.height == input[1] else {
         throw ImageError.wrongSize(path, width: image.width, height: image.height, expectedWidth: input[2], expectedHeight: input[1])
