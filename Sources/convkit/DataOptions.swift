@@ -30,11 +30,6 @@ struct DataOptions: ParsableArguments {
         return try DataSource.bundledMNIST()
     }
 
-    /// With a `selection`, the bundled data may stop after the last image it takes.
-    func load(_ split: MNIST.Split, for selection: Selection? = nil) throws -> Dataset {
-        try source().load(split, selection: selection)
-    }
-
     /// The training images and the images to test on: the test split, or with --val-split the
     /// images held out of the training split by `seed`. Selections only help the bundled MNIST.
     func splits(_ source: DataSource, seed: UInt64, train: Selection?, test: Selection?) throws -> (train: Dataset, test: Dataset) {

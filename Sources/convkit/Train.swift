@@ -146,7 +146,11 @@ struct Train: ParsableCommand {
         } else if let picked = try dataOptions.chosenClasses(in: trainSet.classes) {
             chosen = picked
         } else if source.format == .idx {
-            chosen = try dataOptions.pick(recipe.digits.map(String.init), in: trainSet.classes, flag: "--arch \(recipe.name)'s digits", byIndex: false)
+            let names = recipe.digits.map(String.init)
+            if let missing = names.first(where: { name in !trainSet.classes.contains { $0.name == name } }) {
+                throw ValidationError("--arch \(recipe.name) trains on digits \(names.joined(separator: ",")) but the data has no class '\(missing)'; pick classes with --classes")
+            }
+            chosen = try dataOptions.pick(names, in: trainSet.classes, flag: "--arch \(recipe.name)", byIndex: false)
         } else {
             chosen = trainSet.classes
         }
