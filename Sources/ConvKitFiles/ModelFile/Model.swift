@@ -24,10 +24,14 @@ public final class Model {
             self.init(architecture: architecture, loss: loss, classes: digits.map(String.init), normalization: normalization)
         }
 
-        /// The classes as numbers when every name is one (MNIST's digits), else empty.
+        /// The classes as numbers when every name is one (MNIST's digits), else empty; setting
+        /// it names the classes by the digits. Kept for code written before `classes`.
         public var digits: [Int] {
-            let numbers = classes.compactMap { Int($0) }
-            return numbers.count == classes.count ? numbers : []
+            get {
+                let numbers = classes.compactMap { Int($0) }
+                return numbers.count == classes.count ? numbers : []
+            }
+            set { classes = newValue.map(String.init) }
         }
     }
 
