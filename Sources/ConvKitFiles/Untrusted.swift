@@ -1,7 +1,7 @@
 import ConvKit
 /// Every reader of untrusted bytes, behind one call, for the fuzz target (Tests/Fuzz) and the
 /// seeded mutation test that replays its corpus: each must return or throw its typed error.
-public let fuzzTargets = ["idx", "safetensors", "image", "layers"]
+public let fuzzTargets = ["idx", "safetensors", "image", "layers", "cifar", "raster"]
 
 /// Runs the reader `target` names over `bytes`; returns whether they were accepted.
 @discardableResult
@@ -21,6 +21,14 @@ public func readUntrusted(_ bytes: [UInt8], as target: String) -> Bool {
             if n <= 1 << 16 { _ = try model.network.forward(Tensor(zeros: [1] + model.network.inputShape)) }
         case "image":
             _ = try GreyImage.decode(bytes, file: "fuzz")
+        case "cifar":
+            // The first byte picks CIFAR-10 or CIFAR-100, as the fuzzer may explore both.
+            guard let kind = bytes.first else { return false }
+            _ = try CIFAR.parse(Array(bytes.dropFirst()), kind: kind & 1 == 0 ? .cifar10 : .cifar100, file: "fuzz")
+        case "raster":
+            // As an image folder reads each file: bounded by the largest image a data set may hold.
+            let image = try RasterImage.decode(bytes, file: "fuzz", maxPixels: Dataset.maxSide * Dataset.maxSide)
+            _ = image.converted(toChannels: image.channels == 1 ? 3 : 1)
         case "layers":
             let text = String(decoding: bytes, as: UTF8.self)
             let parts = text.split(separator: "|", maxSplits: 1)

@@ -38,6 +38,7 @@ func hint(for error: Error) -> String {
     case TrainingError.nonFinite: "; try a smaller --lr"
     case CheckpointError.notACheckpoint: "; use --init to start from it"
     case DataError.bundledDataNotFound: "; pass --data DIR"
+    case DataError.noTestSplit: "; add a test/ folder or pass --val-split F to test on a fraction of train/"
     default: ""
     }
 }

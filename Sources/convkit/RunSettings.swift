@@ -7,7 +7,7 @@ import Foundation
 
 /// What a `train` run needs beyond the model to be continued by `--resume` with no other flags:
 /// the recipe (as `recipe.*` checkpoint metadata) and where data comes from and results go
-/// (`run.*`). The model's own metadata already holds its layers, loss, digits and input scaling.
+/// (`run.*`). The model's own metadata already holds its layers, loss, classes and input scaling.
 struct RunSettings {
     var seed: UInt64
     var noShuffle: Bool
@@ -17,6 +17,8 @@ struct RunSettings {
     var checkpointEvery: Int
     /// Shares of every batch: MPI processes, or --shares in one process. A checkpoint resumes only with as many.
     var processes = 1
+    /// --val-split: the fraction of each class held out of the training split to test on.
+    var valSplit: Double?
 
     func metadata(_ recipe: Recipe) -> [String: String] {
         var m: [String: String] = [
@@ -42,6 +44,7 @@ struct RunSettings {
         m["run.processes"] = String(processes)
         // Absolute, so --resume works from any directory.
         m["run.data"] = data.map(absolute)
+        m["run.val_split"] = valSplit.map { "\($0)" }
         m["run.save"] = save.map(absolute)
         m["run.checkpoint"] = checkpoint.map(absolute)
         return m
@@ -88,6 +91,7 @@ struct RunSettings {
         // Checkpoints from before data-parallel training have no field: they were one process.
         processes = metadata["run.processes"] == nil ? 1 : try parsed("run.processes", positive)
         data = metadata["run.data"]
+        valSplit = metadata["run.val_split"] == nil ? nil : try parsed("run.val_split") { Double($0).flatMap { $0 > 0 && $0 < 1 ? $0 : nil } }
         save = metadata["run.save"]
         checkpoint = metadata["run.checkpoint"]
     }

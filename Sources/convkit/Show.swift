@@ -17,7 +17,7 @@ struct Show: ParsableCommand {
         """)
 
     @Option(help: "Model file (safetensors); needed unless --augment.") var model: String?
-    @Option(help: "Show feature maps for this 28×28 grey PGM or PNG.") var image: String?
+    @Option(help: "Show feature maps for this PNG, PGM or PPM of the model's input size.") var image: String?
     @Option(help: "Show feature maps for the N-th image (from 0) of the test file.") var index: Int?
     @Option(help: "Where to write the PNG (default: kernels.png, maps.png for feature maps, augment.png with --augment).") var out: String?
     @Flag(help: "Also show each conv layer's output after the activation that follows it.") var activated = false
@@ -74,26 +74,29 @@ struct Show: ParsableCommand {
         print("wrote \(path) (\(mosaic.width)×\(mosaic.height), \(mosaic.placements.count) tiles)")
     }
 
-    /// The first `count` training images (of --digits, if given), as stored and augmented.
+    /// The first `count` training images (of --digits or --classes, if given), as stored and augmented.
     func augmentedImages(_ augmentation: Augmentation) throws -> Mosaic {
-        let selection = Selection(digits: dataOptions.digits?.digits ?? Array(0...9), perClass: count)
-        let trainSet = try dataOptions.load(.train, for: selection)
+        let source = try dataOptions.source()
+        let all = try source.load(.train)
+        let labels = (try dataOptions.chosenClasses(in: all.classes) ?? all.classes).map { Int($0.label) }
+        let selection = Selection(labels: labels, perClass: count)
+        let trainSet = try source.load(.train, selection: selection)
         let picked = try trainSet.select(selection).indices.sorted().prefix(count)
         let pixels = picked.flatMap { trainSet.image($0) }.map { Float($0) / 255 }
-        let samples = try Tensor(shape: [picked.count, 1, trainSet.rows, trainSet.cols], scalars: pixels)
+        let samples = try Tensor(shape: [picked.count] + trainSet.sampleShape, scalars: pixels)
         return try KernelImage.augmented(samples, by: augmentation, seed: seed, epoch: epoch, labels: !noLabels)
     }
 
     func inputPixels(_ loaded: Model) throws -> [UInt8] {
-        let input = loaded.info.architecture.input
-        guard input.count == 3, input[0] == 1 else { throw ValidationError("the model's input \(input) is not a grey image") }
-        if let image { return try GreyImage.read(path: image, width: input[2], height: input[1]).pixels }
-        let testSet = try dataOptions.load(.test)
+        if let image { return try imagePixels(image, for: loaded) }
+        let source = try dataOptions.source()
+        let testSet = try dataOptions.testSet(source)
         guard index! < testSet.count else { throw ValidationError("--index \(index!) is past the \(testSet.count) test images") }
-        guard testSet.rows == input[1], testSet.cols == input[2] else {
-            throw ValidationError("test images are \(testSet.rows)×\(testSet.cols), the model takes \(input[1])×\(input[2])")
+        guard testSet.sampleShape == loaded.info.architecture.input else {
+            throw ValidationError("test images are \(shapeText(testSet.sampleShape)), the model takes \(shapeText(loaded.info.architecture.input))")
         }
-        print("test image \(index!): label \(testSet.labels[index!])")
+        let value = testSet.labels[index!]
+        print("test image \(index!): label \(testSet.classes.first { $0.label == value }?.name ?? String(value))")
         return Array(testSet.image(index!))
     }
 }

@@ -28,7 +28,8 @@ struct Summary: ParsableCommand {
         if let model {
             let loaded = try Model.load(path: model).model
             (network, architecture) = (loaded.network, loaded.info.architecture)
-            print("\(model): digits \(loaded.info.digits.map(String.init).joined(separator: ",")), loss \(loaded.info.loss)")
+            let digits = loaded.info.digits
+            print("\(model): " + (digits.isEmpty ? "classes \(loaded.info.classes.joined(separator: ","))" : "digits \(digits.map(String.init).joined(separator: ","))") + ", loss \(loaded.info.loss)")
         } else {
             let classes = dataOptions.digits?.digits.count ?? Recipe.named(arch ?? "tutorial")!.digits.count
             architecture = layers.map { Architecture(spec: $0) } ?? Recipe.named(arch!)!.architecture(classes)

@@ -7,7 +7,7 @@ import Foundation
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a network on MNIST (default: the tutorial's 0-vs-1 experiment).")
+        abstract: "Train a network on MNIST or another data set (default: the tutorial's 0-vs-1 experiment on MNIST).")
 
     @Option(help: "Preset: tutorial, lenet or fast.")
     var arch: String = "tutorial"
@@ -26,9 +26,11 @@ struct Train: ParsableCommand {
     @Option(help: "Training augmentation, seeded, never at evaluation: none, or shift:K (up to K pixels each way) and/or flip, e.g. shift:2,flip.")
     var augment: String?
     @Option(help: "Weight init: normal, he, glorot, auto or pytorch.") var weightInit: String?
-    @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
-    @Option(help: "Training images per digit, or all.") var perClass: Count?
-    @Option(help: "Test images per digit, or all.") var testPerClass: Count?
+    @Option(help: "Seed for initialisation, shuffling and --val-split.") var seed: UInt64 = 0
+    @Option(help: "Input scaling: the recipe's (default), unit (pixel/255), mnist, or measured (each channel's mean and std on the training images).")
+    var normalize: String?
+    @Option(help: "Training images per class, or all.") var perClass: Count?
+    @Option(help: "Test images per class, or all.") var testPerClass: Count?
     @Flag(help: "Keep the selected images in file order.") var noShuffle = false
     @Option(help: "Start from this model file (its architecture is used).") var `init`: String?
     @Option(help: "Save the trained model here (safetensors).") var save: String?
@@ -65,11 +67,16 @@ struct Train: ParsableCommand {
                 ("--per-class", perClass != nil), ("--test-per-class", testPerClass != nil), ("--no-shuffle", noShuffle),
                 ("--init", `init` != nil), ("--digits", dataOptions.digits != nil), ("--betas", betas != nil),
                 ("--label-smoothing", labelSmoothing != nil), ("--augment", augment != nil),
+                ("--classes", dataOptions.classes != nil), ("--val-split", dataOptions.valSplit != nil), ("--normalize", normalize != nil),
             ]
             if let given = recipeOptions.first(where: \.1) {
                 throw ValidationError("--resume takes the recipe from the checkpoint; drop \(given.0)")
             }
         }
+        if let normalize, !["unit", "mnist", "measured"].contains(normalize) {
+            throw ValidationError("--normalize is unit, mnist or measured, got '\(normalize)'")
+        }
+        if normalize != nil, `init` != nil { throw ValidationError("--init takes the input scaling from the model; drop --normalize") }
         if Recipe.named(arch) == nil { throw ValidationError("unknown --arch '\(arch)' (\(Recipe.all.map(\.name).joined(separator: ", ")))") }
     }
 
@@ -92,10 +99,11 @@ struct Train: ParsableCommand {
                                    checkpoint: checkpoint, checkpointEvery: checkpointEvery ?? 1,
                                    processes: group?.size ?? shares ?? 1)
         var resumed: SafeTensorsFile?
-        let digits: [Int]
+        settings.valSplit = dataOptions.valSplit
 
-        // The model: from a checkpoint, from a file, or built from the recipe and initialised from the seed.
-        let model: Model
+        // The model, when it comes from a checkpoint or a file; otherwise it is built once the
+        // data says what its input and classes are.
+        var given: Model?
         if let resume {
             let loaded = try Model.load(path: resume)
             guard loaded.file.metadata["checkpoint"] != nil else { throw CheckpointError.notACheckpoint(resume) }
@@ -109,40 +117,80 @@ struct Train: ParsableCommand {
             if let save { settings.save = save }
             if let checkpoint { settings.checkpoint = checkpoint }
             if let checkpointEvery { settings.checkpointEvery = checkpointEvery }
-            (model, resumed, digits) = (loaded.model, loaded.file, loaded.model.info.digits)
-        } else if let initPath = `init` {
-            try applyOverrides(to: &recipe)
-            digits = dataOptions.digits?.digits ?? recipe.digits
-            model = try Model.load(path: initPath).model
-            guard dataOptions.digits == nil || model.info.digits == digits else {
-                throw ValidationError("--digits \(digits) differ from the model's \(model.info.digits)")
-            }
+            (given, resumed) = (loaded.model, loaded.file)
         } else {
             try applyOverrides(to: &recipe)
-            digits = dataOptions.digits?.digits ?? recipe.digits
-            let architecture = layers.map { Architecture(spec: $0) } ?? recipe.architecture(digits.count)
+            if let initPath = `init` { given = try Model.load(path: initPath).model }
+        }
+
+        // The data: where the checkpoint's came from, or as the options say.
+        var dataOptions = self.dataOptions
+        (dataOptions.data, dataOptions.valSplit) = (settings.data, settings.valSplit)
+        let (seed, noShuffle) = (settings.seed, settings.noShuffle)
+        let source = try dataOptions.source()
+        // Only the bundled MNIST can stop reading early, and only for classes known before it is read.
+        var early: [Int]?
+        if source.verifyChecksums, dataOptions.valSplit == nil, dataOptions.classes == nil {
+            early = given.map(\.info.digits) ?? dataOptions.digits?.digits ?? recipe.digits
+            if early?.isEmpty == true { early = nil }
+        }
+        var (trainSet, testSet) = try dataOptions.splits(source, seed: seed,
+                                                         train: early.map { Selection(labels: $0, perClass: recipe.perClass) },
+                                                         test: early.map { Selection(labels: $0, perClass: recipe.testPerClass) })
+        // Classes by name: a model's must all be in the data; the options pick from the data;
+        // by default IDX data takes the recipe's digits (MNIST's tutorial: 0 and 1) and other data every class.
+        let chosen: [DataClass]
+        if let given {
+            chosen = try given.info.classes.map { name in
+                guard let found = trainSet.classes.first(where: { $0.name == name }) else {
+                    throw ValidationError("the model's class '\(name)' is not in the data (\(source))")
+                }
+                return found
+            }
+            if let picked = try dataOptions.chosenClasses(in: trainSet.classes), picked != chosen {
+                throw ValidationError("--digits/--classes \(picked.map(\.name)) differ from the model's \(given.info.classes)")
+            }
+            guard given.info.architecture.input == trainSet.sampleShape else {
+                throw ValidationError("the model takes \(shapeText(given.info.architecture.input)) inputs, the data's images are \(shapeText(trainSet.sampleShape))")
+            }
+        } else if let picked = try dataOptions.chosenClasses(in: trainSet.classes) {
+            chosen = picked
+        } else if source.format == .idx {
+            let names = recipe.digits.map(String.init)
+            if let missing = names.first(where: { name in !trainSet.classes.contains { $0.name == name } }) {
+                throw ValidationError("--arch \(recipe.name) trains on digits \(names.joined(separator: ",")) but the data has no class '\(missing)'; pick classes with --classes")
+            }
+            chosen = try dataOptions.pick(names, in: trainSet.classes, flag: "--arch \(recipe.name)", byIndex: false)
+        } else {
+            chosen = trainSet.classes
+        }
+        testSet.classes = trainSet.classes
+        let trainSelection = Selection(labels: chosen.map { Int($0.label) }, perClass: recipe.perClass)
+        let testSelection = Selection(labels: chosen.map { Int($0.label) }, perClass: recipe.testPerClass)
+        let trainSubset = try trainSet.select(trainSelection, shuffleSeed: noShuffle ? nil : seed)
+        let testSubset = try testSet.select(testSelection)
+        let train = try trainSet.labeledImages(trainSubset), test = try testSet.labeledImages(testSubset)
+
+        let model: Model
+        if let given {
+            model = given
+        } else {
+            var architecture = layers.map { Architecture(spec: $0) } ?? recipe.architecture(chosen.count)
+            architecture.input = trainSet.sampleShape
+            let normalization = normalize == "measured"
+                ? InputNormalization.measured(from: train, channels: trainSet.channels) : recipe.normalization
             do {
-                model = try Model(.init(architecture: architecture, loss: recipe.loss, digits: digits, normalization: recipe.normalization))
+                model = try Model(.init(architecture: architecture, loss: recipe.loss, classes: chosen.map(\.name), normalization: normalization))
             } catch {
                 throw layers == nil ? error : ValidationError("--layers: \(error.description)")
             }
             var generator = SeededGenerator(seed: seed)
             model.network.initialize(recipe.weightInit, generator: &generator)
         }
-        let classes = model.info.digits
+        let classes = model.info.classes
         // Every process starts from rank 0's weights (the same seed gives the same, but a file
         // read by one process only, or a different build, must not start a run apart).
         if let group { for p in model.network.parameters { try group.broadcast(p.value) } }
-
-        var dataOptions = self.dataOptions
-        dataOptions.data = settings.data
-        let (seed, noShuffle) = (settings.seed, settings.noShuffle)
-        let trainSelection = Selection(digits: classes, perClass: recipe.perClass)
-        let testSelection = Selection(digits: classes, perClass: recipe.testPerClass)
-        let trainSet = try dataOptions.load(.train, for: trainSelection), testSet = try dataOptions.load(.test, for: testSelection)
-        let trainSubset = try trainSet.select(trainSelection, shuffleSeed: noShuffle ? nil : seed)
-        let testSubset = try testSet.select(testSelection)
-        let train = try trainSet.labeledImages(trainSubset), test = try testSet.labeledImages(testSubset)
 
         model.network.variant = compute.kernels
         let optimizer = recipe.makeOptimizer(parameters: model.network.parameters)
@@ -170,7 +218,12 @@ struct Train: ParsableCommand {
         console.line("ConvKit \(ConvKit.version) · \(recipe.name) · \(Kernels.threads) thread\(Kernels.threads == 1 ? "" : "s") · \(compute.kernels.rawValue) kernels")
         console.line(model.network.summary)
         console.line()
-        console.line("data: digits \(classes.map(String.init).joined(separator: ",")) · \(train.count) training images · \(test.count) test images")
+        if source.verifyChecksums, dataOptions.valSplit == nil, !model.info.digits.isEmpty {
+            console.line("data: digits \(classes.joined(separator: ",")) · \(train.count) training images · \(test.count) test images")
+        } else {
+            let names = classes.joined(separator: ",")
+            console.line("data: \(source) · \(classes.count) classes (\(names.count > 120 ? names.prefix(120) + "…" : names)) · \(shapeText(trainSet.sampleShape)) · \(train.count) training images · \(test.count) \(dataOptions.valSplit.map { "held-out (--val-split \($0))" } ?? "test") images")
+        }
         console.line("training: \(model.loss.name), \(optimizer.name) lr \(recipe.learningRate), batch \(recipe.batchSize), \(recipe.epochs) epochs, seed \(seed)\(trainingExtras(recipe))")
         console.line()
 
@@ -202,7 +255,8 @@ struct Train: ParsableCommand {
 
         if json {
             print(jsonString([
-                "arch": recipe.name, "layers": model.info.architecture.spec, "digits": classes, "seed": seed,
+                "arch": recipe.name, "layers": model.info.architecture.spec, "digits": classes.map(jsonClass), "classes": classes,
+                "data": source.description, "seed": seed,
                 "threads": Kernels.threads, "kernels": compute.kernels.rawValue,
                 "train_images": train.count, "test_images": test.count,
                 "test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
@@ -218,7 +272,7 @@ struct Train: ParsableCommand {
             console.line("trained \(reports.count) epochs in \(String(format: "%.2f", trainSeconds)) s (\(Int(samplesPerSecond.rounded())) samples/s)")
             console.line("test accuracy \(percent(evaluation.accuracy)) (\(evaluation.correct)/\(evaluation.total))")
             console.line()
-            console.line(confusionTable(evaluation.confusion, digits: classes))
+            console.line(confusionTable(evaluation.confusion, classes: classes))
             if let save = settings.save { console.line("\nsaved \(save)") }
         }
     }
@@ -264,6 +318,8 @@ struct Train: ParsableCommand {
         }
         if let perClass { recipe.perClass = perClass.value }
         if let testPerClass { recipe.testPerClass = testPerClass.value }
+        if normalize == "unit" { recipe.normalization = .unit }
+        if normalize == "mnist" { recipe.normalization = .mnist }
     }
 }
 

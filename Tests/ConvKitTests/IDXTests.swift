@@ -74,11 +74,29 @@ import ConvKitBenchmark
         #expect(throws: DataError.self) { try IDX.readImages(path: flat) }
     }
 
-    @Test func labelOutOfRange() {
+    @Test("labels are any byte: EMNIST letters are 1–26; the classes are those present, sorted, named from classes.txt")
+    func anyLabelRange() throws {
         let dir = TemporaryDirectory()
         let path = dir.write("ten", idxFile(magic: IDX.labelsMagic, dims: [3], body: [1, 10, 2]))
-        #expect(throws: DataError.labelOutOfRange(path, index: 1, value: 10)) { try IDX.readLabels(path: path) }
-        #expect(DataError.labelOutOfRange(path, index: 1, value: 10).description == "\(path): label 10 at index 1 is outside 0–9")
+        #expect(try IDX.readLabels(path: path) == [1, 10, 2])
+
+        let labels: [UInt8] = [26, 1, 3, 26, 1]
+        for split in ["train", "t10k"] {
+            dir.write("\(split)-images-idx3-ubyte", idxFile(magic: IDX.imagesMagic, dims: [5, 2, 2], body: (0..<20).map { UInt8($0) }))
+            dir.write("\(split)-labels-idx1-ubyte", idxFile(magic: IDX.labelsMagic, dims: [5], body: labels))
+        }
+        let plain = try MNIST.load(directory: dir.path, split: .train, verifyChecksums: false)
+        #expect(plain.classes == [DataClass(label: 1, name: "1"), DataClass(label: 3, name: "3"), DataClass(label: 26, name: "26")])
+        #expect(try plain.select(Selection(labels: [26, 1])).indices == [0, 3, 1, 4])
+        #expect(throws: DataError.badSelection("2 is not a label of the data set (1,3,26)")) { try plain.select(Selection(labels: [2])) }
+
+        dir.write("classes.txt", Array("a\nc\n\nz\n".utf8))
+        #expect(try MNIST.load(directory: dir.path, split: .test, verifyChecksums: false).classes.map(\.name) == ["a", "c", "z"])
+        dir.write("classes.txt", Array("a\nc\n".utf8))
+        #expect(throws: DataError.classNamesMismatch(dir.path + "/classes.txt", names: 2, classes: 3)) {
+            try MNIST.load(directory: dir.path, split: .test, verifyChecksums: false)
+        }
+        #expect(try DataSource.detect(dir.path) == DataSource(format: .idx, directory: dir.path))
     }
 
     @Test func countMismatch() {

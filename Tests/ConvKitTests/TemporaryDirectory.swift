@@ -11,10 +11,14 @@ final class TemporaryDirectory {
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
-    /// Writes `bytes` to `name` inside the directory and returns the full path.
+    /// Writes `bytes` to `name` inside the directory (creating the folders `name` names) and
+    /// returns the full path.
     @discardableResult
     func write(_ name: String, _ bytes: [UInt8]) -> String {
         let file = path + "/" + name
+        if let slash = name.lastIndex(of: "/") {
+            try! FileManager.default.createDirectory(atPath: path + "/" + name[..<slash], withIntermediateDirectories: true)
+        }
         _ = FileManager.default.createFile(atPath: file, contents: Data(bytes))
         return file
     }

@@ -128,46 +128,124 @@ public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendab
     }
 }
 
-/// x = (pixel/255 − mean)/std for 8-bit samples; the tutorial uses (0, 1), the LeNet reference
-/// MNIST's own mean and deviation. Float samples are used as they are.
+/// x = (pixel/255 − mean[c])/std[c] for 8-bit samples, c the sample's channel (samples are
+/// channel-planar, C × H × W); one mean and std serve every channel. The tutorial uses (0, 1), the
+/// LeNet reference MNIST's own mean and deviation; `measured(from:channels:)` takes them from
+/// the training set. Float samples are used as they are.
 public struct InputNormalization: Equatable, Sendable {
-    /// The mean pixel, on the 0–1 scale.
-    public var mean: Float
-    /// The standard deviation of the pixels, on the 0–1 scale.
-    public var std: Float
+    /// The mean pixel of each channel, on the 0–1 scale; one value for all channels.
+    public private(set) var means: [Float]
+    /// The standard deviation of each channel's pixels, on the 0–1 scale; as many as `means`.
+    public private(set) var stds: [Float]
 
-    /// x = (pixel/255 − `mean`)/`std`; the defaults leave pixels on the 0–1 scale.
+    /// x = (pixel/255 − `mean`)/`std` on every channel; the defaults leave pixels on the 0–1 scale.
     public init(mean: Float = 0, std: Float = 1) {
-        self.mean = mean
-        self.std = std
+        means = [mean]
+        stds = [std]
     }
+
+    /// One mean and std per channel. Both lists must be non-empty and of the same length.
+    public init(means: [Float], stds: [Float]) {
+        precondition(!means.isEmpty && means.count == stds.count, "\(means.count) means for \(stds.count) stds")
+        self.means = means
+        self.stds = stds
+    }
+
+    /// The first channel's mean; setting it sets every channel's.
+    public var mean: Float {
+        get { means[0] }
+        set { means = Array(repeating: newValue, count: means.count) }
+    }
+    /// The first channel's std; setting it sets every channel's.
+    public var std: Float {
+        get { stds[0] }
+        set { stds = Array(repeating: newValue, count: stds.count) }
+    }
+
+    /// How many channels have their own mean and std: 1 when one pair serves all.
+    public var channels: Int { means.count }
 
     /// Pixels divided by 255, to the 0–1 scale: what the tutorial does.
     public static let unit = InputNormalization()
     /// MNIST's own pixel mean and deviation (0.1307, 0.3081), as PyTorch's MNIST examples use.
     public static let mnist = InputNormalization(mean: 0.1307, std: 0.3081)
 
-    /// x = pixel·scale + shift, the same formula folded into one multiply-add.
-    var scale: Float { 1 / (255 * std) }
-    var shift: Float { -mean / std }
+    /// Each channel's mean and (population) standard deviation over every pixel of `data`'s
+    /// samples, on the 0–1 scale. `channels` must divide the values of a sample; a channel whose
+    /// pixels are all equal gets std 1, which only shifts it. Float samples, which are used as
+    /// they are, give `.unit`.
+    public static func measured(from data: LabeledImages, channels: Int) -> InputNormalization {
+        guard case .bytes(let bytes) = data.samples else { return .unit }
+        return measured(bytes: bytes, valuesPerSample: data.valuesPerSample, samples: data.indices, channels: channels)
+    }
 
-    /// The normalised values of `pixels`.
-    public func apply(_ pixels: [UInt8]) -> [Float] { pixels.map { Float($0) * scale + shift } }
+    /// As `measured(from:channels:)`, over samples `samples` (all when nil) of `bytes`, whole
+    /// samples of `valuesPerSample` 8-bit values each.
+    public static func measured(bytes: [UInt8], valuesPerSample: Int, samples: [Int]? = nil, channels: Int) -> InputNormalization {
+        precondition(channels >= 1 && valuesPerSample % channels == 0, "\(channels) channels do not divide \(valuesPerSample) values")
+        let plane = valuesPerSample / channels
+        // Integer sums are exact (a sample's plane is at most 2^26 values, 255² each, far below
+        // 2^63 over any data set that fits in memory), so the result does not depend on the order.
+        var sums = [Int](repeating: 0, count: channels), squares = [Int](repeating: 0, count: channels)
+        var count = 0
+        bytes.withUnsafeBufferPointer { px in
+            func add(_ sample: Int) {
+                for c in 0..<channels {
+                    let base = px.baseAddress! + sample * valuesPerSample + c * plane
+                    var s = 0, q = 0
+                    for j in 0..<plane { let v = Int(base[j]); s += v; q += v * v }
+                    sums[c] += s
+                    squares[c] += q
+                }
+                count += 1
+            }
+            if let samples { for i in samples { add(i) } } else { for i in 0..<(bytes.count / valuesPerSample) { add(i) } }
+        }
+        guard count > 0 else { return InputNormalization(means: [Float](repeating: 0, count: channels), stds: [Float](repeating: 1, count: channels)) }
+        let n = Double(count * plane)
+        var means: [Float] = [], stds: [Float] = []
+        for c in 0..<channels {
+            let mean = Double(sums[c]) / n
+            let variance = max(0, Double(squares[c]) / n - mean * mean)
+            means.append(Float(mean / 255))
+            stds.append(variance > 0 ? Float(variance.squareRoot() / 255) : 1)
+        }
+        return InputNormalization(means: means, stds: stds)
+    }
+
+    /// x = pixel·scale + shift, the same formula folded into one multiply-add, for channel `c`.
+    func scale(_ c: Int) -> Float { 1 / (255 * stds[c]) }
+    func shift(_ c: Int) -> Float { -means[c] / stds[c] }
+
+    /// The normalised values of `pixels`, one sample or several of `channels()` equal planes
+    /// each (a single channel pair applies to all of them).
+    public func apply(_ pixels: [UInt8]) -> [Float] {
+        if channels == 1 { return pixels.map { Float($0) * scale(0) + shift(0) } }
+        precondition(pixels.count % channels == 0, "\(pixels.count) pixels are not \(channels) equal channels")
+        let plane = pixels.count / channels
+        return pixels.indices.map { i in Float(pixels[i]) * scale(i / plane) + shift(i / plane) }
+    }
 }
 
 extension LabeledImages {
     /// Writes samples `order[start..<start+n]` into `input` as floats and their one-hot targets
     /// into `targets`; no allocation. `order` holds positions in `indices`, all checked at init.
+    /// `normalization` has one channel, or one per plane of a sample (`sampleShape[0]`).
     package func fill(input: UnsafeMutablePointer<Float>, targets oneHot: UnsafeMutablePointer<Float>?,
                       order: UnsafeBufferPointer<Int>, start: Int, count n: Int, normalization: InputNormalization) {
         let p = valuesPerSample
         switch samples {
         case .bytes(let bytes):
-            let (scale, shift) = (normalization.scale, normalization.shift)
+            let channels = normalization.channels
+            precondition(channels == 1 || channels == sampleShape[0], "normalization for \(channels) channels, samples \(sampleShape)")
+            let plane = p / channels
             bytes.withUnsafeBufferPointer { px in
                 for b in 0..<n {
                     let src = px.baseAddress! + indices[order[start + b]] * p, dst = input + b * p
-                    for j in 0..<p { dst[j] = Float(src[j]) * scale + shift }
+                    for c in 0..<channels {
+                        let (scale, shift, at) = (normalization.scale(c), normalization.shift(c), c * plane)
+                        for j in at..<(at + plane) { dst[j] = Float(src[j]) * scale + shift }
+                    }
                 }
             }
         case .floats(let values):

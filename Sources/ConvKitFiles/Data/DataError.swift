@@ -16,6 +16,19 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     case checksumMismatch(String, expected: String, actual: String)
     case bundledDataNotFound(searched: [String])
     case badSelection(String)
+    case labelBeyondClasses(String, index: Int, value: UInt8, classes: Int)
+    case imageTooLarge(String, shape: [Int])
+    case classNamesMismatch(String, names: Int, classes: Int)
+    case tooManyClasses(String, count: Int)
+    case noImages(String)
+    case mixedImageSizes(String, shape: [Int], expected: [Int])
+    case badImage(ImageError)
+    case unknownLayout(String)
+    case noTestSplit(String)
+    case badValSplit(String)
+    case tooLarge(String, limit: Int)
+    case partialRecord(String, recordSize: Int, actual: Int)
+    case unknownClass(String, name: String)
 
     public var description: String {
         switch self {
@@ -46,7 +59,33 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         case .bundledDataNotFound(let searched):
             return "bundled MNIST (Data/mnist) not found above \(searched.joined(separator: " or "))"
         case .badSelection(let why):
-            return "bad digit selection: \(why)"
+            return "bad class selection: \(why)"
+        case .labelBeyondClasses(let file, let index, let value, let classes):
+            return "\(file): label \(value) at record \(index) is outside 0–\(classes - 1)"
+        case .imageTooLarge(let file, let shape):
+            return "\(file): images of \(shape.map(String.init).joined(separator: "×")) are past the limit (≤ \(Dataset.maxChannels) channels, ≤ \(Dataset.maxSide)×\(Dataset.maxSide), ≤ \(Dataset.maxValuesPerImage) values)"
+        case .classNamesMismatch(let file, let names, let classes):
+            return "\(file): \(names) class names for \(classes) classes"
+        case .tooManyClasses(let path, let count):
+            return "\(path): \(count) classes, at most 256 are supported"
+        case .noImages(let path):
+            return "\(path): no images"
+        case .mixedImageSizes(let file, let shape, let expected):
+            return "\(file): image is \(shape.map(String.init).joined(separator: "×")) (channels×height×width), the others are \(expected.map(String.init).joined(separator: "×"))"
+        case .badImage(let error):
+            return error.description
+        case .unknownLayout(let path):
+            return "\(path): not a data set (no IDX files, CIFAR .bin files, or train/ image folder)"
+        case .noTestSplit(let path):
+            return "\(path): no test set"
+        case .badValSplit(let why):
+            return "bad validation split: \(why)"
+        case .partialRecord(let file, let recordSize, let actual):
+            return "\(file): \(actual) bytes are not whole \(recordSize)-byte CIFAR records (truncated?)"
+        case .unknownClass(let path, let name):
+            return "\(path): class folder '\(name)' is not one of train/'s"
+        case .tooLarge(let path, let limit):
+            return "\(path): more than \(limit) bytes of images"
         }
     }
 

@@ -2,9 +2,9 @@ import ConvKit
 
 extension Dataset {
     /// The images a subset picks, with its classes, as the trainer takes them: samples of
-    /// 1 × rows × cols 8-bit pixels.
+    /// channels × rows × cols 8-bit pixels.
     public func labeledImages(_ subset: Subset) throws(TrainingDataError) -> LabeledImages {
-        try LabeledImages(bytes: images, sampleShape: [1, rows, cols], indices: subset.indices, labels: subset.targets,
+        try LabeledImages(bytes: images, sampleShape: sampleShape, indices: subset.indices, labels: subset.targets,
                           classes: subset.digits.count)
     }
 }

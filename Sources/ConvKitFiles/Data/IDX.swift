@@ -93,14 +93,10 @@ public enum IDX {
         return (Images(count: count, rows: rows, cols: cols, pixels: Array(prefix[headerSize...])), fileCount)
     }
 
-    /// Labels, rank 1, each a digit 0–9.
+    /// Labels, rank 1, any byte: MNIST's are digits 0–9, EMNIST letters' 1–26.
     public static func parseLabels(_ bytes: [UInt8], file: String) throws(DataError) -> [UInt8] {
         _ = try header(bytes, file: file, magic: labelsMagic, rank: 1)
-        let labels = Array(bytes[8...])
-        if let bad = labels.firstIndex(where: { $0 > 9 }) {
-            throw .labelOutOfRange(file, index: bad, value: labels[bad])
-        }
-        return labels
+        return Array(bytes[8...])
     }
 
     /// Checks magic, dimensions and, when `bytes` is the `whole` content, that the body is exactly

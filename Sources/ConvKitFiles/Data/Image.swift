@@ -23,7 +23,7 @@ public struct GreyImage: Sendable, Equatable {
     /// No digit image comes near this; it keeps a forged header from reaching an allocation.
     public static let maxPixels = 1 << 26
 
-    /// Reads a PGM (P5 or P2) or PNG file, chosen by its first bytes rather than its name.
+    /// Reads a PGM (P5 or P2), PPM (P6 or P3, to grey) or PNG file, chosen by its first bytes rather than its name.
     public static func read(path: String) throws(ImageError) -> GreyImage {
         let bytes: [UInt8]
         switch FileBytes.load(path, limit: 1 << 28) {
@@ -38,6 +38,10 @@ public struct GreyImage: Sendable, Equatable {
         if bytes.starts(with: PNG.signature) { return try PNG.decode(bytes, file: file) }
         if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), bytes[1] == UInt8(ascii: "5") || bytes[1] == UInt8(ascii: "2") {
             return try PGM.decode(bytes, file: file)
+        }
+        if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), bytes[1] == UInt8(ascii: "6") || bytes[1] == UInt8(ascii: "3") {
+            let colour = try RasterImage.decode(bytes, file: file, maxPixels: maxPixels).converted(toChannels: 1)
+            return GreyImage(unchecked: colour.width, colour.height, colour.pixels)
         }
         throw .unknownFormat(file)
     }
@@ -70,7 +74,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .missingFile(let f): return "\(f): no such file"
         case .unreadable(let f, let reason): return "\(f): cannot read (\(reason))"
-        case .unknownFormat(let f): return "\(f): neither PNG nor binary/ASCII PGM (P5/P2)"
+        case .unknownFormat(let f): return "\(f): neither PNG nor Netpbm (PGM P5/P2, PPM P6/P3)"
         case .truncated(let f, let what): return "\(f): truncated (\(what))"
         case .malformed(let f, let reason): return "\(f): \(reason)"
         case .wrongSize(let f, let w, let h, let ew, let eh): return "\(f): image is \(w)×\(h), expected \(ew)×\(eh)"
@@ -81,5 +85,84 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         case .badCRC(let f, let chunk): return "\(f): CRC mismatch in PNG chunk \(chunk)"
         case .badCompression(let f, let why): return "\(f): image data: \(why)"
         }
+    }
+}
+
+/// An 8-bit image of one (grey) or three (RGB) channels, as a network takes it: channel-planar,
+/// channels × height × width. Alpha is dropped, not composited: a data set's images are what
+/// their colour samples say.
+public struct RasterImage: Sendable, Equatable {
+    public let channels: Int
+    public let width: Int
+    public let height: Int
+    /// channels × height × width, each channel's plane row-major.
+    public let pixels: [UInt8]
+
+    /// Throws `ShapeError` unless `pixels` holds exactly channels × height × width values and
+    /// channels is 1 or 3.
+    public init(channels: Int, width: Int, height: Int, pixels: [UInt8]) throws(ShapeError) {
+        let (plane, overflow) = width.multipliedReportingOverflow(by: height)
+        guard channels == 1 || channels == 3, width > 0, height > 0, !overflow,
+              plane.multipliedReportingOverflow(by: channels) == (pixels.count, false) else {
+            throw ShapeError("\(pixels.count) values for a \(width)×\(height) image of \(channels) channels")
+        }
+        self.init(unchecked: channels, width, height, pixels)
+    }
+
+    init(unchecked channels: Int, _ width: Int, _ height: Int, _ pixels: [UInt8]) {
+        self.channels = channels
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+
+    /// channels × height × width.
+    public var shape: [Int] { [channels, height, width] }
+
+    /// Reads a PNG (grey, grey+alpha, RGB, RGBA) or Netpbm file (P5/P2 grey, P6/P3 RGB), chosen by
+    /// its first bytes. Images of more than `maxPixels` pixels are refused before their pixels
+    /// are allocated.
+    public static func read(path: String, maxPixels: Int = GreyImage.maxPixels) throws(ImageError) -> RasterImage {
+        let bytes: [UInt8]
+        switch FileBytes.load(path, limit: 1 << 28) {
+        case .bytes(let b): bytes = b
+        case .missing: throw .missingFile(path)
+        case .failed(let reason): throw .unreadable(path, reason: reason)
+        }
+        return try decode(bytes, file: path, maxPixels: maxPixels)
+    }
+
+    public static func decode(_ bytes: [UInt8], file: String = "<image bytes>", maxPixels: Int = GreyImage.maxPixels) throws(ImageError) -> RasterImage {
+        let width: Int, height: Int, stored: Int, samples: [UInt8]
+        if bytes.starts(with: PNG.signature) {
+            (width, height, stored, samples) = try PNG.decodeSamples(bytes, file: file, maxPixels: maxPixels)
+        } else if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), (UInt8(ascii: "2")...UInt8(ascii: "6")).contains(bytes[1]),
+                  bytes[1] != UInt8(ascii: "4") {
+            (width, height, stored, samples) = try PGM.decodeSamples(bytes, file: file, maxPixels: maxPixels)
+        } else {
+            throw .unknownFormat(file)
+        }
+        // Grey+alpha keeps grey, RGBA keeps RGB; interleaved samples become planes.
+        let channels = stored >= 3 ? 3 : 1
+        let plane = width * height
+        var pixels = [UInt8](repeating: 0, count: channels * plane)
+        for c in 0..<channels {
+            for i in 0..<plane { pixels[c * plane + i] = samples[i * stored + c] }
+        }
+        return RasterImage(unchecked: channels, width, height, pixels)
+    }
+
+    /// The image with `channels` channels: grey repeated into R, G and B, or RGB to grey by
+    /// Rec. 601 luma (as `GreyImage` reads colour files).
+    public func converted(toChannels target: Int) -> RasterImage {
+        if target == channels { return self }
+        let plane = width * height
+        if channels == 1 { return RasterImage(unchecked: target, width, height, Array([[UInt8]](repeating: pixels, count: target).joined())) }
+        var grey = [UInt8](repeating: 0, count: plane)
+        for i in 0..<plane {
+            let r = 299 * Int(pixels[i]), g = 587 * Int(pixels[plane + i]), b = 114 * Int(pixels[2 * plane + i])
+            grey[i] = UInt8((r + g + b + 500) / 1000)
+        }
+        return target == 1 ? RasterImage(unchecked: 1, width, height, grey) : RasterImage(unchecked: 1, width, height, grey).converted(toChannels: target)
     }
 }

@@ -8,24 +8,39 @@ import Darwin
 /// Images and their labels, pixels kept as the file's bytes (a quarter of the memory of floats;
 /// batches are converted as they are used, see `fill`).
 public struct Dataset: Sendable, Equatable {
-    /// count × rows × cols, row-major, 0 = background, 255 = ink.
+    /// count × channels × rows × cols, channel-planar, 0 = dark (MNIST: background), 255 = bright.
     public var images: [UInt8]
+    /// Each image's label, one of `classes`' labels.
     public var labels: [UInt8]
     public var count: Int
+    public var channels: Int
     public var rows: Int
     public var cols: Int
+    /// The classes, ordered by label: every label the data set may hold and its name.
+    public var classes: [DataClass]
 
+    /// Grey images; the classes are the distinct labels present, named by their numbers.
     public init(images: [UInt8], labels: [UInt8], rows: Int, cols: Int) {
-        precondition(images.count == labels.count * rows * cols,
-                     "\(images.count) pixels for \(labels.count) images of \(rows)×\(cols)")
+        self.init(images: images, labels: labels, channels: 1, rows: rows, cols: cols, classes: DataClass.numbered(labels))
+    }
+
+    /// Images of `channels` planes; every label must be one of `classes`.
+    public init(images: [UInt8], labels: [UInt8], channels: Int, rows: Int, cols: Int, classes: [DataClass]) {
+        precondition(images.count == labels.count * channels * rows * cols,
+                     "\(images.count) pixels for \(labels.count) images of \(channels)×\(rows)×\(cols)")
         self.images = images
         self.labels = labels
         self.count = labels.count
+        self.channels = channels
         self.rows = rows
         self.cols = cols
+        self.classes = classes
     }
 
-    public var pixelsPerImage: Int { rows * cols }
+    public var pixelsPerImage: Int { channels * rows * cols }
+
+    /// The shape of one image, channels × rows × cols: the network's input shape.
+    public var sampleShape: [Int] { [channels, rows, cols] }
 
     public func image(_ i: Int) -> ArraySlice<UInt8> {
         images[(i * pixelsPerImage)..<((i + 1) * pixelsPerImage)]
@@ -36,6 +51,43 @@ public struct Dataset: Sendable, Equatable {
         var counts = [Int](repeating: 0, count: max(10, Int(labels.max() ?? 0) + 1))
         for label in labels { counts[Int(label)] += 1 }
         return counts
+    }
+
+    /// The most channels, rows or columns, and values, one image may have: far above the data
+    /// sets this library is for, low enough that a forged header cannot ask for gigabytes.
+    public static let maxChannels = 16
+    public static let maxSide = 1024
+    public static let maxValuesPerImage = 1 << 22
+
+    /// Throws `DataError.imageTooLarge` unless channels × rows × cols is within the limits above.
+    public static func checkShape(channels: Int, rows: Int, cols: Int, file: String) throws(DataError) {
+        guard (1...maxChannels).contains(channels), (1...maxSide).contains(rows), (1...maxSide).contains(cols),
+              channels * rows * cols <= maxValuesPerImage else {
+            throw .imageTooLarge(file, shape: [channels, rows, cols])
+        }
+    }
+}
+
+/// One class of a data set: the label its images carry and its name.
+public struct DataClass: Sendable, Equatable {
+    public var label: UInt8
+    public var name: String
+
+    public init(label: UInt8, name: String) {
+        self.label = label
+        self.name = name
+    }
+
+    /// The distinct labels in `labels`, sorted, each named by its number.
+    public static func numbered(_ labels: [UInt8]) -> [DataClass] {
+        var present = [Bool](repeating: false, count: 256)
+        for label in labels { present[Int(label)] = true }
+        return (0..<256).filter { present[$0] }.map { DataClass(label: UInt8($0), name: String($0)) }
+    }
+
+    /// `count` classes with labels 0..<count, named by `names` when it has exactly that many.
+    static func indexed(_ count: Int, names: [String]?) -> [DataClass] {
+        (0..<count).map { DataClass(label: UInt8($0), name: names?.count == count ? names![$0] : String($0)) }
     }
 }
 
@@ -95,7 +147,15 @@ public enum MNIST {
         if imageCount != labels.count {
             throw .countMismatch(images: imagesPath, imageCount: imageCount, labels: labelsPath, labelCount: labels.count)
         }
-        return Dataset(images: images.pixels, labels: Array(labels.prefix(images.count)), rows: images.rows, cols: images.cols)
+        try Dataset.checkShape(channels: 1, rows: images.rows, cols: images.cols, file: imagesPath)
+        // The classes from every label, including those past the images a selection stops at.
+        var classes = DataClass.numbered(labels)
+        if let names = try ClassNames.read(directory + "/classes.txt") {
+            guard names.count == classes.count else { throw .classNamesMismatch(directory + "/classes.txt", names: names.count, classes: classes.count) }
+            for k in classes.indices { classes[k].name = names[k] }
+        }
+        return Dataset(images: images.pixels, labels: Array(labels.prefix(images.count)), channels: 1, rows: images.rows,
+                       cols: images.cols, classes: classes)
     }
 
     /// The bundled `Data/mnist`, found by walking up from the current directory and from the

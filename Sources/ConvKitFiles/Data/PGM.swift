@@ -3,10 +3,21 @@ import ConvKit
 /// there is, so tests and users can make a digit with a text editor.
 public enum PGM {
     static func decode(_ bytes: [UInt8], file: String) throws(ImageError) -> GreyImage {
+        let (width, height, _, pixels) = try decodeSamples(bytes, file: file, maxPixels: GreyImage.maxPixels)
+        return GreyImage(unchecked: width, height, pixels)
+    }
+
+    /// P5/P2 greymaps and P6/P3 pixmaps (PPM, RGB): width, height, channels (1 or 3) and the
+    /// samples interleaved, scaled to 0–255. More than `maxPixels` pixels is refused before the
+    /// raster is allocated.
+    static func decodeSamples(_ bytes: [UInt8], file: String, maxPixels: Int) throws(ImageError) -> (Int, Int, Int, [UInt8]) {
         var at = 2
-        let binary = bytes[1] == UInt8(ascii: "5")
+        let kind = bytes[1]
+        let binary = kind == UInt8(ascii: "5") || kind == UInt8(ascii: "6")
+        let channels = kind == UInt8(ascii: "6") || kind == UInt8(ascii: "3") ? 3 : 1
+        let name = "P\(Character(UnicodeScalar(kind)))"
         guard at < bytes.count, isSpace(bytes[at]) || bytes[at] == UInt8(ascii: "#") else {
-            throw .malformed(file, reason: "PGM magic P\(binary ? 5 : 2) is not followed by whitespace")
+            throw .malformed(file, reason: "PGM magic \(name) is not followed by whitespace")
         }
 
         // Header: whitespace-separated width, height, maxval, with '#' comments to end of line.
@@ -37,10 +48,10 @@ public enum PGM {
         let width = try token("width"), height = try token("height"), maxval = try token("maxval")
         guard maxval >= 1 else { throw .malformed(file, reason: "PGM maxval is 0") }
         guard maxval <= 255 else { throw .unsupportedDepth(file, bitDepth: 16) }
-        guard width > 0, height > 0, width * height <= GreyImage.maxPixels else {
+        guard width > 0, height > 0, width * height <= maxPixels else {
             throw .malformed(file, reason: "PGM size \(width)×\(height) is empty or too large")
         }
-        let n = width * height
+        let n = width * height * channels
 
         var pixels = [UInt8](repeating: 0, count: n)
         if binary {
@@ -63,7 +74,7 @@ public enum PGM {
         if maxval != 255 {
             for i in 0..<n { pixels[i] = UInt8((Int(pixels[i]) * 255 + maxval / 2) / maxval) }
         }
-        return GreyImage(unchecked: width, height, pixels)
+        return (width, height, channels, pixels)
     }
 
     /// A P5 (binary) or P2 (ASCII) file with maxval 255.

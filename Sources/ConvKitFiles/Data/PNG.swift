@@ -7,6 +7,13 @@ public enum PNG {
     static let signature: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
 
     static func decode(_ bytes: [UInt8], file: String) throws(ImageError) -> GreyImage {
+        let (width, height, channels, samples) = try decodeSamples(bytes, file: file, maxPixels: GreyImage.maxPixels)
+        return GreyImage(unchecked: width, height, grey(samples, channels: channels))
+    }
+
+    /// Width, height, channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) and the samples,
+    /// interleaved row by row. An image of more than `maxPixels` is refused before inflating.
+    static func decodeSamples(_ bytes: [UInt8], file: String, maxPixels: Int) throws(ImageError) -> (Int, Int, Int, [UInt8]) {
         var at = signature.count
         var header: (width: Int, height: Int, channels: Int)?
         var compressed: [UInt8] = []
@@ -32,7 +39,7 @@ public enum PNG {
             }
             switch type {
             case "IHDR":
-                header = try parseHeader(Array(data), file: file)
+                header = try parseHeader(Array(data), file: file, maxPixels: maxPixels)
             case "IDAT":
                 compressed += data
             case "IEND":
@@ -55,14 +62,14 @@ public enum PNG {
         }
         guard raw.count == expected else { throw .truncated(file, what: "image data has \(raw.count) of \(expected) bytes") }
         let samples = try unfilter(raw, height: height, stride: stride, bpp: channels, file: file)
-        return GreyImage(unchecked: width, height, grey(samples, channels: channels))
+        return (width, height, channels, samples)
     }
 
-    private static func parseHeader(_ d: [UInt8], file: String) throws(ImageError) -> (Int, Int, Int) {
+    private static func parseHeader(_ d: [UInt8], file: String, maxPixels: Int) throws(ImageError) -> (Int, Int, Int) {
         guard d.count == 13 else { throw .malformed(file, reason: "PNG IHDR has \(d.count) bytes, not 13") }
         let width = Int(bigEndian(d, 0)), height = Int(bigEndian(d, 4))
         let depth = Int(d[8]), colourType = Int(d[9])
-        guard width > 0, height > 0, width <= GreyImage.maxPixels, width * height <= GreyImage.maxPixels else {
+        guard width > 0, height > 0, width <= maxPixels, width * height <= maxPixels else {
             throw .malformed(file, reason: "PNG size \(width)×\(height) is empty or too large")
         }
         guard depth == 8 else { throw .unsupportedDepth(file, bitDepth: depth) }

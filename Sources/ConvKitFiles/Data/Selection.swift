@@ -1,15 +1,26 @@
 import ConvKit
-/// Which digits to train on and how many of each, as in the tutorial ("the first 100 zeros and
+/// Which classes to train on and how many of each, as in the tutorial ("the first 100 zeros and
 /// the first 100 ones").
 public struct Selection: Sendable, Equatable {
-    /// The digits, in class order: `digits[k]` is class `k`.
-    public var digits: [Int]
-    /// Images per digit; nil takes them all.
+    /// The labels of the classes, in class order: `labels[k]` is class `k`. For MNIST, digits.
+    public var labels: [Int]
+    /// Images per class; nil takes them all.
     public var perClass: Int?
 
-    public init(digits: [Int], perClass: Int? = nil) {
-        self.digits = digits
+    public init(labels: [Int], perClass: Int? = nil) {
+        self.labels = labels
         self.perClass = perClass
+    }
+
+    /// MNIST's spelling: the labels are the digits.
+    public init(digits: [Int], perClass: Int? = nil) {
+        self.init(labels: digits, perClass: perClass)
+    }
+
+    /// `labels`, for MNIST.
+    public var digits: [Int] {
+        get { labels }
+        set { labels = newValue }
     }
 
     public static let all = Selection(digits: Array(0...9))
@@ -19,10 +30,10 @@ public struct Selection: Sendable, Equatable {
     /// there (`MNIST.load(…, selection:)`); the tutorial's first 100 zeros and ones end at image
     /// 1,019 of MNIST's 60,000 training images and 1,198 of its 10,000 test images.
     public func imagesNeeded(labels: [UInt8]) -> Int {
-        var left = [Int](repeating: 0, count: 10)
-        for digit in digits where (0...9).contains(digit) { left[digit] = perClass ?? Int.max }
+        var left = [Int](repeating: 0, count: 256)
+        for label in self.labels where (0...255).contains(label) { left[label] = perClass ?? Int.max }
         var end = 0
-        for (i, label) in labels.enumerated() where label < 10 && left[Int(label)] > 0 {
+        for (i, label) in labels.enumerated() where left[Int(label)] > 0 {
             left[Int(label)] -= 1
             end = i + 1
         }
@@ -34,8 +45,9 @@ public struct Selection: Sendable, Equatable {
 public struct Subset: Sendable, Equatable {
     /// Indices into the data set.
     public var indices: [Int]
-    /// Class of each image: the position of its label in `Selection.digits`.
+    /// Class of each image: the position of its label in `Selection.labels`.
     public var targets: [Int]
+    /// The labels of the classes, `Selection.labels` (for MNIST, digits).
     public var digits: [Int]
     /// Images taken per class; below `perClass` when the data set has fewer of that digit.
     public var countsPerClass: [Int]
@@ -44,16 +56,19 @@ public struct Subset: Sendable, Equatable {
 }
 
 extension Dataset {
-    /// The first `perClass` images of each listed digit in file order, concatenated in the order
-    /// the digits are listed; if the data set has fewer, all of them are taken (see
+    /// The first `perClass` images of each listed class in file order, concatenated in the order
+    /// the classes are listed (each must be one of `classes`); if the data set has fewer, all of them are taken (see
     /// `Subset.countsPerClass`). With a seed, the result is then shuffled by
     /// `SeededGenerator.shuffle` (Fisher–Yates written out, so the order is the same on every
     /// Swift version: the standard library's `shuffle(using:)` promises no particular algorithm).
     public func select(_ selection: Selection, shuffleSeed: UInt64? = nil) throws(DataError) -> Subset {
-        let digits = selection.digits
-        if digits.isEmpty { throw .badSelection("no digits") }
-        if let bad = digits.first(where: { !(0...9).contains($0) }) { throw .badSelection("\(bad) is not a digit 0–9") }
-        if Set(digits).count != digits.count { throw .badSelection("\(digits) lists a digit twice") }
+        let digits = selection.labels
+        let known = Set(classes.map { Int($0.label) })
+        if digits.isEmpty { throw .badSelection("no classes") }
+        if let bad = digits.first(where: { !known.contains($0) }) {
+            throw .badSelection("\(bad) is not a label of the data set (\(classes.map(\.name).joined(separator: ",").prefix(200)))")
+        }
+        if Set(digits).count != digits.count { throw .badSelection("\(digits) lists a class twice") }
         if let n = selection.perClass, n < 0 { throw .badSelection("negative count \(n) per class") }
 
         var indices: [Int] = []
@@ -78,5 +93,34 @@ extension Dataset {
             targets = pairs.map(\.1)
         }
         return Subset(indices: indices, targets: targets, digits: digits, countsPerClass: counts)
+    }
+}
+
+extension Dataset {
+    /// The images at `indices`, in that order, as a data set of their own with the same classes.
+    public func subset(_ indices: [Int]) -> Dataset {
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(indices.count * pixelsPerImage)
+        for i in indices { pixels += image(i) }
+        return Dataset(images: pixels, labels: indices.map { labels[$0] }, channels: channels, rows: rows, cols: cols, classes: classes)
+    }
+
+    /// Holds out `fraction` of each class's images (rounded, at least one when the class has two
+    /// or more and the fraction is above 0), chosen by a generator seeded with `seed`: the same
+    /// seed gives the same split. Both parts keep file order.
+    public func holdOut(_ fraction: Double, seed: UInt64) throws(DataError) -> (train: Dataset, held: Dataset) {
+        guard fraction > 0, fraction < 1 else { throw .badValSplit("fraction \(fraction) is not between 0 and 1") }
+        var rng = SeededGenerator(seed: seed ^ 0x7A1_5B11)
+        var held = [Bool](repeating: false, count: count)
+        for c in classes {
+            var members = (0..<count).filter { labels[$0] == c.label }
+            guard !members.isEmpty else { continue }
+            rng.shuffle(&members)
+            var n = Int((fraction * Double(members.count)).rounded())
+            if n == 0, members.count >= 2 { n = 1 }
+            if n == members.count { n -= 1 }
+            for i in members.prefix(n) { held[i] = true }
+        }
+        return (subset((0..<count).filter { !held[$0] }), subset((0..<count).filter { held[$0] }))
     }
 }

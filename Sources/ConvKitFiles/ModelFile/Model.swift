@@ -1,4 +1,5 @@
 import ConvKit
+import Foundation
 /// A network with what it takes to rebuild and use it. Saved as safetensors: the tensors under the
 /// names of PyTorch's `nn.Sequential.state_dict()` for the same network, everything else
 /// (architecture, loss, classes, input scaling) as text in `__metadata__`.
@@ -7,15 +8,30 @@ public final class Model {
         public var architecture: Architecture
         /// Binary cross-entropy (sigmoid outputs) or softmax cross-entropy (logits).
         public var loss: LossKind
-        /// The digit each output stands for, in order.
-        public var digits: [Int]
+        /// The name of the class each output stands for, in order: "0"…"9" for MNIST's digits.
+        public var classes: [String]
         public var normalization: InputNormalization
 
-        public init(architecture: Architecture, loss: LossKind, digits: [Int], normalization: InputNormalization) {
+        public init(architecture: Architecture, loss: LossKind, classes: [String], normalization: InputNormalization) {
             self.architecture = architecture
             self.loss = loss
-            self.digits = digits
+            self.classes = classes
             self.normalization = normalization
+        }
+
+        /// Classes named by digits, as MNIST models have them.
+        public init(architecture: Architecture, loss: LossKind, digits: [Int], normalization: InputNormalization) {
+            self.init(architecture: architecture, loss: loss, classes: digits.map(String.init), normalization: normalization)
+        }
+
+        /// The classes as numbers when every name is one (MNIST's digits), else empty; setting
+        /// it names the classes by the digits. Kept for code written before `classes`.
+        public var digits: [Int] {
+            get {
+                let numbers = classes.compactMap { Int($0) }
+                return numbers.count == classes.count ? numbers : []
+            }
+            set { classes = newValue.map(String.init) }
         }
     }
 
@@ -26,8 +42,12 @@ public final class Model {
     public init(_ info: Description) throws(ModelError) {
         let network: Sequential
         do { network = try info.architecture.build() } catch { throw .badDescription(error.description) }
-        guard network.outputShape == [info.digits.count] else {
-            throw .badDescription("the network gives \(shapeText(network.outputShape)) outputs for \(info.digits.count) classes")
+        guard network.outputShape == [info.classes.count] else {
+            throw .badDescription("the network gives \(shapeText(network.outputShape)) outputs for \(info.classes.count) classes")
+        }
+        let channels = info.normalization.channels
+        guard channels == 1 || channels == info.architecture.input.first else {
+            throw .badDescription("input_mean/input_std give \(channels) channels, the input \(shapeText(info.architecture.input)) has \(info.architecture.input.first ?? 0)")
         }
         self.info = info
         self.network = network
@@ -50,15 +70,28 @@ public final class Model {
     static let format = "convkit-1"
 
     public var metadata: [String: String] {
-        [
+        var m = [
             "format": Self.format,
             "input": info.architecture.input.map(String.init).joined(separator: "x"),
             "layers": info.architecture.spec,
             "loss": info.loss.rawValue,
-            "digits": info.digits.map(String.init).joined(separator: ","),
-            "input_mean": "\(info.normalization.mean)",
-            "input_std": "\(info.normalization.std)",
+            "classes": Self.classesText(info.classes),
+            "input_mean": info.normalization.means.map { "\($0)" }.joined(separator: ","),
+            "input_std": info.normalization.stds.map { "\($0)" }.joined(separator: ","),
         ]
+        // Digit classes also as `digits`, which is all that readers before `classes` look for.
+        let digits = info.digits
+        if !digits.isEmpty, digits.allSatisfy({ (0...9).contains($0) }) { m["digits"] = digits.map(String.init).joined(separator: ",") }
+        return m
+    }
+
+    /// The most classes a model file may name.
+    public static let maxClasses = 1 << 16
+
+    /// Class names as a JSON array of strings, since a name may hold a comma.
+    static func classesText(_ names: [String]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: names, options: [])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The weights and metadata, plus whatever a checkpoint adds.
@@ -116,19 +149,49 @@ public final class Model {
         guard !input.isEmpty, input.count == inputText.split(separator: "x").count, input.allSatisfy({ $0 > 0 && $0 <= 4096 }) else {
             throw .badDescription("input shape '\(inputText)' is not like 1x28x28")
         }
-        let digitsText = try field("digits")
-        let digits = digitsText.split(separator: ",").compactMap { Int($0) }
-        guard !digits.isEmpty, digits.count == digitsText.split(separator: ",").count, digits.allSatisfy({ (0...9).contains($0) }),
-              Set(digits).count == digits.count else {
-            throw .badDescription("digits '\(digitsText)' are not distinct digits 0-9")
+        // `digits`: all that files from before `classes` have; newer files write it too when the
+        // classes are digits, and then the two must agree.
+        var digits: [Int]?
+        if let digitsText = metadata["digits"] {
+            let parsed = digitsText.split(separator: ",").compactMap { Int($0) }
+            guard !parsed.isEmpty, parsed.count == digitsText.split(separator: ",").count, parsed.allSatisfy({ (0...9).contains($0) }),
+                  Set(parsed).count == parsed.count else {
+                throw .badDescription("digits '\(digitsText)' are not distinct digits 0-9")
+            }
+            digits = parsed
         }
-        guard let mean = Float(try field("input_mean")), let std = Float(try field("input_std")), mean.isFinite, std.isFinite, std > 0 else {
+        let classes: [String]
+        if let classesText = metadata["classes"] {
+            let parsed = (try? JSONSerialization.jsonObject(with: Data(classesText.utf8), options: [])) as? [Any]
+            guard let names = parsed?.compactMap({ $0 as? String }), names.count == parsed?.count, !names.isEmpty,
+                  names.count <= maxClasses, !names.contains(where: \.isEmpty), Set(names).count == names.count else {
+                throw .badDescription("classes '\(classesText.prefix(80))' are not a JSON array of distinct, non-empty names")
+            }
+            if let digits, digits.map(String.init) != names {
+                throw .badDescription("classes \(classesText.prefix(80)) and digits '\(metadata["digits"]!)' disagree")
+            }
+            classes = names
+        } else if let digits {
+            classes = digits.map(String.init)
+        } else {
+            throw .badDescription("metadata has no 'classes'")
+        }
+        func numbers(_ key: String) throws(ModelError) -> [Float] {
+            let text = try field(key)
+            let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.count <= 4096, values.allSatisfy({ $0?.isFinite == true }) else {
+                throw .badDescription("input_mean/input_std are not numbers with std > 0")
+            }
+            return values.map { $0! }
+        }
+        let means = try numbers("input_mean"), stds = try numbers("input_std")
+        guard means.count == stds.count, stds.allSatisfy({ $0 > 0 }) else {
             throw .badDescription("input_mean/input_std are not numbers with std > 0")
         }
         let lossText = try field("loss")
         guard let loss = LossKind(rawValue: lossText) else { throw .badDescription("unknown loss '\(lossText)' (bce, softmax-ce)") }
         return Description(architecture: Architecture(input: input, spec: try field("layers")), loss: loss,
-                           digits: digits, normalization: InputNormalization(mean: mean, std: std))
+                           classes: classes, normalization: InputNormalization(means: means, stds: stds))
     }
 }
 
