@@ -177,7 +177,8 @@ struct Train: ParsableCommand {
         } else {
             var architecture = layers.map { Architecture(spec: $0) } ?? recipe.architecture(chosen.count)
             architecture.input = trainSet.sampleShape
-            let normalization = normalize == "measured"
+            let measure = normalize == "measured" || (normalize == nil && recipe.measuresNormalization)
+            let normalization = measure
                 ? InputNormalization.measured(from: train, channels: trainSet.channels) : recipe.normalization
             do {
                 model = try Model(.init(architecture: architecture, loss: recipe.loss, classes: chosen.map(\.name), normalization: normalization))
@@ -266,6 +267,7 @@ struct Train: ParsableCommand {
                      "seconds": r.seconds, "learning_rate": r.learningRate]
                 },
                 "confusion": evaluation.confusion,
+                "recipe": recipeReport(recipe, normalization: model.info.normalization),
             ]))
         } else {
             console.line()
@@ -324,6 +326,20 @@ struct Train: ParsableCommand {
 }
 
 /// The settings a run has beyond the defaults, for the "training:" line.
+/// The recipe in `--json`'s report, under the names of train's options: enough for another
+/// framework to run the same recipe (Benchmarks/torch_train.py does).
+func recipeReport(_ recipe: Recipe, normalization: InputNormalization) -> [String: Any] {
+    // As the float prints (0.1, not 0.10000000149), which is what the user typed.
+    func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
+    return [
+        "optimizer": recipe.optimizer.rawValue, "lr": decimal(recipe.learningRate), "momentum": decimal(recipe.momentum),
+        "betas": "\(recipe.beta1),\(recipe.beta2)", "weight_decay": decimal(recipe.weightDecay), "batch": recipe.batchSize,
+        "epochs": recipe.epochs, "schedule": scheduleText(recipe.schedule), "label_smoothing": decimal(recipe.labelSmoothing),
+        "augment": recipe.augmentation.isIdentity ? "" : "\(recipe.augmentation)", "weight_init": recipe.weightInit.rawValue,
+        "normalization": normalization == .mnist ? "mnist" : normalization == .unit ? "unit" : "measured",
+    ]
+}
+
 func trainingExtras(_ recipe: Recipe) -> String {
     var items: [String] = []
     if recipe.schedule != .constant { items.append("schedule \(scheduleText(recipe.schedule))") }

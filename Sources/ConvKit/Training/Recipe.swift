@@ -29,8 +29,12 @@ public struct Recipe: Sendable {
     public var schedule: LearningRateSchedule = .constant
     /// How the weights start.
     public var weightInit: WeightInit
-    /// How 8-bit pixels become inputs.
+    /// How 8-bit pixels become inputs, unless `measuresNormalization`.
     public var normalization: InputNormalization = .unit
+    /// Scale inputs by each channel's mean and deviation over the training images
+    /// (`InputNormalization.measured`) instead of `normalization`: for data sets without
+    /// published constants.
+    public var measuresNormalization = false
     /// Whether the order is shuffled again every epoch.
     public var reshuffle: Bool
     /// The digits to train and test on, in the order of the network's outputs.
