@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+import ConvKitFiles
 
 /// Conv2D with zero padding and stride: against PyTorch, against finite differences, and its
 /// spec line.
@@ -90,6 +91,25 @@ struct ConvPaddingStrideTests {
         #expect(net.layers.map(\.spec)[0] == "conv 16 3 pad 1")
         #expect(net.layers.map(\.spec)[2] == "conv 32 3 pad 1 stride 2 untied")
         #expect(net.layers[4].outputShape == [8, 5, 5])  // (16 − 4)/3 + 1
+    }
+
+    @Test("a saved model with padded and strided layers loads as the same network")
+    func modelFile() throws {
+        let arch = Architecture(spec: "conv 8 3 pad same, relu, conv 16 3 stride 2 untied pad 1, relu, conv 4 5 nobias stride 3 pad 2, flatten, dense 10")
+        let model = try ModelFileTests.trainedModel(arch, loss: .softmaxCrossEntropy, digits: Array(0...9))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("convkit-padded-\(UUID()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try model.save(to: path)
+        let (loaded, file) = try Model.load(path: path)
+        #expect(loaded.info == model.info)
+        #expect(loaded.network.layers.map(\.spec) == model.network.layers.map(\.spec))
+        #expect(model.network.layers.map(\.spec).prefix(5) == ["conv 8 3 pad 1", "relu", "conv 16 3 pad 1 stride 2 untied", "relu", "conv 4 5 pad 2 stride 3 nobias"])
+        #expect(file.tensors.map(\.tensor.shape) == [[8, 1, 3, 3], [8], [16, 8, 3, 3], [16, 14, 14], [4, 16, 5, 5], [10, 100], [10]])
+        var rng = SeededGenerator(seed: 7)
+        for _ in 0..<3 {
+            let pixels = (0..<784).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            #expect(try loaded.probabilities(pixels: pixels) == model.probabilities(pixels: pixels))
+        }
     }
 
     @Test("spec errors are one clear line", arguments: [
