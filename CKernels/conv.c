@@ -6,6 +6,7 @@
 //   times the tap K[o,c,kh,kw], lands on row y+kh of dX[n,c], shifted right by kw. Nothing is
 //   padded, and no multiply-add meets a padding zero.
 // - A single-plane full correlation is a valid one over the input zero-padded by KH-1, KW-1.
+// - Zero padding and stride (ck_conv2d_padded_*): see "padding and stride" below.
 #include "CKernels.h"
 #include "vec.h"
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import ConvKit
 import ConvKitFiles
+import ConvKitBenchmark
 
 /// Conv2D with zero padding and stride: against PyTorch, against finite differences, and its
 /// spec line.
@@ -109,6 +110,18 @@ struct ConvPaddingStrideTests {
         for _ in 0..<3 {
             let pixels = (0..<784).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             #expect(try loaded.probabilities(pixels: pixels) == model.probabilities(pixels: pixels))
+        }
+    }
+
+    @Test("convkit bench has padded and strided conv rows, and their SIMD and scalar results agree")
+    func benchmarkRows() {
+        let shapes = KernelBenchmark.convShapes.filter { $0.padding != 0 || $0.stride != 1 }
+        #expect(shapes.map(\.description) == ["64x8x28x28->16,3x3p1", "64x8x28x28->16,3x3p1s2"])
+        for s in shapes {
+            for bench in [KernelBenchmark.convForward(s), KernelBenchmark.convBackwardKernel(s), KernelBenchmark.convBackwardInput(s)] {
+                let (ok, difference) = KernelBenchmark.check(bench)
+                #expect(ok, "\(bench.kernel) \(bench.shape): SIMD and scalar differ by \(difference)")
+            }
         }
     }
 
