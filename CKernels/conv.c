@@ -6,16 +6,27 @@
 //   times the tap K[o,c,kh,kw], lands on row y+kh of dX[n,c], shifted right by kw. Nothing is
 //   padded, and no multiply-add meets a padding zero.
 // - A single-plane full correlation is a valid one over the input zero-padded by KH-1, KW-1.
+// - Zero padding and stride (ck_conv2d_padded_*): see "padding and stride" below.
 #include "CKernels.h"
 #include "vec.h"
 
-// One convolution: X (N,C,H,W), K (O,C,KH,KW), Y (N,O,OH,OW) with OH = H-KH+1, OW = W-KW+1.
-// dX, dK and dY have the shapes of X, K and Y.
-typedef struct { int N, C, H, W, O, KH, KW, OH, OW; } conv_shape;
+// One convolution: X (N,C,H,W) zero-padded by PH rows above and below and PW columns left and
+// right, K (O,C,KH,KW) moved SH rows and SW columns at a time, Y (N,O,OH,OW) with
+// OH = (H+2PH-KH)/SH+1, OW = (W+2PW-KW)/SW+1. dX, dK and dY have the shapes of X, K and Y. The
+// valid stride-1 kernels below only see PH = PW = 0, SH = SW = 1.
+typedef struct { int N, C, H, W, O, KH, KW, OH, OW, PH, PW, SH, SW; } conv_shape;
 
 static conv_shape conv_shape_of(int N, int C, int H, int W, int O, int KH, int KW) {
-    return (conv_shape){N, C, H, W, O, KH, KW, H - KH + 1, W - KW + 1};
+    return (conv_shape){N, C, H, W, O, KH, KW, H - KH + 1, W - KW + 1, 0, 0, 1, 1};
 }
+
+static conv_shape conv_shape_from(ck_conv2d_geometry g) {
+    return (conv_shape){g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, (g.H + 2 * g.PH - g.KH) / g.SH + 1,
+                        (g.W + 2 * g.PW - g.KW) / g.SW + 1, g.PH, g.PW, g.SH, g.SW};
+}
+
+static int is_padded(conv_shape s) { return s.PH != 0 || s.PW != 0; }
+static int is_strided(conv_shape s) { return s.SH != 1 || s.SW != 1; }
 
 // Multiply-adds of the valid correlation, ×2; the same count for both gradients.
 static double conv_flops(conv_shape s) { return 2.0 * s.N * s.O * s.OH * s.OW * s.C * s.KH * s.KW; }
@@ -37,7 +48,7 @@ static float bias_at(const float *B, ck_bias bias, int o, int y, int x, int OH, 
 
 // ================================ scalar variants ==============================================
 
-// Plane Y[n,o]; each element summed over c, kh, kw in that order.
+// Plane Y[n,o] of an unpadded input, any stride; each element summed over c, kh, kw in that order.
 static void forward_plane_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                  conv_shape s, int n, int o) {
     float *Yno = Y + ((size_t)n * s.O + o) * s.OH * s.OW;
@@ -51,7 +62,8 @@ static void forward_plane_scalar(float *Y, const float *X, const float *K, const
                 NO_VECTORIZE
                 for (int kh = 0; kh < s.KH; kh++) {
                     NO_VECTORIZE
-                    for (int kw = 0; kw < s.KW; kw++) sum += Xc[(y + kh) * s.W + x + kw] * Kc[kh * s.KW + kw];
+                    for (int kw = 0; kw < s.KW; kw++)
+                        sum += Xc[(y * s.SH + kh) * s.W + x * s.SW + kw] * Kc[kh * s.KW + kw];
                 }
             }
             Yno[y * s.OW + x] = sum;
@@ -59,7 +71,7 @@ static void forward_plane_scalar(float *Y, const float *X, const float *K, const
     }
 }
 
-// dK[o,c]; each element summed over n, y, x in that order.
+// dK[o,c] of an unpadded input, any stride; each element summed over n, y, x in that order.
 static void kernel_grad_pair_scalar(float *dK, const float *X, const float *dY, conv_shape s, int o, int c) {
     for (int kh = 0; kh < s.KH; kh++) {
         for (int kw = 0; kw < s.KW; kw++) {
@@ -69,7 +81,8 @@ static void kernel_grad_pair_scalar(float *dK, const float *X, const float *dY, 
                 const float *dYo = dY + ((size_t)n * s.O + o) * s.OH * s.OW;
                 for (int y = 0; y < s.OH; y++) {
                     NO_VECTORIZE
-                    for (int x = 0; x < s.OW; x++) sum += Xc[(y + kh) * s.W + x + kw] * dYo[y * s.OW + x];
+                    for (int x = 0; x < s.OW; x++)
+                        sum += Xc[(y * s.SH + kh) * s.W + x * s.SW + kw] * dYo[y * s.OW + x];
                 }
             }
             dK[(((size_t)o * s.C + c) * s.KH + kh) * s.KW + kw] = sum;
@@ -546,17 +559,232 @@ static void conv_backward_input_simd(float *dX, const float *dY, const float *K,
     CK_PARALLEL_FOR(i, s.N * s.C, conv_flops(s), input_grad_item(dX, dY, K, s, i / s.C, i % s.C));
 }
 
+// ================================ padding and stride ===========================================
+//
+// Padding: the input is copied once into a zero-padded workspace and the kernels for an
+// unpadded input run on it (for stride 1 the register-tiled ones above, unchanged). The input
+// gradient of stride 1 is the valid one's over the padded plane, cropped. Stride > 1 has direct
+// kernels: the SIMD ones run along the output channel axis, over K and dY copied channel-last
+// (..., OP) with OP = O rounded up to a whole vector and the extra lanes zero, so every lane is
+// one output channel, summed in the scalar variant's order.
+
+static size_t padded_size(conv_shape s) { return (size_t)s.N * s.C * (s.H + 2 * s.PH) * (s.W + 2 * s.PW); }
+static int channel_vectors(conv_shape s) { return (s.O + VL - 1) / VL; }
+static size_t channel_last_kernel_size(conv_shape s) { return (size_t)s.C * s.KH * s.KW * channel_vectors(s) * VL; }
+static size_t channel_last_output_size(conv_shape s) { return (size_t)s.N * s.OH * s.OW * channel_vectors(s) * VL; }
+
+// The same convolution over X already padded: no padding left, the same OH and OW.
+static conv_shape without_padding(conv_shape s) {
+    s.H += 2 * s.PH;
+    s.W += 2 * s.PW;
+    s.PH = s.PW = 0;
+    return s;
+}
+
+// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros. Memory-bound: one thread.
+static void pad_input(float *Xp, const float *X, conv_shape s) {
+    const int HP = s.H + 2 * s.PH, WP = s.W + 2 * s.PW;
+    memset(Xp, 0, sizeof(float) * padded_size(s));
+    for (size_t p = 0; p < (size_t)s.N * s.C; p++)
+        for (int y = 0; y < s.H; y++)
+            memcpy(Xp + (p * HP + y + s.PH) * WP + s.PW, X + (p * s.H + y) * s.W, sizeof(float) * s.W);
+}
+
+// dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
+static void crop_input(float *dX, const float *dXp, conv_shape s) {
+    const int HP = s.H + 2 * s.PH, WP = s.W + 2 * s.PW;
+    for (size_t p = 0; p < (size_t)s.N * s.C; p++)
+        for (int y = 0; y < s.H; y++)
+            memcpy(dX + (p * s.H + y) * s.W, dXp + (p * HP + y + s.PH) * WP + s.PW, sizeof(float) * s.W);
+}
+
+// Kt (C,KH,KW,OP) = K (O,C,KH,KW) with the output channel last.
+static void channel_last_kernel(float *Kt, const float *K, conv_shape s) {
+    const int OP = channel_vectors(s) * VL, taps = s.C * s.KH * s.KW;
+    for (int t = 0; t < taps; t++)
+        for (int o = 0; o < OP; o++) Kt[(size_t)t * OP + o] = o < s.O ? K[(size_t)o * taps + t] : 0.0f;
+}
+
+// dYt (N,OH,OW,OP) = dY (N,O,OH,OW) with the output channel last.
+static void channel_last_output(float *dYt, const float *dY, conv_shape s) {
+    const int OP = channel_vectors(s) * VL, plane = s.OH * s.OW;
+    for (int n = 0; n < s.N; n++)
+        for (int p = 0; p < plane; p++)
+            for (int o = 0; o < OP; o++)
+                dYt[((size_t)n * plane + p) * OP + o] = o < s.O ? dY[((size_t)n * s.O + o) * plane + p] : 0.0f;
+}
+
+// Rows kh of K that reach padded row yy of the input gradient, kh0, kh0+SH, ... ≤ kh1: those with
+// yy-kh a multiple of SH and (yy-kh)/SH an output row. Empty when kh0 > kh1.
+static void taps_reaching(int yy, int K, int S, int OUT, int *k0, int *k1) {
+    int lo = yy - (OUT - 1) * S;
+    if (lo < 0) lo = 0;
+    lo += ((yy - lo) % S);  // up to the next kh ≡ yy (mod S)
+    *k0 = lo;
+    *k1 = yy < K - 1 ? yy : K - 1;
+}
+
+// Scalar input gradient with any padding and stride, from the definition: dX[n,c,y,x] =
+// sum over o, kh, kw of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw] for the taps that land on
+// an output, summed in that order. No workspace.
+static void input_grad_plane_general_scalar(float *dX, const float *dY, const float *K, conv_shape s, int n, int c) {
+    float *dXc = dX + ((size_t)n * s.C + c) * s.H * s.W;
+    for (int y = 0; y < s.H; y++) {
+        int kh0, kh1;
+        taps_reaching(y + s.PH, s.KH, s.SH, s.OH, &kh0, &kh1);
+        for (int x = 0; x < s.W; x++) {
+            int kw0, kw1;
+            taps_reaching(x + s.PW, s.KW, s.SW, s.OW, &kw0, &kw1);
+            float sum = 0.0f;
+            for (int o = 0; o < s.O; o++) {
+                const float *dYo = dY + ((size_t)n * s.O + o) * s.OH * s.OW;
+                const float *Ko = K + ((size_t)o * s.C + c) * s.KH * s.KW;
+                for (int kh = kh0; kh <= kh1; kh += s.SH) {
+                    const int oy = (y + s.PH - kh) / s.SH;
+                    NO_VECTORIZE
+                    for (int kw = kw0; kw <= kw1; kw += s.SW)
+                        sum += dYo[oy * s.OW + (x + s.PW - kw) / s.SW] * Ko[kh * s.KW + kw];
+                }
+            }
+            dXc[y * s.W + x] = sum;
+        }
+    }
+}
+
+// XT outputs (n, o0 ..< o0+VL, y, x0 ..< x0+XT) of a strided forward over an unpadded input, XT
+// accumulators of VL channels: per tap one weight vector, XT broadcast inputs. Each lane is
+// bias, then sum over c, kh, kw in that order, as forward_plane_scalar.
+FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
+                                       conv_shape s, int n, int o0, int y, int x0, const int XT) {
+    const int OP = channel_vectors(s) * VL, count = s.O - o0 < VL ? s.O - o0 : VL;
+    vf acc[8];
+    for (int t = 0; t < XT; t++) {
+        acc[t] = vsplat(0.0f);
+        for (int l = 0; l < count; l++) acc[t][l] = bias_at(B, bias, o0 + l, y, x0 + t, s.OH, s.OW);
+    }
+    for (int c = 0; c < s.C; c++) {
+        for (int kh = 0; kh < s.KH; kh++) {
+            const float *xrow = X + (((size_t)n * s.C + c) * s.H + (size_t)y * s.SH + kh) * s.W + (size_t)x0 * s.SW;
+            const float *krow = Kt + ((size_t)c * s.KH + kh) * s.KW * OP + o0;
+            for (int kw = 0; kw < s.KW; kw++) {
+                const vf w = vload(krow + (size_t)kw * OP);
+                for (int t = 0; t < XT; t++) acc[t] += vsplat(xrow[t * s.SW + kw]) * w;
+            }
+        }
+    }
+    for (int t = 0; t < XT; t++)
+        for (int l = 0; l < count; l++) Y[(((size_t)n * s.O + o0 + l) * s.OH + y) * s.OW + x0 + t] = acc[t][l];
+}
+
+// Item (image n, block b of VL output channels) of the strided forward pass.
+static __attribute__((noinline)) void strided_forward_item(float *Y, const float *X, const float *Kt, const float *B,
+                                                           ck_bias bias, conv_shape s, int n, int b) {
+    for (int y = 0; y < s.OH; y++) {
+        int x0 = 0;
+        for (; x0 + 8 <= s.OW; x0 += 8) strided_forward_tile(Y, X, Kt, B, bias, s, n, b * VL, y, x0, 8);
+        for (; x0 < s.OW; x0++) strided_forward_tile(Y, X, Kt, B, bias, s, n, b * VL, y, x0, 1);
+    }
+}
+
+// work: channel_last_kernel_size(s) floats.
+static void strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                 conv_shape s, float *work) {
+    channel_last_kernel(work, K, s);
+    const int blocks = channel_vectors(s);
+    CK_PARALLEL_FOR(i, s.N * blocks, conv_flops(s), strided_forward_item(Y, X, work, B, bias, s, i / blocks, i % blocks));
+}
+
+// Taps kw0 ..< kw0+KT of row kh of dK[o0 ..< o0+VL, c] over an unpadded input: each lane summed
+// over n, y, x in that order, as kernel_grad_pair_scalar. One dY vector per output position
+// serves the KT taps.
+FORCE_INLINE void strided_kernel_grad_taps(float *dK, const float *X, const float *dYt, conv_shape s, int o0, int c,
+                                           int kh, int kw0, const int KT) {
+    const int OP = channel_vectors(s) * VL, count = s.O - o0 < VL ? s.O - o0 : VL;
+    vf acc[4];
+    for (int t = 0; t < KT; t++) acc[t] = vsplat(0.0f);
+    for (int n = 0; n < s.N; n++) {
+        for (int y = 0; y < s.OH; y++) {
+            const float *xrow = X + (((size_t)n * s.C + c) * s.H + (size_t)y * s.SH + kh) * s.W + kw0;
+            const float *drow = dYt + (((size_t)n * s.OH + y) * s.OW) * OP + o0;
+            for (int x = 0; x < s.OW; x++) {
+                const vf d = vload(drow + (size_t)x * OP);
+                for (int t = 0; t < KT; t++) acc[t] += vsplat(xrow[x * s.SW + t]) * d;
+            }
+        }
+    }
+    for (int t = 0; t < KT; t++)
+        for (int l = 0; l < count; l++) dK[(((size_t)(o0 + l) * s.C + c) * s.KH + kh) * s.KW + kw0 + t] = acc[t][l];
+}
+
+// Item (block b of VL output channels, input channel c) of the strided kernel gradient.
+static __attribute__((noinline)) void strided_kernel_grad_item(float *dK, const float *X, const float *dYt,
+                                                               conv_shape s, int b, int c) {
+    for (int kh = 0; kh < s.KH; kh++) {
+        int kw0 = 0;
+        for (; kw0 + 4 <= s.KW; kw0 += 4) strided_kernel_grad_taps(dK, X, dYt, s, b * VL, c, kh, kw0, 4);
+        switch (s.KW - kw0) {
+        case 3: strided_kernel_grad_taps(dK, X, dYt, s, b * VL, c, kh, kw0, 3); break;
+        case 2: strided_kernel_grad_taps(dK, X, dYt, s, b * VL, c, kh, kw0, 2); break;
+        case 1: strided_kernel_grad_taps(dK, X, dYt, s, b * VL, c, kh, kw0, 1); break;
+        default: break;
+        }
+    }
+}
+
+// work: channel_last_output_size(s) floats.
+static void strided_backward_kernel_simd(float *dK, const float *X, const float *dY, conv_shape s, float *work) {
+    channel_last_output(work, dY, s);
+    const int blocks = channel_vectors(s);
+    CK_PARALLEL_FOR(i, blocks * s.C, conv_flops(s), strided_kernel_grad_item(dK, X, work, s, i / s.C, i % s.C));
+}
+
+// Plane dX[n,c] for any padding and stride, as input_grad_plane_general_scalar but each element
+// a dot product along the output channels: vectors summed over kh, kw, channel vector in that
+// order, then across lanes.
+static __attribute__((noinline)) void strided_input_grad_item(float *dX, const float *dYt, const float *Kt,
+                                                              conv_shape s, int n, int c) {
+    const int OP = channel_vectors(s) * VL;
+    float *dXc = dX + ((size_t)n * s.C + c) * s.H * s.W;
+    for (int y = 0; y < s.H; y++) {
+        int kh0, kh1;
+        taps_reaching(y + s.PH, s.KH, s.SH, s.OH, &kh0, &kh1);
+        for (int x = 0; x < s.W; x++) {
+            int kw0, kw1;
+            taps_reaching(x + s.PW, s.KW, s.SW, s.OW, &kw0, &kw1);
+            vf acc = vsplat(0.0f);
+            for (int kh = kh0; kh <= kh1; kh += s.SH) {
+                const int oy = (y + s.PH - kh) / s.SH;
+                for (int kw = kw0; kw <= kw1; kw += s.SW) {
+                    const float *d = dYt + (((size_t)n * s.OH + oy) * s.OW + (x + s.PW - kw) / s.SW) * OP;
+                    const float *k = Kt + (((size_t)c * s.KH + kh) * s.KW + kw) * OP;
+                    for (int v = 0; v < OP; v += VL) acc += vload(d + v) * vload(k + v);
+                }
+            }
+            dXc[y * s.W + x] = vsum(acc);
+        }
+    }
+}
+
+// work: channel_last_kernel_size(s) + channel_last_output_size(s) floats.
+static void strided_backward_input_simd(float *dX, const float *dY, const float *K, conv_shape s, float *work) {
+    float *Kt = work, *dYt = work + channel_last_kernel_size(s);
+    channel_last_kernel(Kt, K, s);
+    channel_last_output(dYt, dY, s);
+    CK_PARALLEL_FOR(i, s.N * s.C, conv_flops(s), strided_input_grad_item(dX, dYt, Kt, s, i / s.C, i % s.C));
+}
+
 // ================================ public entry points ===========================================
 
-static void conv_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                         conv_shape s) {
+// Valid, stride 1.
+static void conv_forward_valid(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                               conv_shape s) {
     if (v == CK_SIMD) conv_forward_simd(Y, X, K, B, bias, s);
     else conv_forward_scalar(Y, X, K, B, bias, s);
 }
 
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B,
                        ck_bias bias, int N, int C, int H, int W, int O, int KH, int KW) {
-    conv_forward(v, Y, X, K, B, bias, conv_shape_of(N, C, H, W, O, KH, KW));
+    conv_forward_valid(v, Y, X, K, B, bias, conv_shape_of(N, C, H, W, O, KH, KW));
 }
 
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY,
@@ -606,11 +834,76 @@ void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const fl
     else conv_backward_input_scalar(dX, dY, K, s);
 }
 
+// ---- any padding and stride ----
+
+size_t ck_conv2d_padded_forward_work_size(ck_conv2d_geometry g) {
+    const conv_shape s = conv_shape_from(g);
+    return (is_padded(s) ? padded_size(s) : 0) + (is_strided(s) ? channel_last_kernel_size(s) : 0);
+}
+
+void ck_conv2d_padded_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                              float *work, ck_conv2d_geometry g) {
+    conv_shape s = conv_shape_from(g);
+    if (is_padded(s)) {
+        pad_input(work, X, s);
+        X = work;
+        work += padded_size(s);
+        s = without_padding(s);
+    }
+    if (!is_strided(s)) conv_forward_valid(v, Y, X, K, B, bias, s);
+    else if (v == CK_SIMD) strided_forward_simd(Y, X, K, B, bias, s, work);
+    else conv_forward_scalar(Y, X, K, B, bias, s);
+}
+
+size_t ck_conv2d_padded_backward_kernel_work_size(ck_conv2d_geometry g) {
+    const conv_shape s = conv_shape_from(g);
+    return (is_padded(s) ? padded_size(s) : 0) + (is_strided(s) ? channel_last_output_size(s) : 0);
+}
+
+void ck_conv2d_padded_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
+                                      ck_conv2d_geometry g) {
+    conv_shape s = conv_shape_from(g);
+    if (is_padded(s)) {
+        pad_input(work, X, s);
+        X = work;
+        work += padded_size(s);
+        s = without_padding(s);
+    }
+    if (v != CK_SIMD) conv_backward_kernel_scalar(dK, X, dY, s);
+    else if (!is_strided(s)) conv_backward_kernel_simd(dK, X, dY, s);
+    else strided_backward_kernel_simd(dK, X, dY, s, work);
+}
+
+size_t ck_conv2d_padded_backward_input_work_size(ck_conv2d_geometry g) {
+    const conv_shape s = conv_shape_from(g);
+    if (is_strided(s)) return channel_last_kernel_size(s) + channel_last_output_size(s);
+    return is_padded(s) ? padded_size(s) : 0;
+}
+
+void ck_conv2d_padded_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
+                                     ck_conv2d_geometry g) {
+    const conv_shape s = conv_shape_from(g);
+    if (v != CK_SIMD && (is_padded(s) || is_strided(s))) {
+        CK_PARALLEL_FOR(i, s.N * s.C, conv_flops(s), input_grad_plane_general_scalar(dX, dY, K, s, i / s.C, i % s.C));
+    } else if (is_strided(s)) {
+        strided_backward_input_simd(dX, dY, K, s, work);
+    } else if (is_padded(s)) {
+        // The valid input gradient of the padded plane, then its inside: the border is the
+        // gradient of the zeros, and dropped.
+        conv_backward_input_simd(work, dY, K, without_padding(s));
+        crop_input(dX, work, s);
+    } else if (v == CK_SIMD) {
+        conv_backward_input_simd(dX, dY, K, s);
+    } else {
+        conv_backward_input_scalar(dX, dY, K, s);
+    }
+}
+
 // ================================ single planes =================================================
 
 void ck_correlate_valid(ck_variant v, float *out, const float *in, const float *k,
                         int H, int W, int KH, int KW) {
-    conv_forward(v, out, in, k, NULL, CK_BIAS_NONE, conv_shape_of(1, 1, H, W, 1, KH, KW));
+    conv_forward_valid(v, out, in, k, NULL, CK_BIAS_NONE, conv_shape_of(1, 1, H, W, 1, KH, KW));
 }
 
 // The padded plane (H+2KH-2, W+2KW-2), then room for a rotated kernel (KH,KW).
@@ -627,7 +920,7 @@ static void correlate_full_with(ck_variant v, float *out, const float *in, const
     float *P = work;
     memset(P, 0, sizeof(float) * PH * PW);
     for (int y = 0; y < H; y++) memcpy(P + (size_t)(y + KH - 1) * PW + KW - 1, in + (size_t)y * W, sizeof(float) * W);
-    conv_forward(v, out, P, kt, NULL, CK_BIAS_NONE, conv_shape_of(1, 1, PH, PW, 1, KH, KW));
+    conv_forward_valid(v, out, P, kt, NULL, CK_BIAS_NONE, conv_shape_of(1, 1, PH, PW, 1, KH, KW));
 }
 
 void ck_correlate_full(ck_variant v, float *out, const float *in, const float *k, float *work,

@@ -61,6 +61,36 @@ void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const fl
                               int N, int C, int H, int W, int O, int KH, int KW);
 size_t ck_conv2d_backward_input_work_size(int N, int C, int H, int W, int O, int KH, int KW);
 
+// ---- convolutional layer with zero padding and stride ------------------------------------------
+
+// X (N,C,H,W) zero-padded by PH rows above and below and PW columns left and right, K (O,C,KH,KW)
+// moved SH rows and SW columns at a time: Y (N,O,OH,OW) with OH = (H+2PH-KH)/SH+1 and
+// OW = (W+2PW-KW)/SW+1, rounded down as in PyTorch (rows and columns of the padded input that no
+// kernel position reaches are ignored). Needs KH ≤ H+2PH, KW ≤ W+2PW, SH, SW ≥ 1, PH, PW ≥ 0.
+// With PH = PW = 0 and SH = SW = 1 the functions below are the ones above, as fast, with no
+// workspace.
+typedef struct { int N, C, H, W, O, KH, KW, PH, PW, SH, SW; } ck_conv2d_geometry;
+
+// Y[n,o,y,x] = B[o] + sum over c, kh, kw of Xpad[n,c,y·SH+kh,x·SW+kw]·K[o,c,kh,kw], B per bias
+// (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_padded_forward_work_size(g) floats (the
+// padded input, and K with the output channel last when strided).
+void ck_conv2d_padded_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                              float *work, ck_conv2d_geometry g);
+size_t ck_conv2d_padded_forward_work_size(ck_conv2d_geometry g);
+// dK (O,C,KH,KW) = sum over n, y, x of Xpad[n,c,y·SH+kh,x·SW+kw]·dY[n,o,y,x]. Overwrites dK.
+// work: ck_conv2d_padded_backward_kernel_work_size(g) floats (the padded input, and dY with the
+// output channel last when strided). The bias gradient is ck_conv2d_backward_bias on dY.
+void ck_conv2d_padded_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
+                                      ck_conv2d_geometry g);
+size_t ck_conv2d_padded_backward_kernel_work_size(ck_conv2d_geometry g);
+// dX (N,C,H,W): dX[n,c,y,x] = sum over o and the taps kh, kw with (y+PH-kh)/SH and (x+PW-kw)/SW
+// whole and inside dY of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]. Overwrites dX.
+// work: ck_conv2d_padded_backward_input_work_size(g) floats (the padded dX for stride 1; K and dY
+// with the output channel last when strided).
+void ck_conv2d_padded_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
+                                     ck_conv2d_geometry g);
+size_t ck_conv2d_padded_backward_input_work_size(ck_conv2d_geometry g);
+
 // ---- fully connected layer --------------------------------------------------------------------
 
 // X (N,I), weight (O,I) as PyTorch's Linear.weight, b (O), Y (N,O): Y = X·weightᵀ + b.

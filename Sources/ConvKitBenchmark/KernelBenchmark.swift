@@ -7,17 +7,28 @@ import Glibc
 // The kernel benchmark behind `convkit bench` and the Benchmarks/ suite: the shapes that matter,
 // their flop counts, a monotonic-clock timer with median and spread, and the machine's FMA peak.
 
-/// A convolution shape, `NxCxHxW->O,KHxKW`; single-plane kernels use N = C = O = 1.
+/// A convolution shape, `NxCxHxW->O,KHxKW` (then `pP` and `sS` unless padding 0 and stride 1);
+/// single-plane kernels use N = C = O = 1.
 public struct ConvShape: Sendable, CustomStringConvertible {
     public var n, c, h, w, o, kh, kw: Int
-    public init(_ n: Int, _ c: Int, _ h: Int, _ w: Int, _ o: Int, _ kh: Int, _ kw: Int) {
+    public var padding = 0, stride = 1
+    public init(_ n: Int, _ c: Int, _ h: Int, _ w: Int, _ o: Int, _ kh: Int, _ kw: Int, padding: Int = 0, stride: Int = 1) {
         (self.n, self.c, self.h, self.w, self.o, self.kh, self.kw) = (n, c, h, w, o, kh, kw)
+        (self.padding, self.stride) = (padding, stride)
     }
-    public var oh: Int { h - kh + 1 }
-    public var ow: Int { w - kw + 1 }
-    /// Multiply-adds of the valid correlation, ×2; the same count for both gradients.
+    public var oh: Int { (h + 2 * padding - kh) / stride + 1 }
+    public var ow: Int { (w + 2 * padding - kw) / stride + 1 }
+    /// Multiply-adds of the correlation (padding zeros included), ×2; the same count for both gradients.
     public var flops: Double { 2.0 * Double(n * o * c * oh * ow * kh * kw) }
-    public var description: String { "\(n)x\(c)x\(h)x\(w)->\(o),\(kh)x\(kw)" }
+    public var description: String {
+        "\(n)x\(c)x\(h)x\(w)->\(o),\(kh)x\(kw)" + (padding == 0 ? "" : "p\(padding)") + (stride == 1 ? "" : "s\(stride)")
+    }
+    /// Valid with stride 1: the original entry points, which need no workspace.
+    var isValid: Bool { padding == 0 && stride == 1 }
+    var geometry: ck_conv2d_geometry {
+        ck_conv2d_geometry(N: Int32(n), C: Int32(c), H: Int32(h), W: Int32(w), O: Int32(o), KH: Int32(kh), KW: Int32(kw),
+                           PH: Int32(padding), PW: Int32(padding), SH: Int32(stride), SW: Int32(stride))
+    }
 }
 
 /// A fully connected shape, `NxI->O`.
@@ -88,13 +99,16 @@ public enum KernelBenchmark {
     // MARK: shapes
 
     /// The tutorial layer, LeNet's two convolutions at batch 64, a one-channel layer with many
-    /// outputs, and a layer large enough to be compute bound.
+    /// outputs, a layer large enough to be compute bound, and a "same" padded layer with and
+    /// without stride 2.
     public static let convShapes: [ConvShape] = [
         ConvShape(1, 1, 28, 28, 5, 3, 3),
         ConvShape(64, 1, 28, 28, 8, 5, 5),
         ConvShape(64, 8, 12, 12, 16, 5, 5),
         ConvShape(64, 1, 28, 28, 32, 3, 3),
         ConvShape(64, 32, 26, 26, 64, 3, 3),
+        ConvShape(64, 8, 28, 28, 16, 3, 3, padding: 1),
+        ConvShape(64, 8, 28, 28, 16, 3, 3, padding: 1, stride: 2),
     ]
     /// Single planes: the tutorial's 28×28 ⋆ 3×3, LeNet's planes, the large layer's plane.
     public static let planeShapes: [ConvShape] = [
@@ -160,8 +174,12 @@ public enum KernelBenchmark {
         let X = Buffer(s.n * s.c * s.h * s.w, seed: 1), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
         let B = Buffer(s.o, seed: 3), Y = Buffer(s.n * s.o * s.oh * s.ow)
         let (n, c, h, w, o, kh, kw) = args(s)
+        let g = s.geometry, work = Buffer(ck_conv2d_padded_forward_work_size(g)), valid = s.isValid
         return BenchmarkCase(kernel: "conv_forward", shape: s.description, work: s.flops,
-                             body: { v in ck_conv2d_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, n, c, h, w, o, kh, kw) },
+                             body: { v in
+                                 if valid { ck_conv2d_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, n, c, h, w, o, kh, kw) }
+                                 else { ck_conv2d_padded_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, work.pointer, g) }
+                             },
                              output: { Y.array }, outputs: [Y])
     }
 
@@ -169,8 +187,12 @@ public enum KernelBenchmark {
         let X = Buffer(s.n * s.c * s.h * s.w, seed: 1), dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4)
         let dK = Buffer(s.o * s.c * s.kh * s.kw)
         let (n, c, h, w, o, kh, kw) = args(s)
+        let g = s.geometry, work = Buffer(ck_conv2d_padded_backward_kernel_work_size(g)), valid = s.isValid
         return BenchmarkCase(kernel: "conv_backward_kernel", shape: s.description, work: s.flops,
-                             body: { v in ck_conv2d_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, n, c, h, w, o, kh, kw) },
+                             body: { v in
+                                 if valid { ck_conv2d_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, n, c, h, w, o, kh, kw) }
+                                 else { ck_conv2d_padded_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, work.pointer, g) }
+                             },
                              output: { dK.array }, outputs: [dK])
     }
 
@@ -179,9 +201,13 @@ public enum KernelBenchmark {
         let dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
         let dX = Buffer(s.n * s.c * s.h * s.w)
         let (n, c, h, w, o, kh, kw) = args(s)
-        let work = Buffer(ck_conv2d_backward_input_work_size(n, c, h, w, o, kh, kw))
+        let g = s.geometry, valid = s.isValid
+        let work = Buffer(valid ? ck_conv2d_backward_input_work_size(n, c, h, w, o, kh, kw) : ck_conv2d_padded_backward_input_work_size(g))
         return BenchmarkCase(kernel: "conv_backward_input", shape: s.description, work: s.flops,
-                             body: { v in ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, n, c, h, w, o, kh, kw) },
+                             body: { v in
+                                 if valid { ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, n, c, h, w, o, kh, kw) }
+                                 else { ck_conv2d_padded_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, g) }
+                             },
                              output: { dX.array }, outputs: [dX])
     }
 

@@ -4,6 +4,7 @@
 /// Layers: `conv F K` or `conv F KHxKW` (optionally `untied` or `nobias`), `dense N`, `relu`,
 /// `sigmoid`, `tanh`, `maxpool P [S]`, `flatten`, `reshape AxB…`. The same text is stored in
 /// model files, so a saved model rebuilds from it.
+/// A conv also takes `pad P` or `pad same` and `stride S`, in any order with its bias word.
 public struct Architecture: Equatable, Sendable {
     /// The shape of one sample, (C, H, W) for images.
     public var input: [Int]
@@ -91,23 +92,7 @@ public struct Architecture: Equatable, Sendable {
 
         switch kind.lowercased() {
         case "conv":
-            try expect(2...3, "conv FILTERS SIZE|HxW [untied|nobias]")
-            let filters = try count(args[0], "filters")
-            let size = try dims(args[1], "kernel size")
-            guard size.count <= 2 else { throw ShapeError("kernel size is SIZE or HxW, got '\(args[1])'") }
-            var bias = Conv2D.Bias.channel
-            if args.count == 3 {
-                switch args[2] {
-                case "untied": bias = .untied
-                case "nobias": bias = .none
-                default: throw ShapeError("conv bias is 'untied' or 'nobias', got '\(args[2])'")
-                }
-            }
-            if input.count == 3 {
-                try checkSize([filters, input[0], size[0], size.last!], "the kernel")
-                try checkSize([filters, input[1] - size[0] + 1, input[2] - size.last! + 1], "the output")
-            }
-            return try Conv2D(input: input, filters: filters, kernelHeight: size[0], kernelWidth: size.last!, bias: bias)
+            return try convolution(args, input: input)
         case "dense", "linear":
             try expect(1...1, "dense OUTPUTS")
             let outputs = try count(args[0], "outputs")

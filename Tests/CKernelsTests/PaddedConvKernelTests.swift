@@ -1,0 +1,228 @@
+import Testing
+import ConvKit
+import CKernels
+
+/// One padded, strided convolution: X (N,C,H,W), K (O,C,KH,KW), padding PH rows and PW columns,
+/// stride SH rows and SW columns.
+struct PaddedConv: CustomStringConvertible {
+    let N, C, H, W, O, KH, KW, PH, PW, SH, SW: Int
+    init(_ N: Int, _ C: Int, _ H: Int, _ W: Int, _ O: Int, _ KH: Int, _ KW: Int, PH: Int, PW: Int, SH: Int, SW: Int) {
+        (self.N, self.C, self.H, self.W, self.O, self.KH, self.KW) = (N, C, H, W, O, KH, KW)
+        (self.PH, self.PW, self.SH, self.SW) = (PH, PW, SH, SW)
+    }
+    /// The same padding P and stride S on both axes, as `Conv2D` has.
+    init(_ N: Int, _ C: Int, _ H: Int, _ W: Int, _ O: Int, _ KH: Int, _ KW: Int, P: Int, S: Int) {
+        self.init(N, C, H, W, O, KH, KW, PH: P, PW: P, SH: S, SW: S)
+    }
+    var sameOnBothAxes: Bool { PH == PW && SH == SW }
+    var P: Int { PH }
+    var S: Int { SH }
+    var OH: Int { (H + 2 * PH - KH) / SH + 1 }
+    var OW: Int { (W + 2 * PW - KW) / SW + 1 }
+    var geometry: ck_conv2d_geometry {
+        ck_conv2d_geometry(N: Int32(N), C: Int32(C), H: Int32(H), W: Int32(W), O: Int32(O), KH: Int32(KH), KW: Int32(KW),
+                           PH: Int32(PH), PW: Int32(PW), SH: Int32(SH), SW: Int32(SW))
+    }
+    var description: String { "\(N)x\(C)x\(H)x\(W)->\(O),\(KH)x\(KW) pad \(PH),\(PW) stride \(SH),\(SW)" }
+}
+
+/// The padded, strided convolution and its three gradients written from one definition,
+///   Y[n,o,y,x] = B + Σ_{c,kh,kw} X[n,c,y·S+kh−P,x·S+kw−P]·K[o,c,kh,kw]   (X zero outside),
+/// each tap adding its term to Y, to dK (times dY) and to dX (times dY): the gradients are the
+/// sums' partial derivatives, with no convolution identity assumed.
+func referencePaddedConv(_ s: PaddedConv, X: [Float], K: [Float], B: [Float], bias: Bias, dY: [Float])
+    -> (Y: Reference, dK: Reference, dX: Reference) {
+    var Y = Reference(count: s.N * s.O * s.OH * s.OW), dK = Reference(count: s.O * s.C * s.KH * s.KW)
+    var dX = Reference(count: s.N * s.C * s.H * s.W)
+    for n in 0..<s.N { for o in 0..<s.O { for y in 0..<s.OH { for x in 0..<s.OW {
+        let i = ((n * s.O + o) * s.OH + y) * s.OW + x
+        switch bias {
+        case .none: break
+        case .channel: Y.add(i, B[o])
+        case .untied: Y.add(i, B[(o * s.OH + y) * s.OW + x])
+        }
+        for c in 0..<s.C { for kh in 0..<s.KH { for kw in 0..<s.KW {
+            let (yy, xx) = (y * s.SH + kh - s.PH, x * s.SW + kw - s.PW)
+            guard yy >= 0, yy < s.H, xx >= 0, xx < s.W else { continue }
+            let xi = ((n * s.C + c) * s.H + yy) * s.W + xx, ki = ((o * s.C + c) * s.KH + kh) * s.KW + kw
+            Y.add(i, X[xi], K[ki])
+            dK.add(ki, X[xi], dY[i])
+            dX.add(xi, dY[i], K[ki])
+        } } }
+    } } } }
+    return (Y, dK, dX)
+}
+
+/// The three C entry points on one case; outputs start as NaN so an unwritten element fails.
+func runPaddedConv(_ s: PaddedConv, _ v: ck_variant, X: [Float], K: [Float], B: [Float], bias: Bias, dY: [Float])
+    -> (Y: [Float], dK: [Float], dX: [Float]) {
+    let g = s.geometry
+    var Y = [Float](repeating: .nan, count: s.N * s.O * s.OH * s.OW)
+    var dK = [Float](repeating: .nan, count: s.O * s.C * s.KH * s.KW)
+    var dX = [Float](repeating: .nan, count: s.N * s.C * s.H * s.W)
+    var work = [Float](repeating: .nan, count: ck_conv2d_padded_forward_work_size(g))
+    ck_conv2d_padded_forward(v, &Y, X, K, bias == .none ? nil : B, bias.c, &work, g)
+    work = [Float](repeating: .nan, count: ck_conv2d_padded_backward_kernel_work_size(g))
+    ck_conv2d_padded_backward_kernel(v, &dK, X, dY, &work, g)
+    work = [Float](repeating: .nan, count: ck_conv2d_padded_backward_input_work_size(g))
+    ck_conv2d_padded_backward_input(v, &dX, dY, K, &work, g)
+    return (Y, dK, dX)
+}
+
+@Suite("Padded and strided convolution kernels against the Swift reference")
+struct PaddedConvKernelTests {
+    /// Padding 1 and 2 with stride 1 (the valid kernels on a padded copy; rows of 8 and more
+    /// reach their vector tiles), stride 2 and 3 with and without padding (the direct kernels),
+    /// odd and non-square planes and kernels, an even kernel whose last padded row no position
+    /// reaches, C and O above 1 with O below, at and above one vector of 8 channels, batches of
+    /// up to 4, and a 1×1 kernel with stride 2.
+    static let shapes: [PaddedConv] = [
+        PaddedConv(1, 1, 5, 5, 1, 3, 3, P: 1, S: 1), PaddedConv(2, 3, 7, 9, 5, 3, 3, P: 1, S: 1),
+        PaddedConv(2, 2, 11, 13, 4, 5, 5, P: 2, S: 1), PaddedConv(3, 2, 9, 20, 9, 3, 2, P: 1, S: 1),
+        PaddedConv(2, 1, 28, 28, 8, 5, 5, P: 2, S: 1), PaddedConv(1, 3, 6, 37, 10, 3, 3, P: 2, S: 1),
+        PaddedConv(2, 3, 7, 9, 5, 3, 3, P: 1, S: 2), PaddedConv(2, 2, 11, 13, 17, 5, 4, P: 2, S: 3),
+        PaddedConv(3, 2, 8, 7, 3, 3, 3, P: 0, S: 2), PaddedConv(1, 4, 10, 10, 8, 4, 4, P: 1, S: 2),
+        PaddedConv(2, 1, 6, 6, 2, 2, 2, P: 1, S: 2), PaddedConv(4, 3, 15, 12, 19, 3, 3, P: 1, S: 3),
+        PaddedConv(2, 2, 9, 9, 3, 1, 1, P: 0, S: 2), PaddedConv(1, 2, 3, 3, 2, 3, 3, P: 2, S: 2),
+        PaddedConv(2, 5, 13, 11, 16, 3, 5, P: 1, S: 2), PaddedConv(1, 1, 4, 4, 1, 4, 4, P: 0, S: 3),
+        // Per axis, as the C geometry allows: padding only on one axis, strides that differ.
+        PaddedConv(2, 3, 9, 20, 6, 3, 5, PH: 1, PW: 0, SH: 1, SW: 1), PaddedConv(2, 2, 10, 12, 9, 3, 3, PH: 0, PW: 2, SH: 2, SW: 1),
+        PaddedConv(1, 3, 11, 14, 4, 5, 3, PH: 2, PW: 1, SH: 3, SW: 2), PaddedConv(3, 2, 7, 30, 5, 1, 4, PH: 0, PW: 1, SH: 1, SW: 3),
+    ]
+
+    @Test("forward (every bias mode) and kernel, input and bias gradients", arguments: variants)
+    func againstReference(variant: ck_variant) {
+        var rng = SeededGenerator(seed: 21)
+        for s in Self.shapes {
+            let X = randomFloats(s.N * s.C * s.H * s.W, &rng), K = randomFloats(s.O * s.C * s.KH * s.KW, &rng)
+            let dY = randomFloats(s.N * s.O * s.OH * s.OW, &rng)
+            for bias in Bias.allCases {
+                let B = randomFloats(bias == .untied ? s.O * s.OH * s.OW : s.O, &rng)
+                let got = runPaddedConv(s, variant, X: X, K: K, B: B, bias: bias, dY: dY)
+                let want = referencePaddedConv(s, X: X, K: K, B: B, bias: bias, dY: dY)
+                expectClose(got.Y, want.Y, "forward \(s) bias \(bias)")
+                if bias == .none {
+                    expectClose(got.dK, want.dK, "dK \(s)")
+                    expectClose(got.dX, want.dX, "dX \(s)")
+                }
+            }
+            // The bias gradient only reads dY, so the existing kernel serves: check it on a
+            // strided dY shape.
+            var dB = [Float](repeating: .nan, count: s.O * s.OH * s.OW)
+            ck_conv2d_backward_bias(&dB, dY, CK_BIAS_UNTIED, Int32(s.N), Int32(s.O), Int32(s.OH), Int32(s.OW))
+            var expected = Reference(count: s.O * s.OH * s.OW)
+            for n in 0..<s.N { for p in 0..<s.O * s.OH * s.OW { expected.add(p, dY[n * s.O * s.OH * s.OW + p]) } }
+            expectClose(dB, expected, "dB untied \(s)")
+        }
+    }
+
+    @Test("the reference itself: padding 1 of a 2×2 plane by hand")
+    func referenceByHand() {
+        // X = [[1, 2], [3, 4]] padded by 1, a 2×2 kernel of ones, stride 2: each output sees one
+        // corner of the padded 4×4 plane, that is one element of X.
+        let s = PaddedConv(1, 1, 2, 2, 1, 2, 2, P: 1, S: 2)
+        let X: [Float] = [1, 2, 3, 4], K: [Float] = [1, 1, 1, 1], dY: [Float] = [10, 20, 30, 40]
+        for v in variants {
+            let got = runPaddedConv(s, v, X: X, K: K, B: [], bias: .none, dY: dY)
+            let Y: [Float] = [1, 2, 3, 4], dX: [Float] = [10, 20, 30, 40]
+            #expect(got.Y == Y)
+            #expect(got.dX == dX)
+            // dK[kh][kw] sums over the four windows; only one meets X for each tap: K[1][1]
+            // meets X[0][0] in window (0,0), K[0][0] meets X[1][1] in window (1,1).
+            let dK: [Float] = [160, 90, 40, 10]  // 4·40, 3·30, 2·20, 1·10
+            #expect(got.dK == dK)
+        }
+    }
+
+    @Test("padding 0 and stride 1 give exactly the valid entry points' results", arguments: variants)
+    func validIsUnchanged(variant: ck_variant) {
+        var rng = SeededGenerator(seed: 22)
+        for (N, C, H, W, O, KH, KW) in [(2, 3, 7, 11, 5, 2, 4), (4, 1, 28, 28, 8, 5, 5), (3, 8, 12, 12, 16, 5, 5)] {
+            let s = PaddedConv(N, C, H, W, O, KH, KW, P: 0, S: 1)
+            #expect(ck_conv2d_padded_forward_work_size(s.geometry) == 0)
+            #expect(ck_conv2d_padded_backward_kernel_work_size(s.geometry) == 0)
+            #expect(ck_conv2d_padded_backward_input_work_size(s.geometry) == 0)
+            let X = randomFloats(N * C * H * W, &rng), K = randomFloats(O * C * KH * KW, &rng), B = randomFloats(O, &rng)
+            let dY = randomFloats(N * O * s.OH * s.OW, &rng)
+            let got = runPaddedConv(s, variant, X: X, K: K, B: B, bias: .channel, dY: dY)
+            var Y = [Float](repeating: .nan, count: got.Y.count), dK = [Float](repeating: .nan, count: got.dK.count)
+            var dX = [Float](repeating: .nan, count: got.dX.count)
+            let d = (Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
+            ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, d.0, d.1, d.2, d.3, d.4, d.5, d.6)
+            ck_conv2d_backward_kernel(variant, &dK, X, dY, d.0, d.1, d.2, d.3, d.4, d.5, d.6)
+            ck_conv2d_backward_input(variant, &dX, dY, K, nil, d.0, d.1, d.2, d.3, d.4, d.5, d.6)
+            #expect(got.Y == Y && got.dK == dK && got.dX == dX, "\(s)")
+        }
+    }
+
+    /// Every call is above the parallel threshold (2^20 flops), so two threads split the work.
+    @Test("one thread and two give bit-identical results", arguments: variants,
+          [PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 1), PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 2),
+           PaddedConv(4, 3, 30, 30, 20, 5, 5, P: 2, S: 3), PaddedConv(8, 1, 28, 28, 32, 5, 5, P: 2, S: 1),
+           PaddedConv(4, 4, 24, 40, 12, 3, 3, PH: 1, PW: 0, SH: 2, SW: 1)])
+    func threadIndependence(variant: ck_variant, s: PaddedConv) {
+        #expect(2.0 * Double(s.N * s.O * s.OH * s.OW * s.C * s.KH * s.KW) >= Double(1 << 20))
+        var rng = SeededGenerator(seed: 23)
+        let X = randomFloats(s.N * s.C * s.H * s.W, &rng), K = randomFloats(s.O * s.C * s.KH * s.KW, &rng)
+        let B = randomFloats(s.O * s.OH * s.OW, &rng), dY = randomFloats(s.N * s.O * s.OH * s.OW, &rng)
+        let one = withThreads(1) { runPaddedConv(s, variant, X: X, K: K, B: B, bias: .untied, dY: dY) }
+        let two = withThreads(2) { runPaddedConv(s, variant, X: X, K: K, B: B, bias: .untied, dY: dY) }
+        #expect(one.Y == two.Y, "Y \(s)")
+        #expect(one.dK == two.dK, "dK \(s)")
+        #expect(one.dX == two.dX, "dX \(s)")
+        #expect(!one.Y.contains(where: \.isNaN) && !one.dK.contains(where: \.isNaN) && !one.dX.contains(where: \.isNaN))
+    }
+
+    @Test("tensor-level conv2d and its gradients with padding and stride", arguments: Kernels.Variant.allCases)
+    func tensorLevel(variant: Kernels.Variant) throws {
+        var rng = SeededGenerator(seed: 24)
+        for s in Self.shapes where s.sameOnBothAxes {
+            let X = randomFloats(s.N * s.C * s.H * s.W, &rng), K = randomFloats(s.O * s.C * s.KH * s.KW, &rng)
+            let B = randomFloats(s.O * s.OH * s.OW, &rng), dY = randomFloats(s.N * s.O * s.OH * s.OW, &rng)
+            let want = referencePaddedConv(s, X: X, K: K, B: B, bias: .untied, dY: dY)
+            let x = try Tensor(shape: [s.N, s.C, s.H, s.W], scalars: X), k = try Tensor(shape: [s.O, s.C, s.KH, s.KW], scalars: K)
+            let b = try Tensor(shape: [s.O, s.OH, s.OW], scalars: B), dy = try Tensor(shape: [s.N, s.O, s.OH, s.OW], scalars: dY)
+            let y = try conv2d(x, kernel: k, bias: b, padding: s.P, stride: s.S, variant: variant)
+            #expect(y.shape == [s.N, s.O, s.OH, s.OW])
+            expectClose(y.scalars, want.Y, "conv2d \(s)")
+            let dk = try conv2dKernelGradient(input: x, outputGradient: dy, padding: s.P, stride: s.S,
+                                              kernelSize: (s.KH, s.KW), variant: variant)
+            #expect(dk.shape == k.shape)
+            expectClose(dk.scalars, want.dK, "conv2dKernelGradient \(s)")
+            let dx = try conv2dInputGradient(outputGradient: dy, kernel: k, padding: s.P, stride: s.S,
+                                             inputSize: (s.H, s.W), variant: variant)
+            #expect(dx.shape == x.shape)
+            expectClose(dx.scalars, want.dX, "conv2dInputGradient \(s)")
+            if s.S == 1 {  // sizes follow from the shapes
+                #expect(try conv2dKernelGradient(input: x, outputGradient: dy, padding: s.P, variant: variant) == dk)
+                #expect(try conv2dInputGradient(outputGradient: dy, kernel: k, padding: s.P, variant: variant) == dx)
+            }
+        }
+    }
+
+    @Test("tensor-level shape errors")
+    func tensorErrors() throws {
+        var rng = SeededGenerator(seed: 25)
+        let x = try Tensor(shape: [2, 3, 7, 7], scalars: randomFloats(2 * 3 * 49, &rng))
+        let k = try Tensor(shape: [4, 3, 3, 3], scalars: randomFloats(4 * 27, &rng))
+        #expect(throws: ShapeError.self) { try conv2d(x, kernel: k, padding: 3) }          // P ≥ K
+        #expect(throws: ShapeError.self) { try conv2d(x, kernel: k, padding: -1) }
+        #expect(throws: ShapeError.self) { try conv2d(x, kernel: k, stride: 0) }
+        #expect(throws: ShapeError.self) { try conv2d(x, kernel: k, stride: 1 << 40) }
+        let big = try Tensor(shape: [4, 3, 10, 10], scalars: randomFloats(4 * 300, &rng))
+        #expect(throws: ShapeError.self) { try conv2d(x, kernel: big, padding: 1) }        // 10 > 7 + 2
+        #expect(try conv2d(x, kernel: big, padding: 2).shape == [2, 4, 2, 2])             // 10 ≤ 7 + 4
+        let dy = try conv2d(x, kernel: k, padding: 1, stride: 2)
+        #expect(dy.shape == [2, 4, 4, 4])
+        #expect(throws: ShapeError.self) { try conv2dKernelGradient(input: x, outputGradient: dy, padding: 1, stride: 2) }
+        #expect(throws: ShapeError.self) { try conv2dInputGradient(outputGradient: dy, kernel: k, padding: 1, stride: 2) }
+        #expect(throws: ShapeError.self) {  // 9×9 padded by 1 with stride 2 gives 5×5, not 4×4
+            try conv2dInputGradient(outputGradient: dy, kernel: k, padding: 1, stride: 2, inputSize: (9, 9))
+        }
+        #expect(throws: ShapeError.self) {
+            try conv2dKernelGradient(input: x, outputGradient: dy, padding: 1, stride: 2, kernelSize: (5, 5))
+        }
+        // 8×8 padded by 1 with stride 2 also gives 4×4: both sizes are accepted.
+        #expect(try conv2dInputGradient(outputGradient: dy, kernel: k, padding: 1, stride: 2, inputSize: (8, 8)).shape == [2, 3, 8, 8])
+    }
+}
