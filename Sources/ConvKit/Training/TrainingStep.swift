@@ -25,8 +25,17 @@ package final class TrainingStep {
     /// The next step's `ForwardPass.noiseKey`: the trainer sets it from its seed and the step's
     /// number before each step.
     package var noiseKey: UInt64 = 0
-    /// The gradients as they are sent, plus the batch's loss: one collective a step.
-    private lazy var reduced: [Buffer] = network.parameters.map(\.gradient) + [lossSlot]
+    /// The gradients as they are sent, the layers' state (batch norm's running statistics), plus
+    /// the batch's loss: one collective a step.
+    private lazy var reduced: [Buffer] = network.parameters.map(\.gradient) + layerState + [lossSlot]
+    /// Every layer's state. A sharded step ends with the mean over the shares of the state each
+    /// share computes from the state before the step: every share starts from the same state
+    /// (restored from `stateBefore` in one process; in sync on every rank), the states are summed
+    /// with the gradients, in share order, and divided by the share count. So the result is
+    /// the same for processes and for shares in one process, and a share with no samples
+    /// contributes the state unchanged.
+    private lazy var layerState: [Buffer] = network.state.map(\.value)
+    private lazy var stateBefore: [Buffer] = layerState.map { Buffer(count: $0.count) }
     private let lossSlot = Buffer(count: 1)
     /// The running sum of the shares' gradients (and loss) in a one-process sharded step.
     private lazy var accumulated: [Buffer] = reduced.map { Buffer(count: $0.count) }
@@ -83,6 +92,13 @@ package final class TrainingStep {
         var correct = 0
         for r in mine {
             let lo = r * n / parts, hi = (r + 1) * n / parts, m = hi - lo
+            if processes == nil {
+                for (saved, live) in zip(stateBefore, layerState) {
+                    if r == 0 { saved.pointer.update(from: live.pointer, count: live.count) } else {
+                        live.pointer.update(from: saved.pointer, count: live.count)
+                    }
+                }
+            }
             if m == 0 {
                 for p in network.parameters { p.gradient.fill(0) }
                 lossSlot.pointer[0] = 0
@@ -109,6 +125,9 @@ package final class TrainingStep {
             try processes.allReduceSum(reduced)
         } else {
             for (sum, part) in zip(accumulated, reduced) { part.pointer.update(from: sum.pointer, count: part.count) }
+        }
+        for buffer in layerState {
+            for i in 0..<buffer.count { buffer.pointer[i] /= Float(parts) }
         }
         let value = lossSlot.pointer[0]
         guard value.isFinite else { return (value, correct) }

@@ -1,0 +1,270 @@
+import Foundation
+import Testing
+@testable import ConvKit
+import ConvKitFiles
+
+/// Batch norm, dropout and average pooling as layers: gradients against finite differences,
+/// training against inference, PyTorch's numbers, initialisation, shares, model files and resume.
+@Suite("Batch norm, dropout and average pooling layers")
+struct NormLayerTests {
+    @Test func batchNormGradients() throws {
+        LayerGradientTests.check(try BatchNorm(input: [3, 4, 5]), batch: 3, seed: 31)
+        LayerGradientTests.check(try BatchNorm(input: [7]), batch: 4, seed: 32)
+        LayerGradientTests.check(try BatchNorm(input: [2, 1, 1]), batch: 5, seed: 33)
+    }
+
+    @Test func dropoutAndPoolingGradients() throws {
+        LayerGradientTests.check(try Dropout(input: [2, 3, 5], probability: 0.4), batch: 3, seed: 34)
+        LayerGradientTests.check(try AvgPool2D(input: [2, 6, 7], size: 2), batch: 2, seed: 35)
+        LayerGradientTests.check(try AvgPool2D(input: [1, 7, 7], size: 3, stride: 2), batch: 2, seed: 36)
+        LayerGradientTests.check(try GlobalAvgPool2D(input: [3, 4, 5]), batch: 2, seed: 37)
+    }
+
+    /// A batch of `n` samples of `layer`'s input, values from `seed`.
+    static func batch(_ layer: any Layer, _ n: Int, seed: UInt64, offset: Float = 0) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<n * layer.inputCount).map { _ in rng.nextUnitFloat() * 4 - 2 + offset }
+    }
+
+    @Test("batch norm: batch statistics in training, running ones in inference")
+    func batchNormTrainingAndInference() throws {
+        let layer = try BatchNorm(input: [2, 3, 3])
+        let n = 4, x = Self.batch(layer, n, seed: 40, offset: 3)
+        layer.weight.value.copy(from: [2, 0.5])
+        layer.bias.value.copy(from: [1, -1])
+        var y = [Float](repeating: .nan, count: x.count)
+        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .simd, training: true))
+
+        // Training: each channel of the output has mean β and standard deviation γ (up to ε).
+        for c in 0..<2 {
+            let values = (0..<n).flatMap { s in (0..<9).map { Double(y[(s * 2 + c) * 9 + $0]) } }
+            let inputs = (0..<n).flatMap { s in (0..<9).map { Double(x[(s * 2 + c) * 9 + $0]) } }
+            let mean = values.reduce(0, +) / 36, sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 36).squareRoot()
+            #expect(abs(mean - [1, -1][c]) < 1e-5)
+            #expect(abs(sd - [2, 0.5][c]) < 1e-3)
+            // PyTorch's update from (0, 1): 0.1·mean and 0.9 + 0.1·unbiased variance.
+            let m = inputs.reduce(0, +) / 36, unbiased = inputs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / 35
+            #expect(abs(Double(layer.runningMean.value.pointer[c]) - 0.1 * m) < 1e-5)
+            #expect(abs(Double(layer.runningVariance.value.pointer[c]) - (0.9 + 0.1 * unbiased)) < 1e-5)
+        }
+        #expect(layer.batchesTracked.value.array == [1])
+
+        // Inference: the running statistics, and nothing changes.
+        layer.runningMean.value.copy(from: [0.5, -2])
+        layer.runningVariance.value.copy(from: [4, 0.25])
+        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .scalar))
+        for i in 0..<x.count {
+            let c = (i / 9) % 2
+            let expected = (Double(x[i]) - [0.5, -2][c]) / ([4, 0.25][c] + 1e-5).squareRoot() * [2, 0.5][c] + [1, -1][c]
+            #expect(abs(Double(y[i]) - expected) < 1e-5 * (1 + abs(expected)))
+        }
+        #expect(layer.runningMean.value.array == [0.5, -2] && layer.batchesTracked.value.array == [1])
+    }
+
+    @Test("dropout: identity in inference, masked and scaled in training, the same mask in backward")
+    func dropoutTrainingAndInference() throws {
+        let layer = try Dropout(input: [50], probability: 0.5)
+        let n = 8, x = Self.batch(layer, n, seed: 41, offset: 3)  // no zeros in x
+        layer.reserve(batch: n)
+        var y = [Float](repeating: .nan, count: x.count), dx = y
+        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .simd))
+        #expect(y == x)
+        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .simd, training: true, noiseKey: 99))
+        let kept = (0..<x.count).filter { y[$0] != 0 }
+        #expect(kept.count > x.count / 4 && kept.count < 3 * x.count / 4)
+        for i in kept { #expect(y[i] == x[i] * 2) }
+        let dy = [Float](repeating: 1, count: x.count)
+        layer.backward(x, y, dy, &dx, batch: n, variant: .scalar)
+        for i in 0..<x.count { #expect(dx[i] == (y[i] == 0 ? 0 : 2)) }
+        // Another layer position, another mask.
+        var other = y
+        var pass = ForwardPass(variant: .simd, training: true, noiseKey: 99)
+        pass.layerIndex = 3
+        layer.forward(x, &other, batch: n, pass: pass)
+        #expect(other != y)
+    }
+
+    @Test("every weight scheme starts batch norm at γ = 1, β = 0, and He still sees the ReLU after it")
+    func initialization() throws {
+        for scheme in WeightInit.allCases {
+            let net = try Architecture(input: [1, 8, 8], spec: "conv 4 3, batchnorm, relu, flatten, dense 6, batchnorm, dense 2").build()
+            var g = SeededGenerator(seed: 5)
+            net.initialize(scheme, generator: &g)
+            for layer in net.layers.compactMap({ $0 as? BatchNorm }) {
+                #expect(layer.weight.value.array.allSatisfy { $0 == 1 }, "\(scheme)")
+                #expect(layer.bias.value.array.allSatisfy { $0 == 0 }, "\(scheme)")
+                #expect(layer.runningVariance.value.array.allSatisfy { $0 == 1 } && layer.runningMean.value.array.allSatisfy { $0 == 0 })
+            }
+        }
+        let withNorm = try Architecture(input: [1, 8, 8], spec: "conv 4 3, batchnorm, relu, flatten, dense 2").build()
+        let without = try Architecture(input: [1, 8, 8], spec: "conv 4 3, relu, flatten, dense 2").build()
+        var g1 = SeededGenerator(seed: 6), g2 = SeededGenerator(seed: 6)
+        withNorm.initialize(.auto, generator: &g1)
+        without.initialize(.auto, generator: &g2)
+        #expect(withNorm.parameters[0].value.array == without.parameters[0].value.array)
+    }
+
+    @Test("the spec builds each layer and rejects bad arguments")
+    func spec() throws {
+        let net = try Architecture(input: [2, 8, 8], spec: "conv 4 3, batchnorm, relu, avgpool 2, dropout 0.25, globalavgpool, flatten, dense 3, batchnorm, dense 2").build()
+        #expect(net.layers.map(\.spec) == ["conv 4 3", "batchnorm", "relu", "avgpool 2", "dropout 0.25", "globalavgpool", "flatten", "dense 3", "batchnorm", "dense 2"])
+        #expect(net.layers[3].outputShape == [4, 3, 3] && net.layers[5].outputShape == [4, 1, 1])
+        #expect(net.namedState.map(\.name) == ["1.running_mean", "1.running_var", "1.num_batches_tracked",
+                                               "8.running_mean", "8.running_var", "8.num_batches_tracked"])
+        #expect(net.namedState[2].parameter.shape == [])
+        #expect(try Architecture(input: [1, 9, 9], spec: "avgpool 3 2").build().outputShape == [1, 4, 4])
+        for bad in ["dropout 1", "dropout -0.1", "dropout", "avgpool 10", "batchnorm 3", "globalavgpool 2"] {
+            #expect(throws: ShapeError.self, "\(bad)") { try Architecture(input: [1, 8, 8], spec: bad).build() }
+        }
+        #expect(throws: ShapeError.self) { try Architecture(input: [2, 3], spec: "batchnorm").build() }
+    }
+
+    // MARK: PyTorch
+
+    static func fixture() throws -> [String: Any] {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/batchnorm_step.json")
+        return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+    }
+
+    /// max |a − b| / max |b|.
+    static func relativeError(_ a: [Float], _ b: [Double]) -> Double {
+        let scale = b.map(abs).max() ?? 0
+        return zip(a, b).map { abs(Double($0) - $1) }.max().map { $0 / max(scale, 1e-30) } ?? 0
+    }
+
+    @Test("one training step and an inference pass match PyTorch", arguments: Kernels.Variant.allCases)
+    func matchesPyTorch(variant: Kernels.Variant) throws {
+        let f = try Self.fixture()
+        let net = try Architecture(input: [2, 6, 6], spec: "conv 3 3, batchnorm, relu, avgpool 2, flatten, dense 4, batchnorm, dense 2").build()
+        net.variant = variant
+        let parameters = try #require(f["parameters"] as? [String: [Double]])
+        for (name, p) in net.namedParameters { p.value.copy(from: try #require(parameters[name]).map { Float($0) }) }
+        let n = try #require(f["batch"] as? Int)
+        let x = try #require(f["input"] as? [Double]).map { Float($0) }
+        let g = try #require(f["output_gradient"] as? [Double]).map { Float($0) }
+        net.reserve(batch: n)
+        net.input.update(from: x, count: x.count)
+        net.forward(batch: n, training: true)
+        let output = Array(UnsafeBufferPointer(start: net.output, count: n * 2))
+        #expect(Self.relativeError(output, try #require(f["train_output"] as? [Double])) <= 1e-5)
+        net.outputGradient.update(from: g, count: g.count)
+        net.backward(batch: n)
+        let gradients = try #require(f["gradients"] as? [String: [Double]])
+        for (name, p) in net.namedParameters {
+            let error = Self.relativeError(p.gradient.array, try #require(gradients[name]))
+            #expect(error <= 1e-5, "\(name): \(error)")
+        }
+        let state = try #require(f["state"] as? [String: [Double]])
+        #expect(Set(state.keys) == Set(net.namedState.map(\.name)))
+        for (name, p) in net.namedState {
+            let error = Self.relativeError(p.value.array, try #require(state[name]))
+            #expect(error <= 1e-5, "\(name): \(error)")
+        }
+        let evaluated = try net.forward(Tensor(shape: [n, 2, 6, 6], scalars: x)).scalars
+        #expect(Self.relativeError(evaluated, try #require(f["eval_output"] as? [Double])) <= 1e-5)
+    }
+
+    // MARK: shares, files, resume
+
+    static let normDescription = Model.Description(
+        architecture: Architecture(input: [1, 8, 8], spec: "conv 3 3, batchnorm, relu, dropout 0.25, avgpool 2, flatten, dense 4, batchnorm, dense 2"),
+        loss: .softmaxCrossEntropy, digits: [0, 1], normalization: .unit)
+
+    @Test("with shares, running statistics are the mean over shares of each share's update")
+    func sharesAverageTheRunningStatistics() throws {
+        let data = try CheckpointTests.images()
+        func model() throws -> Model {
+            let m = try Model(Self.normDescription)
+            var g = SeededGenerator(seed: 7)
+            m.network.initialize(.auto, generator: &g)
+            return m
+        }
+        let sharded = try model()
+        let trainer = try Trainer(network: sharded.network, loss: sharded.loss, optimizer: SGD(parameters: sharded.network.parameters, learningRate: 0.1),
+                                  batchSize: 24, seed: 3, shares: 2)
+        try trainer.fit(data, epochs: 0..<1) { _ in }
+
+        // By hand: each share's forward pass from the same starting state, then the mean.
+        let reference = try model(), net = reference.network
+        net.reserve(batch: 24)
+        let targets = Buffer(count: 24 * 2)
+        let order = Array(0..<data.count)
+        var sums = net.state.map { [Double](repeating: 0, count: $0.count) }
+        let start = net.state.map(\.value.array)
+        for (lo, m) in [(0, 12), (12, 12)] {
+            for (p, values) in zip(net.state, start) { p.value.copy(from: values) }
+            order.withUnsafeBufferPointer { data.fill(input: net.input, targets: targets.pointer, order: $0, start: lo, count: m, normalization: .unit) }
+            net.forward(batch: m, training: true, noiseKey: noiseKey(seed: 3, step: 0), firstSample: lo)
+            for (k, p) in net.state.enumerated() { for i in 0..<p.count { sums[k][i] += Double(p.value.pointer[i]) } }
+        }
+        for (p, sum) in zip(sharded.network.state, sums) {
+            for i in 0..<p.count { #expect(abs(Double(p.value.pointer[i]) - sum[i] / 2) <= 1e-6 * (1 + abs(sum[i])), "\(p.name)") }
+        }
+        #expect(sharded.network.state.filter { $0.name == "num_batches_tracked" }.allSatisfy { $0.value.array == [1] })
+    }
+
+    @Test("dropout masks do not depend on how a batch is split into shares")
+    func dropoutIsTheSameInShares() throws {
+        var weights: [[Float]] = []
+        for shares in [1, 3] {
+            let m = try Model(Model.Description(architecture: Architecture(input: [1, 8, 8], spec: "flatten, dense 16, relu, dropout 0.5, dense 2"),
+                                                loss: .softmaxCrossEntropy, digits: [0, 1], normalization: .unit))
+            var g = SeededGenerator(seed: 7)
+            m.network.initialize(.auto, generator: &g)
+            let trainer = try Trainer(network: m.network, loss: m.loss, optimizer: SGD(parameters: m.network.parameters, learningRate: 0.5),
+                                      batchSize: 12, seed: 3, shares: shares)
+            try trainer.fit(try CheckpointTests.images(), epochs: 0..<2) { _ in }
+            weights.append(m.network.parameters.flatMap(\.value.array))
+        }
+        // Only the summation order of the gradients differs; different masks would differ by far more.
+        let largest = zip(weights[0], weights[1]).map { abs($0 - $1) }.max() ?? 0
+        #expect(largest < 1e-5, "largest difference \(largest)")
+    }
+
+    @Test("model files hold the running statistics; num_batches_tracked is I64 of shape []")
+    func modelFiles() throws {
+        let (model, trainer) = try CheckpointTests.trainer(CheckpointTests.setups[1], description: Self.normDescription)
+        try trainer.fit(try CheckpointTests.images(), epochs: 0..<1) { _ in }
+        let bytes = try model.file().encode()
+        let header = String(decoding: bytes[8..<(8 + Int(bytes[0]) + 256 * Int(bytes[1]))], as: UTF8.self)
+        #expect(header.contains(#""1.num_batches_tracked":{"dtype":"I64","shape":[]"#), "\(header)")
+        let file = try SafeTensorsFile.decode(bytes: bytes)
+        #expect(file.integerTensors == ["1.num_batches_tracked", "7.num_batches_tracked"])
+        #expect(file["1.num_batches_tracked"]?.scalars == [5])  // 24 images in batches of 5
+        let loaded = try Model(file: file, path: "m")
+        #expect(loaded.network.state.map(\.value.array) == model.network.state.map(\.value.array))
+        #expect(loaded.network.state[0].value.array != [0, 0, 0])
+
+        var missing = file
+        missing.tensors.removeAll { $0.name == "7.running_var" }
+        #expect(throws: ModelError.inFile("m", .missingTensor("7.running_var", shape: [4]))) { try Model(file: missing, path: "m") }
+        var wrong = file
+        let i = try #require(wrong.tensors.firstIndex { $0.name == "1.running_mean" })
+        wrong.tensors[i].tensor = try Tensor(zeros: [4])
+        #expect(throws: ModelError.inFile("m", .wrongShape("1.running_mean", found: [4], expected: [3]))) { try Model(file: wrong, path: "m") }
+        var extra = file
+        extra.tensors.append((name: "3.running_mean", tensor: try Tensor(zeros: [3])))
+        #expect(throws: ModelError.inFile("m", .unexpectedTensor("3.running_mean"))) { try Model(file: extra, path: "m") }
+    }
+
+    @Test("stopped after epoch 2 of 4 and resumed equals uninterrupted, running statistics and dropout included",
+          arguments: [1, 2])
+    func resumeIsExact(shares: Int) throws {
+        let setup = CheckpointTests.setups[3], data = try CheckpointTests.images(), epochs = 4
+        func trainer(_ file: SafeTensorsFile? = nil) throws -> (Model, Trainer) {
+            let (m, t) = try CheckpointTests.trainer(setup, file: file, description: Self.normDescription)
+            return (m, try Trainer(network: m.network, loss: m.loss, optimizer: t.optimizer, batchSize: setup.batch,
+                                   schedule: setup.schedule, reshuffle: setup.reshuffle, seed: 3, shares: shares))
+        }
+        let (full, fullTrainer) = try trainer()
+        try fullTrainer.fit(data, epochs: 0..<epochs) { _ in }
+        let (first, firstTrainer) = try trainer()
+        try firstTrainer.fit(data, epochs: 0..<2, totalEpochs: epochs) { _ in }
+        let file = try SafeTensorsFile.decode(bytes: try firstTrainer.checkpoint(of: first).encode(), file: "checkpoint")
+        let (resumed, resumedTrainer) = try trainer(file)
+        try resumedTrainer.restore(from: file, count: data.count, file: "checkpoint")
+        try resumedTrainer.fit(data, epochs: 2..<epochs, totalEpochs: epochs) { _ in }
+        func bits(_ m: Model) -> [[UInt32]] { (m.network.parameters + m.network.state).map { $0.value.array.map(\.bitPattern) } }
+        #expect(bits(resumed) == bits(full))
+    }
+}
