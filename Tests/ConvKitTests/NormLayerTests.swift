@@ -151,7 +151,14 @@ struct NormLayerTests {
         net.backward(batch: n)
         let gradients = try #require(f["gradients"] as? [String: [Double]])
         for (name, p) in net.namedParameters {
-            let error = Self.relativeError(p.gradient.array, try #require(gradients[name]))
+            let expected = try #require(gradients[name])
+            if name == "0.bias" || name == "5.bias" {
+                // A bias right before batch norm is subtracted out again with the mean: its exact
+                // gradient is 0, and both sides hold rounding noise, far below the others' scale.
+                #expect(p.gradient.array.allSatisfy { abs($0) < 1e-5 } && expected.allSatisfy { abs($0) < 1e-5 }, "\(name)")
+                continue
+            }
+            let error = Self.relativeError(p.gradient.array, expected)
             #expect(error <= 1e-5, "\(name): \(error)")
         }
         let state = try #require(f["state"] as? [String: [Double]])
@@ -221,6 +228,16 @@ struct NormLayerTests {
         #expect(largest < 1e-5, "largest difference \(largest)")
     }
 
+    /// The one line a file's rejection gives, or "accepted".
+    func message(_ file: SafeTensorsFile) -> String {
+        do {
+            _ = try Model(file: file, path: "m")
+            return "accepted"
+        } catch {
+            return error.description
+        }
+    }
+
     @Test("model files hold the running statistics; num_batches_tracked is I64 of shape []")
     func modelFiles() throws {
         let (model, trainer) = try CheckpointTests.trainer(CheckpointTests.setups[1], description: Self.normDescription)
@@ -237,14 +254,14 @@ struct NormLayerTests {
 
         var missing = file
         missing.tensors.removeAll { $0.name == "7.running_var" }
-        #expect(throws: ModelError.inFile("m", .missingTensor("7.running_var", shape: [4]))) { try Model(file: missing, path: "m") }
+        #expect(message(missing) == "m: tensor \"7.running_var\" 4 is missing for this architecture")
         var wrong = file
         let i = try #require(wrong.tensors.firstIndex { $0.name == "1.running_mean" })
         wrong.tensors[i].tensor = try Tensor(zeros: [4])
-        #expect(throws: ModelError.inFile("m", .wrongShape("1.running_mean", found: [4], expected: [3]))) { try Model(file: wrong, path: "m") }
+        #expect(message(wrong) == "m: tensor \"1.running_mean\" is 4 but the architecture needs 3")
         var extra = file
         extra.tensors.append((name: "3.running_mean", tensor: try Tensor(zeros: [3])))
-        #expect(throws: ModelError.inFile("m", .unexpectedTensor("3.running_mean"))) { try Model(file: extra, path: "m") }
+        #expect(message(extra) == "m: tensor \"3.running_mean\" is not part of this architecture")
     }
 
     @Test("stopped after epoch 2 of 4 and resumed equals uninterrupted, running statistics and dropout included",
