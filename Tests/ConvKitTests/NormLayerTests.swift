@@ -285,3 +285,30 @@ struct NormLayerTests {
         #expect(bits(resumed) == bits(full))
     }
 }
+
+/// Batch norm and dropout under `mpirun -np 2` against one process with `--shares 2`: the same
+/// weights and running statistics, bit for bit. Needs a build with MPI and mpirun on PATH.
+@Suite("Batch norm and dropout on MPI", .serialized)
+struct NormDataParallelTests {
+    @Test("2 ranks end bit-identical to one process with 2 shares, running statistics included",
+          .enabled(if: DataParallelTests.canRun))
+    func twoRanksMatchTwoShares() throws {
+        let dir = TemporaryDirectory()
+        let recipe = ["train", "--layers", "conv 4 5, batchnorm, relu, avgpool 2, dropout 0.25, flatten, dense 12, batchnorm, relu, dense 10",
+                      "--loss", "softmax-ce", "--optimizer", "adam", "--lr", "0.01", "--digits", "all",
+                      "--per-class", "10", "--test-per-class", "5", "--epochs", "2", "--batch", "25", "--seed", "3"]
+        let ranks = try DataParallelTests.mpirun(2, recipe + ["--save", dir.path + "/ranks.safetensors"])
+        #expect(ranks.status == 0, "\(ranks.stderr)")
+        let shares = try CLITests.run(recipe + ["--shares", "2", "--save", dir.path + "/shares.safetensors"])
+        #expect(shares.status == 0, "\(shares.stderr)")
+        func tensors(_ path: String) throws -> [[UInt32]] {
+            let network = try Model.load(path: path).model.network
+            return (network.parameters + network.state).map { $0.value.array.map(\.bitPattern) }
+        }
+        let a = try tensors(dir.path + "/ranks.safetensors"), b = try tensors(dir.path + "/shares.safetensors")
+        #expect(a == b)
+        // The running statistics moved: 2 epochs of 4 steps.
+        let model = try Model.load(path: dir.path + "/shares.safetensors").model
+        #expect(model.network.namedState.first { $0.name == "1.num_batches_tracked" }?.parameter.value.array == [8])
+    }
+}
