@@ -312,3 +312,28 @@ struct NormDataParallelTests {
         #expect(model.network.namedState.first { $0.name == "1.num_batches_tracked" }?.parameter.value.array == [8])
     }
 }
+
+extension NormLayerTests {
+    @Test("a step with a non-finite loss leaves the running statistics as they were", arguments: [1, 2])
+    func nonFiniteLossKeepsState(shares: Int) throws {
+        let net = try Architecture(input: [4], spec: "dense 3, batchnorm, dense 2").build()
+        var g = SeededGenerator(seed: 1)
+        net.initialize(.glorot, generator: &g)
+        let inputs = try Tensor(shape: [4, 4], scalars: (0..<16).map { Float($0) })
+        let optimizer = SGD(parameters: net.parameters, learningRate: 0.1)
+        _ = try net.trainingStep(inputs: inputs, labels: [0, 1, 0, 1], loss: SoftmaxCrossEntropy(), optimizer: optimizer)
+        let before = net.state.map(\.value.array)
+        #expect(before[2] == [1])
+        // Infinite targets make the loss infinite or NaN.
+        let huge = try Tensor(shape: [4, 2], scalars: [Float](repeating: .infinity, count: 8))
+        let step = TrainingStep(network: net, loss: SoftmaxCrossEntropy(), optimizer: optimizer)
+        step.shares = shares
+        step.reserve(batch: 4)
+        let loss = try step.run(batch: 4) { first, count in
+            inputs.withPointer { net.input.update(from: $0 + first * 4, count: count * 4) }
+            huge.withPointer { step.targets.pointer.update(from: $0 + first * 2, count: count * 2) }
+        }.loss
+        #expect(!loss.isFinite)
+        #expect(net.state.map(\.value.array) == before)
+    }
+}

@@ -34,8 +34,17 @@ package final class TrainingStep {
     /// with the gradients, in share order, and divided by the share count. So the result is
     /// the same for processes and for shares in one process, and a share with no samples
     /// contributes the state unchanged.
+    /// A step whose loss is not finite puts the state back as it was, as it leaves the weights.
     private lazy var layerState: [Buffer] = network.state.map(\.value)
     private lazy var stateBefore: [Buffer] = layerState.map { Buffer(count: $0.count) }
+
+    private func saveState() {
+        for (saved, live) in zip(stateBefore, layerState) { saved.pointer.update(from: live.pointer, count: live.count) }
+    }
+
+    private func restoreState() {
+        for (saved, live) in zip(stateBefore, layerState) { live.pointer.update(from: saved.pointer, count: live.count) }
+    }
     private let lossSlot = Buffer(count: 1)
     /// The running sum of the shares' gradients (and loss) in a one-process sharded step.
     private lazy var accumulated: [Buffer] = reduced.map { Buffer(count: $0.count) }
@@ -61,9 +70,9 @@ package final class TrainingStep {
     }
 
     /// Forward, loss and its gradient for the first `batch` samples; then, if the loss is
-    /// finite, backward and the optimizer's update (a non-finite loss leaves every weight as it
-    /// was). Returns the mean loss and how many samples the network got right before the update
-    /// (the largest output at the target's 1).
+    /// finite, backward and the optimizer's update (a non-finite loss leaves every weight, and the
+    /// layers' state, as it was). Returns the mean loss and how many samples the network got right
+    /// before the update (the largest output at the target's 1).
     /// Not sharded: `processes` and `shares` are for `run(batch:fill:)`.
     package func run(batch n: Int) -> (loss: Float, correct: Int) {
         precondition(processes == nil && shares == 1, "a sharded step needs run(batch:fill:)")
@@ -90,15 +99,10 @@ package final class TrainingStep {
         let mine = processes.map { $0.rank..<($0.rank + 1) } ?? 0..<parts
         let classes = network.outputCount
         var correct = 0
+        saveState()
         for r in mine {
             let lo = r * n / parts, hi = (r + 1) * n / parts, m = hi - lo
-            if processes == nil {
-                for (saved, live) in zip(stateBefore, layerState) {
-                    if r == 0 { saved.pointer.update(from: live.pointer, count: live.count) } else {
-                        live.pointer.update(from: saved.pointer, count: live.count)
-                    }
-                }
-            }
+            if r != mine.lowerBound { restoreState() }
             if m == 0 {
                 for p in network.parameters { p.gradient.fill(0) }
                 lossSlot.pointer[0] = 0
@@ -130,17 +134,24 @@ package final class TrainingStep {
             for i in 0..<buffer.count { buffer.pointer[i] /= Float(parts) }
         }
         let value = lossSlot.pointer[0]
-        guard value.isFinite else { return (value, correct) }
+        guard value.isFinite else {
+            restoreState()
+            return (value, correct)
+        }
         optimizer.step()
         return (value, correct)
     }
 
     private func runWhole(batch n: Int) -> (loss: Float, correct: Int) {
+        saveState()
         network.forward(batch: n, training: true, noiseKey: noiseKey)
         let classes = network.outputCount
         let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
                               batch: n, classes: classes)
-        guard value.isFinite else { return (value, 0) }
+        guard value.isFinite else {
+            restoreState()
+            return (value, 0)
+        }
         let correct = countCorrect(network.output, targets: targets.pointer, batch: n, classes: classes)
         if let fusable, let rate = fusable.fusedSGDRate {
             network.backward(batch: n, fusedSGD: (fusedLayers, rate))
