@@ -337,3 +337,30 @@ extension NormLayerTests {
         #expect(net.state.map(\.value.array) == before)
     }
 }
+
+@Suite("Safetensors I64 tensors")
+struct SafeTensorsIntegerTests {
+    @Test func integerTensorsRoundTrip() throws {
+        let file = SafeTensorsFile(tensors: [(name: "a", tensor: try Tensor(shape: [2], scalars: [1.5, -2])),
+                                             (name: "n", tensor: try Tensor(shape: [], scalars: [123_456])),
+                                             (name: "m", tensor: try Tensor(shape: [3], scalars: [-7, 0, 16_777_216]))],
+                                   integerTensors: ["n", "m"])
+        let bytes = try file.encode()
+        let header = String(decoding: bytes[8..<(8 + Int(bytes[0]) + 256 * Int(bytes[1]))], as: UTF8.self)
+        #expect(header.contains(#""n":{"dtype":"I64","shape":[],"data_offsets":[8,16]}"#), "\(header)")
+        #expect(header.contains(#""m":{"dtype":"I64","shape":[3],"data_offsets":[16,40]}"#), "\(header)")
+        // Little-endian two's complement: −7 is F9 FF … FF.
+        let data = Array(bytes[(bytes.count - 24)...])
+        #expect(Array(data[0..<8]) == [0xF9, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        let decoded = try SafeTensorsFile.decode(bytes: bytes)
+        #expect(decoded == file)
+        #expect(decoded["n"]?.scalars == [123_456] && decoded["m"]?.scalars == [-7, 0, 16_777_216])
+    }
+
+    @Test func anI64TensorNeedsEightBytesAValue() throws {
+        let json = Array(#"{"n":{"dtype":"I64","shape":[1],"data_offsets":[0,4]}}"#.utf8)
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: json.count >> (8 * $0)) } + json
+        bytes += [0, 0, 0, 0]
+        #expect(throws: ModelFileError.sizeMismatch("f", tensor: "n", shape: [1], bytes: 4)) { try SafeTensorsFile.decode(bytes: bytes, file: "f") }
+    }
+}
