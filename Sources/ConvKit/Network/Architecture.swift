@@ -4,8 +4,7 @@
 /// Layers: `conv F K` or `conv F KHxKW` (optionally `untied` or `nobias`), `dense N`, `relu`,
 /// `sigmoid`, `tanh`, `maxpool P [S]`, `avgpool P [S]`, `globalavgpool` (C×H×W → C×1×1),
 /// `batchnorm` (per channel of C×H×W, per feature of a flat input), `dropout P`, `flatten`,
-/// `reshape AxB…`. The same text is stored in
-/// model files, so a saved model rebuilds from it.
+/// `reshape AxB…`. The same text is stored in model files, so a saved model rebuilds from it.
 public struct Architecture: Equatable, Sendable {
     /// The shape of one sample, (C, H, W) for images.
     public var input: [Int]
