@@ -364,3 +364,24 @@ struct SafeTensorsIntegerTests {
         #expect(throws: ModelFileError.sizeMismatch("f", tensor: "n", shape: [1], bytes: 4)) { try SafeTensorsFile.decode(bytes: bytes, file: "f") }
     }
 }
+
+extension NormLayerTests {
+    @Test("the same seed gives the same weights and running statistics on 1 and 2 threads")
+    func threadsDoNotChangeResults() throws {
+        // 28×28 images in batches of 24: large enough for the kernels' threads.
+        let description = Model.Description(
+            architecture: Architecture(input: [1, 28, 28], spec: "conv 8 5, batchnorm, relu, avgpool 2, dropout 0.3, conv 8 3, batchnorm, relu, globalavgpool, flatten, dense 2"),
+            loss: .softmaxCrossEntropy, digits: [0, 1], normalization: .unit)
+        let setup = CheckpointTests.Setup(optimizer: "adam", schedule: .constant, reshuffle: true, batch: 24)
+        var results: [[[UInt32]]] = []
+        let before = Kernels.threads
+        defer { Kernels.threads = before }
+        for threads in [1, 2] {
+            Kernels.threads = threads
+            let (model, trainer) = try CheckpointTests.trainer(setup, description: description)
+            try trainer.fit(try CheckpointTests.images(count: 48, side: 28), epochs: 0..<2) { _ in }
+            results.append((model.network.parameters + model.network.state).map { $0.value.array.map(\.bitPattern) })
+        }
+        #expect(results[0] == results[1])
+    }
+}
