@@ -28,6 +28,10 @@ struct RunSettings {
             "recipe.batch": String(recipe.batchSize),
             "recipe.epochs": String(recipe.epochs),
             "recipe.schedule": scheduleText(recipe.schedule),
+            "recipe.beta1": "\(recipe.beta1)",
+            "recipe.beta2": "\(recipe.beta2)",
+            "recipe.label_smoothing": "\(recipe.labelSmoothing)",
+            "recipe.augment": recipe.augmentation.description,
             "recipe.reshuffle": String(recipe.reshuffle),
             "recipe.per_class": recipe.perClass.map(String.init) ?? "all",
             "recipe.test_per_class": recipe.testPerClass.map(String.init) ?? "all",
@@ -65,6 +69,16 @@ struct RunSettings {
         recipe.batchSize = try parsed("recipe.batch", positive)
         recipe.epochs = try parsed("recipe.epochs") { Int($0).flatMap { $0 >= 0 ? $0 : nil } }
         recipe.schedule = try parsed("recipe.schedule") { try? parseSchedule($0) }
+        // Checkpoints from before betas, smoothing and augmentation have none of these fields:
+        // they trained with the defaults.
+        func optional<T>(_ key: String, _ parse: (String) -> T?) throws -> T? {
+            metadata[key] == nil ? nil : try parsed(key, parse)
+        }
+        func beta(_ s: String) -> Float? { Float(s).flatMap { $0 >= 0 && $0 < 1 ? $0 : nil } }
+        if let b = try optional("recipe.beta1", beta) { recipe.beta1 = b }
+        if let b = try optional("recipe.beta2", beta) { recipe.beta2 = b }
+        if let e = try optional("recipe.label_smoothing", { Float($0).flatMap { $0 >= 0 && $0 < 1 ? $0 : nil } }) { recipe.labelSmoothing = e }
+        if let a = try optional("recipe.augment", { try? Augmentation(parsing: $0) }) { recipe.augmentation = a }
         recipe.reshuffle = try parsed("recipe.reshuffle") { Bool($0) }
         recipe.perClass = try parsed("recipe.per_class", count)
         recipe.testPerClass = try parsed("recipe.test_per_class", count)
@@ -86,6 +100,7 @@ func scheduleText(_ schedule: LearningRateSchedule) -> String {
     case .constant: "constant"
     case .cosine: "cosine"
     case .step(let every, let factor): "step:\(every):\(factor)"
+    case .oneCycle: "onecycle"
     }
 }
 
@@ -94,11 +109,25 @@ func parseSchedule(_ text: String) throws -> LearningRateSchedule {
     switch parts.first {
     case "constant" where parts.count == 1: return .constant
     case "cosine" where parts.count == 1: return .cosine
+    case "onecycle" where parts.count == 1: return .oneCycle
     case "step" where parts.count == 3:
         if let every = Int(parts[1]), every > 0, let factor = Float(parts[2]), factor > 0, factor.isFinite {
             return .step(every: every, factor: factor)
         }
     default: break
     }
-    throw ValidationError("--schedule is constant, cosine or step:EPOCHS:FACTOR, got '\(text)'")
+    throw ValidationError("--schedule is constant, cosine, onecycle or step:EPOCHS:FACTOR, got '\(text)'")
+}
+
+/// "B1,B2", each in [0, 1): Adam's betas.
+func parseBetas(_ text: String) throws -> (Float, Float) {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+    guard parts.count == 2, let b1 = parts[0], let b2 = parts[1], b1 >= 0 && b1 < 1, b2 >= 0 && b2 < 1 else {
+        throw ValidationError("--betas is two numbers in [0, 1) as B1,B2 (e.g. 0.9,0.999), got '\(text)'")
+    }
+    return (b1, b2)
+}
+
+func parseAugmentation(_ text: String) throws -> Augmentation {
+    do { return try Augmentation(parsing: text) } catch { throw ValidationError("--augment: \(error.description)") }
 }

@@ -20,7 +20,11 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Minibatch size.") var batch: Int?
     @Option(help: "Momentum for momentum and nesterov.") var momentum: Float?
     @Option(help: "L2 weight decay.") var weightDecay: Float?
-    @Option(help: "Learning-rate schedule: constant, cosine, or step:EPOCHS:FACTOR.") var schedule: String?
+    @Option(help: "Learning-rate schedule: constant, cosine, onecycle, or step:EPOCHS:FACTOR.") var schedule: String?
+    @Option(help: "Adam's β1,β2, each in [0, 1) (default 0.9,0.999).") var betas: String?
+    @Option(help: "Label smoothing ε in [0, 1) for softmax-ce: targets (1−ε)·one-hot + ε/classes.") var labelSmoothing: Float?
+    @Option(help: "Training augmentation, seeded, never at evaluation: none, or shift:K (up to K pixels each way) and/or flip, e.g. shift:2,flip.")
+    var augment: String?
     @Option(help: "Weight init: normal, he, glorot, auto or pytorch.") var weightInit: String?
     @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
     @Option(help: "Training images per digit, or all.") var perClass: Count?
@@ -45,6 +49,11 @@ struct Train: ParsableCommand {
         if let epochs, epochs < 0 { throw ValidationError("--epochs must be 0 or more, got \(epochs)") }
         if let momentum, !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be 0 or more") }
+        if let betas { _ = try parseBetas(betas) }
+        if let labelSmoothing, !(labelSmoothing >= 0 && labelSmoothing < 1) {
+            throw ValidationError("--label-smoothing must be in [0, 1), got \(labelSmoothing)")
+        }
+        if let augment { _ = try parseAugmentation(augment) }
         if let shares, shares < 1 { throw ValidationError("--shares must be at least 1, got \(shares)") }
         if let checkpointEvery, checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
         if checkpointEvery != nil, checkpoint == nil, resume == nil { throw ValidationError("--checkpoint-every needs --checkpoint FILE") }
@@ -54,7 +63,8 @@ struct Train: ParsableCommand {
                 ("--lr", lr != nil), ("--batch", batch != nil), ("--momentum", momentum != nil), ("--weight-decay", weightDecay != nil),
                 ("--schedule", schedule != nil), ("--weight-init", weightInit != nil), ("--seed", seed != 0),
                 ("--per-class", perClass != nil), ("--test-per-class", testPerClass != nil), ("--no-shuffle", noShuffle),
-                ("--init", `init` != nil), ("--digits", dataOptions.digits != nil),
+                ("--init", `init` != nil), ("--digits", dataOptions.digits != nil), ("--betas", betas != nil),
+                ("--label-smoothing", labelSmoothing != nil), ("--augment", augment != nil),
             ]
             if let given = recipeOptions.first(where: \.1) {
                 throw ValidationError("--resume takes the recipe from the checkpoint; drop \(given.0)")
@@ -136,10 +146,20 @@ struct Train: ParsableCommand {
 
         model.network.variant = compute.kernels
         let optimizer = recipe.makeOptimizer(parameters: model.network.parameters)
-        let trainer = try Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: recipe.batchSize,
+        let loss: any Loss
+        if recipe.labelSmoothing > 0 {
+            guard model.info.loss == .softmaxCrossEntropy else {
+                throw ValidationError("--label-smoothing needs the softmax-ce loss; this model uses \(model.info.loss.rawValue)")
+            }
+            loss = try SoftmaxCrossEntropy(labelSmoothing: recipe.labelSmoothing)
+        } else {
+            loss = model.loss
+        }
+        let trainer = try Trainer(network: model.network, loss: loss, optimizer: optimizer, batchSize: recipe.batchSize,
                               schedule: recipe.schedule, normalization: model.info.normalization,
                               reshuffle: recipe.reshuffle && !noShuffle, seed: seed, processes: group,
                               shares: group == nil ? settings.processes : 1)
+        trainer.augmentation = recipe.augmentation
         if let resumed, let resume { try trainer.restore(from: resumed, count: train.count, file: resume) }
         guard trainer.completedEpochs <= recipe.epochs else {
             throw ValidationError("the checkpoint is at epoch \(trainer.completedEpochs), past --epochs \(recipe.epochs)")
@@ -151,7 +171,7 @@ struct Train: ParsableCommand {
         console.line(model.network.summary)
         console.line()
         console.line("data: digits \(classes.map(String.init).joined(separator: ",")) · \(train.count) training images · \(test.count) test images")
-        console.line("training: \(model.loss.name), \(optimizer.name) lr \(recipe.learningRate), batch \(recipe.batchSize), \(recipe.epochs) epochs, seed \(seed)")
+        console.line("training: \(model.loss.name), \(optimizer.name) lr \(recipe.learningRate), batch \(recipe.batchSize), \(recipe.epochs) epochs, seed \(seed)\(trainingExtras(recipe))")
         console.line()
 
         var reports: [EpochReport] = []
@@ -230,6 +250,12 @@ struct Train: ParsableCommand {
         if let momentum { recipe.momentum = momentum }
         if let weightDecay { recipe.weightDecay = weightDecay }
         if let schedule { recipe.schedule = try parseSchedule(schedule) }
+        if let betas {
+            guard recipe.optimizer == .adam else { throw ValidationError("--betas is for adam, not \(recipe.optimizer.rawValue)") }
+            (recipe.beta1, recipe.beta2) = try parseBetas(betas)
+        }
+        if let labelSmoothing { recipe.labelSmoothing = labelSmoothing }
+        if let augment { recipe.augmentation = try parseAugmentation(augment) }
         if let weightInit {
             guard let scheme = WeightInit(rawValue: weightInit) else {
                 throw ValidationError("unknown --weight-init '\(weightInit)' (normal, he, glorot, auto, pytorch)")
@@ -239,6 +265,16 @@ struct Train: ParsableCommand {
         if let perClass { recipe.perClass = perClass.value }
         if let testPerClass { recipe.testPerClass = testPerClass.value }
     }
+}
+
+/// The settings a run has beyond the defaults, for the "training:" line.
+func trainingExtras(_ recipe: Recipe) -> String {
+    var items: [String] = []
+    if recipe.schedule != .constant { items.append("schedule \(scheduleText(recipe.schedule))") }
+    if recipe.optimizer == .adam, recipe.beta1 != 0.9 || recipe.beta2 != 0.999 { items.append("betas \(recipe.beta1),\(recipe.beta2)") }
+    if recipe.labelSmoothing > 0 { items.append("label smoothing \(recipe.labelSmoothing)") }
+    if !recipe.augmentation.isIdentity { items.append("augment \(recipe.augmentation)") }
+    return items.map { ", " + $0 }.joined()
 }
 
 extension String {

@@ -122,6 +122,11 @@ import ConvKitBenchmark
         ["--loss", "mse"], ["--weight-init", "zero"], ["--momentum", "1"], ["--weight-decay", "-1"], ["--per-class", "0"],
         ["--checkpoint-every", "0", "--checkpoint", "x"], ["--checkpoint-every", "2"], ["--resume", "x", "--lr", "0.1"],
         ["--unknown-flag"],
+        ["--betas", "1,0.5"], ["--betas", "0.9,-0.1"], ["--betas", "0.9"], ["--betas", "a,b"], ["--betas", "0.9,0.99,0.9"],
+        ["--arch", "lenet", "--optimizer", "sgd", "--betas", "0.5,0.5"], ["--label-smoothing", "1"], ["--label-smoothing", "-0.1"],
+        ["--label-smoothing", "0.1"], ["--augment", "shift:0"], ["--augment", "spin"], ["--augment", "flip,flip"],
+        ["--augment", ""], ["--schedule", "onecycle:3"], ["--resume", "x", "--augment", "flip"], ["--resume", "x", "--betas", "0.5,0.5"],
+        ["--resume", "x", "--label-smoothing", "0.1"],
     ])
     func rejectsOption(_ options: [String]) throws {
         let dir = TemporaryDirectory()
@@ -280,6 +285,67 @@ import ConvKitBenchmark
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("resumed from \(checkpoint) after epoch \(stoppedAt ?? "?")"))
         #expect(dir.contents("resumed.safetensors") == dir.contents("full.safetensors"))
+    }
+
+    @Test("killed mid-run and resumed with --resume alone equals the uninterrupted run (augment, smoothing, one-cycle, betas)")
+    func resumeWithTrainingFeatures() throws {
+        let dir = TemporaryDirectory(), data = Self.tinyData(in: dir)
+        let recipe = Self.small(data, Self.lenet + ["--augment", "shift:2,flip", "--label-smoothing", "0.1", "--schedule", "onecycle",
+                                                   "--betas", "0.7,0.9", "--epochs", "30", "--seed", "6"])
+        let full = dir.path + "/full.safetensors", resumed = dir.path + "/resumed.safetensors", checkpoint = dir.path + "/ck.safetensors"
+        let straight = try Self.run(recipe + ["--save", full])
+        #expect(straight.status == 0, "\(straight.stderr)")
+        #expect(straight.stdout.contains("schedule onecycle, betas 0.7,0.9, label smoothing 0.1, augment shift:2,flip"))
+
+        let process = try Self.start(recipe + ["--save", resumed, "--checkpoint", checkpoint], output: false)
+        while !FileManager.default.fileExists(atPath: checkpoint) && process.isRunning { usleep(2_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let metadata = try SafeTensorsFile.read(path: checkpoint).metadata
+        #expect(process.terminationReason == .uncaughtSignal && metadata["checkpoint.epoch"] != "30", "the run finished before it was killed")
+        #expect(metadata["recipe.augment"] == "shift:2,flip" && metadata["recipe.label_smoothing"] == "0.1")
+        #expect(metadata["recipe.schedule"] == "onecycle" && metadata["recipe.beta1"] == "0.7" && metadata["recipe.beta2"] == "0.9")
+
+        let r = try Self.run(["train", "--resume", checkpoint])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(dir.contents("resumed.safetensors") == dir.contents("full.safetensors"))
+        // Without the features the same run ends elsewhere: the flags were not ignored.
+        let plain = dir.path + "/plain.safetensors"
+        #expect(try Self.run(Self.small(data, Self.lenet + ["--epochs", "30", "--seed", "6", "--save", plain])).status == 0)
+        #expect(dir.contents("plain.safetensors") != dir.contents("full.safetensors"))
+    }
+
+    @Test("checkpoints without the new recipe fields resume with the defaults; bad values are one line")
+    func olderCheckpointsResume() throws {
+        let dir = TemporaryDirectory(), data = Self.tinyData(in: dir), checkpoint = dir.path + "/ck.safetensors"
+        let first = try Self.run(Self.small(data, Self.lenet + ["--epochs", "1", "--checkpoint", checkpoint, "--augment", "flip",
+                                                               "--label-smoothing", "0.2", "--betas", "0.5,0.6"]))
+        #expect(first.status == 0, "\(first.stderr)")
+        let file = try SafeTensorsFile.read(path: checkpoint)
+        for (key, bad) in [("recipe.augment", "spin"), ("recipe.label_smoothing", "1"), ("recipe.beta1", "-0.5"), ("recipe.beta2", "x")] {
+            var edited = file
+            edited.metadata[key] = bad
+            try edited.write(path: checkpoint)
+            Self.expectOneLineFailure(try Self.run(["train", "--resume", checkpoint, "--epochs", "2"]), mentioning: key)
+        }
+        var old = file
+        for key in ["recipe.augment", "recipe.label_smoothing", "recipe.beta1", "recipe.beta2"] { old.metadata[key] = nil }
+        try old.write(path: checkpoint)
+        let r = try Self.run(["train", "--resume", checkpoint, "--epochs", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("seed 0\n"), "no betas, smoothing or augmentation: \(r.stdout)")
+    }
+
+    @Test("show --augment draws stored and augmented training images; it takes no model")
+    func showAugmented() throws {
+        let dir = TemporaryDirectory(), data = Self.tinyData(in: dir), out = dir.path + "/aug.png"
+        let r = try Self.run(["show", "--data", data, "--augment", "shift:2,flip", "--count", "6", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("12 tiles"), "\(r.stdout)")
+        #expect(dir.contents("aug.png").starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        for bad in [["--augment", "flip", "--model", "m"], ["--augment", "flip", "--count", "0"], ["--augment", "twirl"], []] {
+            Self.expectOneLineFailure(try Self.run(["show", "--data", data] + bad), status: 64)
+        }
     }
 
     @Test("a checkpoint after 2 of 5 epochs, resumed with --epochs 5, equals 5 epochs straight (Adam)")

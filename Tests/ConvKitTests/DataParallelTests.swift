@@ -51,6 +51,25 @@ struct DataParallelTests {
         #expect(largest < 1e-2, "largest relative difference \(largest)")
     }
 
+    @Test("with augmentation, smoothing, one-cycle and betas, 2 ranks still equal 2 shares bit for bit", .enabled(if: canRun))
+    func twoRanksMatchOneProcessWithTrainingFeatures() throws {
+        let dir = TemporaryDirectory()
+        let recipe = Self.recipe + ["--augment", "shift:2,flip", "--label-smoothing", "0.1", "--schedule", "onecycle", "--betas", "0.7,0.9"]
+        let ranks = try Self.mpirun(2, recipe + ["--save", dir.path + "/ranks.safetensors"])
+        #expect(ranks.status == 0, "\(ranks.stderr)")
+        let shares = try CLITests.run(recipe + ["--shares", "2", "--save", dir.path + "/shares.safetensors"])
+        #expect(shares.status == 0, "\(shares.stderr)")
+        let plain = try CLITests.run(recipe + ["--save", dir.path + "/plain.safetensors"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let a = try Self.weights(dir.path + "/ranks.safetensors"), b = try Self.weights(dir.path + "/shares.safetensors")
+        #expect(a.map { $0.map(\.bitPattern) } == b.map { $0.map(\.bitPattern) })
+        // Each rank augments its share as the whole batch would: only summation order differs.
+        let c = try Self.weights(dir.path + "/plain.safetensors")
+        var largest: Float = 0
+        for (x, y) in zip(a.joined(), c.joined()) { largest = max(largest, abs(x - y) / max(abs(y), 1e-3)) }
+        #expect(largest < 1e-2, "largest relative difference \(largest)")
+    }
+
     @Test("a checkpoint of 2 ranks resumes only with 2 shares", .enabled(if: canRun))
     func resumeNeedsTheSameCount() throws {
         let dir = TemporaryDirectory()

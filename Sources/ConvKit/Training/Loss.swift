@@ -58,6 +58,24 @@ extension Loss where Self == BinaryCrossEntropy {
 extension Loss where Self == SoftmaxCrossEntropy {
     /// Softmax cross-entropy, for `loss: .softmaxCrossEntropy`.
     public static var softmaxCrossEntropy: SoftmaxCrossEntropy { SoftmaxCrossEntropy() }
+    /// Softmax cross-entropy against targets smoothed by ε, for
+    /// `loss: try .softmaxCrossEntropy(labelSmoothing: 0.1)`; throws unless 0 ≤ ε < 1.
+    public static func softmaxCrossEntropy(labelSmoothing: Float) throws(LossError) -> SoftmaxCrossEntropy {
+        try SoftmaxCrossEntropy(labelSmoothing: labelSmoothing)
+    }
+}
+
+/// A loss setting out of range.
+public enum LossError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// Label smoothing outside [0, 1).
+    case labelSmoothing(Float)
+
+    /// What is wrong, in one line.
+    public var description: String {
+        switch self {
+        case .labelSmoothing(let e): "label smoothing must be in [0, 1), got \(e)"
+        }
+    }
 }
 
 /// E = −(1/n) Σ [y* log y + (1−y*) log(1−y)] over all n = N·K outputs (sigmoid outputs, one per
@@ -93,20 +111,37 @@ public struct BinaryCrossEntropy: Loss {
 }
 
 /// Softmax over each output row then categorical cross-entropy, fused: the network's last layer
-/// gives logits z; E = −(1/N) Σ log softmax(z)[target]; ∂E/∂z = (softmax(z) − y*)/N.
+/// gives logits z; E = −(1/N) Σ_n Σ_k y'_k log softmax(z)_k; ∂E/∂z = (softmax(z) − y')/N.
 /// The log-sum-exp subtracts the row's maximum first, so large logits never overflow.
-public struct SoftmaxCrossEntropy: Loss {
-    /// The loss; it has no settings.
-    public init() {}
-    /// `.softmaxCrossEntropy`.
+///
+/// With label smoothing ε the targets y* are mixed with the uniform distribution,
+/// y' = (1−ε)·y* + ε/K for K classes, as PyTorch's `CrossEntropyLoss(label_smoothing: ε)` does
+/// (for class-index and for probability targets alike); ε = 0 is the plain loss, y' = y*.
+/// The targets handed in stay one-hot: the mixing happens here.
+public struct SoftmaxCrossEntropy: Loss, Equatable {
+    /// ε in [0, 1): how much of each target row is spread evenly over all classes.
+    public let labelSmoothing: Float
+
+    /// Plain cross-entropy against the targets as given.
+    public init() { labelSmoothing = 0 }
+
+    /// The loss against targets mixed with ε/K, ε = `labelSmoothing`; throws
+    /// `LossError.labelSmoothing` unless 0 ≤ ε < 1.
+    public init(labelSmoothing: Float) throws(LossError) {
+        guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw .labelSmoothing(labelSmoothing) }
+        self.labelSmoothing = labelSmoothing
+    }
+    /// `.softmaxCrossEntropy`: smoothing changes training, not what the outputs mean.
     public var kind: LossKind { .softmaxCrossEntropy }
 
-    /// The mean of −log softmax(z)[target] over the batch; writes (softmax(z) − y*)/N when
-    /// `gradient` is given. Unsafe: every pointer must hold `batch × classes` floats.
+    /// The mean of −Σ_k y'_k log softmax(z)_k over the batch, y' the smoothed targets; writes
+    /// (softmax(z) − y')/N when `gradient` is given. Unsafe: every pointer must hold
+    /// `batch × classes` floats.
     public func loss(unsafeOutputs output: UnsafePointer<Float>, targets: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
                      batch: Int, classes: Int) -> Float {
         var total: Double = 0
         let scale = 1 / Float(batch)
+        let keep = 1 - labelSmoothing, spread = labelSmoothing / Float(max(classes, 1))
         for n in 0..<batch {
             let z = output + n * classes, t = targets + n * classes
             var largest = z[0]
@@ -117,8 +152,10 @@ public struct SoftmaxCrossEntropy: Loss {
             let logSum = logf(sum)
             for k in 0..<classes {
                 let shifted = z[k] - largest
-                total -= Double(t[k] * (shifted - logSum))
-                gradient?[n * classes + k] = scale * (expf(shifted) / sum - t[k])
+                // ε = 0 gives keep·t + spread = t exactly, so the plain loss is unchanged bit for bit.
+                let target = keep * t[k] + spread
+                total -= Double(target * (shifted - logSum))
+                gradient?[n * classes + k] = scale * (expf(shifted) / sum - target)
             }
         }
         return Float(total / Double(batch))

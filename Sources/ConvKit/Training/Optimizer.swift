@@ -163,8 +163,8 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
     case sgd, momentum, nesterov, adam
 }
 
-/// The learning rate over training: constant, multiplied by `factor` every `every` epochs, or a
-/// cosine from the base rate down to zero over all steps.
+/// The learning rate over training: constant, multiplied by `factor` every `every` epochs, a
+/// cosine from the base rate down to zero over all steps, or one cycle up and down.
 public enum LearningRateSchedule: Equatable, Sendable {
     /// The base rate throughout.
     case constant
@@ -172,6 +172,19 @@ public enum LearningRateSchedule: Equatable, Sendable {
     case step(every: Int, factor: Float)
     /// base · ½(1 + cos(π·step/totalSteps)).
     case cosine
+    /// One cycle (Smith & Topin), with PyTorch's `OneCycleLR` defaults and the base rate as its
+    /// `max_lr`: for the first 30 % of the steps a cosine from base/25 up to base, then a cosine
+    /// down to base/(25·10⁴) at the last step. Changed every optimizer step, the step numbered from
+    /// 0 as PyTorch's `step_num`, so step 0 runs at base/25, step ⌊0.3·T⌋ − 1 at base and step
+    /// T − 1 at the minimum. Unlike PyTorch's default, momentum (Adam's β1) is not cycled.
+    case oneCycle
+
+    /// One-cycle's share of the steps spent warming up (PyTorch's `pct_start`).
+    public static let oneCycleWarmup = 0.3
+    /// One-cycle starts at base/`oneCycleStartDivisor` (PyTorch's `div_factor`)…
+    public static let oneCycleStartDivisor = 25.0
+    /// …and ends at that start rate divided by `oneCycleEndDivisor` (`final_div_factor`).
+    public static let oneCycleEndDivisor = 1e4
 
     /// The rate at `step` (0-based) of `totalSteps`, in epoch `epoch` (0-based).
     public func rate(base: Float, epoch: Int, step: Int, totalSteps: Int) -> Float {
@@ -179,6 +192,19 @@ public enum LearningRateSchedule: Equatable, Sendable {
         case .constant: return base
         case .step(let every, let factor): return base * powf(factor, Float(epoch / max(every, 1)))
         case .cosine: return base * 0.5 * (1 + cosf(Float.pi * Float(step) / Float(max(totalSteps, 1))))
+        case .oneCycle: return Float(Self.oneCycleRate(base: Double(base), step: Double(step), totalSteps: Double(max(totalSteps, 1))))
         }
+    }
+
+    /// PyTorch's two phases, in Double as Python computes them: the warm-up ends at step
+    /// 0.3·T − 1, the cool-down at T − 1; within a phase the rate goes from `start` to `end` as
+    /// end + (start − end)·½(1 + cos(π·p)), p the fraction of the phase done.
+    private static func oneCycleRate(base: Double, step t: Double, totalSteps: Double) -> Double {
+        let low = base / oneCycleStartDivisor, lowest = low / oneCycleEndDivisor
+        let peak = oneCycleWarmup * totalSteps - 1, last = totalSteps - 1
+        func anneal(_ start: Double, _ end: Double, _ p: Double) -> Double { end + (start - end) / 2 * (cos(Double.pi * p) + 1) }
+        // A run of 3 steps or fewer has its peak before step 0: all cool-down, as in PyTorch.
+        if t <= peak { return anneal(low, base, t / peak) }
+        return anneal(base, lowest, min((t - peak) / (last - peak), 1))
     }
 }

@@ -15,6 +15,12 @@ public struct Recipe: Sendable {
     public var momentum: Float = 0.9
     /// L2 weight decay.
     public var weightDecay: Float = 0
+    /// Adam's β1 and β2, the decay of its first and second moment, each in [0, 1).
+    public var beta1: Float = 0.9, beta2: Float = 0.999
+    /// ε of `SoftmaxCrossEntropy(labelSmoothing:)`, in [0, 1); 0 trains against the one-hot targets.
+    public var labelSmoothing: Float = 0
+    /// Random shifts and flips of the training images (`.none`: the images as they are).
+    public var augmentation: Augmentation = .none
     /// Samples per step.
     public var batchSize: Int
     /// Passes over the training set.
@@ -64,14 +70,14 @@ public struct Recipe: Sendable {
     /// The recipe called `name`, or nil.
     public static func named(_ name: String) -> Recipe? { all.first { $0.name == name } }
 
-    /// The recipe's optimizer over `parameters`, at its learning rate, momentum and weight decay.
+    /// The recipe's optimizer over `parameters`, at its learning rate, momentum (or betas) and weight decay.
     public func makeOptimizer(parameters: [Parameter]) -> Optimizer {
         switch optimizer {
         case .sgd: SGD(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
         case .momentum, .nesterov:
             Momentum(parameters: parameters, learningRate: learningRate, momentum: momentum,
                      nesterov: optimizer == .nesterov, weightDecay: weightDecay)
-        case .adam: Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .adam: Adam(parameters: parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, weightDecay: weightDecay)
         }
     }
 }

@@ -76,6 +76,9 @@ public final class Trainer {
     public var normalization: InputNormalization
     /// Shuffle the order again at the start of every epoch (the tutorial never does).
     public var reshuffle: Bool
+    /// Random shifts and flips of every training batch, applied right after it is filled and
+    /// keyed by (`seed`, epoch, position in the epoch); never in `evaluate`.
+    public var augmentation: Augmentation = .none
     /// The generator that shuffles the order, in its current state.
     public package(set) var generator: SeededGenerator
     /// Epochs and optimizer steps done so far, by `fit` or restored from a checkpoint.
@@ -86,7 +89,8 @@ public final class Trainer {
     /// `reshuffle` each epoch shuffles the previous epoch's order, so a resumed run rebuilds it
     /// by replaying the shuffles (see `restore`).
     package let initialGenerator: SeededGenerator
-    /// The seed the trainer was made with; with the step's number it keys the step's random choices.
+    /// The seed the trainer was made with; with the step's number it keys the step's random
+    /// choices, and with the epoch and position each sample's `augmentation`.
     package let seed: UInt64
     package var order: [Int] = []
     private let step: TrainingStep
@@ -130,7 +134,8 @@ public final class Trainer {
     /// test accuracy when a test set is given; `onProgress(done, total)` within an epoch.
     /// Evaluation time is not counted in an epoch's seconds. Throws `TrainingError` for data
     /// that does not fit the network and when training diverges (the weights are then those of
-    /// the step before).
+    /// the step before), `AugmentationError.notAnImage` for an augmentation of a network whose
+    /// input is not (C, H, W).
     public func fit(_ data: LabeledImages, epochs: Range<Int>, totalEpochs: Int? = nil, test: LabeledImages? = nil,
                     onProgress: ((Int, Int) -> Void)? = nil,
                     onEpoch: (EpochReport) throws -> Void) throws {
@@ -140,6 +145,9 @@ public final class Trainer {
         if order.count != data.count { order = Array(0..<data.count) }
         let stepsPerEpoch = (data.count + batchSize - 1) / batchSize
         let totalSteps = stepsPerEpoch * (totalEpochs ?? epochs.upperBound)
+        let image = network.inputShape
+        if !augmentation.isIdentity && image.count != 3 { throw AugmentationError.notAnImage(image) }
+        let (channels, height, width) = image.count == 3 ? (image[0], image[1], image[2]) : (0, 0, 0)
         for epoch in epochs {
             if reshuffle { generator.shuffle(&self.order) }
             let order = self.order
@@ -154,6 +162,8 @@ public final class Trainer {
                     let result = try step.run(batch: n) { first, count in
                         data.fill(input: network.input, targets: step.targets.pointer, order: order, start: start + first, count: count,
                                   normalization: normalization)
+                        augmentation.apply(to: network.input, count: count, channels: channels, height: height, width: width,
+                                           seed: seed, epoch: epoch, firstPosition: start + first)
                     }
                     guard result.loss.isFinite else {
                         throw TrainingError.nonFinite(epoch: epoch + 1, step: stepIndex + 1, what: "the loss")

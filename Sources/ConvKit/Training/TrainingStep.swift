@@ -9,7 +9,9 @@ package final class TrainingStep {
     /// Unowned: a network keeps its last step (`Sequential.trainingStep`), so a strong reference
     /// back would be a cycle; whoever makes a step keeps its network alive.
     package unowned let network: Sequential
-    package let loss: any Loss
+    /// Settable: a cached step is reused with whichever loss the next call brings (a loss has no
+    /// buffers, but two of the same type may differ, e.g. in label smoothing).
+    package var loss: any Loss
     package let optimizer: Optimizer
     /// One-hot (or any) targets for the batch, (N, outputs); grows with the batch.
     package let targets: BatchBuffer
@@ -72,7 +74,7 @@ package final class TrainingStep {
     /// Forward, loss and its gradient for the first `batch` samples; then, if the loss is
     /// finite, backward and the optimizer's update (a non-finite loss leaves every weight, and the
     /// layers' state, as it was). Returns the mean loss and how many samples the network got right
-    /// before the update (the largest output at the target's 1).
+    /// before the update (the largest output at the target's largest value, see `countCorrect`).
     /// Not sharded: `processes` and `shares` are for `run(batch:fill:)`.
     package func run(batch n: Int) -> (loss: Float, correct: Int) {
         precondition(processes == nil && shares == 1, "a sharded step needs run(batch:fill:)")
@@ -194,8 +196,9 @@ extension Sequential {
         if inputs.scalars.contains(where: { !$0.isFinite }) { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "an input") }
         if targets.scalars.contains(where: { !$0.isFinite }) { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "a target") }
         let step: TrainingStep
-        if let cached = cachedStep, cached.optimizer === optimizer, cached.loss.kind == loss.kind, type(of: cached.loss) == type(of: loss) {
+        if let cached = cachedStep, cached.optimizer === optimizer {
             step = cached
+            step.loss = loss
         } else {
             step = TrainingStep(network: self, loss: loss, optimizer: optimizer)
             cachedStep = step
@@ -229,8 +232,14 @@ package func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
     return best
 }
 
+/// Samples whose largest output is at their target row's largest value: the class for one-hot
+/// targets, and still the class once targets are smoothed (no entry is 1 then). A row with
+/// several largest targets counts any of them; an all-zero row counts none.
 package func countCorrect(_ output: UnsafePointer<Float>, targets: UnsafePointer<Float>, batch: Int, classes: Int) -> Int {
     var correct = 0
-    for b in 0..<batch where targets[b * classes + argmax(output + b * classes, classes)] == 1 { correct += 1 }
+    for b in 0..<batch {
+        let row = targets + b * classes, largest = row[argmax(row, classes)]
+        if largest > 0 && row[argmax(output + b * classes, classes)] == largest { correct += 1 }
+    }
     return correct
 }
