@@ -129,6 +129,47 @@ void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
 void ck_maxpool_backward(float *dX, const float *dY, const int32_t *argmax,
                          int N, int C, int H, int W, int OH, int OW);
 
+// X (N,C,H,W), Y (N,C,OH,OW), OH = (H-P)/S+1, OW = (W-P)/S+1: the mean of each P×P window,
+// stride S (PyTorch's AvgPool2d(P, S): divisor P², no padding). Overwrites Y.
+void ck_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int H, int W, int P, int S);
+// dX (N,C,H,W) = each window's dY/P² spread over its window (overlaps add). Overwrites dX.
+void ck_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int H, int W, int P, int S);
+// X (N,C,S) with S = H·W, Y (N,C): the mean of each plane. Overwrites Y.
+void ck_global_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int S);
+// dX (N,C,S) = dY[n,c]/S everywhere in plane (n,c). Overwrites dX.
+void ck_global_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int S);
+
+// ---- batch normalisation ------------------------------------------------------------------------
+
+// X (N,C,S): S = H·W after a convolution, 1 after a dense layer (C features). Per channel c, over
+// the N·S values of X[:,c,:]: mean (C) and biased variance var (C). Overwrites both.
+void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int S);
+// Y (N,C,S) = (X − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]: the batch's statistics in
+// training, the running ones in inference. Overwrites Y.
+void ck_batchnorm_forward(ck_variant v, float *Y, const float *X, const float *mean, const float *var,
+                          const float *gamma, const float *beta, float eps, int N, int C, int S);
+// running = (1 − momentum)·running + momentum·batch, per channel (C), as PyTorch: the variance
+// made unbiased with count/(count − 1), count = N·S (0 when count is 1). Updates in place.
+void ck_batchnorm_update_running(float *running_mean, float *running_var, const float *mean, const float *var,
+                                 float momentum, long count, int C);
+// The gradient of ck_batchnorm_forward with the batch's own statistics (mean, var as it gave them),
+// with x̂ = (X − mean)·invstd, invstd = 1/sqrt(var + eps), M = N·S:
+// dbeta (C) = Σ dY, dgamma (C) = Σ dY·x̂, dX (N,C,S) = gamma·invstd·(dY − dbeta/M − x̂·dgamma/M)
+// (skipped when dX is NULL). Overwrites all three.
+void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *X,
+                           const float *mean, const float *var, const float *gamma, float eps, int N, int C, int S);
+
+// ---- dropout -------------------------------------------------------------------------------------
+
+// X, Y, mask (N,D): mask = 1/(1−p) or 0, Y = X·mask. Element i of sample n is dropped with
+// probability p by a hash of (key, first_sample + n, i), so a sample's mask depends only on the
+// key and its position in the whole batch: not on threads, variant or how the batch is split.
+// 0 ≤ p < 1. Overwrites Y and mask.
+void ck_dropout_forward(ck_variant v, float *Y, float *mask, const float *X, float p, uint64_t key,
+                        long first_sample, int N, int D);
+// dX (N,D) = dY·mask. Overwrites dX (which may alias dY).
+void ck_dropout_backward(ck_variant v, float *dX, const float *dY, const float *mask, int N, int D);
+
 // ---- optimizer updates, over n parameters -------------------------------------------------------
 
 // w -= lr·(g + wd·w)

@@ -191,7 +191,7 @@ struct Train: ParsableCommand {
         let classes = model.info.classes
         // Every process starts from rank 0's weights (the same seed gives the same, but a file
         // read by one process only, or a different build, must not start a run apart).
-        if let group { for p in model.network.parameters { try group.broadcast(p.value) } }
+        if let group { for p in model.network.parameters + model.network.state { try group.broadcast(p.value) } }
 
         model.network.variant = compute.kernels
         let optimizer = recipe.makeOptimizer(parameters: model.network.parameters)

@@ -90,6 +90,9 @@ package struct ForwardPass: Sendable {
     /// The position within the whole batch of this call's first sample: a share of a batch
     /// (data-parallel training) starts past 0.
     package var firstSample: Int
+    /// The layer's position in the network, which `Sequential` sets for each layer: it keys the
+    /// layer's random choices apart from another layer's.
+    package var layerIndex = 0
 
     package init(variant: Kernels.Variant, training: Bool = false, noiseKey: UInt64 = 0, firstSample: Int = 0) {
         (self.variant, self.training, self.noiseKey, self.firstSample) = (variant, training, noiseKey, firstSample)

@@ -2,9 +2,10 @@
 /// "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 10".
 ///
 /// Layers: `conv F K` or `conv F KHxKW` (optionally `untied` or `nobias`), `dense N`, `relu`,
-/// `sigmoid`, `tanh`, `maxpool P [S]`, `flatten`, `reshape AxB…`. The same text is stored in
-/// model files, so a saved model rebuilds from it.
-/// A conv also takes `pad P` or `pad same` and `stride S`, in any order with its bias word.
+/// `sigmoid`, `tanh`, `maxpool P [S]`, `avgpool P [S]`, `globalavgpool` (C×H×W → C×1×1),
+/// `batchnorm` (per channel of C×H×W, per feature of a flat input), `dropout P`, `flatten`,
+/// `reshape AxB…`. A conv also takes `pad P` or `pad same` and `stride S`, in any order with its
+/// bias word. The same text is stored in model files, so a saved model rebuilds from it.
 public struct Architecture: Equatable, Sendable {
     /// The shape of one sample, (C, H, W) for images.
     public var input: [Int]
@@ -105,6 +106,20 @@ public struct Architecture: Equatable, Sendable {
             try expect(1...2, "maxpool SIZE [STRIDE]")
             let size = try count(args[0], "window")
             return try MaxPool2D(input: input, size: size, stride: args.count == 2 ? try count(args[1], "stride") : size)
+        case "batchnorm":
+            try expect(0...0, "batchnorm")
+            return try BatchNorm(input: input)
+        case "dropout":
+            try expect(1...1, "dropout P")
+            guard let p = Float(args[0]), p >= 0, p < 1 else { throw ShapeError("dropout P needs 0 ≤ P < 1, got '\(args[0])'") }
+            return try Dropout(input: input, probability: p)
+        case "avgpool":
+            try expect(1...2, "avgpool SIZE [STRIDE]")
+            let size = try count(args[0], "window")
+            return try AvgPool2D(input: input, size: size, stride: args.count == 2 ? try count(args[1], "stride") : size)
+        case "globalavgpool":
+            try expect(0...0, "globalavgpool")
+            return try GlobalAvgPool2D(input: input)
         case "flatten":
             try expect(0...0, "flatten")
             return Reshape(flattening: input)
@@ -114,7 +129,7 @@ public struct Architecture: Equatable, Sendable {
             try checkSize(output, "shape \(shapeText(output))")
             return try Reshape(input: input, output: output)
         default:
-            throw ShapeError("unknown layer '\(kind)' (conv, dense, relu, sigmoid, tanh, maxpool, flatten, reshape)")
+            throw ShapeError("unknown layer '\(kind)' (conv, dense, relu, sigmoid, tanh, maxpool, avgpool, globalavgpool, batchnorm, dropout, flatten, reshape)")
         }
     }
 }

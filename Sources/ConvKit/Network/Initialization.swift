@@ -17,11 +17,14 @@ extension Sequential {
     /// Fills every parameter from `generator`, layer by layer, weight before bias.
     public func initialize(_ scheme: WeightInit, generator: inout SeededGenerator) {
         for (index, layer) in layers.enumerated() {
+            // Batch norm starts at γ = 1, β = 0 under every scheme, as in PyTorch.
+            if let norm = layer as? BatchNorm { norm.reset(); continue }
             let params = layer.parameters
             guard let weight = params.first(where: { $0.name == "weight" }) else { continue }
             let fanIn = weight.shape.dropFirst().reduce(1, *)
             let fanOut = weight.shape[0] * weight.shape.dropFirst(2).reduce(1, *)
-            let nextIsReLU = layers.dropFirst(index + 1).first { !($0 is Reshape) } is ReLU
+            // Layers that keep the scale of what passes through do not hide the ReLU after them.
+            let nextIsReLU = layers.dropFirst(index + 1).first { !($0 is Reshape || $0 is BatchNorm || $0 is Dropout) } is ReLU
             let chosen = scheme == .auto ? (nextIsReLU ? .he : .glorot) : scheme
             for p in params {
                 let v = p.value.pointer

@@ -143,8 +143,9 @@ public final class Sequential {
     /// (see `ForwardPass`), where `noiseKey` and `firstSample` place the call's random choices.
     package func forward(batch: Int, training: Bool = false, noiseKey: UInt64 = 0, firstSample: Int = 0) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
-        let pass = ForwardPass(variant: variant, training: training, noiseKey: noiseKey, firstSample: firstSample)
+        var pass = ForwardPass(variant: variant, training: training, noiseKey: noiseKey, firstSample: firstSample)
         for (i, layer) in batchLayers.enumerated() {
+            pass.layerIndex = i
             layer.forward(activations[i].pointer, activations[i + 1].pointer, batch: batch, pass: pass)
         }
     }

@@ -27,8 +27,26 @@ package final class TrainingStep {
     /// The next step's `ForwardPass.noiseKey`: the trainer sets it from its seed and the step's
     /// number before each step.
     package var noiseKey: UInt64 = 0
-    /// The gradients as they are sent, plus the batch's loss: one collective a step.
-    private lazy var reduced: [Buffer] = network.parameters.map(\.gradient) + [lossSlot]
+    /// The gradients as they are sent, the layers' state (batch norm's running statistics), plus
+    /// the batch's loss: one collective a step.
+    private lazy var reduced: [Buffer] = network.parameters.map(\.gradient) + layerState + [lossSlot]
+    /// Every layer's state. A sharded step ends with the mean over the shares of the state each
+    /// share computes from the state before the step: every share starts from the same state
+    /// (restored from `stateBefore` in one process; in sync on every rank), the states are summed
+    /// with the gradients, in share order, and divided by the share count. So the result is
+    /// the same for processes and for shares in one process, and a share with no samples
+    /// contributes the state unchanged.
+    /// A step whose loss is not finite puts the state back as it was, as it leaves the weights.
+    private lazy var layerState: [Buffer] = network.state.map(\.value)
+    private lazy var stateBefore: [Buffer] = layerState.map { Buffer(count: $0.count) }
+
+    private func saveState() {
+        for (saved, live) in zip(stateBefore, layerState) { saved.pointer.update(from: live.pointer, count: live.count) }
+    }
+
+    private func restoreState() {
+        for (saved, live) in zip(stateBefore, layerState) { live.pointer.update(from: saved.pointer, count: live.count) }
+    }
     private let lossSlot = Buffer(count: 1)
     /// The running sum of the shares' gradients (and loss) in a one-process sharded step.
     private lazy var accumulated: [Buffer] = reduced.map { Buffer(count: $0.count) }
@@ -54,9 +72,9 @@ package final class TrainingStep {
     }
 
     /// Forward, loss and its gradient for the first `batch` samples; then, if the loss is
-    /// finite, backward and the optimizer's update (a non-finite loss leaves every weight as it
-    /// was). Returns the mean loss and how many samples the network got right before the update
-    /// (the largest output at the target's largest value, see `countCorrect`).
+    /// finite, backward and the optimizer's update (a non-finite loss leaves every weight, and the
+    /// layers' state, as it was). Returns the mean loss and how many samples the network got right
+    /// before the update (the largest output at the target's largest value, see `countCorrect`).
     /// Not sharded: `processes` and `shares` are for `run(batch:fill:)`.
     package func run(batch n: Int) -> (loss: Float, correct: Int) {
         precondition(processes == nil && shares == 1, "a sharded step needs run(batch:fill:)")
@@ -83,8 +101,10 @@ package final class TrainingStep {
         let mine = processes.map { $0.rank..<($0.rank + 1) } ?? 0..<parts
         let classes = network.outputCount
         var correct = 0
+        saveState()
         for r in mine {
             let lo = r * n / parts, hi = (r + 1) * n / parts, m = hi - lo
+            if r != mine.lowerBound { restoreState() }
             if m == 0 {
                 for p in network.parameters { p.gradient.fill(0) }
                 lossSlot.pointer[0] = 0
@@ -112,18 +132,28 @@ package final class TrainingStep {
         } else {
             for (sum, part) in zip(accumulated, reduced) { part.pointer.update(from: sum.pointer, count: part.count) }
         }
+        for buffer in layerState {
+            for i in 0..<buffer.count { buffer.pointer[i] /= Float(parts) }
+        }
         let value = lossSlot.pointer[0]
-        guard value.isFinite else { return (value, correct) }
+        guard value.isFinite else {
+            restoreState()
+            return (value, correct)
+        }
         optimizer.step()
         return (value, correct)
     }
 
     private func runWhole(batch n: Int) -> (loss: Float, correct: Int) {
+        saveState()
         network.forward(batch: n, training: true, noiseKey: noiseKey)
         let classes = network.outputCount
         let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
                               batch: n, classes: classes)
-        guard value.isFinite else { return (value, 0) }
+        guard value.isFinite else {
+            restoreState()
+            return (value, 0)
+        }
         let correct = countCorrect(network.output, targets: targets.pointer, batch: n, classes: classes)
         if let fusable, let rate = fusable.fusedSGDRate {
             network.backward(batch: n, fusedSGD: (fusedLayers, rate))

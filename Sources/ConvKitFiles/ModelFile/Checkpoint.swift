@@ -1,6 +1,7 @@
 import ConvKit
-/// Training saved mid-way, in one safetensors file: the model's weights under their PyTorch
-/// names (so `evaluate`, `predict` and PyTorch read it as a model), the optimizer's buffers as
+/// Training saved mid-way, in one safetensors file: the model's weights and layer state (batch
+/// norm's running statistics) under their PyTorch names (so `evaluate`, `predict` and PyTorch read
+/// it as a model, and a resumed run continues bit for bit), the optimizer's buffers as
 /// `optimizer.<name>` tensors, and in `__metadata__` the optimizer's name and counters, the
 /// epochs and steps done and the shuffling generator's state, beside whatever the caller adds
 /// (the CLI stores its recipe there).

@@ -94,18 +94,23 @@ public final class Model {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// The weights and metadata, plus whatever a checkpoint adds.
+    /// The weights, then the layers' state (batch norm's running statistics), and metadata, plus
+    /// whatever a checkpoint adds. Batch norm's `num_batches_tracked` is written as I64 of shape [],
+    /// as PyTorch keeps it, so a strict `load_state_dict` takes the file as it is.
     public func file(extraTensors: [(name: String, tensor: Tensor)] = [], extraMetadata: [String: String] = [:]) -> SafeTensorsFile {
         let weights = network.namedParameters.map { (name: $0.name, tensor: $0.parameter.tensor) }
-        return SafeTensorsFile(tensors: weights + extraTensors, metadata: metadata.merging(extraMetadata) { a, _ in a })
+        let state = network.namedState.map { (name: $0.name, tensor: $0.parameter.tensor) }
+        let counts = network.namedState.filter { $0.parameter.name == "num_batches_tracked" }.map(\.name)
+        return SafeTensorsFile(tensors: weights + state + extraTensors, metadata: metadata.merging(extraMetadata) { a, _ in a },
+                               integerTensors: Set(counts))
     }
 
     public func save(to path: String) throws(ModelFileError) {
         try file().write(path: path)
     }
 
-    /// Rebuilds a model from a file: architecture from its metadata, then every weight, which
-    /// must be there with the shape the architecture gives it. Tensors named `optimizer.*`
+    /// Rebuilds a model from a file: architecture from its metadata, then every weight and every
+    /// layer's state, which must be there with the shape the architecture gives it. Tensors named `optimizer.*`
     /// (checkpoints) are left to the caller; any other extra tensor is an error.
     public static func load(path: String) throws -> (model: Model, file: SafeTensorsFile) {
         let file = try SafeTensorsFile.read(path: path)
@@ -116,7 +121,8 @@ public final class Model {
     public convenience init(file: SafeTensorsFile, path: String) throws(ModelError) {
         let model: Model
         do { model = try Model(try Model.description(from: file.metadata)) } catch { throw ModelError.inFile(path, error) }
-        let expected = Dictionary(uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, $0.parameter) })
+        let tensors = model.network.namedParameters + model.network.namedState
+        let expected = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.parameter) })
         for (name, tensor) in file.tensors where !name.hasPrefix("optimizer.") {
             guard let parameter = expected[name] else {
                 throw ModelError.inFile(path, .unexpectedTensor(name))
@@ -126,7 +132,7 @@ public final class Model {
             }
             try? parameter.set(tensor)  // shape checked just above
         }
-        if let missing = model.network.namedParameters.first(where: { file[$0.name] == nil }) {
+        if let missing = tensors.first(where: { file[$0.name] == nil }) {
             throw ModelError.inFile(path, .missingTensor(missing.name, shape: missing.parameter.shape))
         }
         self.init(info: model.info, network: model.network, loss: model.loss)

@@ -40,13 +40,13 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case .badField(let f, let tensor, let field, let reason):
             return "\(f): tensor \"\(tensor)\" field \"\(field)\" \(reason)"
         case .unsupportedDtype(let f, let tensor, let dtype):
-            return "\(f): tensor \"\(tensor)\" has dtype \(dtype); only F32 is supported"
+            return "\(f): tensor \"\(tensor)\" has dtype \(dtype); only F32 and I64 are supported"
         case .badShape(let f, let tensor, let reason):
             return "\(f): tensor \"\(tensor)\" shape \(reason)"
         case .offsetsOutOfRange(let f, let tensor, let begin, let end, let dataSize):
             return "\(f): tensor \"\(tensor)\" data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section"
         case .sizeMismatch(let f, let tensor, let shape, let bytes):
-            return "\(f): tensor \"\(tensor)\" has shape \(shape) but \(bytes) bytes of data (F32 needs 4 per element)"
+            return "\(f): tensor \"\(tensor)\" has shape \(shape) but \(bytes) bytes of data (F32 needs 4 per element, I64 8)"
         case .overlap(let f, let first, let second):
             return "\(f): tensors \"\(first)\" and \"\(second)\" overlap in the data section"
         case .hole(let f, let from, let to):

@@ -4,15 +4,20 @@ import Foundation
 /// The safetensors format (Hugging Face), which PyTorch reads: an 8-byte little-endian header
 /// length N, N bytes of JSON mapping each tensor name to its dtype, shape and byte range in the
 /// data section, optional string metadata under "__metadata__", then the raw little-endian data.
-/// Only F32 tensors are read or written.
+/// F32 tensors, and I64 ones for counts (batch norm's `num_batches_tracked`, which PyTorch keeps
+/// as an int64 of shape []): those are held as floats, exact up to 2²⁴, and named in
+/// `integerTensors`.
 public struct SafeTensorsFile: Sendable, Equatable {
     /// In data-section order, which is the order `encode` writes them in.
     public var tensors: [(name: String, tensor: Tensor)]
     public var metadata: [String: String]
+    /// The tensors stored as I64: whole numbers, written rounded.
+    public var integerTensors: Set<String>
 
-    public init(tensors: [(name: String, tensor: Tensor)] = [], metadata: [String: String] = [:]) {
+    public init(tensors: [(name: String, tensor: Tensor)] = [], metadata: [String: String] = [:], integerTensors: Set<String> = []) {
         self.tensors = tensors
         self.metadata = metadata
+        self.integerTensors = integerTensors
     }
 
     public subscript(name: String) -> Tensor? {
@@ -20,7 +25,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
     }
 
     public static func == (a: SafeTensorsFile, b: SafeTensorsFile) -> Bool {
-        a.metadata == b.metadata && a.tensors.map(\.name) == b.tensors.map(\.name)
+        a.metadata == b.metadata && a.integerTensors == b.integerTensors && a.tensors.map(\.name) == b.tensors.map(\.name)
             && a.tensors.map(\.tensor) == b.tensors.map(\.tensor)
     }
 
@@ -49,14 +54,14 @@ public struct SafeTensorsFile: Sendable, Equatable {
         let dataSize = bytes.count - headerEnd
 
         var metadata: [String: String] = [:]
-        var ranges: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        var ranges: [(name: String, shape: [Int], begin: Int, end: Int, integer: Bool)] = []
         // Sorted, so a file with several faults reports the same one on every run.
         for (name, value) in entries.sorted(by: { $0.key < $1.key }) {
             if name == "__metadata__" {
                 metadata = try parseMetadata(value, file: file)
             } else {
                 let entry = try parseEntry(name: name, value: value, file: file, dataSize: dataSize)
-                ranges.append((name, entry.shape, entry.begin, entry.end))
+                ranges.append((name, entry.shape, entry.begin, entry.end, entry.integer))
             }
         }
 
@@ -71,8 +76,17 @@ public struct SafeTensorsFile: Sendable, Equatable {
         if covered != dataSize { throw .hole(file, from: covered, to: dataSize) }
 
         let tensors = ranges.map { r in
-            var scalars = [Float](repeating: 0, count: (r.end - r.begin) / 4)
             let base = headerEnd + r.begin
+            if r.integer {
+                var scalars = [Float](repeating: 0, count: (r.end - r.begin) / 8)
+                for i in scalars.indices {
+                    var bits: UInt64 = 0
+                    for k in 0..<8 { bits |= UInt64(bytes[base + 8 * i + k]) << (8 * UInt64(k)) }
+                    scalars[i] = Float(Int64(bitPattern: bits))
+                }
+                return (name: r.name, tensor: Tensor(unchecked: r.shape, scalars))
+            }
+            var scalars = [Float](repeating: 0, count: (r.end - r.begin) / 4)
             for i in scalars.indices {
                 let at = base + 4 * i
                 let bits = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
@@ -80,7 +94,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
             }
             return (name: r.name, tensor: Tensor(unchecked: r.shape, scalars))
         }
-        return SafeTensorsFile(tensors: tensors, metadata: metadata)
+        return SafeTensorsFile(tensors: tensors, metadata: metadata, integerTensors: Set(ranges.filter(\.integer).map(\.name)))
     }
 
     private static func parseHeader(_ json: Data, file: String) throws(ModelFileError) -> [String: Any] {
@@ -107,7 +121,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
     }
 
     private static func parseEntry(name: String, value: Any, file: String, dataSize: Int) throws(ModelFileError)
-        -> (shape: [Int], begin: Int, end: Int)
+        -> (shape: [Int], begin: Int, end: Int, integer: Bool)
     {
         guard let entry = value as? [String: Any] else {
             throw .badField(file, tensor: name, field: "entry", reason: "is not an object")
@@ -118,7 +132,8 @@ public struct SafeTensorsFile: Sendable, Equatable {
         guard let dtype = entry["dtype"] as? String else {
             throw .badField(file, tensor: name, field: "dtype", reason: "is not a string")
         }
-        guard dtype == "F32" else { throw .unsupportedDtype(file, tensor: name, dtype: dtype) }
+        guard dtype == "F32" || dtype == "I64" else { throw .unsupportedDtype(file, tensor: name, dtype: dtype) }
+        let width = dtype == "I64" ? 8 : 4
 
         guard let shapeValues = entry["shape"] as? [Any] else {
             throw .badField(file, tensor: name, field: "shape", reason: "is not an array")
@@ -129,7 +144,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
             guard let d = integer(v) else { throw .badShape(file, tensor: name, reason: "has a non-integer dimension") }
             guard d >= 0 else { throw .badShape(file, tensor: name, reason: "has negative dimension \(d)") }
             let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-            guard !overflow, product <= Int.max / 4 else { throw .badShape(file, tensor: name, reason: "element count overflows") }
+            guard !overflow, product <= Int.max / 8 else { throw .badShape(file, tensor: name, reason: "element count overflows") }
             elements = product
             shape.append(d)
         }
@@ -141,10 +156,10 @@ public struct SafeTensorsFile: Sendable, Equatable {
         guard begin >= 0, begin <= end, end <= dataSize else {
             throw .offsetsOutOfRange(file, tensor: name, begin: begin, end: end, dataSize: dataSize)
         }
-        if end - begin != elements * 4 {
+        if end - begin != elements * width {
             throw .sizeMismatch(file, tensor: name, shape: shape, bytes: end - begin)
         }
-        return (shape, begin, end)
+        return (shape, begin, end, width == 8)
     }
 
     // JSON numbers arrive as NSNumber, and so do booleans (`is Bool` holds for both, so the

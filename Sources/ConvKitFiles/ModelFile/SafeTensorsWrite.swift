@@ -24,9 +24,10 @@ extension SafeTensorsFile {
         }
         var offset = 0
         for (name, tensor) in tensors {
-            let end = offset + 4 * tensor.count
+            let integer = integerTensors.contains(name)
+            let end = offset + (integer ? 8 : 4) * tensor.count
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            fields.append("\(jsonString(name)):{\"dtype\":\"\(integer ? "I64" : "F32")\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         var header = Array("{\(fields.joined(separator: ","))}".utf8)
@@ -37,7 +38,14 @@ extension SafeTensorsFile {
         let length = UInt64(header.count)
         for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: length >> (8 * UInt64(i)))) }
         bytes += header
-        for (_, tensor) in tensors {
+        for (name, tensor) in tensors {
+            if integerTensors.contains(name) {
+                for x in tensor.scalars {
+                    let bits = UInt64(bitPattern: Int64(exactly: x.rounded()) ?? 0)
+                    for k in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: bits >> (8 * UInt64(k)))) }
+                }
+                continue
+            }
             for x in tensor.scalars {
                 let bits = x.bitPattern
                 bytes.append(UInt8(truncatingIfNeeded: bits))
