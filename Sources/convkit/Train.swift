@@ -9,7 +9,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a network on MNIST or another data set (default: the tutorial's 0-vs-1 experiment on MNIST).")
 
-    @Option(help: "Preset: tutorial, lenet or fast.")
+    @Option(help: "Preset: tutorial, lenet, fast, fashion (Fashion-MNIST) or cifar (32×32 colour, needs --data).")
     var arch: String = "tutorial"
     @Option(help: "Custom layers, e.g. \"conv 8 5, relu, maxpool 2, flatten, dense 10\" (training defaults from --arch).")
     var layers: String?
@@ -126,6 +126,8 @@ struct Train: ParsableCommand {
         // The data: where the checkpoint's came from, or as the options say.
         var dataOptions = self.dataOptions
         (dataOptions.data, dataOptions.valSplit) = (settings.data, settings.valSplit)
+        if dataOptions.data == nil { dataOptions.data = try Self.defaultData(for: recipe.name) }
+        settings.data = dataOptions.data
         let (seed, noShuffle) = (settings.seed, settings.noShuffle)
         let source = try dataOptions.source()
         // Only the bundled MNIST can stop reading early, and only for classes known before it is read.
@@ -276,6 +278,22 @@ struct Train: ParsableCommand {
             console.line()
             console.line(confusionTable(evaluation.confusion, classes: classes))
             if let save = settings.save { console.line("\nsaved \(save)") }
+        }
+    }
+
+    /// Where a recipe for another data set than the bundled MNIST finds its data without --data.
+    static func defaultData(for recipe: String) throws -> String? {
+        switch recipe {
+        case "fashion":
+            let debian = "/usr/share/datasets/fashion-mnist"
+            guard FileManager.default.fileExists(atPath: debian) else {
+                throw ValidationError("--arch fashion reads Fashion-MNIST from \(debian) (apt-get install dataset-fashion-mnist), or pass --data DIR")
+            }
+            return debian
+        case "cifar":
+            throw ValidationError("--arch cifar needs --data DIR: CIFAR-10 or CIFAR-100 binary files, or an image folder of 32×32 colour images")
+        default:
+            return nil
         }
     }
 
