@@ -8,7 +8,7 @@ avgpool, globalavgpool (AdaptiveAvgPool2d(1)), batchnorm (BatchNorm2d after C×H
 after a flat input), dropout, flatten, reshape.
 
   python3 -m venv .venv-torch && .venv-torch/bin/pip install torch==2.13.0+cpu numpy safetensors
-  .venv-torch/bin/python scripts/torch_load_check.py MODEL.safetensors [--convkit .build/release/convkit]
+  .venv-torch/bin/python scripts/torch_load_check.py MODEL.safetensors [--convkit .build/release/convkit] [--data DIR]
 """
 import argparse, gzip, json, os, subprocess, sys
 import numpy as np
@@ -97,6 +97,7 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--convkit", default=".build/release/convkit")
     ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--data", help="the test images' directory (IDX or CIFAR binary) when not the bundled MNIST")
     args = ap.parse_args()
 
     with safe_open(args.model, "pt") as f:
@@ -106,19 +107,26 @@ def main():
     net.eval()
     print("loaded", args.model, "into", net)
 
-    with gzip.open(os.path.join(os.path.dirname(__file__), "..", "Data", "mnist", "t10k-images-idx3-ubyte.gz")) as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    digits = [int(d) for d in meta["digits"].split(",")]
-    mean, std = float(meta["input_mean"]), float(meta["input_std"])
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks"))
+    from torch_train import load  # the IDX and CIFAR readers; imported here, as it imports build from this file
+    data = args.data or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Data", "mnist")
+    images = load(data)[2]
+    # Class names: a JSON array under "classes"; older files have only comma-separated "digits".
+    names = [str(c) for c in json.loads(meta["classes"])] if "classes" in meta else meta["digits"].split(",")
+    # One mean and deviation per channel (older files: one for all).
+    channels = images.shape[1]
+    mean = np.resize(np.array([float(v) for v in meta["input_mean"].split(",")], np.float32), channels)[None, :, None, None]
+    std = np.resize(np.array([float(v) for v in meta["input_std"].split(",")], np.float32), channels)[None, :, None, None]
+    predict = [args.convkit, "predict", "--model", args.model, "--json"] + (["--data", args.data] if args.data else [])
     worst = 0.0  # largest |torch − convkit| relative to the largest |torch| output of the image
     for i in range(args.images):
         x = torch.tensor((images[i:i + 1].astype(np.float32) / 255 - mean) / std)
         with torch.no_grad():
             torch_out = net(x)[0].numpy()
-        got = json.loads(subprocess.check_output([args.convkit, "predict", "--model", args.model, "--index", str(i), "--json"]))
+        got = json.loads(subprocess.check_output(predict + ["--index", str(i)]))
         scale = max(float(np.abs(torch_out).max()), 1e-6)
         worst = max(worst, float(np.abs(torch_out - np.array(got["outputs"])).max()) / scale)
-        assert digits[int(torch_out.argmax())] == got["class"], f"image {i}: torch {torch_out} convkit {got}"
+        assert names[int(torch_out.argmax())] == str(got["class"]), f"image {i}: torch {torch_out} convkit {got}"
     print(f"{args.images} test images: same class in PyTorch and ConvKit, largest relative output difference {worst:.2e}")
     assert worst <= 1e-5
 

@@ -58,28 +58,38 @@ public struct Recipe: Sendable {
         digits: Array(0...9), perClass: nil, testPerClass: nil)
 
     /// The fastest recipe to 99 % on all ten digits we found: LeNet with a 64-unit hidden layer
-    /// (16k more parameters, almost no more compute), Adam at 3e-3 annealed to zero by a cosine
-    /// over 4 epochs. Test accuracy per epoch on the bundled data, seed 0: 97.8, 98.8, 99.1,
-    /// 99.2 %. Over 3 epochs seed 0 reaches 99.07 % but seed 1 only 98.86 %; the plain LeNet with
-    /// the same schedule reaches 98.9 % after 6.
-    public static let fast = Recipe(
-        name: "fast",
-        architecture: { Architecture(spec: "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 64, relu, dense \($0)") },
-        loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 3e-3, batchSize: 64, epochs: 4, schedule: .cosine,
-        weightInit: .auto, normalization: .mnist, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
+    /// (16k more parameters, almost no more compute), two epochs at batch 128 of Adam with
+    /// betas 0.7, 0.9 on a one-cycle schedule peaking at 8e-3, and label smoothing 0.1. Test
+    /// accuracy after two epochs on the bundled data, seeds 0–4: 99.11, 99.04, 99.06, 99.03,
+    /// 99.15 % (README, Performance, for all ten seeds). Without the smoothing, or at a peak of
+    /// 5e-3, one seed in three ends below 98.9 %.
+    public static let fast: Recipe = {
+        var recipe = Recipe(
+            name: "fast",
+            architecture: { Architecture(spec: "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 64, relu, dense \($0)") },
+            loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 8e-3, batchSize: 128, epochs: 2, schedule: .oneCycle,
+            weightInit: .auto, normalization: .mnist, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
+        recipe.beta1 = 0.7
+        recipe.beta2 = 0.9
+        recipe.labelSmoothing = 0.1
+        return recipe
+    }()
 
     /// Fashion-MNIST (28×28 grey, ten kinds of clothing): two padded 3×3 conv blocks with batch
-    /// norm, a 128-unit hidden layer with dropout, Adam with a one-cycle schedule, label smoothing
-    /// and random shifts and flips.
+    /// norm and a 128-unit hidden layer, six epochs at batch 64 of Adam on a one-cycle schedule
+    /// peaking at 2e-3, label smoothing 0.1, random flips, each channel scaled by its measured mean
+    /// and deviation. 92.3 % in about two minutes on two threads (README, Performance); in runs that
+    /// short, shifts and dropout cost accuracy (91.5 % with both), and a network with 32 and 64
+    /// filters costs three times the time per epoch.
     public static let fashion: Recipe = {
         var recipe = Recipe(
             name: "fashion",
-            architecture: { Architecture(spec: "conv 32 3 pad 1, batchnorm, relu, maxpool 2, conv 64 3 pad 1, batchnorm, relu, maxpool 2, flatten, dropout 0.25, dense 128, relu, dense \($0)") },
-            loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 3e-3, batchSize: 128, epochs: 8, schedule: .oneCycle,
+            architecture: { Architecture(spec: "conv 24 3 pad 1, batchnorm, relu, maxpool 2, conv 48 3 pad 1, batchnorm, relu, maxpool 2, flatten, dense 128, relu, dense \($0)") },
+            loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 2e-3, batchSize: 64, epochs: 6, schedule: .oneCycle,
             weightInit: .auto, normalization: .mnist, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
         recipe.measuresNormalization = true
         recipe.labelSmoothing = 0.1
-        recipe.augmentation = try! Augmentation(maxShift: 2, flip: true)  // constant and valid
+        recipe.augmentation = try! Augmentation(maxShift: 0, flip: true)  // constant and valid
         return recipe
     }()
 
