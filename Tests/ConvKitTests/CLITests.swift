@@ -134,6 +134,17 @@ import ConvKitBenchmark
         Self.expectOneLineFailure(r, status: 64)
     }
 
+    @Test("--arch cifar without --data is one line naming --data; its summary takes 3×32×32 colour images")
+    func cifarPreset() throws {
+        let r = try Self.run(["train", "--arch", "cifar"])
+        Self.expectOneLineFailure(r, status: 64)
+        #expect(r.stderr.contains("--data"))
+        let summary = try Self.run(["summary", "--arch", "cifar"])
+        #expect(summary.status == 0)
+        #expect(summary.stdout.contains("input 3×32×32"))
+        #expect(summary.stdout.contains("BatchNorm"))
+    }
+
     @Test("other commands' options", arguments: [
         ["evaluate"], ["predict", "--model", "m"], ["predict", "--model", "m", "--index", "-3"],
         ["predict", "--model", "m", "--index", "1", "--image", "x.png"], ["frobnicate"], ["info", "--threads", "-2"],

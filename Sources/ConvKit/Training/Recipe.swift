@@ -100,7 +100,7 @@ public struct Recipe: Sendable {
     public static let cifar: Recipe = {
         var recipe = Recipe(
             name: "cifar",
-            architecture: { Architecture(spec: "conv 16 3 pad 1, batchnorm, relu, maxpool 2, conv 32 3 pad 1, batchnorm, relu, maxpool 2, conv 64 3 pad 1, batchnorm, relu, maxpool 2, flatten, dropout 0.25, dense \($0)") },
+            architecture: { Architecture(input: [3, 32, 32], spec: "conv 16 3 pad 1, batchnorm, relu, maxpool 2, conv 32 3 pad 1, batchnorm, relu, maxpool 2, conv 64 3 pad 1, batchnorm, relu, maxpool 2, flatten, dropout 0.25, dense \($0)") },
             loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 2e-3, batchSize: 64, epochs: 10, schedule: .oneCycle,
             weightInit: .auto, normalization: .unit, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
         recipe.measuresNormalization = true
