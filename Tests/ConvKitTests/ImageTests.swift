@@ -10,8 +10,8 @@ import ConvKitBenchmark
 
     @Test func pgmRoundTripsBinaryAndASCII() throws {
         let dir = TemporaryDirectory()
-        let p5 = dir.write("d.pgm", try PGM.encode(Self.digit))
-        let p2 = dir.write("a.pgm", try PGM.encode(Self.digit, binary: false))
+        let p5 = dir.write("d.pgm", PGM.encode(Self.digit))
+        let p2 = dir.write("a.pgm", PGM.encode(Self.digit, binary: false))
         #expect(try GreyImage.read(path: p5, width: 28, height: 28) == Self.digit)
         #expect(try GreyImage.read(path: p2, width: 28, height: 28) == Self.digit)
     }
