@@ -16,13 +16,8 @@ public final class AvgPool2D: BatchLayer {
     /// (C, H, W). Throws `ShapeError` unless the window fits.
     public init(input: [Int], size: Int = 2, stride: Int? = nil) throws(ShapeError) {
         let stride = stride ?? size
-        guard input.count == 3 else { throw ShapeError("avgpool needs a C×H×W input, got \(shapeText(input))") }
-        guard size > 0, stride > 0 else { throw ShapeError("avgpool needs a positive window and stride") }
-        guard size <= input[1], size <= input[2] else {
-            throw ShapeError("a \(size)×\(size) window does not fit a \(input[1])×\(input[2]) input")
-        }
         inputShape = input
-        outputShape = [input[0], (input[1] - size) / stride + 1, (input[2] - size) / stride + 1]
+        outputShape = try pooledShape(input, size: size, stride: stride, layer: "avgpool")
         self.size = size
         self.stride = stride
     }

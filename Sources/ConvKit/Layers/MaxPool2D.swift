@@ -17,13 +17,8 @@ public final class MaxPool2D: BatchLayer {
     /// samples of `input` (C, H, W). Throws `ShapeError` unless the window fits.
     public init(input: [Int], size: Int = 2, stride: Int? = nil) throws(ShapeError) {
         let stride = stride ?? size
-        guard input.count == 3 else { throw ShapeError("maxpool needs a C×H×W input, got \(shapeText(input))") }
-        guard size > 0, stride > 0 else { throw ShapeError("maxpool needs a positive window and stride") }
-        guard size <= input[1], size <= input[2] else {
-            throw ShapeError("a \(size)×\(size) window does not fit a \(input[1])×\(input[2]) input")
-        }
         inputShape = input
-        outputShape = [input[0], (input[1] - size) / stride + 1, (input[2] - size) / stride + 1]
+        outputShape = try pooledShape(input, size: size, stride: stride, layer: "maxpool")
         self.size = size
         self.stride = stride
         argmax = .allocate(capacity: 1)
@@ -55,4 +50,15 @@ public final class MaxPool2D: BatchLayer {
         ck_maxpool_backward(dx, dy, argmax, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                             Int32(outputShape[1]), Int32(outputShape[2]))
     }
+}
+
+/// (C, (H−P)/S+1, (W−P)/S+1): the output of P×P windows S apart over `input` (C, H, W), as
+/// max and average pooling both take them. Throws unless the window fits.
+func pooledShape(_ input: [Int], size: Int, stride: Int, layer: String) throws(ShapeError) -> [Int] {
+    guard input.count == 3 else { throw ShapeError("\(layer) needs a C×H×W input, got \(shapeText(input))") }
+    guard size > 0, stride > 0 else { throw ShapeError("\(layer) needs a positive window and stride") }
+    guard size <= input[1], size <= input[2] else {
+        throw ShapeError("a \(size)×\(size) window does not fit a \(input[1])×\(input[2]) input")
+    }
+    return [input[0], (input[1] - size) / stride + 1, (input[2] - size) / stride + 1]
 }
