@@ -181,7 +181,7 @@ struct Train: ParsableCommand {
             architecture.input = trainSet.sampleShape
             let measure = normalize == "measured" || (normalize == nil && recipe.measuresNormalization)
             let normalization = measure
-                ? InputNormalization.measured(from: train, channels: trainSet.channels) : recipe.normalization
+                ? try InputNormalization.measured(from: train, channels: trainSet.channels) : recipe.normalization
             do {
                 model = try Model(.init(architecture: architecture, loss: recipe.loss, classes: chosen.map(\.name), normalization: normalization))
             } catch {

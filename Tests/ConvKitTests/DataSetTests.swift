@@ -335,7 +335,7 @@ struct DataSetTests {
         let bytes = (0..<(channels * plane * samples)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
         let chosen = [4, 1, 3]
         let data = try LabeledImages(bytes: bytes, sampleShape: [channels, 2, 3], indices: chosen, labels: [0, 1, 0], classes: 2)
-        let measured = InputNormalization.measured(from: data, channels: channels)
+        let measured = try InputNormalization.measured(from: data, channels: channels)
         #expect(measured.channels == 3)
         for c in 0..<channels {
             let values = chosen.flatMap { s in (0..<plane).map { Double(bytes[s * channels * plane + c * plane + $0]) / 255 } }
@@ -345,11 +345,11 @@ struct DataSetTests {
                     "channel \(c): \(measured.means[c]) \(measured.stds[c]) vs \(mean) \(std)")
         }
         // A constant channel gets std 1, not a division by zero.
-        let flat = InputNormalization.measured(bytes: [7, 7, 7, 7], valuesPerSample: 2, channels: 2)
+        let flat = try InputNormalization.measured(bytes: [7, 7, 7, 7], valuesPerSample: 2, channels: 2)
         #expect(flat.stds == [1, 1] && flat.means.allSatisfy { abs($0 - 7.0 / 255) < 1e-7 })
 
         // fill and apply scale each plane by its own channel's mean and std.
-        let norm = InputNormalization(means: [0.1, 0.5, 0.9], stds: [0.2, 0.3, 0.4])
+        let norm = try InputNormalization(means: [0.1, 0.5, 0.9], stds: [0.2, 0.3, 0.4])
         var input = [Float](repeating: .nan, count: 2 * channels * plane)
         [1, 0].withUnsafeBufferPointer { order in
             input.withUnsafeMutableBufferPointer { data.fill(input: $0.baseAddress!, targets: nil, order: order, start: 0, count: 2, normalization: norm) }
@@ -365,13 +365,37 @@ struct DataSetTests {
             }
         }
         let one = Array(bytes.prefix(channels * plane))
-        let applied = norm.apply(one)
+        let applied = try norm.apply(one)
         for i in one.indices {
             let c = i / plane
             #expect(abs(applied[i] - (Float(one[i]) / 255 - norm.means[c]) / norm.stds[c]) <= 1e-5 * max(1, abs(applied[i])))
         }
         // The scalar spelling is still one channel for all.
-        #expect(InputNormalization.mnist == InputNormalization(means: [0.1307], stds: [0.3081]) && InputNormalization.mnist.mean == 0.1307)
+        let scalar = try InputNormalization(means: [0.1307], stds: [0.3081])
+        #expect(InputNormalization.mnist == scalar && InputNormalization.mnist.mean == 0.1307)
+    }
+
+    @Test("bad per-channel scaling is a typed error: in the initialiser, in measuring, applying, training and evaluating")
+    func badNormalization() throws {
+        #expect(throws: TrainingDataError.self) { try InputNormalization(means: [0.1, 0.2], stds: [1]) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization(means: [], stds: []) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization(means: [0], stds: [0]) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization(means: [.nan], stds: [1]) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization.measured(bytes: [1, 2, 3], valuesPerSample: 3, channels: 2) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization.measured(bytes: [1, 2], valuesPerSample: 2, samples: [5], channels: 1) }
+        let three = try InputNormalization(means: [0, 0, 0], stds: [1, 1, 1])
+        #expect(throws: TrainingDataError.self) { try three.apply([1, 2, 3, 4]) }
+        // Grey samples with a three-channel scaling: fit and evaluate say so instead of trapping.
+        let data = try LabeledImages(bytes: [UInt8](repeating: 9, count: 2 * 16), sampleShape: [1, 4, 4], labels: [0, 1], classes: 2)
+        let network = try Architecture(input: [1, 4, 4], spec: "flatten, dense 2").build()
+        let trainer = try Trainer(network: network, loss: .softmaxCrossEntropy,
+                                  optimizer: SGD(parameters: network.parameters, learningRate: 0.1), batchSize: 2, normalization: three)
+        #expect(throws: TrainingError.normalizationChannels(normalization: 3, sample: [1, 4, 4])) {
+            try trainer.fit(data, epochs: 0..<1) { _ in }
+        }
+        #expect(throws: TrainingError.normalizationChannels(normalization: 3, sample: [1, 4, 4])) {
+            try network.evaluate(data, loss: .softmaxCrossEntropy, normalization: three)
+        }
     }
 
     // MARK: model files
@@ -379,7 +403,7 @@ struct DataSetTests {
     @Test("model files keep class names (commas included) and per-channel normalisation; old digit files still load")
     func modelClassesAndNormalization() throws {
         let names = ["cat", "dog, big", "emu"]
-        let norm = InputNormalization(means: [0.49, 0.48, 0.45], stds: [0.25, 0.24, 0.26])
+        let norm = try InputNormalization(means: [0.49, 0.48, 0.45], stds: [0.25, 0.24, 0.26])
         let model = try Model(.init(architecture: Architecture(input: [3, 8, 8], spec: "conv 2 3, relu, flatten, dense 3"),
                                     loss: .softmaxCrossEntropy, classes: names, normalization: norm))
         let dir = TemporaryDirectory()
@@ -401,7 +425,7 @@ struct DataSetTests {
         // Normalisation for another number of channels than the input has is refused.
         #expect(throws: ModelError.self) {
             try Model(.init(architecture: Architecture(input: [3, 8, 8], spec: "flatten, dense 2"), loss: .softmaxCrossEntropy,
-                            classes: ["a", "b"], normalization: InputNormalization(means: [0, 0], stds: [1, 1])))
+                            classes: ["a", "b"], normalization: try InputNormalization(means: [0, 0], stds: [1, 1])))
         }
         // The colour model predicts from planar pixels normalised per channel.
         let pixels = (0..<192).map { UInt8($0) }

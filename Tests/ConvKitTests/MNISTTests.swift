@@ -268,7 +268,7 @@ import ConvKitBenchmark
         }
         let s: Float = 1 / 255
         #expect(batch == [7 * s, 8 * s, 0, 255 * s, -1, -1])
-        #expect(InputNormalization.mnist.apply([7, 8, 0, 255]) == {
+        #expect(try InputNormalization.mnist.apply([7, 8, 0, 255]) == {
             var b = [Float](repeating: 0, count: 4)
             [0, 1].withUnsafeBufferPointer { data.fill(input: &b, targets: nil, order: $0, start: 0, count: 2, normalization: .mnist) }
             return b

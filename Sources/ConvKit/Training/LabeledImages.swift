@@ -111,6 +111,8 @@ public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendab
     case noClasses
     /// A float sample holds NaN or an infinity.
     case nonFinite(sample: Int)
+    /// Per-channel scaling that cannot apply: says why.
+    case badNormalization(String)
 
     /// What is wrong, in one line.
     public var description: String {
@@ -124,6 +126,7 @@ public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendab
             "label \(label) at position \(position) is outside 0..<\(classes)"
         case .noClasses: "there must be at least one class"
         case .nonFinite(let sample): "sample \(sample) holds a NaN or infinite value"
+        case .badNormalization(let why): "input scaling: \(why)"
         }
     }
 }
@@ -144,12 +147,26 @@ public struct InputNormalization: Equatable, Sendable {
         stds = [std]
     }
 
-    /// One mean and std per channel. Both lists must be non-empty and of the same length.
-    public init(means: [Float], stds: [Float]) {
-        precondition(!means.isEmpty && means.count == stds.count, "\(means.count) means for \(stds.count) stds")
+    /// One mean and std per channel. Throws unless both lists are non-empty and of the same
+    /// length, every mean is finite and every std positive and finite.
+    public init(means: [Float], stds: [Float]) throws(TrainingDataError) {
+        guard !means.isEmpty, means.count == stds.count else {
+            throw .badNormalization("\(means.count) means for \(stds.count) deviations")
+        }
+        guard means.allSatisfy(\.isFinite), stds.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw .badNormalization("means must be finite and deviations positive")
+        }
+        self.init(unchecked: means, stds)
+    }
+
+    private init(unchecked means: [Float], _ stds: [Float]) {
         self.means = means
         self.stds = stds
     }
+
+    /// Whether these scales apply to samples of `shape`: one pair for every channel, or one per
+    /// channel (`shape[0]`).
+    public func fits(_ shape: [Int]) -> Bool { channels == 1 || channels == shape.first }
 
     /// The first channel's mean; setting it sets every channel's.
     public var mean: Float {
@@ -171,18 +188,26 @@ public struct InputNormalization: Equatable, Sendable {
     public static let mnist = InputNormalization(mean: 0.1307, std: 0.3081)
 
     /// Each channel's mean and (population) standard deviation over every pixel of `data`'s
-    /// samples, on the 0–1 scale. `channels` must divide the values of a sample; a channel whose
-    /// pixels are all equal gets std 1, which only shifts it. Float samples, which are used as
-    /// they are, give `.unit`.
-    public static func measured(from data: LabeledImages, channels: Int) -> InputNormalization {
+    /// samples, on the 0–1 scale. `channels` must divide the values of a sample (else it
+    /// throws); a channel whose pixels are all equal gets std 1, which only shifts it. Float
+    /// samples, which are used as they are, give `.unit`.
+    public static func measured(from data: LabeledImages, channels: Int) throws(TrainingDataError) -> InputNormalization {
         guard case .bytes(let bytes) = data.samples else { return .unit }
-        return measured(bytes: bytes, valuesPerSample: data.valuesPerSample, samples: data.indices, channels: channels)
+        return try measured(bytes: bytes, valuesPerSample: data.valuesPerSample, samples: data.indices, channels: channels)
     }
 
     /// As `measured(from:channels:)`, over samples `samples` (all when nil) of `bytes`, whole
-    /// samples of `valuesPerSample` 8-bit values each.
-    public static func measured(bytes: [UInt8], valuesPerSample: Int, samples: [Int]? = nil, channels: Int) -> InputNormalization {
-        precondition(channels >= 1 && valuesPerSample % channels == 0, "\(channels) channels do not divide \(valuesPerSample) values")
+    /// samples of `valuesPerSample` 8-bit values each. Throws for a channel count that does not
+    /// divide `valuesPerSample`, and for a sample index outside `bytes`.
+    public static func measured(bytes: [UInt8], valuesPerSample: Int, samples: [Int]? = nil,
+                                channels: Int) throws(TrainingDataError) -> InputNormalization {
+        guard channels >= 1, valuesPerSample >= channels, valuesPerSample % channels == 0 else {
+            throw .badNormalization("\(channels) channels do not divide samples of \(valuesPerSample) values")
+        }
+        let available = bytes.count / valuesPerSample
+        if let samples, let bad = samples.first(where: { !(0..<available).contains($0) }) {
+            throw .indexOutOfRange(position: samples.firstIndex(of: bad)!, index: bad, available: available)
+        }
         let plane = valuesPerSample / channels
         // Integer sums are exact (a sample's plane is at most 2^26 values, 255² each, far below
         // 2^63 over any data set that fits in memory), so the result does not depend on the order.
@@ -201,7 +226,7 @@ public struct InputNormalization: Equatable, Sendable {
             }
             if let samples { for i in samples { add(i) } } else { for i in 0..<(bytes.count / valuesPerSample) { add(i) } }
         }
-        guard count > 0 else { return InputNormalization(means: [Float](repeating: 0, count: channels), stds: [Float](repeating: 1, count: channels)) }
+        guard count > 0 else { return InputNormalization(unchecked: [Float](repeating: 0, count: channels), [Float](repeating: 1, count: channels)) }
         let n = Double(count * plane)
         var means: [Float] = [], stds: [Float] = []
         for c in 0..<channels {
@@ -210,7 +235,7 @@ public struct InputNormalization: Equatable, Sendable {
             means.append(Float(mean / 255))
             stds.append(variance > 0 ? Float(variance.squareRoot() / 255) : 1)
         }
-        return InputNormalization(means: means, stds: stds)
+        return InputNormalization(unchecked: means, stds)
     }
 
     /// x = pixel·scale + shift, the same formula folded into one multiply-add, for channel `c`.
@@ -218,10 +243,13 @@ public struct InputNormalization: Equatable, Sendable {
     func shift(_ c: Int) -> Float { -means[c] / stds[c] }
 
     /// The normalised values of `pixels`, one sample or several of `channels()` equal planes
-    /// each (a single channel pair applies to all of them).
-    public func apply(_ pixels: [UInt8]) -> [Float] {
+    /// each (a single channel pair applies to all of them). Throws when `pixels` do not divide
+    /// into `channels` equal planes.
+    public func apply(_ pixels: [UInt8]) throws(TrainingDataError) -> [Float] {
         if channels == 1 { return pixels.map { Float($0) * scale(0) + shift(0) } }
-        precondition(pixels.count % channels == 0, "\(pixels.count) pixels are not \(channels) equal channels")
+        guard pixels.count % channels == 0 else {
+            throw .badNormalization("\(pixels.count) pixels are not \(channels) equal channels")
+        }
         let plane = pixels.count / channels
         return pixels.indices.map { i in Float(pixels[i]) * scale(i / plane) + shift(i / plane) }
     }

@@ -40,6 +40,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case emptyData
     /// A share count below 1.
     case badShares(Int)
+    /// Per-channel input scaling for another number of channels than the samples have.
+    case normalizationChannels(normalization: Int, sample: [Int])
 
     /// What went wrong, in one line.
     public var description: String {
@@ -54,6 +56,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .labelOutOfRange(let label, let classes): "label \(label) is outside 0..<\(classes)"
         case .emptyData: "there is nothing to train on"
         case .badShares(let n): "the number of shares must be at least 1, got \(n)"
+        case .normalizationChannels(let n, let sample):
+            "the input scaling has \(n) channels but the samples are \(shapeText(sample))"
         }
     }
 }
@@ -207,7 +211,7 @@ public final class Trainer {
     }
 
     private func check(_ data: LabeledImages) throws(TrainingError) {
-        try network.check(data)
+        try network.check(data, normalization: normalization)
     }
 }
 
@@ -230,7 +234,7 @@ extension Sequential {
     /// only: nothing is trained.
     public func evaluate(_ data: LabeledImages, loss: any Loss, normalization: InputNormalization = .unit,
                          batchSize: Int = 256) throws(TrainingError) -> Evaluation {
-        try check(data)
+        try check(data, normalization: normalization)
         guard batchSize >= 1, (try? checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
         let classes = data.classes
         reserve(batch: batchSize)
@@ -262,10 +266,14 @@ extension Sequential {
         return try evaluate(LabeledImages(inputs: shaped, labels: labels, classes: outputCount), loss: loss)
     }
 
-    /// Throws unless `data` has this network's input shape and one class per output.
-    func check(_ data: LabeledImages) throws(TrainingError) {
+    /// Throws unless `data` has this network's input shape and one class per output, and, for
+    /// 8-bit samples, `normalization` has one channel or one per sample channel.
+    func check(_ data: LabeledImages, normalization: InputNormalization = .unit) throws(TrainingError) {
         guard data.sampleShape == inputShape else { throw .sampleShape(data: data.sampleShape, network: inputShape) }
         guard data.classes == outputCount else { throw .classCount(data: data.classes, outputs: outputCount) }
+        if case .bytes = data.samples, !normalization.fits(data.sampleShape) {
+            throw .normalizationChannels(normalization: normalization.channels, sample: data.sampleShape)
+        }
     }
 }
 

@@ -56,7 +56,9 @@ public final class Model {
 
     /// One image of 8-bit pixels as the network's input (1, C, H, W), scaled as in training.
     public func input(pixels: [UInt8]) throws(ShapeError) -> Tensor {
-        try Tensor(shape: [1] + network.inputShape, scalars: info.normalization.apply(pixels))
+        let scaled: [Float]
+        do { scaled = try info.normalization.apply(pixels) } catch { throw ShapeError(error.description) }
+        return try Tensor(shape: [1] + network.inputShape, scalars: scaled)
     }
 
     /// The network's outputs for one image: sigmoid outputs or logits, by the loss.
@@ -196,8 +198,10 @@ public final class Model {
         }
         let lossText = try field("loss")
         guard let loss = LossKind(rawValue: lossText) else { throw .badDescription("unknown loss '\(lossText)' (bce, softmax-ce)") }
+        let normalization: InputNormalization
+        do { normalization = try InputNormalization(means: means, stds: stds) } catch { throw .badDescription(error.description) }
         return Description(architecture: Architecture(input: input, spec: try field("layers")), loss: loss,
-                           classes: classes, normalization: InputNormalization(means: means, stds: stds))
+                           classes: classes, normalization: normalization)
     }
 }
 
