@@ -80,10 +80,9 @@ struct Show: ParsableCommand {
         let all = try source.load(.train)
         let labels = (try dataOptions.chosenClasses(in: all.classes) ?? all.classes).map { Int($0.label) }
         let selection = Selection(labels: labels, perClass: count)
-        let trainSet = try source.load(.train, selection: selection)
-        let picked = try trainSet.select(selection).indices.sorted().prefix(count)
-        let pixels = picked.flatMap { trainSet.image($0) }.map { Float($0) / 255 }
-        let samples = try Tensor(shape: [picked.count] + trainSet.sampleShape, scalars: pixels)
+        let picked = try all.select(selection).indices.sorted().prefix(count)
+        let pixels = picked.flatMap { all.image($0) }.map { Float($0) / 255 }
+        let samples = try Tensor(shape: [picked.count] + all.sampleShape, scalars: pixels)
         return try KernelImage.augmented(samples, by: augmentation, seed: seed, epoch: epoch, labels: !noLabels)
     }
 

@@ -46,8 +46,7 @@ struct DataParallelTests {
         #expect(a.map { $0.map(\.bitPattern) } == b.map { $0.map(\.bitPattern) })
         // Against the unsharded step only float rounding differs (different summation order).
         let c = try Self.weights(dir.path + "/plain.safetensors")
-        var largest: Float = 0
-        for (x, y) in zip(a.joined(), c.joined()) { largest = max(largest, abs(x - y) / max(abs(y), 1e-3)) }
+        let largest = Self.largestRelativeDifference(a, c)
         #expect(largest < 1e-2, "largest relative difference \(largest)")
     }
 
@@ -65,8 +64,7 @@ struct DataParallelTests {
         #expect(a.map { $0.map(\.bitPattern) } == b.map { $0.map(\.bitPattern) })
         // Each rank augments its share as the whole batch would: only summation order differs.
         let c = try Self.weights(dir.path + "/plain.safetensors")
-        var largest: Float = 0
-        for (x, y) in zip(a.joined(), c.joined()) { largest = max(largest, abs(x - y) / max(abs(y), 1e-3)) }
+        let largest = Self.largestRelativeDifference(a, c)
         #expect(largest < 1e-2, "largest relative difference \(largest)")
     }
 
@@ -80,5 +78,12 @@ struct DataParallelTests {
         #expect(refused.status != 0 && refused.stderr.contains("2 share"), "\(refused.stderr)")
         let resumed = try CLITests.run(["train", "--resume", checkpoint, "--shares", "2", "--epochs", "2"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
+    /// max |x − y| / max(|y|, 1e-3) over the weights of two runs, tensor by tensor.
+    static func largestRelativeDifference(_ a: [[Float]], _ c: [[Float]]) -> Float {
+        var largest: Float = 0
+        for (x, y) in zip(a.joined(), c.joined()) { largest = max(largest, abs(x - y) / max(abs(y), 1e-3)) }
+        return largest
     }
 }

@@ -90,6 +90,12 @@ public struct Architecture: Equatable, Sendable {
         func expect(_ range: ClosedRange<Int>, _ usage: String) throws(ShapeError) {
             guard range.contains(args.count) else { throw ShapeError("usage: \(usage)") }
         }
+        /// A pooling layer's `SIZE [STRIDE]`, the stride the size when not given.
+        func window(_ layer: String) throws(ShapeError) -> (size: Int, stride: Int) {
+            try expect(1...2, "\(layer) SIZE [STRIDE]")
+            let size = try count(args[0], "window")
+            return (size, args.count == 2 ? try count(args[1], "stride") : size)
+        }
 
         switch kind.lowercased() {
         case "conv":
@@ -103,9 +109,8 @@ public struct Architecture: Equatable, Sendable {
         case "sigmoid": try expect(0...0, "sigmoid"); return Sigmoid(input: input)
         case "tanh": try expect(0...0, "tanh"); return Tanh(input: input)
         case "maxpool", "pool":
-            try expect(1...2, "maxpool SIZE [STRIDE]")
-            let size = try count(args[0], "window")
-            return try MaxPool2D(input: input, size: size, stride: args.count == 2 ? try count(args[1], "stride") : size)
+            let (size, stride) = try window("maxpool")
+            return try MaxPool2D(input: input, size: size, stride: stride)
         case "batchnorm":
             try expect(0...0, "batchnorm")
             return try BatchNorm(input: input)
@@ -114,9 +119,8 @@ public struct Architecture: Equatable, Sendable {
             guard let p = Float(args[0]), p >= 0, p < 1 else { throw ShapeError("dropout P needs 0 ≤ P < 1, got '\(args[0])'") }
             return try Dropout(input: input, probability: p)
         case "avgpool":
-            try expect(1...2, "avgpool SIZE [STRIDE]")
-            let size = try count(args[0], "window")
-            return try AvgPool2D(input: input, size: size, stride: args.count == 2 ? try count(args[1], "stride") : size)
+            let (size, stride) = try window("avgpool")
+            return try AvgPool2D(input: input, size: size, stride: stride)
         case "globalavgpool":
             try expect(0...0, "globalavgpool")
             return try GlobalAvgPool2D(input: input)
