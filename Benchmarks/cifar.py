@@ -9,7 +9,7 @@ the CIFAR-10 binary format (the speed of a step does not depend on the pixels).
 """
 import argparse, os, statistics, sys, tempfile, time
 import random
-from same_recipe import run_json, torch_command, ROOT
+from same_recipe import export_option, run_json, torch_command, ROOT
 
 
 def write_cifar(directory, train, test, seed=0):
@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as data:
+    with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as exported:
         write_cifar(data, args.images, 1000)
         print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
               f"{args.images} random CIFAR-format images, one epoch, median of {args.repeat}", flush=True)
@@ -40,10 +40,11 @@ def main():
             ours, theirs = [], []
             for _ in range(args.repeat):
                 report = run_json([args.convkit, "train", "--arch", "cifar", "--data", data, "--epochs", "1", "--json",
-                                   "--threads", str(threads), "--per-class", "all", "--test-per-class", "all"])
+                                   "--threads", str(threads), "--per-class", "all", "--test-per-class", "all"]
+                                  + export_option(exported))
                 ours.append(report["samples_per_second"])
                 if args.torch:
-                    theirs.append(run_json(torch_command(args.torch, report, threads, 0, data=data, epochs=1))["samples_per_second"])
+                    theirs.append(run_json(torch_command(args.torch, report, threads, 0, epochs=1))["samples_per_second"])
             line = f"  cifar recipe, {threads} thread{'s' if threads > 1 else ''}: convkit {statistics.median(ours):8.0f} images/s"
             if theirs:
                 line += f", pytorch {statistics.median(theirs):8.0f} images/s, {statistics.median(ours) / statistics.median(theirs):.2f}x"

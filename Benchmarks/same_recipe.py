@@ -11,17 +11,25 @@ def run_json(cmd):
     return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
-def torch_command(python, report, threads, seed, data=None, epochs=None):
-    """PyTorch on the recipe a `convkit train --json` report describes."""
+def export_option(directory):
+    """What a `convkit train` command adds so that torch_command can give PyTorch the same data."""
+    return ["--export-data", directory]
+
+
+def torch_command(python, report, threads, seed, epochs=None):
+    """PyTorch on the recipe a `convkit train --json --export-data DIR` report describes, on the
+    images and labels ConvKit wrote to DIR; torch_train.py checks their digests and refuses to
+    run on anything else."""
+    if not report.get("data_digest") or not report.get("export_data"):
+        raise SystemExit("same_recipe.py: the convkit report has no data_digest: run convkit train with export_option(DIR)")
     r = report["recipe"]
     cmd = [python, os.path.join(ROOT, "Benchmarks", "torch_train.py"), "--layers", report["layers"],
            "--optimizer", r["optimizer"], "--lr", str(r["lr"]), "--betas", r["betas"], "--momentum", str(r["momentum"]),
            "--batch", str(r["batch"]), "--epochs", str(epochs if epochs is not None else r["epochs"]),
            "--schedule", r["schedule"], "--label-smoothing", str(r["label_smoothing"]), "--weight-init", r["weight_init"],
            "--weight-decay", str(r["weight_decay"]), "--normalization", r["normalization"],
-           "--threads", str(threads), "--seed", str(seed)]
+           "--threads", str(threads), "--seed", str(seed), "--loss", r["loss"], "--classes", str(len(report["classes"])),
+           "--data", report["export_data"], "--expect-digest", json.dumps(report["data_digest"])]
     if r.get("augment"):
         cmd += ["--augment", r["augment"]]
-    if data:
-        cmd += ["--data", data]
     return cmd

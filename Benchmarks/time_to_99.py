@@ -7,11 +7,12 @@ run, seed by seed. Prints a per-seed table and the means, and the ratio of train
   swift build -c release
   python3 Benchmarks/time_to_99.py [--torch .venv-torch/bin/python] [--seeds 10] [--threads 2]
 
-PyTorch's recipe is read from the `recipe` object of convkit's own JSON report, so the two cannot
-drift apart.
+PyTorch's recipe is read from the `recipe` object of convkit's own JSON report, and its data are
+the images convkit exports for that seed (`--export-data`), checked by digest, so neither the
+recipe nor the data can drift apart (`--arch fashion` trains both on Fashion-MNIST).
 """
-import argparse, os, statistics, sys, time
-from same_recipe import ROOT, run_json, torch_command
+import argparse, os, statistics, sys, tempfile, time
+from same_recipe import ROOT, export_option, run_json, torch_command
 
 
 def main():
@@ -21,14 +22,18 @@ def main():
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--arch", default="fast")
+    ap.add_argument("--data", help="passed to convkit train as --data (PyTorch gets the images ConvKit exports)")
     args = ap.parse_args()
+    data = ["--data", args.data] if args.data else []
+    exported = tempfile.TemporaryDirectory()
 
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, {args.threads} threads, "
           f"`convkit train --arch {args.arch} --seed S`", flush=True)
     print(f"{'seed':>4}  {'convkit %':>9}  {'convkit s':>9}  {'torch %':>8}  {'torch s':>8}", flush=True)
     rows = []
     for seed in range(args.seeds):
-        ours = run_json([args.convkit, "train", "--arch", args.arch, "--seed", str(seed), "--json", "--threads", str(args.threads)])
+        ours = run_json([args.convkit, "train", "--arch", args.arch, "--seed", str(seed), "--json", "--threads", str(args.threads)]
+                        + data + (export_option(exported.name) if args.torch else []))
         theirs = None
         if args.torch:
             theirs = run_json(torch_command(args.torch, ours, args.threads, seed))

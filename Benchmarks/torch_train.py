@@ -7,11 +7,15 @@ name mean, so the two run the same recipe. Prints one JSON object, as `convkit t
   .venv-torch/bin/python Benchmarks/torch_train.py --layers "conv 8 5, relu, maxpool 2, flatten, dense 10" \
       --optimizer adam --lr 3e-3 --batch 64 --epochs 2 --schedule cosine --threads 2
 
-Data: IDX (gzip) from --data, MNIST by default; or CIFAR-10 binary (`data_batch_*.bin`), read
-into memory once. Differences from ConvKit that remain: the generator (same seed, different
-numbers), and PyTorch's own summation orders.
+Data: what `convkit train --export-data DIR` wrote (the exact images and labels ConvKit trained
+and tested on, in its class order); or IDX (gzip) MNIST files, the bundled MNIST by default; or
+CIFAR-10 binary (`data_batch_*.bin`), read into memory once. With --expect-digest (the
+`data_digest` object of ConvKit's --json report) the run refuses to start unless the data it
+loaded has the same counts and the same SHA-256 of labels and samples: Benchmarks/same_recipe.py
+always passes it, so no comparison runs on other data than ConvKit's. Differences from ConvKit
+that remain: the generator (same seed, different numbers), and PyTorch's own summation orders.
 """
-import argparse, glob, gzip, json, math, os, sys, time
+import argparse, glob, gzip, hashlib, json, math, os, sys, time
 import numpy as np
 import torch
 from torch import nn
@@ -29,8 +33,37 @@ def read_idx(path):
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx_any(path):
+    """An IDX array of any element type and rank, plain or gzip."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    kind, dims = data[2], data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, IDX_TYPES[kind], offset=4 + 4 * dims).reshape(shape)
+
+
+def digest(images, labels):
+    """What ConvKit's LabeledImages.digest computes: counts, SHA-256 of the labels as little-endian
+    int32 and of the samples (bytes, or float32 little-endian) in order."""
+    samples = images.astype(np.uint8) if images.dtype == np.uint8 else images.astype("<f4")
+    return {"count": int(len(labels)), "labels_sha256": hashlib.sha256(np.asarray(labels).astype("<i4").tobytes()).hexdigest(),
+            "samples_sha256": hashlib.sha256(np.ascontiguousarray(samples).tobytes()).hexdigest()}
+
+
 def load(path):
-    """(train images N×C×H×W uint8, train labels, test images, test labels)."""
+    """(train images N×C×H×W, train labels, test images, test labels)."""
+    if os.path.exists(os.path.join(path, "train-images.idx")):
+        def split(name):
+            x = read_idx_any(os.path.join(path, f"{name}-images.idx"))
+            if x.ndim == 3:
+                x = x[:, None]
+            return x, read_idx_any(os.path.join(path, f"{name}-labels.idx")).astype(np.int64)
+        return (*split("train"), *split("test"))
     if glob.glob(os.path.join(path, "data_batch_*.bin")):
         def cifar(files):
             raw = np.concatenate([np.fromfile(f, np.uint8).reshape(-1, 3073) for f in files])
@@ -119,6 +152,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, default=0)
+    ap.add_argument("--loss", default="softmax-ce", choices=["softmax-ce", "bce"])
+    ap.add_argument("--classes", type=int, default=0, help="the number of classes (default: the largest label + 1)")
+    ap.add_argument("--expect-digest", help="JSON {train: {count, labels_sha256, samples_sha256}, test: {…}}: refuse other data")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -127,6 +163,14 @@ def main():
     xtr, ytr, xte, yte = load(args.data)
     if args.max_train:
         xtr, ytr = xtr[:args.max_train], ytr[:args.max_train]
+    if args.expect_digest:
+        expected = json.loads(args.expect_digest)
+        for name, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+            found = digest(x, y)
+            if found != expected[name]:
+                sys.exit(f"torch_train.py: refusing to run: the {name} data loaded from {args.data} is not ConvKit's "
+                         f"({found['count']} samples, labels {found['labels_sha256'][:12]}…, samples {found['samples_sha256'][:12]}…; "
+                         f"ConvKit had {expected[name]['count']}, {expected[name]['labels_sha256'][:12]}…, {expected[name]['samples_sha256'][:12]}…)")
     c = xtr.shape[1]
     if args.normalization == "mnist":
         mean, std = np.full(c, 0.1307), np.full(c, 0.3081)
@@ -142,7 +186,7 @@ def main():
 
     xtr_t, xte_t = prep(xtr), prep(xte)
     ytr_t, yte_t = torch.tensor(ytr), torch.tensor(yte)
-    classes = int(max(ytr.max(), yte.max())) + 1
+    classes = args.classes or int(max(ytr.max(), yte.max())) + 1
     net = build(list(xtr.shape[1:]), args.layers)
     initialise(net, args.weight_init)
     b1, b2 = (float(v) for v in args.betas.split(","))
@@ -151,7 +195,13 @@ def main():
     else:
         opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0 if args.optimizer == "sgd" else args.momentum,
                               nesterov=args.optimizer == "nesterov", weight_decay=args.weight_decay)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    if args.loss == "bce":
+        # ConvKit's BinaryCrossEntropy: the network ends in a sigmoid, one-hot targets, the mean
+        # over samples and classes.
+        bce = nn.BCELoss()
+        loss_fn = lambda out, y: bce(out, nn.functional.one_hot(y, classes).float())
+    else:
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     aug = {p.split(":")[0]: p for p in args.augment.split(",") if p}
     shift = int(aug["shift"].split(":")[1]) if "shift" in aug else 0
     flip = "flip" in aug

@@ -6,10 +6,8 @@ peak resident memory of a full LeNet run. Medians over --repeat runs.
   swift build -c release
   python3 Benchmarks/training.py [--torch .venv-torch/bin/python] [--repeat 3] [--lenet-epochs 2]
 """
-import argparse, json, os, statistics, subprocess, sys, time
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ANCHORS = os.path.join(ROOT, "..", "shared", "anchors")
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+from same_recipe import ROOT, export_option, torch_command
 
 
 def run_json(cmd):
@@ -46,26 +44,25 @@ def main():
               flush=True)
 
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, median of {args.repeat}")
+    exported = tempfile.TemporaryDirectory()
+    # PyTorch runs Benchmarks/torch_train.py on the recipe and the exported images of one of
+    # ConvKit's runs (checked by digest), so both train on the same data.
+    def compare(what, unit, t, command, rate):
+        reports = [run_json(command + export_option(exported.name))[0] for _ in range(args.repeat)]
+        theirs = None
+        if args.torch:
+            theirs = median([rate(run_json(torch_command(args.torch, reports[0], t, 0))[0]) for _ in range(args.repeat)])
+        row(what, t, median([rate(r) for r in reports]), theirs, unit)
+
     if "tutorial" not in skip:
         for t in (1, 2):
-            ours = median([run_json([ck, "train", "--json", "--threads", str(t)])[0]["samples_per_second"] for _ in range(args.repeat)])
-            theirs = None
-            if args.torch:
-                theirs = median([run_json([args.torch, os.path.join(ANCHORS, "seed_torch.py"), "--threads", str(t), "--batch", "1",
-                                           "--quiet", "--data", os.path.join(ROOT, "Data", "mnist")])[0]
-                                 ["train_samples_per_s_median"] for _ in range(args.repeat)])
-            row("tutorial net, batch 1", t, ours, theirs, "samples/s")
+            compare("tutorial net, batch 1", "samples/s", t, [ck, "train", "--json", "--threads", str(t)],
+                    lambda r: r["samples_per_second"])
     if "lenet" not in skip:
         for t in (1, 2):
-            ours = median([median([60000 / e["seconds"] for e in run_json(
-                [ck, "train", "--arch", "lenet", "--epochs", str(args.lenet_epochs), "--json", "--threads", str(t)])[0]["epochs"]])
-                for _ in range(args.repeat)])
-            theirs = None
-            if args.torch:
-                theirs = median([run_json([args.torch, os.path.join(ANCHORS, "lenet_torch.py"), "--threads", str(t),
-                                           "--epochs", str(args.lenet_epochs), "--data", os.path.join(ROOT, "Data", "mnist")])[0]
-                                 ["images_per_s_median"] for _ in range(args.repeat)])
-            row("lenet, batch 64", t, ours, theirs, "images/s")
+            compare("lenet, batch 64", "images/s", t,
+                    [ck, "train", "--arch", "lenet", "--epochs", str(args.lenet_epochs), "--json", "--threads", str(t)],
+                    lambda r: median([r["train_images"] / e["seconds"] for e in r["epochs"]]))
     if "fast" not in skip:
         runs = [run_json([ck, "train", "--arch", "fast", "--json"])[0] for _ in range(args.repeat)]
         print(f"  fast preset: train_seconds {[round(r['train_seconds'], 2) for r in runs]}, "

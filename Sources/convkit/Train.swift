@@ -9,9 +9,9 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a network on MNIST or another data set (default: the tutorial's 0-vs-1 experiment on MNIST).")
 
-    @Option(help: "Preset: tutorial, lenet, fast, fashion (Fashion-MNIST) or cifar (32×32 colour, needs --data).")
-    var arch: String = "tutorial"
-    @Option(help: "Custom layers, e.g. \"conv 8 5, relu, maxpool 2, flatten, dense 10\" (training defaults from --arch).")
+    @Option(help: "Preset: tutorial (the default), lenet, fast, fashion (Fashion-MNIST), cifar (32×32 colour, needs --data), or custom (the defaults for your own --layers and data).")
+    var arch: String?
+    @Option(help: "Your own layers, e.g. \"conv 8 5, relu, maxpool 2, flatten, dense 10\": training defaults from --arch, else from custom; the init and loss fit the network unless given.")
     var layers: String?
     @Option(help: "Loss: bce or softmax-ce.") var loss: String?
     @Option(help: "Optimizer: sgd, momentum, nesterov or adam.") var optimizer: String?
@@ -42,6 +42,8 @@ struct Train: ParsableCommand {
     @Option(help: "Run each batch as N contiguous shares whose gradients are summed in order: one process doing exactly what mpirun -np N does (for comparing).")
     var shares: Int?
     @Flag(help: "Print one JSON object at the end instead of the report.") var json = false
+    @Option(help: ArgumentHelp("Write the exact training and test images of this run to DIR as IDX files (train-images.idx, train-labels.idx, test-…), and their digests to --json's data_digest: for running another framework on the same data.", valueName: "dir"))
+    var exportData: String?
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var compute: ComputeOptions
 
@@ -61,7 +63,7 @@ struct Train: ParsableCommand {
         if checkpointEvery != nil, checkpoint == nil, resume == nil { throw ValidationError("--checkpoint-every needs --checkpoint FILE") }
         if resume != nil {
             let recipeOptions: [(String, Bool)] = [
-                ("--arch", arch != "tutorial"), ("--layers", layers != nil), ("--loss", loss != nil), ("--optimizer", optimizer != nil),
+                ("--arch", arch != nil), ("--layers", layers != nil), ("--loss", loss != nil), ("--optimizer", optimizer != nil),
                 ("--lr", lr != nil), ("--batch", batch != nil), ("--momentum", momentum != nil), ("--weight-decay", weightDecay != nil),
                 ("--schedule", schedule != nil), ("--weight-init", weightInit != nil), ("--seed", seed != 0),
                 ("--per-class", perClass != nil), ("--test-per-class", testPerClass != nil), ("--no-shuffle", noShuffle),
@@ -77,7 +79,9 @@ struct Train: ParsableCommand {
             throw ValidationError("--normalize is unit, mnist or measured, got '\(normalize)'")
         }
         if normalize != nil, `init` != nil { throw ValidationError("--init takes the input scaling from the model; drop --normalize") }
-        if Recipe.named(arch) == nil { throw ValidationError("unknown --arch '\(arch)' (\(Recipe.all.map(\.name).joined(separator: ", ")))") }
+        if let arch, Recipe.named(arch) == nil {
+            throw ValidationError("unknown --arch '\(arch)' (\(Recipe.all.map(\.name).joined(separator: ", ")))")
+        }
     }
 
     func run() throws {
@@ -94,7 +98,8 @@ struct Train: ParsableCommand {
         }
         let isMain = group?.isMain ?? true
         let console = Console(quiet: json || !isMain)
-        var recipe = Recipe.named(arch)!
+        // Your own layers train with the defaults for your own network unless a preset is named.
+        var recipe = arch.flatMap(Recipe.named) ?? (layers == nil ? .tutorial : .custom)
         var settings = RunSettings(seed: seed, noShuffle: noShuffle, data: dataOptions.data, save: save,
                                    checkpoint: checkpoint, checkpointEvery: checkpointEvery ?? 1,
                                    processes: group?.size ?? shares ?? 1)
@@ -120,6 +125,12 @@ struct Train: ParsableCommand {
             (given, resumed) = (loaded.model, loaded.file)
         } else {
             try applyOverrides(to: &recipe)
+            // A preset's init and loss are for the preset's own network (the tutorial's N(0, 1)
+            // and binary cross-entropy would cripple most others): your layers get what fits them.
+            if let layers {
+                if weightInit == nil { recipe.weightInit = Recipe.custom.weightInit }
+                if loss == nil { recipe.loss = LossKind.suited(to: Architecture(spec: layers)) }
+            }
             if let initPath = `init` { given = try Model.load(path: initPath).model }
         }
 
@@ -157,7 +168,7 @@ struct Train: ParsableCommand {
             }
         } else if let picked = try dataOptions.chosenClasses(in: trainSet.classes) {
             chosen = picked
-        } else if source.format == .idx {
+        } else if source.format == .idx, !recipe.digits.isEmpty {
             let names = recipe.digits.map(String.init)
             if let missing = names.first(where: { name in !trainSet.classes.contains { $0.name == name } }) {
                 throw ValidationError("--arch \(recipe.name) trains on digits \(names.joined(separator: ",")) but the data has no class '\(missing)'; pick classes with --classes")
@@ -172,6 +183,11 @@ struct Train: ParsableCommand {
         let trainSubset = try trainSet.select(trainSelection, shuffleSeed: noShuffle ? nil : seed)
         let testSubset = try testSet.select(testSelection)
         let train = try trainSet.labeledImages(trainSubset), test = try testSet.labeledImages(testSubset)
+        if isMain { for warning in Self.classWarnings(train: train, test: test, names: chosen.map(\.name)) { writeStandardError("warning: \(warning)\n") } }
+        var dataDigest: [String: Any]?
+        if let exportData, group?.isMain ?? true {
+            dataDigest = try Self.export(train: train, test: test, to: exportData)
+        }
 
         let model: Model
         if let given {
@@ -227,7 +243,7 @@ struct Train: ParsableCommand {
             let names = classes.joined(separator: ",")
             console.line("data: \(source) · \(classes.count) classes (\(names.count > 120 ? names.prefix(120) + "…" : names)) · \(shapeText(trainSet.sampleShape)) · \(train.count) training images · \(test.count) \(dataOptions.valSplit.map { "held-out (--val-split \($0))" } ?? "test") images")
         }
-        console.line("training: \(model.loss.name), \(optimizer.name) lr \(recipe.learningRate), batch \(recipe.batchSize), \(recipe.epochs) epochs, seed \(seed)\(trainingExtras(recipe))")
+        console.line("training: \(model.loss.name), \(optimizer.name) lr \(recipe.learningRate), batch \(recipe.batchSize), \(recipe.epochs) epochs, init \(given == nil ? recipe.weightInit.rawValue : "from \(resume ?? `init` ?? "the model")"), seed \(seed)\(trainingExtras(recipe))")
         console.line()
 
         var reports: [EpochReport] = []
@@ -269,7 +285,8 @@ struct Train: ParsableCommand {
                      "seconds": r.seconds, "learning_rate": r.learningRate]
                 },
                 "confusion": evaluation.confusion,
-                "recipe": recipeReport(recipe, normalization: model.info.normalization),
+                "recipe": recipeReport(recipe, normalization: model.info.normalization, loss: model.info.loss),
+                "data_digest": dataDigest ?? NSNull(), "export_data": exportData.map(absolute) ?? NSNull(),
             ]))
         } else {
             console.line()
@@ -279,6 +296,40 @@ struct Train: ParsableCommand {
             console.line(confusionTable(evaluation.confusion, classes: classes))
             if let save = settings.save { console.line("\nsaved \(save)") }
         }
+    }
+
+    /// Classes a user would want to hear about before training: one with training images but
+    /// no test images (its accuracy cannot be measured: often a stray or corrupt label), and one
+    /// with fewer than 1 % of the median class's training images (too few to learn).
+    static func classWarnings(train: LabeledImages, test: LabeledImages, names: [String]) -> [String] {
+        let trainCounts = train.classCounts, testCounts = test.classCounts
+        let median = trainCounts.sorted()[trainCounts.count / 2]
+        var warnings: [String] = []
+        for (k, name) in names.enumerated() {
+            let (n, m) = (trainCounts[k], testCounts[k])
+            let untested = n > 0 && m == 0 && test.count > 0, rare = 100 * n < median
+            guard untested || rare else { continue }
+            warnings.append("class '\(name)' has \(n) training image\(n == 1 ? "" : "s")"
+                            + (rare ? " (under 1 % of the median class's \(median))" : "")
+                            + (untested ? " and no test images" : " and \(m) test image\(m == 1 ? "" : "s")"))
+        }
+        return warnings
+    }
+
+    /// --export-data: both splits as IDX files in `directory` (made if missing), and their digests.
+    static func export(train: LabeledImages, test: LabeledImages, to directory: String) throws -> [String: Any] {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("--export-data: cannot make the folder \(directory)")
+        }
+        var digests: [String: Any] = [:]
+        for (name, set) in [("train", train), ("test", test)] {
+            try set.writeIDX(directory: directory, prefix: name)
+            let d = set.digest
+            digests[name] = ["count": d.count, "labels_sha256": d.labels, "samples_sha256": d.samples]
+        }
+        return digests
     }
 
     /// Where a recipe for another data set than the bundled MNIST finds its data without --data.
@@ -346,14 +397,14 @@ struct Train: ParsableCommand {
 /// The settings a run has beyond the defaults, for the "training:" line.
 /// The recipe in `--json`'s report, under the names of train's options: enough for another
 /// framework to run the same recipe (Benchmarks/torch_train.py does).
-func recipeReport(_ recipe: Recipe, normalization: InputNormalization) -> [String: Any] {
+func recipeReport(_ recipe: Recipe, normalization: InputNormalization, loss: LossKind) -> [String: Any] {
     // As the float prints (0.1, not 0.10000000149), which is what the user typed.
     func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
     return [
         "optimizer": recipe.optimizer.rawValue, "lr": decimal(recipe.learningRate), "momentum": decimal(recipe.momentum),
         "betas": "\(recipe.beta1),\(recipe.beta2)", "weight_decay": decimal(recipe.weightDecay), "batch": recipe.batchSize,
         "epochs": recipe.epochs, "schedule": scheduleText(recipe.schedule), "label_smoothing": decimal(recipe.labelSmoothing),
-        "augment": recipe.augmentation.isIdentity ? "" : "\(recipe.augmentation)", "weight_init": recipe.weightInit.rawValue,
+        "augment": recipe.augmentation.isIdentity ? "" : "\(recipe.augmentation)", "weight_init": recipe.weightInit.rawValue, "loss": loss.rawValue,
         "normalization": normalization == .mnist ? "mnist" : normalization == .unit ? "unit" : "measured",
     ]
 }

@@ -80,6 +80,13 @@ public struct LabeledImages: Sendable {
     /// The number of samples used: `indices.count`.
     public var count: Int { indices.count }
 
+    /// How many samples each class has: `classCounts[k]` for class k.
+    public var classCounts: [Int] {
+        var counts = [Int](repeating: 0, count: classes)
+        for label in labels { counts[label] += 1 }
+        return counts
+    }
+
     /// Entries `range` of this set (positions in `indices`), sharing the samples.
     package func slice(_ range: Range<Int>) -> LabeledImages {
         LabeledImages(self, indices: Array(indices[range]), labels: Array(labels[range]))

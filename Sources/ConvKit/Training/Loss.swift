@@ -41,6 +41,14 @@ public enum LossKind: String, CaseIterable, Sendable {
     /// `SoftmaxCrossEntropy`: logits, softmax inside the loss.
     case softmaxCrossEntropy = "softmax-ce"
 
+    /// The loss that fits a network's outputs: binary cross-entropy when the last layer is a
+    /// sigmoid (the outputs are already one probability per class, as in the tutorial), softmax
+    /// cross-entropy otherwise (the outputs are logits, whatever the number of classes). What
+    /// `convkit train --layers` trains with unless `--loss` says otherwise.
+    public static func suited(to architecture: Architecture) -> LossKind {
+        architecture.layers.last?.split(separator: " ").first?.lowercased() == "sigmoid" ? .binaryCrossEntropy : .softmaxCrossEntropy
+    }
+
     /// The loss itself.
     public var function: any Loss {
         switch self {

@@ -1,7 +1,7 @@
 /// A network and how to train it: what `--arch` names. Every field is a default that a
 /// command-line option can override.
 public struct Recipe: Sendable {
-    /// What `--arch` calls it: "tutorial", "lenet" or "fast".
+    /// What `--arch` calls it: "tutorial", "lenet", "fast", "fashion", "cifar" or "custom".
     public var name: String
     /// The network for a number of classes.
     public var architecture: @Sendable (_ classes: Int) -> Architecture
@@ -37,7 +37,8 @@ public struct Recipe: Sendable {
     public var measuresNormalization = false
     /// Whether the order is shuffled again every epoch.
     public var reshuffle: Bool
-    /// The digits to train and test on, in the order of the network's outputs.
+    /// The digits to train and test on, in the order of the network's outputs; empty: every
+    /// class the data has.
     public var digits: [Int]
     /// Training images per digit (nil: all of them) and test images per digit.
     public var perClass: Int?
@@ -109,8 +110,24 @@ public struct Recipe: Sendable {
         return recipe
     }()
 
-    /// Every recipe: `tutorial`, `lenet`, `fast`, `fashion` and `cifar`.
-    public static let all = [tutorial, lenet, fast, fashion, cifar]
+    /// The defaults for a network and data of your own (what `convkit train --layers` starts from
+    /// without `--arch`): softmax cross-entropy, Adam 1e-3 at batch 64 for 10 epochs, reshuffled,
+    /// weights by `WeightInit.auto`, every image of every class (`digits` is empty), each channel scaled by its
+    /// measured mean and deviation. Its own network, for when none is given, is two padded 3×3
+    /// conv blocks with batch norm, which fits any image of at least 4×4 pixels and any number of
+    /// channels.
+    public static let custom: Recipe = {
+        var recipe = Recipe(
+            name: "custom",
+            architecture: { Architecture(spec: "conv 32 3 pad 1, batchnorm, relu, maxpool 2, conv 64 3 pad 1, batchnorm, relu, maxpool 2, flatten, dense \($0)") },
+            loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 1e-3, batchSize: 64, epochs: 10,
+            weightInit: .auto, reshuffle: true, digits: [], perClass: nil, testPerClass: nil)
+        recipe.measuresNormalization = true
+        return recipe
+    }()
+
+    /// Every recipe: `tutorial`, `lenet`, `fast`, `fashion`, `cifar` and `custom`.
+    public static let all = [tutorial, lenet, fast, fashion, cifar, custom]
 
     /// The recipe called `name`, or nil.
     public static func named(_ name: String) -> Recipe? { all.first { $0.name == name } }
