@@ -58,7 +58,7 @@ let package = Package(
 // MARK: - C flags, per platform
 
 // Vector code for the machine that builds: SwiftPM builds ConvKit from source wherever it runs,
-// so native code is always correct there (README, "SIMD"). x86_64 clang takes -march=native;
+// so native code is always correct there (docs/kernels.md, "SIMD"). x86_64 clang takes -march=native;
 // on arm64 the equivalent is -mcpu=native (Apple clang and LLVM clang alike).
 var kernelCSettings: [CSetting] {
     // -fno-math-errno: sqrtf (Adam) then compiles to the vector instruction; with errno it stays a

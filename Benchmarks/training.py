@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end training figures for the README, against PyTorch in the same run when a torch
+"""End-to-end training figures for docs/performance.md, against PyTorch in the same run when a torch
 interpreter is given: the tutorial net at batch 1, LeNet at batch 64, the fast preset, and the
 peak resident memory of a full LeNet run. Medians over --repeat runs.
 

@@ -62,7 +62,7 @@ public struct Recipe: Sendable {
     /// (16k more parameters, almost no more compute), two epochs at batch 128 of Adam with
     /// betas 0.7, 0.9 on a one-cycle schedule peaking at 8e-3, and label smoothing 0.1. Test
     /// accuracy after two epochs on the bundled data, seeds 0–4: 99.11, 99.04, 99.06, 99.03,
-    /// 99.15 % (README, Performance, for all ten seeds). Without the smoothing, or at a peak of
+    /// 99.15 % (docs/performance.md, for all ten seeds). Without the smoothing, or at a peak of
     /// 5e-3, one seed in three ends below 98.9 %.
     public static let fast: Recipe = {
         var recipe = Recipe(
@@ -79,7 +79,7 @@ public struct Recipe: Sendable {
     /// Fashion-MNIST (28×28 grey, ten kinds of clothing): two padded 3×3 conv blocks with batch
     /// norm and a 128-unit hidden layer, six epochs at batch 64 of Adam on a one-cycle schedule
     /// peaking at 3e-3, label smoothing 0.1, random flips, each channel scaled by its measured mean
-    /// and deviation: 92.56 % in a little over two minutes on two threads (README, Performance;
+    /// and deviation: 92.56 % in a little over two minutes on two threads (docs/performance.md;
     /// 92.31 % with a 2e-3 peak). In runs that short, shifts and dropout cost accuracy (91.5 % with
     /// both), and a network with 32 and 64 filters costs 1.7 times the time per epoch.
     public static let fashion: Recipe = {
