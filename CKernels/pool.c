@@ -3,7 +3,8 @@
 #include "CKernels.h"
 #include "vec.h"
 
-// The window loop with P known at compile time (unrolled), for the common 2×2 case.
+// The window loop with P known at compile time (unrolled), for the common 2×2 case. Ap NULL
+// (inference) is also a constant at each call site, so the store it skips costs no branch.
 FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, const int P, int S) {
     for (int y = 0; y < OH; y++) {
         for (int x = 0; x < OW; x++) {
@@ -21,14 +22,19 @@ FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int
                     best = better ? at : best;
                 }
             Yp[y * OW + x] = m;
-            Ap[y * OW + x] = best;
+            if (Ap) Ap[y * OW + x] = best;
         }
     }
 }
 
 static void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int P, int S) {
-    if (P == 2) pool_plane(Yp, Ap, Xp, W, OH, OW, 2, S);
-    else pool_plane(Yp, Ap, Xp, W, OH, OW, P, S);
+    if (Ap) {
+        if (P == 2) pool_plane(Yp, Ap, Xp, W, OH, OW, 2, S);
+        else pool_plane(Yp, Ap, Xp, W, OH, OW, P, S);
+    } else {
+        if (P == 2) pool_plane(Yp, NULL, Xp, W, OH, OW, 2, S);
+        else pool_plane(Yp, NULL, Xp, W, OH, OW, P, S);
+    }
 }
 
 void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
@@ -37,7 +43,8 @@ void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
     // Bound by memory: on the team once the planes outgrow CK_MEMORY_BOUND_BYTES (see vec.h).
     const double bytes = 4.0 * N * C * (H * W + 2.0 * OH * OW);
     const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * OH * OW * P * P;
-    CK_PARALLEL_FOR(p, N * C, work, pool_plane_any(Y + (size_t)p * OH * OW, argmax + (size_t)p * OH * OW,
+    // No offset on a NULL argmax: that is undefined behaviour even unused (UBSan says so).
+    CK_PARALLEL_FOR(p, N * C, work, pool_plane_any(Y + (size_t)p * OH * OW, argmax ? argmax + (size_t)p * OH * OW : NULL,
                                                    X + (size_t)p * H * W, W, OH, OW, P, S));
 }
 

@@ -122,7 +122,8 @@ void ck_relu_backward(ck_variant v, float *dx, const float *dy, const float *y, 
 // ---- pooling ----------------------------------------------------------------------------------
 
 // X (N,C,H,W), Y and argmax (N,C,OH,OW), OH = (H-P)/S+1: max over each P×P window, stride S.
-// argmax holds the index within the input plane, for the backward pass. Overwrites Y and argmax.
+// argmax holds the index within the input plane, for the backward pass. Overwrites Y and argmax;
+// argmax may be NULL (inference: no backward pass follows), and then only Y is written.
 void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
                         int N, int C, int H, int W, int P, int S);
 // dX (N,C,H,W) = dY routed to each window's maximum. Overwrites dX.

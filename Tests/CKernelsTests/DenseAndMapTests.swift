@@ -65,7 +65,7 @@ struct DenseAndMapTests {
         for i in 0..<n { #expect(dx[i] == (x[i] > 0 ? dy[i] : 0)) }
     }
 
-    @Test("max pooling routes the gradient to each window's maximum")
+    @Test("max pooling routes the gradient to each window's maximum; without argmax it gives the same Y")
     func maxPool() {
         var rng = SeededGenerator(seed: 12)
         for (N, C, H, W, P, S) in [(2, 3, 8, 8, 2, 2), (1, 2, 7, 9, 3, 2), (3, 1, 24, 24, 2, 2), (1, 1, 5, 5, 2, 1)] {
@@ -74,6 +74,9 @@ struct DenseAndMapTests {
             var Y = [Float](repeating: .nan, count: N * C * OH * OW)
             var argmax = [Int32](repeating: -1, count: Y.count)
             ck_maxpool_forward(&Y, &argmax, X, Int32(N), Int32(C), Int32(H), Int32(W), Int32(P), Int32(S))
+            var inferred = [Float](repeating: .nan, count: Y.count)
+            ck_maxpool_forward(&inferred, nil, X, Int32(N), Int32(C), Int32(H), Int32(W), Int32(P), Int32(S))
+            #expect(inferred.map(\.bitPattern) == Y.map(\.bitPattern))
             var expectedDX = [Float](repeating: 0, count: X.count)
             for p in 0..<N * C { for y in 0..<OH { for x in 0..<OW {
                 var best = -Float.infinity, at = 0

@@ -86,18 +86,21 @@ public final class BatchNorm: BatchLayer {
     public var forwardFlops: Int { 4 * inputCount }
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+        guard pass.training else { return infer(x, y, batch: batch, variant: pass.variant, workspace: nil) }
         let (n, c, s) = (Int32(batch), Int32(channels), Int32(planeSize))
-        guard pass.training else {
-            ck_batchnorm_forward(pass.variant.c, y, x, runningMean.value.pointer, runningVariance.value.pointer,
-                                 weight.value.pointer, bias.value.pointer, epsilon, n, c, s)
-            return
-        }
         ck_batchnorm_statistics(pass.variant.c, batchMean.pointer, batchVariance.pointer, x, n, c, s)
         ck_batchnorm_forward(pass.variant.c, y, x, batchMean.pointer, batchVariance.pointer,
                              weight.value.pointer, bias.value.pointer, epsilon, n, c, s)
         ck_batchnorm_update_running(runningMean.value.pointer, runningVariance.value.pointer, batchMean.pointer,
                                     batchVariance.pointer, momentum, batch * planeSize, c)
         batchesTracked.value.pointer[0] += 1
+    }
+
+    /// Normalised by the running statistics, which it only reads.
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+                       workspace: UnsafeMutablePointer<Float>?) {
+        ck_batchnorm_forward(variant.c, y, x, runningMean.value.pointer, runningVariance.value.pointer,
+                             weight.value.pointer, bias.value.pointer, epsilon, Int32(batch), Int32(channels), Int32(planeSize))
     }
 
     /// The gradient through the batch statistics of the last training forward pass.

@@ -116,7 +116,17 @@ public final class Conv2D: BatchLayer {
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
         reserve(batch: batch)
-        ck_conv2d_padded_forward(pass.variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c, work.pointer,
+        infer(x, y, batch: batch, variant: pass.variant, workspace: work.pointer)
+    }
+
+    /// The padded input (and the kernel with the output channel last, when strided): what the
+    /// forward kernel needs, not the larger workspace of the gradients.
+    package func inferenceWorkspaceCount(batch: Int) -> Int { ck_conv2d_padded_forward_work_size(geometry(batch: batch)) }
+
+    /// The forward pass in the caller's workspace: the training pass runs it in the layer's own.
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+                       workspace: UnsafeMutablePointer<Float>?) {
+        ck_conv2d_padded_forward(variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c, workspace,
                                  geometry(batch: batch))
     }
 

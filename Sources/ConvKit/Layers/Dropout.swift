@@ -38,13 +38,16 @@ public final class Dropout: BatchLayer {
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
         masked = pass.training && probability > 0
-        guard masked else {
-            y.update(from: x, count: batch * inputCount)
-            return
-        }
+        guard masked else { return infer(x, y, batch: batch, variant: pass.variant, workspace: nil) }
         reserve(batch: batch)
         ck_dropout_forward(pass.variant.c, y, mask.pointer, x, probability, Self.key(pass.noiseKey, layer: pass.layerIndex),
                            pass.firstSample, Int32(batch), Int32(inputCount))
+    }
+
+    /// The identity, without touching `masked`, which is the training pass's business.
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+                       workspace: UnsafeMutablePointer<Float>?) {
+        y.update(from: x, count: batch * inputCount)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,

@@ -108,6 +108,17 @@ package protocol BatchLayer: Layer {
     /// x and y are what forward saw and gave.
     func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                   _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant)
+    /// Floats of scratch `infer` needs for a batch of `batch` samples: 0 unless the layer says
+    /// otherwise.
+    func inferenceWorkspaceCount(batch: Int) -> Int
+    /// y = layer(x) for inference, the same numbers as `forward` with `training` false, writing
+    /// nothing but y and `workspace` (`inferenceWorkspaceCount(batch:)` floats, the caller's; nil
+    /// where that is 0): it reads the parameters and state and keeps nothing for a backward pass,
+    /// so any number of calls may run at once on one layer. The default runs `forward`, which is
+    /// right for a layer whose forward pass writes nothing of its own; a layer that keeps a
+    /// workspace or a flag overrides it, and its `forward` calls it where the two agree.
+    func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+               workspace: UnsafeMutablePointer<Float>?)
     /// `backward`, then a plain SGD step W −= lr·dW on each parameter while its gradient is still
     /// in cache. dx is computed with the weights of the forward pass. A layer may fuse the two and
     /// leave its parameters' `gradient` buffers unwritten.
@@ -117,6 +128,13 @@ package protocol BatchLayer: Layer {
 
 extension BatchLayer {
     package func reserve(batch: Int) {}
+
+    package func inferenceWorkspaceCount(batch: Int) -> Int { 0 }
+
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+                       workspace: UnsafeMutablePointer<Float>?) {
+        forward(x, y, batch: batch, pass: ForwardPass(variant: variant))
+    }
 
     package func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                  _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant, learningRate: Float) {

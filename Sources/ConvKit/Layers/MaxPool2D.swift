@@ -40,6 +40,16 @@ public final class MaxPool2D: BatchLayer {
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
         reserve(batch: batch)
+        pool(x, y, argmax: argmax, batch: batch)
+    }
+
+    /// No argmax: where each maximum came from only matters to a backward pass.
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+                       workspace: UnsafeMutablePointer<Float>?) {
+        pool(x, y, argmax: nil, batch: batch)
+    }
+
+    private func pool(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?, batch: Int) {
         ck_maxpool_forward(y, argmax, x, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                            Int32(size), Int32(stride))
     }

@@ -4,7 +4,13 @@
 ///
 /// The public calls take and give `Tensor`s and check every shape; the raw-buffer calls the
 /// trainer runs on are internal to the package.
-public final class Sequential {
+///
+/// Threads: inference (`forward(_:)`, `predict(_:)`, both `evaluate` calls and
+/// `activations(for:)`) reads the weights and writes only memory of its own call, so any number
+/// of threads may run it at once on one network. Whatever changes the network must run alone,
+/// overlapping neither inference nor other training: training (`Trainer.fit`, `trainingStep`),
+/// `initialize`, `Parameter.set`, `BatchNorm.reset`, setting `variant`. That is not checked.
+public final class Sequential: @unchecked Sendable {
     /// The shape of one sample, without the batch axis.
     public let inputShape: [Int]
     /// The layers, in order; each one's input shape is the previous one's output shape.
@@ -21,6 +27,8 @@ public final class Sequential {
     var cachedStep: TrainingStep?
     /// Steps taken by `trainingStep`, numbering their random choices (dropout).
     var trainingSteps = 0
+    /// Inference's buffers, one set per call in flight; never the training buffers above.
+    let inferenceWorkspaces = InferenceWorkspaces()
 
     /// A network of `layers` taking samples of `inputShape`. Throws `ShapeError` naming the
     /// first layer whose input shape is not what comes before it, and for layers that are not
@@ -80,13 +88,15 @@ public final class Sequential {
 
     /// The network's outputs for a batch: `inputs` is (N, inputShape…), the result
     /// (N, outputShape…). A single sample of exactly `inputShape` gives `outputShape`.
-    /// Inference only: nothing is trained. NaN inputs give NaN outputs.
+    /// Inference only: nothing is trained, and calls may run at once from any number of threads.
+    /// NaN inputs give NaN outputs.
     public func forward(_ inputs: Tensor) throws(ShapeError) -> Tensor {
         let (n, single) = try batchCount(inputs)
         guard n > 0 else { return Tensor(unchecked: [0] + outputShape, []) }
-        load(inputs, batch: n)
-        forward(batch: n)
-        let values = Array(UnsafeBufferPointer(start: output, count: n * outputCount))
+        let values = [Float](unsafeUninitializedCapacity: n * outputCount) { y, count in
+            inputs.withPointer { infer($0, y.baseAddress!, batch: n) }
+            count = n * outputCount
+        }
         return Tensor(unchecked: single ? outputShape : [n] + outputShape, values)
     }
 
@@ -117,11 +127,6 @@ public final class Sequential {
         }
     }
 
-    private func load(_ inputs: Tensor, batch n: Int) {
-        reserve(batch: n)
-        inputs.withPointer { input.update(from: $0, count: n * inputCount) }
-    }
-
     // MARK: raw buffers, for the training loop
 
     /// Sizes every buffer for batches of up to `batch` samples.
@@ -141,6 +146,8 @@ public final class Sequential {
 
     /// The forward pass over the first `batch` samples of `input`: inference unless `training`
     /// (see `ForwardPass`), where `noiseKey` and `firstSample` place the call's random choices.
+    /// It writes the network's buffers and the layers' workspaces for `backward`, so it is part of
+    /// training, one call at a time; inference that may run alongside other calls is `infer`.
     package func forward(batch: Int, training: Bool = false, noiseKey: UInt64 = 0, firstSample: Int = 0) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
         var pass = ForwardPass(variant: variant, training: training, noiseKey: noiseKey, firstSample: firstSample)

@@ -231,27 +231,30 @@ public struct Evaluation: Sendable {
 
 extension Sequential {
     /// Loss, accuracy and confusion matrix on `data`, `batchSize` samples at a time. Inference
-    /// only: nothing is trained.
+    /// only: nothing is trained, and calls may run at once from any number of threads.
     public func evaluate(_ data: LabeledImages, loss: any Loss, normalization: InputNormalization = .unit,
                          batchSize: Int = 256) throws(TrainingError) -> Evaluation {
         try check(data, normalization: normalization)
         guard batchSize >= 1, (try? checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
         let classes = data.classes
-        reserve(batch: batchSize)
-        let targets = Buffer(count: batchSize * classes)
+        // The call's own batch buffers, made once for the whole set.
+        let rows = min(batchSize, max(data.count, 1))
+        let input = Buffer(count: rows * inputCount), output = Buffer(count: rows * classes), targets = Buffer(count: rows * classes)
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
         var lossSum = 0.0, correct = 0
         let order = Array(0..<data.count)
-        order.withUnsafeBufferPointer { order in
-            for start in stride(from: 0, to: data.count, by: batchSize) {
-                let n = min(batchSize, data.count - start)
-                data.fill(input: input, targets: targets.pointer, order: order, start: start, count: n, normalization: normalization)
-                forward(batch: n)
-                lossSum += Double(loss.loss(unsafeOutputs: output, targets: targets.pointer, gradient: nil, batch: n, classes: classes)) * Double(n)
-                for b in 0..<n {
-                    let predicted = argmax(output + b * classes, classes), truth = data.labels[start + b]
-                    confusion[truth][predicted] += 1
-                    if predicted == truth { correct += 1 }
+        withInferenceWorkspace(batch: rows) { workspace in
+            order.withUnsafeBufferPointer { order in
+                for start in stride(from: 0, to: data.count, by: batchSize) {
+                    let n = min(batchSize, data.count - start)
+                    data.fill(input: input.pointer, targets: targets.pointer, order: order, start: start, count: n, normalization: normalization)
+                    infer(input.pointer, output.pointer, batch: n, workspace: workspace)
+                    lossSum += Double(loss.loss(unsafeOutputs: output.pointer, targets: targets.pointer, gradient: nil, batch: n, classes: classes)) * Double(n)
+                    for b in 0..<n {
+                        let predicted = argmax(output.pointer + b * classes, classes), truth = data.labels[start + b]
+                        confusion[truth][predicted] += 1
+                        if predicted == truth { correct += 1 }
+                    }
                 }
             }
         }

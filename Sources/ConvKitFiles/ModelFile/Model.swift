@@ -3,7 +3,10 @@ import Foundation
 /// A network with what it takes to rebuild and use it. Saved as safetensors: the tensors under the
 /// names of PyTorch's `nn.Sequential.state_dict()` for the same network, everything else
 /// (architecture, loss, classes, input scaling) as text in `__metadata__`.
-public final class Model {
+///
+/// `input`, `outputs` and `probabilities` may run at once from any number of threads, as
+/// `Sequential`'s inference may; training the network must not overlap them.
+public final class Model: Sendable {
     public struct Description: Equatable, Sendable {
         public var architecture: Architecture
         /// Binary cross-entropy (sigmoid outputs) or softmax cross-entropy (logits).
