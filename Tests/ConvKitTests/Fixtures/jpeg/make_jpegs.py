@@ -1,12 +1,13 @@
 """Writes the JPEG fixtures of JPEGTests (and the jpeg fuzz seeds) from images defined here.
 
 Run once, by hand, from anywhere: python3 make_jpegs.py (needs pillow). The outputs are committed;
-CI does not run this. Each JPEG has its exact source beside it as binary Netpbm (P5 grey, P6 RGB),
-which the tests read with ConvKit's own Netpbm reader and compare against within a tolerance:
-JPEG is lossy, and decoders may differ by a unit or two between libjpeg-turbo versions.
+CI does not run this (these were made with pillow 13.0.0, which bundles libjpeg-turbo 3.2.0).
+The grey and RGB sources are beside them as binary Netpbm (grey.pgm, rgb.ppm), which the tests
+read with ConvKit's own Netpbm reader and compare against within a tolerance: JPEG is lossy, and
+decoders may differ by a unit or two between libjpeg-turbo versions.
 
-- rgb.jpg        32x24 RGB, quality 95, 4:4:4 (no chroma subsampling), baseline
-- grey.jpg       32x24 greyscale (one component), quality 95
+- rgb.jpg        64x48 RGB, quality 95, 4:4:4 (no chroma subsampling), baseline
+- grey.jpg       64x48 greyscale (one component), quality 95
 - rgb-420.jpg    the same RGB source, quality 90, 4:2:0, progressive: another code path
 - cmyk.jpg       16x16 CMYK (Adobe), which ConvKit refuses with a typed error
 """
