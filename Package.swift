@@ -4,16 +4,17 @@
 import PackageDescription
 import Foundation
 
-// Both optional, found once per manifest evaluation (see the structs at the end).
+// All optional, found once per manifest evaluation (see the structs at the end).
 let openMP = OpenMP.find()
 let mpi = MPI.find()
+let turboJPEG = TurboJPEG.find()
 
 let package = Package(
     name: "ConvKit",
     products: [
         // Tensors, kernels, layers, networks, losses, optimizers and training.
         .library(name: "ConvKit", targets: ["ConvKit"]),
-        // Data sets (MNIST/IDX, PNG, PGM) and model files (safetensors, checkpoints).
+        // Data sets (MNIST/IDX, CIFAR, image folders of PNG, Netpbm or JPEG) and model files (safetensors, checkpoints).
         .library(name: "ConvKitFiles", targets: ["ConvKitFiles"]),
         // Training curves as SVG, kernels and feature maps as PNG, training logs.
         .library(name: "ConvKitVisualization", targets: ["ConvKitVisualization"]),
@@ -35,7 +36,8 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(name: "ConvKit", dependencies: ["CKernels"]),
-        .target(name: "ConvKitFiles", dependencies: ["ConvKit", "CZlib"]),
+        .target(name: "ConvKitFiles", dependencies: ["ConvKit", "CZlib"] + (turboJPEG?.dependencies ?? []),
+                swiftSettings: turboJPEG?.swiftSettings ?? []),
         .target(name: "ConvKitVisualization", dependencies: ["ConvKit", "ConvKitFiles"]),
         .target(name: "ConvKitBenchmark", dependencies: ["ConvKit", "CKernels"]),
         // The hot loops, in C: scalar and SIMD variants, OpenMP across independent work.
@@ -180,6 +182,28 @@ struct MPI {
         [.unsafeFlags(linkFlags.flatMap(Self.swiftLinkerFlags), .when(platforms: [.linux]))]
     }
 }
+
+// libjpeg-turbo's TurboJPEG API, for JPEG images (Sources/ConvKitFiles/Data/JPEG.swift). Optional
+// like OpenMP and MPI: found when its header is (Debian's libturbojpeg0-dev; Homebrew's keg-only
+// jpeg-turbo, whose flags the pkg-config file gives, reasoned from its layout, not built here);
+// CONVKIT_JPEG=0 forces the build without it, where decoding a JPEG throws
+// ImageError.noJPEGSupport and RasterImage.readsJPEG is false. The target is only declared when
+// found, so a build without it does not warn about a missing pkg-config file.
+struct TurboJPEG {
+    static func find() -> TurboJPEG? {
+        if ProcessInfo.processInfo.environment["CONVKIT_JPEG"] == "0" { return nil }
+        let includeDirs = ["/usr/include", "/usr/local/include", "/opt/homebrew/opt/jpeg-turbo/include", "/usr/local/opt/jpeg-turbo/include"]
+        return includeDirs.contains { FileManager.default.fileExists(atPath: "\($0)/turbojpeg.h") } ? TurboJPEG() : nil
+    }
+
+    var target: Target {
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])])
+    }
+    var dependencies: [Target.Dependency] { ["CTurboJPEG"] }
+    var swiftSettings: [SwiftSetting] { [.define("CONVKIT_JPEG")] }
+}
+if let turboJPEG { package.targets.append(turboJPEG.target) }
 
 // The libFuzzer target over every reader (Tests/Fuzz/README.md). Only declared when asked for,
 // because it has no main of its own: `-sanitize=fuzzer` links libFuzzer's.

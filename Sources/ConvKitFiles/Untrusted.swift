@@ -1,7 +1,7 @@
 import ConvKit
 /// Every reader of untrusted bytes, behind one call, for the fuzz target (Tests/Fuzz) and the
 /// seeded mutation test that replays its corpus: each must return or throw its typed error.
-public let fuzzTargets = ["idx", "safetensors", "image", "layers", "cifar", "raster"]
+public let fuzzTargets = ["idx", "safetensors", "image", "layers", "cifar", "raster", "jpeg"]
 
 /// Runs the reader `target` names over `bytes`; returns whether they were accepted.
 @discardableResult
@@ -29,6 +29,10 @@ public func readUntrusted(_ bytes: [UInt8], as target: String) -> Bool {
             // As an image folder reads each file: bounded by the largest image a data set may hold.
             let image = try RasterImage.decode(bytes, file: "fuzz", maxPixels: Dataset.maxSide * Dataset.maxSide)
             _ = image.converted(toChannels: image.channels == 1 ? 3 : 1)
+        case "jpeg":
+            // libjpeg-turbo straight, without the first-bytes dispatch, at an image folder's bound.
+            // Always false in a build without it (RasterImage.readsJPEG).
+            _ = try JPEG.decodeSamples(bytes, file: "fuzz", maxPixels: Dataset.maxSide * Dataset.maxSide)
         case "layers":
             let text = String(decoding: bytes, as: UTF8.self)
             let parts = text.split(separator: "|", maxSplits: 1)

@@ -7,7 +7,7 @@ import ConvKitVisualization
 
 /// Which data set to read, which of its classes, and where the test images come from.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Data to read instead of the bundled MNIST: a directory of MNIST-named IDX files, CIFAR-10 or CIFAR-100 binary files, or an image folder (train/<class>/*.png and optionally test/<class>/*.png; PNG, PGM or PPM).")
+    @Option(help: "Data to read instead of the bundled MNIST: a directory of MNIST-named IDX files, CIFAR-10 or CIFAR-100 binary files, or an image folder (train/<class>/*.png and optionally test/<class>/*.png; PNG, JPEG, PGM or PPM).")
     var data: String?
 
     @Option(help: "Digits to classify: 0,1 or 0-9 or all.")

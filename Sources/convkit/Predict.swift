@@ -8,7 +8,7 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Classify one image with a saved model.")
 
     @Option(help: "Model file (safetensors).") var model: String
-    @Option(help: "An 8-bit PNG, PGM or PPM of the model's input size (28×28 for MNIST); colour for colour models.") var image: String?
+    @Option(help: "An 8-bit PNG, JPEG, PGM or PPM of the model's input size (28×28 for MNIST); colour for colour models.") var image: String?
     @Option(help: "Use the N-th image (from 0) of the test file instead.") var index: Int?
     @Flag(help: "Print {\"class\": …, \"outputs\": […]}.") var json = false
     @OptionGroup var dataOptions: DataOptions
@@ -61,7 +61,7 @@ struct Predict: ParsableCommand {
 /// 0–1 (or NaN), which must not make the bar negative or absurd.
 func bars(_ p: Float) -> Int { p.isFinite ? Int((min(max(p, 0), 1) * 40).rounded()) : 0 }
 
-/// An image file as the model's input pixels: PNG, PGM or PPM of the model's height and width,
+/// An image file as the model's input pixels: PNG, JPEG, PGM or PPM of the model's height and width,
 /// colour turned grey for a grey model and grey repeated for a colour one (alpha dropped).
 func imagePixels(_ path: String, for model: Model) throws -> [UInt8] {
     let input = model.info.architecture.input

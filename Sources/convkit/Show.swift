@@ -17,7 +17,7 @@ struct Show: ParsableCommand {
         """)
 
     @Option(help: "Model file (safetensors); needed unless --augment.") var model: String?
-    @Option(help: "Show feature maps for this PNG, PGM or PPM of the model's input size.") var image: String?
+    @Option(help: "Show feature maps for this PNG, JPEG, PGM or PPM of the model's input size.") var image: String?
     @Option(help: "Show feature maps for the N-th image (from 0) of the test file.") var index: Int?
     @Option(help: "Where to write the PNG (default: kernels.png, maps.png for feature maps, augment.png with --augment).") var out: String?
     @Flag(help: "Also show each conv layer's output after the activation that follows it.") var activated = false

@@ -3,7 +3,7 @@ import Testing
 import ConvKit
 import ConvKitFiles
 
-/// `convkit` on data sets other than MNIST: an image folder of colour PNGs, CIFAR-10 binary files,
+/// `convkit` on data sets other than MNIST: an image folder of colour PNGs (and one of JPEGs), CIFAR-10 binary files,
 /// class selection by name and index, --val-split and resuming it, measured normalisation.
 @Suite(.serialized) struct CLIDataTests {
     static let layers = ["--layers", "conv 4 3, relu, flatten, dense 3"]
@@ -40,6 +40,32 @@ import ConvKitFiles
                                       mentioning: "image is 5×3, expected 4×3")
         // The MNIST default data does not fit this model: one line.
         CLITests.expectOneLineFailure(try CLITests.run(["evaluate", "--model", model]), mentioning: "the model takes 3×3×4 inputs")
+    }
+
+    @Test("train and predict on a folder of JPEGs, grey and colour; a truncated JPEG is one line",
+          .enabled(if: RasterImage.readsJPEG))
+    func jpegFolderRun() throws {
+        let dir = TemporaryDirectory()
+        let rgb = try JPEGTests.fixture("rgb.jpg"), grey = try JPEGTests.fixture("grey.jpg")
+        for split in ["train", "test"] {
+            dir.write("\(split)/colour/a.jpg", rgb)
+            dir.write("\(split)/grey/a.jpeg", grey)
+        }
+        dir.write("train/colour/b.jpg", try JPEGTests.fixture("rgb-420.jpg"))
+        dir.write("train/grey/b.jpg", grey)
+        let model = dir.path + "/m.safetensors"
+        let r = try CLITests.run(["train", "--data", dir.path, "--classes", "all", "--per-class", "all", "--test-per-class", "all",
+                                  "--layers", "conv 2 3, relu, maxpool 4, flatten, dense 2", "--epochs", "1", "--save", model])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("data: image folder at \(dir.path) · 2 classes (colour,grey) · 3×48×64 · 4 training images · 2 test images"),
+                "\(r.stdout)")
+        for image in ["test/colour/a.jpg", "test/grey/a.jpeg"] {
+            let p = try CLITests.run(["predict", "--model", model, "--image", dir.path + "/" + image])
+            #expect(p.status == 0 && ["colour", "grey"].contains { p.stdout.hasPrefix("predicted \($0)\n") }, "\(p.stdout) \(p.stderr)")
+        }
+        let cut = dir.write("cut.jpg", Array(rgb.prefix(rgb.count / 2)))
+        CLITests.expectOneLineFailure(try CLITests.run(["predict", "--model", model, "--image", cut]), status: 1,
+                                      mentioning: "cut.jpg: truncated (JPEG data ends early")
     }
 
     @Test("--classes by name or index, in the order given; unknown names are one line")

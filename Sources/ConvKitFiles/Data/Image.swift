@@ -23,7 +23,8 @@ public struct GreyImage: Sendable, Equatable {
     /// No digit image comes near this; it keeps a forged header from reaching an allocation.
     public static let maxPixels = 1 << 26
 
-    /// Reads a PGM (P5 or P2), PPM (P6 or P3, to grey) or PNG file, chosen by its first bytes rather than its name.
+    /// Reads a PGM (P5 or P2), PPM (P6 or P3, to grey), PNG or JPEG (colour to grey; see
+    /// `RasterImage.readsJPEG`) file, chosen by its first bytes rather than its name.
     public static func read(path: String) throws(ImageError) -> GreyImage {
         let bytes: [UInt8]
         switch FileBytes.load(path, limit: 1 << 28) {
@@ -39,7 +40,8 @@ public struct GreyImage: Sendable, Equatable {
         if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), bytes[1] == UInt8(ascii: "5") || bytes[1] == UInt8(ascii: "2") {
             return try PGM.decode(bytes, file: file)
         }
-        if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), bytes[1] == UInt8(ascii: "6") || bytes[1] == UInt8(ascii: "3") {
+        let ppm = bytes.count >= 2 && bytes[0] == UInt8(ascii: "P") && (bytes[1] == UInt8(ascii: "6") || bytes[1] == UInt8(ascii: "3"))
+        if ppm || bytes.starts(with: JPEG.signature) {
             let colour = try RasterImage.decode(bytes, file: file, maxPixels: maxPixels).converted(toChannels: 1)
             return GreyImage(unchecked: colour.width, colour.height, colour.pixels)
         }
@@ -69,12 +71,15 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
     case interlaced(String)
     case badCRC(String, chunk: String)
     case badCompression(String, CompressionError)
+    case unsupportedJPEGColourspace(String, colourspace: String)
+    /// A JPEG, in a build without libjpeg-turbo (`RasterImage.readsJPEG` is false).
+    case noJPEGSupport(String)
 
     public var description: String {
         switch self {
         case .missingFile(let f): return "\(f): no such file"
         case .unreadable(let f, let reason): return "\(f): cannot read (\(reason))"
-        case .unknownFormat(let f): return "\(f): neither PNG nor Netpbm (PGM P5/P2, PPM P6/P3)"
+        case .unknownFormat(let f): return "\(f): neither PNG, JPEG nor Netpbm (PGM P5/P2, PPM P6/P3)"
         case .truncated(let f, let what): return "\(f): truncated (\(what))"
         case .malformed(let f, let reason): return "\(f): \(reason)"
         case .wrongSize(let f, let w, let h, let ew, let eh): return "\(f): image is \(w)×\(h), expected \(ew)×\(eh)"
@@ -84,6 +89,9 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         case .interlaced(let f): return "\(f): interlaced PNG is not supported"
         case .badCRC(let f, let chunk): return "\(f): CRC mismatch in PNG chunk \(chunk)"
         case .badCompression(let f, let why): return "\(f): image data: \(why)"
+        case .unsupportedJPEGColourspace(let f, let space): return "\(f): JPEG colourspace \(space) is not supported (grey, YCbCr or RGB)"
+        case .noJPEGSupport(let f):
+            return "\(f): a JPEG, but this ConvKit was built without libjpeg-turbo; install libturbojpeg0-dev (Homebrew: jpeg-turbo) and rebuild"
         }
     }
 }
@@ -119,9 +127,14 @@ public struct RasterImage: Sendable, Equatable {
     /// channels × height × width.
     public var shape: [Int] { [channels, height, width] }
 
-    /// Reads a PNG (grey, grey+alpha, RGB, RGBA) or Netpbm file (P5/P2 grey, P6/P3 RGB), chosen by
-    /// its first bytes. Images of more than `maxPixels` pixels are refused before their pixels
-    /// are allocated.
+    /// Whether this build reads JPEG: true when Package.swift found libjpeg-turbo's TurboJPEG
+    /// (Debian's libturbojpeg0-dev) and `CONVKIT_JPEG=0` did not turn it off. When false, a JPEG
+    /// file throws `ImageError.noJPEGSupport`, whose text says what to install.
+    public static var readsJPEG: Bool { JPEG.available }
+
+    /// Reads a PNG (grey, grey+alpha, RGB, RGBA), JPEG (grey, colour; see `readsJPEG`) or Netpbm
+    /// file (P5/P2 grey, P6/P3 RGB), chosen by its first bytes, not its name. Images of more than
+    /// `maxPixels` pixels are refused before their pixels are allocated.
     public static func read(path: String, maxPixels: Int = GreyImage.maxPixels) throws(ImageError) -> RasterImage {
         let bytes: [UInt8]
         switch FileBytes.load(path, limit: 1 << 28) {
@@ -139,6 +152,8 @@ public struct RasterImage: Sendable, Equatable {
         } else if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), (UInt8(ascii: "2")...UInt8(ascii: "6")).contains(bytes[1]),
                   bytes[1] != UInt8(ascii: "4") {
             (width, height, stored, samples) = try PGM.decodeSamples(bytes, file: file, maxPixels: maxPixels)
+        } else if bytes.starts(with: JPEG.signature) {
+            (width, height, stored, samples) = try JPEG.decodeSamples(bytes, file: file, maxPixels: maxPixels)
         } else {
             throw .unknownFormat(file)
         }

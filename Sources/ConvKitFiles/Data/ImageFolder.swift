@@ -2,7 +2,8 @@ import ConvKit
 import Foundation
 
 /// A data set as a folder of images: `train/<class>/*` and, optionally, `test/<class>/*`, each
-/// image a PNG (grey, RGB; alpha dropped) or Netpbm (PGM, PPM) file. The classes are `train/`'s
+/// image a PNG (grey, RGB; alpha dropped), JPEG (grey, RGB; when `RasterImage.readsJPEG`) or
+/// Netpbm (PGM, PPM) file, told apart by content, not name. The classes are `train/`'s
 /// subfolders in sorted order; every image has the size of the first, and if any is in colour,
 /// grey ones are repeated into three channels.
 public enum ImageFolder {

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// libFuzzer entry point for every reader of untrusted bytes. Which reader runs is chosen by
-/// CONVKIT_FUZZ_TARGET (idx, safetensors, image, layers); see Tests/Fuzz/README.md. Every reader
+/// CONVKIT_FUZZ_TARGET (the names in `fuzzTargets`); see Tests/Fuzz/README.md. Every reader
 /// must return or throw its typed error: a trap, an overflow or a sanitizer report is a finding.
 nonisolated(unsafe) private var target = ""
 
