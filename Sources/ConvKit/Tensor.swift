@@ -117,6 +117,17 @@ public struct Tensor: Equatable, Sendable {
     }
 }
 
+/// The number of values of `shape`, checked: what the package calls before it allocates from a
+/// shape a caller gave (a parameter, a layer's samples, a network's buffers). Throws unless every
+/// dimension is at least 1 and the product, computed without overflow, is at most `limit`
+/// (`Architecture.maxElements` unless said otherwise). `what` names the shape in the message.
+package func checkedCount(_ shape: [Int], limit: Int = Architecture.maxElements,
+                          what: @autoclosure () -> String) throws(ShapeError) -> Int {
+    guard shape.allSatisfy({ $0 >= 1 }) else { throw ShapeError("\(what()) must have positive dimensions") }
+    guard let count = Tensor.elementCount(shape), count <= limit else { throw ShapeError("\(what()) exceeds \(limit) values") }
+    return count
+}
+
 extension Tensor: CustomStringConvertible {
     /// A 2-D tensor as "[a b; c d]", anything else as its shape and first scalars.
     public var description: String {

@@ -212,7 +212,7 @@ struct Train: ParsableCommand {
         if let group { for p in model.network.parameters + model.network.state { try group.broadcast(p.value) } }
 
         model.network.variant = compute.kernels
-        let optimizer = recipe.makeOptimizer(parameters: model.network.parameters)
+        let optimizer = try recipe.makeOptimizer(parameters: model.network.parameters)
         let loss: any Loss
         if recipe.labelSmoothing > 0 {
             guard model.info.loss == .softmaxCrossEntropy else {

@@ -113,7 +113,7 @@ struct APIMisuseTests {
         let net = try Architecture(input: [1, 6, 6], spec: "conv 2 3, relu, flatten, dense 3").build()
         var rng = SeededGenerator(seed: 4)
         net.initialize(.he, generator: &rng)
-        let sgd = SGD(parameters: net.parameters, learningRate: 0.1)
+        let sgd = try SGD(parameters: net.parameters, learningRate: 0.1)
         let x = try Self.random([4, 1, 6, 6])
         let loss = SoftmaxCrossEntropy()
         #expect(throws: TrainingError.labelCount(labels: 3, samples: 4)) {
@@ -168,7 +168,7 @@ struct APIMisuseTests {
         }
 
         let net = try Architecture(input: [1, 3, 3], spec: "flatten, dense 2").build()
-        let sgd = SGD(parameters: net.parameters, learningRate: 0.1)
+        let sgd = try SGD(parameters: net.parameters, learningRate: 0.1)
         #expect(throws: TrainingError.badBatchSize(0)) { try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: sgd, batchSize: 0) }
         #expect(throws: TrainingError.badBatchSize(-5)) { try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: sgd, batchSize: -5) }
         #expect(throws: TrainingError.badBatchSize(Int.max)) { try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: sgd, batchSize: Int.max) }
@@ -183,18 +183,223 @@ struct APIMisuseTests {
     }
 }
 
+extension APIMisuseTests {
+    @Test("layer, parameter and network sizes: negative, zero, overflowing or past the cap are ShapeError, before allocating")
+    func sizes() throws {
+        let cap = Architecture.maxElements
+        // Dense
+        #expect(throws: ShapeError.self) { try Dense(input: [-5], outputs: 2) }
+        #expect(throws: ShapeError.self) { try Dense(input: [0], outputs: 2) }
+        #expect(throws: ShapeError.self) { try Dense(input: [5], outputs: -2) }
+        #expect(throws: ShapeError.self) { try Dense(input: [1 << 40], outputs: 1 << 40) }
+        #expect(throws: ShapeError.self) { try Dense(input: [1 << 20], outputs: 1 << 20) }
+        #expect(throws: ShapeError.self) { try Dense(input: [Int.max], outputs: Int.max) }
+        #expect(try Dense(input: [16], outputs: 4).parameterCount == 68)
+        // Conv2D
+        #expect(throws: ShapeError.self) { try Conv2D(input: [-1, 8, 8], filters: 2, kernelHeight: 3, kernelWidth: 3) }
+        #expect(throws: ShapeError.self) { try Conv2D(input: [1, 8, -8], filters: 2, kernelHeight: 3, kernelWidth: 3) }
+        #expect(throws: ShapeError.self) { try Conv2D(input: [1 << 20, 8, 8], filters: 1 << 20, kernelHeight: 3, kernelWidth: 3) }
+        #expect(throws: ShapeError.self) { try Conv2D(input: [1, 1 << 62, 1 << 62], filters: 1, kernelHeight: 1, kernelWidth: 1) }
+        #expect(throws: ShapeError.self) { try Conv2D(input: [1, 8, 8], filters: 1 << 40, kernelHeight: 1 << 40, kernelWidth: 3) }
+        #expect(throws: ShapeError.self) {
+            try Conv2D(input: [1, 8, 8], filters: 1, kernelHeight: Int.max, kernelWidth: Int.max, padding: Int.max - 1)
+        }
+        #expect(throws: ShapeError.self) { try Conv2D(input: [1, 8, 8], filters: 1 << 21, kernelHeight: 3, kernelWidth: 3) }  // output 2^21·36
+        // Parameter
+        #expect(throws: ShapeError.self) { try Parameter(name: "weight", shape: [-1]) }
+        #expect(throws: ShapeError.self) { try Parameter(name: "weight", shape: [3, -2]) }
+        #expect(throws: ShapeError.self) { try Parameter(name: "weight", shape: [3, 0]) }
+        #expect(throws: ShapeError.self) { try Parameter(name: "weight", shape: [1 << 40, 1 << 40]) }
+        #expect(throws: ShapeError.self) { try Parameter(name: "weight", shape: [cap + 1]) }
+        #expect(try Parameter(name: "step", shape: []).count == 1)
+        #expect(try Parameter(name: "weight", shape: [2, 3]).tensor.shape == [2, 3])
+        // Reshape
+        #expect(throws: ShapeError.self) { try Reshape(flattening: [-1, 5]) }
+        #expect(throws: ShapeError.self) { try Reshape(flattening: [1 << 40, 1 << 40]) }
+        #expect(throws: ShapeError.self) { try Reshape(input: [-1, -5], output: [5]) }   // the products agree
+        #expect(throws: ShapeError.self) { try Reshape(input: [5], output: [-1, -5]) }
+        #expect(throws: ShapeError.self) { try Reshape(input: [1 << 40, 1 << 40], output: [1 << 40, 1 << 40]) }
+        #expect(try Reshape(flattening: [2, 3, 4]).outputShape == [24])
+        // Sequential
+        #expect(throws: ShapeError.self) { try Sequential(inputShape: [1 << 40, 1 << 40], layers: []) }
+        #expect(throws: ShapeError.self) { try Sequential(inputShape: [1 << 62, 1 << 62, 0], layers: []) }
+        #expect(throws: ShapeError.self) { try Sequential(inputShape: [4, -1], layers: []) }
+        #expect(try Sequential(inputShape: [2, 3], layers: []).outputShape == [2, 3])
+        // Every other layer checks its input the same way.
+        #expect(throws: ShapeError.self) { try ReLU(input: [-3]) }
+        #expect(throws: ShapeError.self) { try Sigmoid(input: [1 << 40, 1 << 40]) }
+        #expect(throws: ShapeError.self) { try Tanh(input: [0]) }
+        #expect(throws: ShapeError.self) { try BatchNorm(input: [-5]) }
+        #expect(throws: ShapeError.self) { try BatchNorm(input: [1 << 40, 1 << 40, 1]) }
+        #expect(throws: ShapeError.self) { try Dropout(input: [-2], probability: 0.5) }
+        #expect(throws: ShapeError.self) { try Dropout(input: [4], probability: .nan) }
+        #expect(throws: ShapeError.self) { try MaxPool2D(input: [-1, 4, 4], size: 2) }
+        #expect(throws: ShapeError.self) { try MaxPool2D(input: [1, 4, 4], size: 2, stride: Int.max) }
+        #expect(throws: ShapeError.self) { try AvgPool2D(input: [1 << 40, 1 << 40, 4], size: 2) }
+        #expect(throws: ShapeError.self) { try GlobalAvgPool2D(input: [-1, 4, 4]) }
+        #expect(throws: ShapeError.self) { try Architecture(input: [1 << 40, 1 << 40], spec: "relu").build() }
+        #expect(throws: ShapeError.self) { try Architecture(input: [1, 16, 16], spec: "conv 1048576 3").build() }
+        do {
+            _ = try Dense(input: [1 << 20], outputs: 1 << 20)
+        } catch {
+            #expect(error.description == "weight 1048576×1048576 exceeds \(cap) values")
+        }
+    }
+
+    @Test("a tensor without values rotates to itself, however long its other axes")
+    func emptyRotation() throws {
+        let empty = try Tensor(shape: [0, 1 << 62, 1 << 62], scalars: [])
+        #expect(empty.rotated180() == empty)
+        #expect(try Tensor(shape: [1 << 62, 0], scalars: []).rotated180().shape == [1 << 62, 0])
+        #expect(throws: ShapeError.self) { try convolveValid(empty, empty) }
+        let plane = try Tensor(rows: [[1, 2], [3, 4]])
+        #expect(plane.rotated180() == (try Tensor(rows: [[4, 3], [2, 1]])))
+    }
+
+    @Test("architectures without layers, or with an empty layer line, are refused")
+    func emptyArchitectures() throws {
+        #expect(throws: ShapeError.self) { try Architecture(spec: "").build() }
+        #expect(throws: ShapeError.self) { try Architecture(spec: "  ").build() }
+        #expect(throws: ShapeError.self) { try Architecture(layers: []).build() }
+        #expect(Architecture(spec: "").layers.isEmpty)
+        #expect(Architecture(spec: "a,,b").layers == ["a", "", "b"])
+        do {
+            _ = try Architecture(input: [1, 6, 6], spec: "flatten,, dense 2").build()
+            Issue.record("an empty layer line was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("layer 1 ''"))
+        }
+        #expect(throws: ShapeError.self) { try Architecture(input: [1, 6, 6], spec: "flatten, dense 2,").build() }
+        #expect(throws: ShapeError.self) { try Architecture(input: [], spec: "relu").build() }
+        #expect(try Architecture(input: [1, 6, 6], spec: " flatten , dense 2 ").build().outputShape == [2])
+    }
+
+    @Test("optimizer settings out of range are OptimizerError at init")
+    func optimizerSettings() throws {
+        let p = [try Parameter(name: "weight", shape: [3])]
+        #expect(throws: OptimizerError.learningRate(-0.1)) { try SGD(parameters: p, learningRate: -0.1) }
+        #expect(throws: OptimizerError.learningRate(.infinity)) { try SGD(parameters: p, learningRate: .infinity) }
+        #expect(throws: OptimizerError.self) { try SGD(parameters: p, learningRate: .nan) }
+        #expect(throws: OptimizerError.weightDecay(-1)) { try SGD(parameters: p, learningRate: 0.1, weightDecay: -1) }
+        #expect(throws: OptimizerError.self) { try SGD(parameters: p, learningRate: 0.1, weightDecay: .nan) }
+        #expect(throws: OptimizerError.learningRate(-1)) { try Momentum(parameters: p, learningRate: -1) }
+        #expect(throws: OptimizerError.momentum(1)) { try Momentum(parameters: p, learningRate: 0.1, momentum: 1) }
+        #expect(throws: OptimizerError.momentum(-0.5)) { try Momentum(parameters: p, learningRate: 0.1, momentum: -0.5) }
+        #expect(throws: OptimizerError.self) { try Momentum(parameters: p, learningRate: 0.1, momentum: .nan) }
+        #expect(throws: OptimizerError.weightDecay(-.infinity)) { try Momentum(parameters: p, learningRate: 0.1, weightDecay: -.infinity) }
+        #expect(throws: OptimizerError.learningRate(-1e-3)) { try Adam(parameters: p, learningRate: -1e-3) }
+        #expect(throws: OptimizerError.beta1(1)) { try Adam(parameters: p, beta1: 1) }
+        #expect(throws: OptimizerError.beta2(-0.1)) { try Adam(parameters: p, beta2: -0.1) }
+        #expect(throws: OptimizerError.self) { try Adam(parameters: p, beta1: .nan) }
+        #expect(throws: OptimizerError.epsilon(0)) { try Adam(parameters: p, epsilon: 0) }
+        #expect(throws: OptimizerError.self) { try Adam(parameters: p, epsilon: .infinity) }
+        #expect(throws: OptimizerError.weightDecay(-1)) { try Adam(parameters: p, weightDecay: -1) }
+        // The edges that are in range.
+        _ = try SGD(parameters: p, learningRate: 0)
+        _ = try Momentum(parameters: p, learningRate: 0.1, momentum: 0)
+        _ = try Adam(parameters: p, beta1: 0, beta2: 0)
+        var recipe = Recipe.lenet
+        recipe.learningRate = -1
+        #expect(throws: OptimizerError.learningRate(-1)) { try recipe.makeOptimizer(parameters: p) }
+        #expect(OptimizerError.momentum(1).description == "the momentum must be in [0, 1), got 1.0")
+    }
+
+    @Test("trainers: learning rates set after init, bad schedules, epochs and shares are TrainingError")
+    func trainerSettings() throws {
+        let bytes = [UInt8](repeating: 7, count: 4 * 9)
+        let data = try LabeledImages(bytes: bytes, sampleShape: [1, 3, 3], labels: [0, 1, 1, 0], classes: 2)
+        let net = try Architecture(input: [1, 3, 3], spec: "flatten, dense 2").build()
+        let loss = SoftmaxCrossEntropy()
+        let sgd = try SGD(parameters: net.parameters, learningRate: 0.1)
+        // The learning rate is a settable property: checked where it is read.
+        sgd.learningRate = -1
+        #expect(throws: TrainingError.badLearningRate(-1)) { try Trainer(network: net, loss: loss, optimizer: sgd, batchSize: 2) }
+        let before = net.parameters.map(\.value.array)
+        #expect(throws: TrainingError.badLearningRate(-1)) {
+            try net.trainingStep(inputs: try Self.random([2, 1, 3, 3]), labels: [0, 1], loss: loss, optimizer: sgd)
+        }
+        sgd.learningRate = .nan
+        #expect(throws: TrainingError.self) {
+            try net.trainingStep(inputs: try Self.random([2, 1, 3, 3]), labels: [0, 1], loss: loss, optimizer: sgd)
+        }
+        #expect(net.parameters.map(\.value.array) == before)
+        sgd.learningRate = 0.1
+        // Schedules, at init and when set later.
+        for bad: LearningRateSchedule in [.step(every: 0, factor: 0.5), .step(every: -3, factor: 0.5), .step(every: 2, factor: -0.5),
+                                          .step(every: 2, factor: 0), .step(every: 2, factor: .infinity)] {
+            #expect(throws: TrainingError.badSchedule(bad)) { try Trainer(network: net, loss: loss, optimizer: sgd, batchSize: 2, schedule: bad) }
+            let trainer = try Trainer(network: net, loss: loss, optimizer: sgd, batchSize: 2)
+            trainer.schedule = bad
+            #expect(throws: TrainingError.badSchedule(bad)) { try trainer.fit(data, epochs: 0..<1) { _ in } }
+        }
+        // Shares: at least 1 and at most the batch.
+        #expect(throws: TrainingError.badShares(3)) { try Trainer(network: net, loss: loss, optimizer: sgd, batchSize: 2, shares: 3) }
+        #expect(throws: TrainingError.badShares(Int.max)) { try Trainer(network: net, loss: loss, optimizer: sgd, batchSize: 2, shares: Int.max) }
+        // Epochs: from 0, within the run; an empty range trains nothing.
+        let trainer = try Trainer(network: net, loss: loss, optimizer: sgd, batchSize: 2)
+        #expect(throws: TrainingError.badEpochs(-2..<1, totalEpochs: 1)) { try trainer.fit(data, epochs: -2..<1) { _ in } }
+        #expect(throws: TrainingError.badEpochs(0..<5, totalEpochs: 3)) { try trainer.fit(data, epochs: 0..<5, totalEpochs: 3) { _ in } }
+        #expect(throws: TrainingError.badEpochs(0..<0, totalEpochs: -1)) { try trainer.fit(data, epochs: 0..<0, totalEpochs: -1) { _ in } }
+        #expect(throws: TrainingError.badEpochs(0..<Int.max, totalEpochs: Int.max)) { try trainer.fit(data, epochs: 0..<Int.max) { _ in } }
+        #expect(trainer.completedEpochs == 0)
+        var reports = 0
+        try trainer.fit(data, epochs: 1..<1, totalEpochs: 3) { _ in reports += 1 }
+        #expect(reports == 0 && trainer.completedEpochs == 0)
+        try trainer.fit(data, epochs: 0..<2, totalEpochs: 3) { _ in reports += 1 }
+        #expect(reports == 2 && trainer.completedEpochs == 2)
+        // Input scaling whose std was set to 0 after it was made.
+        var scaling = InputNormalization.unit
+        scaling.std = 0
+        trainer.normalization = scaling
+        #expect(throws: TrainingError.badNormalization(scaling)) { try trainer.fit(data, epochs: 2..<3) { _ in } }
+        #expect(throws: TrainingError.badNormalization(scaling)) { try trainer.evaluate(data) }
+        #expect(throws: TrainingDataError.self) { try scaling.apply([1, 2, 3]) }
+    }
+
+    @Test("data sets, input scaling, losses and augmentations: NaN, negative, zero and overflowing settings")
+    func trainingSettings() throws {
+        #expect(throws: TrainingDataError.self) { try InputNormalization(mean: 0, std: 0) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization(mean: 0, std: -1) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization(mean: .nan, std: 1) }
+        #expect(throws: TrainingDataError.self) { try InputNormalization(mean: 0, std: .infinity) }
+        #expect(try InputNormalization(mean: 0.5, std: 0.25).isValid)
+        #expect(InputNormalization.unit.isValid && InputNormalization.mnist.isValid)
+        let cap = Architecture.maxElements
+        #expect(throws: TrainingDataError.tooManyClasses(cap + 1)) { try LabeledImages(floats: [0, 1], sampleShape: [1], labels: [0, Int.max]) }
+        #expect(throws: TrainingDataError.tooManyClasses(Int.max)) {
+            try LabeledImages(floats: [0, 1], sampleShape: [1], labels: [0, 1], classes: Int.max)
+        }
+        #expect(throws: TrainingDataError.labelOutOfRange(position: 1, label: Int.min, classes: 1)) {
+            try LabeledImages(floats: [0, 1], sampleShape: [1], labels: [0, Int.min])
+        }
+        #expect(throws: TrainingDataError.badSampleShape([1 << 40, 1 << 40])) {
+            try LabeledImages(bytes: [], sampleShape: [1 << 40, 1 << 40], labels: [], classes: 2)
+        }
+        #expect(throws: TrainingDataError.badSampleShape([-1])) { try LabeledImages(floats: [], sampleShape: [-1], labels: []) }
+        #expect(throws: TrainingDataError.badSampleShape([])) { try LabeledImages(floats: [], sampleShape: [], labels: []) }
+        #expect(throws: LossError.labelSmoothing(-0.1)) { try SoftmaxCrossEntropy(labelSmoothing: -0.1) }
+        #expect(throws: LossError.labelSmoothing(1)) { try SoftmaxCrossEntropy(labelSmoothing: 1) }
+        #expect(throws: LossError.self) { try SoftmaxCrossEntropy(labelSmoothing: .nan) }
+        #expect(throws: AugmentationError.badShift(-1)) { try Augmentation(maxShift: -1) }
+        #expect(throws: AugmentationError.badShift(Int.max)) { try Augmentation(maxShift: Int.max) }
+        #expect(throws: AugmentationError.badSpec("shift:0")) { try Augmentation(parsing: "shift:0") }
+        #expect(throws: AugmentationError.badSpec("shift:-3,flip")) { try Augmentation(parsing: "shift:-3,flip") }
+        #expect(throws: AugmentationError.notAnImage([9])) { try Augmentation(maxShift: 1).applied(to: try Tensor(zeros: [2, 9]), seed: 0, epoch: 0) }
+    }
+}
+
 @Suite("Optimizers given some of the parameters")
 struct OptimizerSubsetTests {
     /// Trains a few steps with an optimizer over `pick(network)` and returns the parameters
     /// before and after. Layer 0 is a conv, layer 3 a dense layer.
-    static func run(_ make: ([Parameter]) -> Optimizer, pick: (Sequential) -> [Parameter]) throws
+    static func run(_ make: ([Parameter]) throws -> Optimizer, pick: (Sequential) -> [Parameter]) throws
         -> (net: Sequential, before: [[Float]], optimized: Set<ObjectIdentifier>) {
         let net = try Architecture(input: [1, 8, 8], spec: "conv 3 3, relu, flatten, dense 4").build()
         var rng = SeededGenerator(seed: 21)
         net.initialize(.he, generator: &rng)
         let before = net.parameters.map(\.value.array)
         let chosen = pick(net)
-        let optimizer = make(chosen)
+        let optimizer = try make(chosen)
         let x = try APIMisuseTests.random([5, 1, 8, 8], seed: 5)
         for _ in 0..<3 { _ = try net.trainingStep(inputs: x, labels: [0, 1, 2, 3, 0], loss: SoftmaxCrossEntropy(), optimizer: optimizer) }
         return (net, before, Set(chosen.map(ObjectIdentifier.init)))
@@ -203,12 +408,12 @@ struct OptimizerSubsetTests {
     @Test("the others stay bit-identical: fused SGD, unfused SGD, momentum and Adam; whole and partial layers",
           arguments: ["sgd", "sgd+decay", "momentum", "adam"])
     func othersUntouched(kind: String) throws {
-        let make: ([Parameter]) -> Optimizer = { p in
+        let make: ([Parameter]) throws -> Optimizer = { p in
             switch kind {
-            case "sgd": SGD(parameters: p, learningRate: 0.1)                       // fused into backward
-            case "sgd+decay": SGD(parameters: p, learningRate: 0.1, weightDecay: 0.01)  // not fusable
-            case "momentum": Momentum(parameters: p, learningRate: 0.1)
-            default: Adam(parameters: p, learningRate: 0.01)
+            case "sgd": try SGD(parameters: p, learningRate: 0.1)                       // fused into backward
+            case "sgd+decay": try SGD(parameters: p, learningRate: 0.1, weightDecay: 0.01)  // not fusable
+            case "momentum": try Momentum(parameters: p, learningRate: 0.1)
+            default: try Adam(parameters: p, learningRate: 0.01)
             }
         }
         let picks: [(Sequential) -> [Parameter]] = [
@@ -231,8 +436,8 @@ struct OptimizerSubsetTests {
     @Test("fused and unfused SGD over the same subset end close together")
     func fusedMatchesUnfused() throws {
         // Momentum with μ = 0 is plain SGD that never fuses.
-        let fused = try Self.run({ SGD(parameters: $0, learningRate: 0.1) }, pick: { $0.parameters })
-        let unfused = try Self.run({ Momentum(parameters: $0, learningRate: 0.1, momentum: 0) }, pick: { $0.parameters })
+        let fused = try Self.run({ try SGD(parameters: $0, learningRate: 0.1) }, pick: { $0.parameters })
+        let unfused = try Self.run({ try Momentum(parameters: $0, learningRate: 0.1, momentum: 0) }, pick: { $0.parameters })
         for (a, b) in zip(fused.net.parameters, unfused.net.parameters) {
             for (x, y) in zip(a.value.array, b.value.array) { #expect(abs(x - y) <= 1e-5 * max(1, abs(y))) }
         }

@@ -42,10 +42,10 @@ import ConvKitBenchmark
         }
         let p = model.network.parameters
         let optimizer: Optimizer = switch setup.optimizer {
-        case "adam": Adam(parameters: p, learningRate: 0.01)
-        case "momentum": Momentum(parameters: p, learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4)
-        case "nesterov": Momentum(parameters: p, learningRate: 0.05, nesterov: true)
-        default: SGD(parameters: p, learningRate: 0.1)
+        case "adam": try Adam(parameters: p, learningRate: 0.01)
+        case "momentum": try Momentum(parameters: p, learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4)
+        case "nesterov": try Momentum(parameters: p, learningRate: 0.05, nesterov: true)
+        default: try SGD(parameters: p, learningRate: 0.1)
         }
         let trainer = try Trainer(network: model.network, loss: model.loss, optimizer: optimizer, batchSize: setup.batch,
                               schedule: setup.schedule, reshuffle: setup.reshuffle, seed: 3)

@@ -389,7 +389,7 @@ struct DataSetTests {
         let data = try LabeledImages(bytes: [UInt8](repeating: 9, count: 2 * 16), sampleShape: [1, 4, 4], labels: [0, 1], classes: 2)
         let network = try Architecture(input: [1, 4, 4], spec: "flatten, dense 2").build()
         let trainer = try Trainer(network: network, loss: .softmaxCrossEntropy,
-                                  optimizer: SGD(parameters: network.parameters, learningRate: 0.1), batchSize: 2, normalization: three)
+                                  optimizer: try SGD(parameters: network.parameters, learningRate: 0.1), batchSize: 2, normalization: three)
         #expect(throws: TrainingError.normalizationChannels(normalization: 3, sample: [1, 4, 4])) {
             try trainer.fit(data, epochs: 0..<1) { _ in }
         }

@@ -49,7 +49,7 @@ struct NetworkTests {
         conv.backward(x, y, dY, &dx, batch: 1, variant: .simd)
         try Self.expectDigest(dx, expected["input_gradient"] as! [String: Any], "input gradient")
 
-        SGD(parameters: net.parameters, learningRate: 0.1).step()
+        try SGD(parameters: net.parameters, learningRate: 0.1).step()
         let updated = expected["updated"] as! [String: [String: Any]]
         for (name, p) in net.namedParameters {
             try Self.expectDigest(p.value.array, updated[name]!, name)
@@ -209,7 +209,7 @@ struct FusedSGDTests {
             net.input.update(from: x, count: x.count)
             net.forward(batch: 3)
             _ = BinaryCrossEntropy().loss(unsafeOutputs: net.output, targets: targets, gradient: net.outputGradient, batch: 3, classes: 2)
-            if fused { net.backward(batch: 3, fusedSGD: (net.layers.map { !$0.parameters.isEmpty }, 0.1)) } else { net.backward(batch: 3); SGD(parameters: net.parameters, learningRate: 0.1).step() }
+            if fused { net.backward(batch: 3, fusedSGD: (net.layers.map { !$0.parameters.isEmpty }, 0.1)) } else { net.backward(batch: 3); try SGD(parameters: net.parameters, learningRate: 0.1).step() }
             nets.append(net)
         }
         for (a, b) in zip(nets[0].parameters, nets[1].parameters) {

@@ -187,7 +187,7 @@ struct NormLayerTests {
             return m
         }
         let sharded = try model()
-        let trainer = try Trainer(network: sharded.network, loss: sharded.loss, optimizer: SGD(parameters: sharded.network.parameters, learningRate: 0.1),
+        let trainer = try Trainer(network: sharded.network, loss: sharded.loss, optimizer: try SGD(parameters: sharded.network.parameters, learningRate: 0.1),
                                   batchSize: 24, seed: 3, shares: 2)
         try trainer.fit(data, epochs: 0..<1) { _ in }
 
@@ -218,7 +218,7 @@ struct NormLayerTests {
                                                 loss: .softmaxCrossEntropy, digits: [0, 1], normalization: .unit))
             var g = SeededGenerator(seed: 7)
             m.network.initialize(.auto, generator: &g)
-            let trainer = try Trainer(network: m.network, loss: m.loss, optimizer: SGD(parameters: m.network.parameters, learningRate: 0.5),
+            let trainer = try Trainer(network: m.network, loss: m.loss, optimizer: try SGD(parameters: m.network.parameters, learningRate: 0.5),
                                       batchSize: 12, seed: 3, shares: shares)
             try trainer.fit(try CheckpointTests.images(), epochs: 0..<2) { _ in }
             weights.append(m.network.parameters.flatMap(\.value.array))
@@ -322,7 +322,7 @@ extension NormLayerTests {
         var g = SeededGenerator(seed: 1)
         net.initialize(.glorot, generator: &g)
         let inputs = try Tensor(shape: [4, 4], scalars: (0..<16).map { Float($0) })
-        let optimizer = SGD(parameters: net.parameters, learningRate: 0.1)
+        let optimizer = try SGD(parameters: net.parameters, learningRate: 0.1)
         _ = try net.trainingStep(inputs: inputs, labels: [0, 1, 0, 1], loss: SoftmaxCrossEntropy(), optimizer: optimizer)
         let before = net.state.map(\.value.array)
         #expect(before[2] == [1])

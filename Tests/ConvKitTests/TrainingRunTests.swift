@@ -22,7 +22,7 @@ struct TrainingRunTests {
         let net = try Architecture.tutorial(classes: 2).build()
         var rng = SeededGenerator(seed: 0)
         net.initialize(.normal, generator: &rng)
-        let trainer = try Trainer(network: net, loss: BinaryCrossEntropy(), optimizer: SGD(parameters: net.parameters, learningRate: 0.1),
+        let trainer = try Trainer(network: net, loss: BinaryCrossEntropy(), optimizer: try SGD(parameters: net.parameters, learningRate: 0.1),
                               batchSize: 1, seed: 0)
         var losses: [Double] = []
         try trainer.fit(train, epochs: 0..<5) { losses.append($0.loss) }
@@ -36,7 +36,7 @@ struct TrainingRunTests {
         let net = try Architecture.lenet(classes: 10).build()
         var rng = SeededGenerator(seed: 0)
         net.initialize(.auto, generator: &rng)
-        let trainer = try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: Adam(parameters: net.parameters, learningRate: 2e-3),
+        let trainer = try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: try Adam(parameters: net.parameters, learningRate: 2e-3),
                               batchSize: 32, normalization: .mnist, reshuffle: true, seed: 0)
         try trainer.fit(train, epochs: 0..<3) { _ in }
         let evaluation = try trainer.evaluate(test)
@@ -53,7 +53,7 @@ struct TrainingRunTests {
             let net = try Architecture(spec: "conv 4 5, relu, maxpool 2, flatten, dense 3").build()
             var rng = SeededGenerator(seed: 9)
             net.initialize(.auto, generator: &rng)
-            let trainer = try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: Momentum(parameters: net.parameters, learningRate: 0.05),
+            let trainer = try Trainer(network: net, loss: SoftmaxCrossEntropy(), optimizer: try Momentum(parameters: net.parameters, learningRate: 0.05),
                                   batchSize: 8, reshuffle: true, seed: 9)
             try trainer.fit(train, epochs: 0..<2) { _ in }
             runs.append(net.parameters.flatMap { $0.value.array })

@@ -158,7 +158,7 @@ struct VisualizationTests {
         var weights: [Float] = []
         for k in 0..<6 { weights += (0..<6).map { Float(($0 * 5 + k) % 6) - 2.5 + Float(k) } }
         try conv.kernel.set(Tensor(shape: conv.kernel.shape, scalars: weights))
-        let network = try Sequential(inputShape: [2, 7, 7], layers: [conv, ReLU(input: conv.outputShape)])
+        let network = try Sequential(inputShape: [2, 7, 7], layers: [conv, try ReLU(input: conv.outputShape)])
         let mosaic = try KernelImage.kernels(of: network)
 
         let png = mosaic.png

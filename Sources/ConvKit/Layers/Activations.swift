@@ -16,7 +16,8 @@ public class Activation: BatchLayer {
     private let forwardKernel: MapKernel
     private let backwardKernel: MapGradientKernel
 
-    init(input: [Int], name: String, spec: String, forward: @escaping MapKernel, backward: @escaping MapGradientKernel) {
+    init(input: [Int], name: String, spec: String, forward: @escaping MapKernel, backward: @escaping MapGradientKernel) throws(ShapeError) {
+        _ = try checkedCount(input, what: "\(spec) input \(shapeText(input))")
         inputShape = input
         description = name
         self.spec = spec
@@ -37,24 +38,27 @@ public class Activation: BatchLayer {
 
 /// σ(x) = 1 / (1 + e^−x); σ' = σ(1 − σ).
 public final class Sigmoid: Activation {
-    /// A sigmoid over samples of `input`'s shape.
-    public init(input: [Int]) {
-        super.init(input: input, name: "Sigmoid", spec: "sigmoid", forward: ck_sigmoid_forward, backward: ck_sigmoid_backward)
+    /// A sigmoid over samples of `input`'s shape. Throws `ShapeError` unless `input` has
+    /// positive dimensions and at most `Architecture.maxElements` values.
+    public init(input: [Int]) throws(ShapeError) {
+        try super.init(input: input, name: "Sigmoid", spec: "sigmoid", forward: ck_sigmoid_forward, backward: ck_sigmoid_backward)
     }
 }
 
 /// tanh; tanh' = 1 − tanh².
 public final class Tanh: Activation {
-    /// A tanh over samples of `input`'s shape.
-    public init(input: [Int]) {
-        super.init(input: input, name: "Tanh", spec: "tanh", forward: ck_tanh_forward, backward: ck_tanh_backward)
+    /// A tanh over samples of `input`'s shape. Throws `ShapeError` unless `input` has
+    /// positive dimensions and at most `Architecture.maxElements` values.
+    public init(input: [Int]) throws(ShapeError) {
+        try super.init(input: input, name: "Tanh", spec: "tanh", forward: ck_tanh_forward, backward: ck_tanh_backward)
     }
 }
 
 /// max(x, 0); its derivative is 1 where the output is positive.
 public final class ReLU: Activation {
-    /// A ReLU over samples of `input`'s shape.
-    public init(input: [Int]) {
-        super.init(input: input, name: "ReLU", spec: "relu", forward: ck_relu_forward, backward: ck_relu_backward)
+    /// A ReLU over samples of `input`'s shape. Throws `ShapeError` unless `input` has
+    /// positive dimensions and at most `Architecture.maxElements` values.
+    public init(input: [Int]) throws(ShapeError) {
+        try super.init(input: input, name: "ReLU", spec: "relu", forward: ck_relu_forward, backward: ck_relu_backward)
     }
 }

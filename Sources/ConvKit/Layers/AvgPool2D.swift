@@ -13,7 +13,8 @@ public final class AvgPool2D: BatchLayer {
     public let stride: Int
 
     /// A layer averaging `size`×`size` windows `stride` apart (nil: `size`) over samples of `input`
-    /// (C, H, W). Throws `ShapeError` unless the window fits.
+    /// (C, H, W). Throws `ShapeError` unless the window fits, the stride is at most
+    /// `Conv2D.maxPaddingOrStride` and `input` has at most `Architecture.maxElements` values.
     public init(input: [Int], size: Int = 2, stride: Int? = nil) throws(ShapeError) {
         let stride = stride ?? size
         inputShape = input
@@ -48,9 +49,11 @@ public final class GlobalAvgPool2D: BatchLayer {
     /// (C, 1, 1).
     public let outputShape: [Int]
 
-    /// A layer averaging each channel of samples of `input` (C, H, W).
+    /// A layer averaging each channel of samples of `input` (C, H, W). Throws `ShapeError` unless
+    /// `input` has three positive axes and at most `Architecture.maxElements` values.
     public init(input: [Int]) throws(ShapeError) {
         guard input.count == 3 else { throw ShapeError("globalavgpool needs a C×H×W input, got \(shapeText(input))") }
+        _ = try checkedCount(input, what: "globalavgpool input \(shapeText(input))")
         inputShape = input
         outputShape = [input[0], 1, 1]
     }

@@ -48,20 +48,22 @@ public final class BatchNorm: BatchLayer {
     private let batchVariance: Buffer
 
     /// Normalisation of samples of `input`: (C, H, W) per channel or (F) per feature. Throws
-    /// `ShapeError` for any other rank.
+    /// `ShapeError` for any other rank, and unless `input` has positive dimensions and at most
+    /// `Architecture.maxElements` values.
     public init(input: [Int]) throws(ShapeError) {
         guard input.count == 3 || input.count == 1 else {
             throw ShapeError("batchnorm needs a C×H×W or a flat input, got \(shapeText(input))")
         }
+        _ = try checkedCount(input, what: "batchnorm input \(shapeText(input))")
         inputShape = input
         channels = input[0]
         planeSize = input.dropFirst().reduce(1, *)
-        weight = Parameter(name: "weight", shape: [channels])
-        bias = Parameter(name: "bias", shape: [channels])
+        weight = try Parameter(name: "weight", shape: [channels])
+        bias = try Parameter(name: "bias", shape: [channels])
         parameters = [weight, bias]
-        runningMean = Parameter(name: "running_mean", shape: [channels])
-        runningVariance = Parameter(name: "running_var", shape: [channels])
-        batchesTracked = Parameter(name: "num_batches_tracked", shape: [])
+        runningMean = try Parameter(name: "running_mean", shape: [channels])
+        runningVariance = try Parameter(name: "running_var", shape: [channels])
+        batchesTracked = try Parameter(name: "num_batches_tracked", shape: [])
         state = [runningMean, runningVariance, batchesTracked]
         batchMean = Buffer(count: channels)
         batchVariance = Buffer(count: channels)

@@ -49,18 +49,22 @@ public final class Conv2D: BatchLayer {
     /// zero-padded by `padding` on every side, moved `stride` rows and columns at a time, with every
     /// parameter zero until the network is initialised. Throws `ShapeError` unless `input` has three
     /// axes, the kernel fits inside the padded input, 0 ≤ padding < kernel size (a padding as large
-    /// as the kernel only adds outputs that see nothing but zeros) and stride ≥ 1.
+    /// as the kernel only adds outputs that see nothing but zeros), padding and stride at most
+    /// `maxPaddingOrStride`, stride ≥ 1,
+    /// and the input, the kernel (O, C, KH, KW) and the output each hold at most
+    /// `Architecture.maxElements` values.
     public init(input: [Int], filters: Int, kernelHeight: Int, kernelWidth: Int, padding: Int = 0, stride: Int = 1,
                 bias: Bias = .channel) throws(ShapeError) {
         guard input.count == 3 else {
             throw ShapeError("conv needs a C×H×W input, got \(shapeText(input))")
         }
+        _ = try checkedCount(input, what: "conv input \(shapeText(input))")
         let (c, h, w) = (input[0], input[1], input[2])
         guard filters > 0, kernelHeight > 0, kernelWidth > 0 else {
             throw ShapeError("conv needs positive filters and kernel size")
         }
-        guard padding >= 0, padding < min(kernelHeight, kernelWidth) else {
-            throw ShapeError("conv padding must be at least 0 and less than the kernel size \(kernelHeight)×\(kernelWidth), got \(padding)")
+        guard padding >= 0, padding < min(kernelHeight, kernelWidth), padding <= Self.maxPaddingOrStride else {
+            throw ShapeError("conv padding must be at least 0, less than the kernel size \(kernelHeight)×\(kernelWidth) and at most \(Self.maxPaddingOrStride), got \(padding)")
         }
         guard stride >= 1, stride <= Self.maxPaddingOrStride else {
             throw ShapeError("conv stride must be between 1 and \(Self.maxPaddingOrStride), got \(stride)")
@@ -71,11 +75,12 @@ public final class Conv2D: BatchLayer {
         }
         inputShape = input
         outputShape = [filters, (h + 2 * padding - kernelHeight) / stride + 1, (w + 2 * padding - kernelWidth) / stride + 1]
+        _ = try checkedCount(outputShape, what: "conv output \(shapeText(outputShape))")
         (self.padding, self.stride) = (padding, stride)
-        kernel = Parameter(name: "weight", shape: [filters, c, kernelHeight, kernelWidth])
+        kernel = try Parameter(name: "weight", shape: [filters, c, kernelHeight, kernelWidth])
         switch bias {
-        case .channel: self.bias = Parameter(name: "bias", shape: [filters])
-        case .untied: self.bias = Parameter(name: "bias", shape: outputShape)
+        case .channel: self.bias = try Parameter(name: "bias", shape: [filters])
+        case .untied: self.bias = try Parameter(name: "bias", shape: outputShape)
         case .none: self.bias = nil
         }
         biasMode = bias

@@ -16,16 +16,18 @@ public final class Dense: BatchLayer {
     private var work = Buffer(count: 0)
 
     /// A layer from samples of `input` (I) to `outputs` values, with every parameter zero until the
-    /// network is initialised. Throws `ShapeError` unless `input` has a single axis.
+    /// network is initialised. Throws `ShapeError` unless `input` has a single axis, both sizes
+    /// are at least 1 and the weight, (outputs, I), holds at most `Architecture.maxElements` values.
     public init(input: [Int], outputs: Int) throws(ShapeError) {
         guard input.count == 1 else {
             throw ShapeError("dense needs a flat input, got \(shapeText(input)); add flatten before it")
         }
-        guard outputs > 0 else { throw ShapeError("dense needs at least one output") }
+        _ = try checkedCount(input, what: "dense input \(shapeText(input))")
+        guard outputs > 0 else { throw ShapeError("dense needs at least one output, got \(outputs)") }
         inputShape = input
         outputShape = [outputs]
-        weight = Parameter(name: "weight", shape: [outputs, input[0]])
-        bias = Parameter(name: "bias", shape: [outputs])
+        weight = try Parameter(name: "weight", shape: [outputs, input[0]])
+        bias = try Parameter(name: "bias", shape: [outputs])
         parameters = [weight, bias]
         (I, O) = (Int32(input[0]), Int32(outputs))
     }

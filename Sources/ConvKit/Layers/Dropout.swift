@@ -18,11 +18,12 @@ public final class Dropout: BatchLayer {
     private var masked = false
 
     /// Dropout with probability `probability` over samples of `input`. Throws `ShapeError` unless
-    /// 0 ≤ P < 1.
+    /// 0 ≤ P < 1 and `input` has positive dimensions and at most `Architecture.maxElements` values.
     public init(input: [Int], probability: Float) throws(ShapeError) {
         guard probability >= 0, probability < 1 else {
             throw ShapeError("dropout probability must be at least 0 and below 1, got \(probability)")
         }
+        _ = try checkedCount(input, what: "dropout input \(shapeText(input))")
         inputShape = input
         self.probability = probability
     }

@@ -11,12 +11,15 @@ public final class Parameter: @unchecked Sendable {
     /// ∂E/∂value from the last backward pass (left unwritten where the update was fused into it).
     public let gradient: Buffer
 
-    /// A parameter of `shape`, its values and gradient all zero.
-    public init(name: String, shape: [Int]) {
+    /// A parameter of `shape`, its values and gradient all zero. Throws `ShapeError` unless every
+    /// dimension is at least 1 and the parameter holds at most `Architecture.maxElements` values
+    /// (a scalar, shape [], holds one).
+    public init(name: String, shape: [Int]) throws(ShapeError) {
+        let count = try checkedCount(shape, what: "\(name) \(shapeText(shape))")
         self.name = name
         self.shape = shape
-        value = Buffer(count: shape.reduce(1, *))
-        gradient = Buffer(count: shape.reduce(1, *))
+        value = Buffer(count: count)
+        gradient = Buffer(count: count)
     }
 
     /// The number of values, the product of `shape`.

@@ -14,7 +14,8 @@ public final class MaxPool2D: BatchLayer {
     private var capacity = 0
 
     /// A layer pooling `size`×`size` windows `stride` apart (nil: `size`, windows side by side) over
-    /// samples of `input` (C, H, W). Throws `ShapeError` unless the window fits.
+    /// samples of `input` (C, H, W). Throws `ShapeError` unless the window fits, the stride is at
+    /// most `Conv2D.maxPaddingOrStride` and `input` has at most `Architecture.maxElements` values.
     public init(input: [Int], size: Int = 2, stride: Int? = nil) throws(ShapeError) {
         let stride = stride ?? size
         inputShape = input
@@ -63,10 +64,15 @@ public final class MaxPool2D: BatchLayer {
 }
 
 /// (C, (H−P)/S+1, (W−P)/S+1): the output of P×P windows S apart over `input` (C, H, W), as
-/// max and average pooling both take them. Throws unless the window fits.
+/// max and average pooling both take them. Throws unless the input is a checked C×H×W shape, the
+/// window fits and the stride is from 1 to `Conv2D.maxPaddingOrStride` (the kernels take it as
+/// a 32-bit int).
 func pooledShape(_ input: [Int], size: Int, stride: Int, layer: String) throws(ShapeError) -> [Int] {
     guard input.count == 3 else { throw ShapeError("\(layer) needs a C×H×W input, got \(shapeText(input))") }
-    guard size > 0, stride > 0 else { throw ShapeError("\(layer) needs a positive window and stride") }
+    _ = try checkedCount(input, what: "\(layer) input \(shapeText(input))")
+    guard size > 0, stride > 0, stride <= Conv2D.maxPaddingOrStride else {
+        throw ShapeError("\(layer) needs a positive window and a stride from 1 to \(Conv2D.maxPaddingOrStride)")
+    }
     guard size <= input[1], size <= input[2] else {
         throw ShapeError("a \(size)×\(size) window does not fit a \(input[1])×\(input[2]) input")
     }

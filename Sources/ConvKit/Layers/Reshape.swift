@@ -7,18 +7,22 @@ public final class Reshape: BatchLayer {
     public let outputShape: [Int]
 
     /// A layer giving samples of `input` the shape `output`; throws `ShapeError` unless both have
-    /// as many values.
+    /// positive dimensions, at most `Architecture.maxElements` values, and as many values.
     public init(input: [Int], output: [Int]) throws(ShapeError) {
-        guard input.reduce(1, *) == output.reduce(1, *) else {
+        let count = try checkedCount(input, what: "reshape input shape \(shapeText(input))")
+        guard try checkedCount(output, what: "output shape \(shapeText(output))") == count else {
             throw ShapeError("cannot reshape \(shapeText(input)) to \(shapeText(output))")
         }
         inputShape = input
         outputShape = output
     }
 
-    /// A layer flattening samples of `input` to one axis: what `flatten` builds.
-    public convenience init(flattening input: [Int]) {
-        try! self.init(input: input, output: [input.reduce(1, *)])
+    /// A layer flattening samples of `input` to one axis: what `flatten` builds. Throws
+    /// `ShapeError` unless `input` has positive dimensions and at most `Architecture.maxElements`
+    /// values.
+    public convenience init(flattening input: [Int]) throws(ShapeError) {
+        let count = try checkedCount(input, what: "flatten input shape \(shapeText(input))")
+        try self.init(input: input, output: [count])
     }
 
     /// "flatten" for a single output axis, else "reshape AxB…".

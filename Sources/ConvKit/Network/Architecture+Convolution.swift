@@ -48,11 +48,6 @@ extension Architecture {
         } else if let pad {
             padding = try number(pad, "padding", from: 0, to: Conv2D.maxPaddingOrStride)
         }
-        if input.count == 3 {
-            try checkSize([filters, input[0], kh, kw], "the kernel")
-            let s = stride ?? 1
-            try checkSize([filters, max(0, (input[1] + 2 * padding - kh) / s + 1), max(0, (input[2] + 2 * padding - kw) / s + 1)], "the output")
-        }
         return try Conv2D(input: input, filters: filters, kernelHeight: kh, kernelWidth: kw, padding: padding,
                           stride: stride ?? 1, bias: bias ?? .channel)
     }

@@ -19,8 +19,11 @@ public struct Architecture: Equatable, Sendable {
     }
 
     /// An architecture from comma-separated layer lines, e.g. "conv 8 5, relu, flatten, dense 10".
+    /// An empty entry ("relu,, dense 10", or a trailing comma) is kept as an empty line, which
+    /// `build()` refuses; a spec of only white space has no layers, which it refuses too.
     public init(input: [Int] = [1, 28, 28], spec: String) {
-        self.init(input: input, layers: spec.split(separator: ",").map { $0.trimmingCharacters() })
+        let lines = spec.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters() }
+        self.init(input: input, layers: lines == [""] ? [] : lines)
     }
 
     /// The layers as one comma-separated line, as `init(input:spec:)` reads it.
@@ -37,18 +40,20 @@ public struct Architecture: Equatable, Sendable {
         Architecture(spec: "conv 8 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense \(classes)")
     }
 
-    /// The most weights one layer may have and the most values one sample may take at any
-    /// layer: far above any network this library trains on MNIST, low enough that a corrupt
-    /// model file or a typo in --layers is an error instead of gigabytes of allocation or an
-    /// overflowing size.
+    /// The most values one parameter may hold and one sample may take at any layer (2^26, 256 MiB
+    /// of floats): far above any network this library trains on MNIST, low enough that a corrupt
+    /// model file, a typo in --layers or a mistyped size in code is an error instead of gigabytes
+    /// of allocation or an overflowing size. The one cap of every layer initialiser,
+    /// `Parameter.init(name:shape:)`, `Sequential.init(inputShape:layers:)` and `build()`.
     public static let maxElements = 1 << 26
 
-    /// Builds the layers, checking that each fits the shape before it.
+    /// Builds the layers, checking that each fits the shape before it. Throws `ShapeError` for an
+    /// input shape without axes, with a dimension below 1 or more than `maxElements` values, for
+    /// no layers at all, and naming the first layer line that is empty, unknown or does not fit.
     public func build() throws(ShapeError) -> Sequential {
-        guard !input.isEmpty, input.allSatisfy({ $0 > 0 }) else {
-            throw ShapeError("input shape \(shapeText(input)) must have positive dimensions")
-        }
-        try Self.checkSize(input, "input shape \(shapeText(input))")
+        guard !input.isEmpty else { throw ShapeError("the input shape must have at least one axis") }
+        _ = try checkedCount(input, what: "input shape \(shapeText(input))")
+        guard !layers.isEmpty else { throw ShapeError("an architecture needs at least one layer") }
         var shape = input
         var built: [Layer] = []
         for (index, text) in layers.enumerated() {
@@ -61,16 +66,6 @@ public struct Architecture: Equatable, Sendable {
             }
         }
         return try Sequential(inputShape: input, layers: built)
-    }
-
-    /// Throws unless the product of `dims` is at most `maxElements` (computed without overflow).
-    static func checkSize(_ dims: [Int], _ what: @autoclosure () -> String) throws(ShapeError) {
-        var product = 1
-        for d in dims {
-            let (p, overflow) = product.multipliedReportingOverflow(by: max(d, 0))
-            guard !overflow, p <= maxElements else { throw ShapeError("\(what()) exceeds \(maxElements) values") }
-            product = p
-        }
     }
 
     static func layer(_ text: String, input: [Int]) throws(ShapeError) -> Layer {
@@ -102,12 +97,10 @@ public struct Architecture: Equatable, Sendable {
             return try convolution(args, input: input)
         case "dense", "linear":
             try expect(1...1, "dense OUTPUTS")
-            let outputs = try count(args[0], "outputs")
-            try checkSize(input + [outputs], "the weight")
-            return try Dense(input: input, outputs: outputs)
-        case "relu": try expect(0...0, "relu"); return ReLU(input: input)
-        case "sigmoid": try expect(0...0, "sigmoid"); return Sigmoid(input: input)
-        case "tanh": try expect(0...0, "tanh"); return Tanh(input: input)
+            return try Dense(input: input, outputs: try count(args[0], "outputs"))
+        case "relu": try expect(0...0, "relu"); return try ReLU(input: input)
+        case "sigmoid": try expect(0...0, "sigmoid"); return try Sigmoid(input: input)
+        case "tanh": try expect(0...0, "tanh"); return try Tanh(input: input)
         case "maxpool", "pool":
             let (size, stride) = try window("maxpool")
             return try MaxPool2D(input: input, size: size, stride: stride)
@@ -126,12 +119,11 @@ public struct Architecture: Equatable, Sendable {
             return try GlobalAvgPool2D(input: input)
         case "flatten":
             try expect(0...0, "flatten")
-            return Reshape(flattening: input)
+            return try Reshape(flattening: input)
         case "reshape":
             try expect(0...1, "reshape [AxBx…]")
-            let output = args.isEmpty ? [input.reduce(1, *)] : try dims(args[0], "shape")
-            try checkSize(output, "shape \(shapeText(output))")
-            return try Reshape(input: input, output: output)
+            if args.isEmpty { return try Reshape(flattening: input) }
+            return try Reshape(input: input, output: try dims(args[0], "shape"))
         default:
             throw ShapeError("unknown layer '\(kind)' (conv, dense, relu, sigmoid, tanh, maxpool, avgpool, globalavgpool, batchnorm, dropout, flatten, reshape)")
         }

@@ -30,13 +30,14 @@ public final class Sequential: @unchecked Sendable {
     /// Inference's buffers, one set per call in flight; never the training buffers above.
     let inferenceWorkspaces = InferenceWorkspaces()
 
-    /// A network of `layers` taking samples of `inputShape`. Throws `ShapeError` naming the
-    /// first layer whose input shape is not what comes before it, and for layers that are not
-    /// ConvKit's own (custom layers cannot run on its buffers yet).
+    /// A network of `layers` taking samples of `inputShape`. Throws `ShapeError` unless
+    /// `inputShape` has at least one axis, positive dimensions and at most
+    /// `Architecture.maxElements` values, naming the first layer whose input shape is not what
+    /// comes before it, and for layers that are not ConvKit's own (custom layers cannot run on
+    /// its buffers yet). No layers is the identity.
     public init(inputShape: [Int], layers: [any Layer]) throws(ShapeError) {
-        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw ShapeError("input shape \(shapeText(inputShape)) must have positive dimensions")
-        }
+        guard !inputShape.isEmpty else { throw ShapeError("the input shape must have at least one axis") }
+        _ = try checkedCount(inputShape, what: "input shape \(shapeText(inputShape))")
         var shape = inputShape
         var batchLayers: [any BatchLayer] = []
         for (index, layer) in layers.enumerated() {

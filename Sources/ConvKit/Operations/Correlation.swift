@@ -84,9 +84,9 @@ extension Tensor {
     /// Each plane turned by 180°: the last two axes reversed (a rank-1 tensor is reversed, a
     /// scalar stays as it is). For a kernel (O, C, KH, KW), every (o, c) plane turns.
     public func rotated180() -> Tensor {
-        guard rank >= 1 else { return self }
+        // A tensor without values may still have huge axes, whose product would overflow.
+        guard rank >= 1, count > 0 else { return self }
         let plane = rank == 1 ? shape[0] : shape[rank - 2] * shape[rank - 1]
-        guard plane > 0 else { return self }
         var out = scalars
         for start in stride(from: 0, to: count, by: plane) {
             for i in 0..<plane { out[start + i] = scalars[start + plane - 1 - i] }

@@ -37,8 +37,10 @@ public struct LabeledImages: Sendable {
     public init(floats values: [Float], sampleShape: [Int], labels: [Int], classes: Int? = nil) throws(TrainingDataError) {
         let perSample = try Self.checkShape(sampleShape)
         if let bad = values.firstIndex(where: { !$0.isFinite }) { throw .nonFinite(sample: bad / perSample) }
+        // Clamped so that a label of Int.max is `tooManyClasses`, not an overflow.
+        let counted = labels.max().map { min($0, Architecture.maxElements) + 1 } ?? 0
         try self.init(samples: .floats(values), valueCount: values.count, sampleShape: sampleShape, perSample: perSample,
-                      indices: nil, labels: labels, classes: classes ?? ((labels.max() ?? -1) + 1))
+                      indices: nil, labels: labels, classes: classes ?? counted)
     }
 
     /// Float samples from a tensor (N, sampleShape…), one label per sample.
@@ -59,6 +61,7 @@ public struct LabeledImages: Sendable {
             throw .indexOutOfRange(position: bad, index: indices[bad], available: available)
         }
         guard classes >= 1 else { throw .noClasses }
+        guard classes <= Architecture.maxElements else { throw .tooManyClasses(classes) }
         if let bad = labels.firstIndex(where: { !(0..<classes).contains($0) }) {
             throw .labelOutOfRange(position: bad, label: labels[bad], classes: classes)
         }
@@ -71,9 +74,7 @@ public struct LabeledImages: Sendable {
     }
 
     private static func checkShape(_ shape: [Int]) throws(TrainingDataError) -> Int {
-        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }), let n = Tensor.elementCount(shape), n <= 1 << 26 else {
-            throw .badSampleShape(shape)
-        }
+        guard !shape.isEmpty, let n = try? checkedCount(shape, what: "") else { throw .badSampleShape(shape) }
         return n
     }
 
@@ -104,7 +105,8 @@ public struct LabeledImages: Sendable {
 
 /// Training data that cannot be used as given.
 public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendable {
-    /// A sample shape with no axes, a dimension below 1, or more than 2^26 values.
+    /// A sample shape with no axes, a dimension below 1, or more than `Architecture.maxElements`
+    /// (2^26) values.
     case badSampleShape([Int])
     /// The values do not divide into whole samples.
     case sizeMismatch(values: Int, valuesPerSample: Int)
@@ -116,6 +118,8 @@ public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendab
     case labelOutOfRange(position: Int, label: Int, classes: Int)
     /// `classes` is below 1.
     case noClasses
+    /// More classes than a network can have outputs, `Architecture.maxElements`.
+    case tooManyClasses(Int)
     /// A float sample holds NaN or an infinity.
     case nonFinite(sample: Int)
     /// Per-channel scaling that cannot apply: says why.
@@ -132,6 +136,7 @@ public enum TrainingDataError: Error, CustomStringConvertible, Equatable, Sendab
         case .labelOutOfRange(let position, let label, let classes):
             "label \(label) at position \(position) is outside 0..<\(classes)"
         case .noClasses: "there must be at least one class"
+        case .tooManyClasses(let n): "\(n) classes are more than the \(Architecture.maxElements) a network can output"
         case .nonFinite(let sample): "sample \(sample) holds a NaN or infinite value"
         case .badNormalization(let why): "input scaling: \(why)"
         }
@@ -149,9 +154,9 @@ public struct InputNormalization: Equatable, Sendable {
     public private(set) var stds: [Float]
 
     /// x = (pixel/255 − `mean`)/`std` on every channel; the defaults leave pixels on the 0–1 scale.
-    public init(mean: Float = 0, std: Float = 1) {
-        means = [mean]
-        stds = [std]
+    /// Throws unless `mean` is finite and `std` positive and finite.
+    public init(mean: Float = 0, std: Float = 1) throws(TrainingDataError) {
+        try self.init(means: [mean], stds: [std])
     }
 
     /// One mean and std per channel. Throws unless both lists are non-empty and of the same
@@ -160,11 +165,13 @@ public struct InputNormalization: Equatable, Sendable {
         guard !means.isEmpty, means.count == stds.count else {
             throw .badNormalization("\(means.count) means for \(stds.count) deviations")
         }
-        guard means.allSatisfy(\.isFinite), stds.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-            throw .badNormalization("means must be finite and deviations positive")
-        }
         self.init(unchecked: means, stds)
+        guard isValid else { throw .badNormalization("means must be finite and deviations positive") }
     }
+
+    /// Every mean finite and every std positive and finite: what the throwing initialisers check,
+    /// and what `Trainer.fit` and `Sequential.evaluate` check again, since `mean` and `std` can be set.
+    public var isValid: Bool { means.allSatisfy(\.isFinite) && stds.allSatisfy { $0 > 0 && $0.isFinite } }
 
     private init(unchecked means: [Float], _ stds: [Float]) {
         self.means = means
@@ -175,12 +182,12 @@ public struct InputNormalization: Equatable, Sendable {
     /// channel (`shape[0]`).
     public func fits(_ shape: [Int]) -> Bool { channels == 1 || channels == shape.first }
 
-    /// The first channel's mean; setting it sets every channel's.
+    /// The first channel's mean; setting it sets every channel's (unchecked: see `isValid`).
     public var mean: Float {
         get { means[0] }
         set { means = Array(repeating: newValue, count: means.count) }
     }
-    /// The first channel's std; setting it sets every channel's.
+    /// The first channel's std; setting it sets every channel's (unchecked: see `isValid`).
     public var std: Float {
         get { stds[0] }
         set { stds = Array(repeating: newValue, count: stds.count) }
@@ -190,9 +197,9 @@ public struct InputNormalization: Equatable, Sendable {
     public var channels: Int { means.count }
 
     /// Pixels divided by 255, to the 0–1 scale: what the tutorial does.
-    public static let unit = InputNormalization()
+    public static let unit = InputNormalization(unchecked: [0], [1])
     /// MNIST's own pixel mean and deviation (0.1307, 0.3081), as PyTorch's MNIST examples use.
-    public static let mnist = InputNormalization(mean: 0.1307, std: 0.3081)
+    public static let mnist = InputNormalization(unchecked: [0.1307], [0.3081])
 
     /// Each channel's mean and (population) standard deviation over every pixel of `data`'s
     /// samples, on the 0–1 scale. `channels` must divide the values of a sample (else it
@@ -251,8 +258,9 @@ public struct InputNormalization: Equatable, Sendable {
 
     /// The normalised values of `pixels`, one sample or several of `channels()` equal planes
     /// each (a single channel pair applies to all of them). Throws when `pixels` do not divide
-    /// into `channels` equal planes.
+    /// into `channels` equal planes, and for scales that are not `isValid`.
     public func apply(_ pixels: [UInt8]) throws(TrainingDataError) -> [Float] {
+        guard isValid else { throw .badNormalization("means must be finite and deviations positive") }
         if channels == 1 { return pixels.map { Float($0) * scale(0) + shift(0) } }
         guard pixels.count % channels == 0 else {
             throw .badNormalization("\(pixels.count) pixels are not \(channels) equal channels")

@@ -8,7 +8,9 @@ public protocol Optimizer: AnyObject {
     var name: String { get }
     /// The parameters it updates; any others are left as they are.
     var parameters: [Parameter] { get }
-    /// The step size of the next update.
+    /// The step size of the next update: finite and at least 0. `step()` uses it as it is;
+    /// `Trainer` and `Sequential.trainingStep` throw `TrainingError.badLearningRate` for any other
+    /// value (ConvKit's optimizers also refuse one at init).
     var learningRate: Float { get set }
     /// Updates every parameter in `parameters` from its gradient.
     func step()
@@ -47,8 +49,10 @@ public final class SGD: FusableOptimizer {
     /// wd, the L2 penalty added to the gradient.
     public let weightDecay: Float
 
-    /// Plain SGD over `parameters`.
-    public init(parameters: [Parameter], learningRate: Float, weightDecay: Float = 0) {
+    /// Plain SGD over `parameters`. Throws `OptimizerError` unless the learning rate and the
+    /// weight decay are finite and at least 0.
+    public init(parameters: [Parameter], learningRate: Float, weightDecay: Float = 0) throws(OptimizerError) {
+        try OptimizerError.check(learningRate: learningRate, weightDecay: weightDecay)
         self.parameters = parameters
         self.learningRate = learningRate
         self.weightDecay = weightDecay
@@ -85,8 +89,12 @@ public final class Momentum: Optimizer {
     public let weightDecay: Float
     private let velocity: [Buffer]
 
-    /// Momentum over `parameters`, each velocity starting at zero.
-    public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0) {
+    /// Momentum over `parameters`, each velocity starting at zero. Throws `OptimizerError` unless
+    /// the learning rate and the weight decay are finite and at least 0 and 0 ≤ μ < 1.
+    public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0.9, nesterov: Bool = false,
+                weightDecay: Float = 0) throws(OptimizerError) {
+        try OptimizerError.check(learningRate: learningRate, weightDecay: weightDecay)
+        guard momentum >= 0 && momentum < 1 else { throw .momentum(momentum) }
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum
@@ -122,9 +130,15 @@ public final class Adam: Optimizer {
     private let moment: [Buffer], secondMoment: [Buffer]
     private var t = 0
 
-    /// Adam over `parameters`, with both moments starting at zero.
+    /// Adam over `parameters`, with both moments starting at zero. Throws `OptimizerError` unless
+    /// the learning rate and the weight decay are finite and at least 0, each β is in [0, 1) and
+    /// ε is positive and finite (with ε = 0 a parameter whose gradient is always 0 would become 0/0).
     public init(parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                epsilon: Float = 1e-8, weightDecay: Float = 0) {
+                epsilon: Float = 1e-8, weightDecay: Float = 0) throws(OptimizerError) {
+        try OptimizerError.check(learningRate: learningRate, weightDecay: weightDecay)
+        guard beta1 >= 0 && beta1 < 1 else { throw .beta1(beta1) }
+        guard beta2 >= 0 && beta2 < 1 else { throw .beta2(beta2) }
+        guard epsilon > 0 && epsilon.isFinite else { throw .epsilon(epsilon) }
         self.parameters = parameters
         self.learningRate = learningRate
         (self.beta1, self.beta2, self.epsilon, self.weightDecay) = (beta1, beta2, epsilon, weightDecay)
@@ -157,6 +171,42 @@ public final class Adam: Optimizer {
     }
 }
 
+/// An optimizer setting out of range: NaN and infinities are out of every range.
+public enum OptimizerError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// A learning rate below 0 (which would climb the loss) or not finite.
+    case learningRate(Float)
+    /// A weight decay below 0 or not finite.
+    case weightDecay(Float)
+    /// A momentum μ outside [0, 1).
+    case momentum(Float)
+    /// Adam's β1 outside [0, 1).
+    case beta1(Float)
+    /// Adam's β2 outside [0, 1).
+    case beta2(Float)
+    /// Adam's ε not positive and finite.
+    case epsilon(Float)
+
+    /// What is wrong, in one line.
+    public var description: String {
+        switch self {
+        case .learningRate(let lr): "the learning rate must be finite and at least 0, got \(lr)"
+        case .weightDecay(let wd): "the weight decay must be finite and at least 0, got \(wd)"
+        case .momentum(let m): "the momentum must be in [0, 1), got \(m)"
+        case .beta1(let b): "Adam's beta1 must be in [0, 1), got \(b)"
+        case .beta2(let b): "Adam's beta2 must be in [0, 1), got \(b)"
+        case .epsilon(let e): "Adam's epsilon must be positive and finite, got \(e)"
+        }
+    }
+
+    /// Whether a learning rate can be stepped by: finite and at least 0.
+    static func isValid(learningRate: Float) -> Bool { learningRate >= 0 && learningRate.isFinite }
+
+    static func check(learningRate: Float, weightDecay: Float) throws(OptimizerError) {
+        guard isValid(learningRate: learningRate) else { throw .learningRate(learningRate) }
+        guard weightDecay >= 0 && weightDecay.isFinite else { throw .weightDecay(weightDecay) }
+    }
+}
+
 /// The optimizers ConvKit has, by name: what recipes and checkpoints record.
 public enum OptimizerKind: String, CaseIterable, Sendable {
     /// `sgd`: `SGD`; `momentum` and `nesterov`: `Momentum`; `adam`: `Adam`.
@@ -185,6 +235,14 @@ public enum LearningRateSchedule: Equatable, Sendable {
     public static let oneCycleStartDivisor = 25.0
     /// …and ends at that start rate divided by `oneCycleEndDivisor` (`final_div_factor`).
     public static let oneCycleEndDivisor = 1e4
+
+    /// Whether every rate is finite and at least 0 for such a base: a step schedule needs
+    /// `every` ≥ 1 and a positive, finite `factor` (a factor of 0 stops training, a negative one
+    /// climbs the loss every other period).
+    var isValid: Bool {
+        guard case .step(let every, let factor) = self else { return true }
+        return every >= 1 && factor > 0 && factor.isFinite
+    }
 
     /// The rate at `step` (0-based) of `totalSteps`, in epoch `epoch` (0-based).
     public func rate(base: Float, epoch: Int, step: Int, totalSteps: Int) -> Float {

@@ -132,14 +132,15 @@ public struct Recipe: Sendable {
     /// The recipe called `name`, or nil.
     public static func named(_ name: String) -> Recipe? { all.first { $0.name == name } }
 
-    /// The recipe's optimizer over `parameters`, at its learning rate, momentum (or betas) and weight decay.
-    public func makeOptimizer(parameters: [Parameter]) -> Optimizer {
+    /// The recipe's optimizer over `parameters`, at its learning rate, momentum (or betas) and
+    /// weight decay; throws `OptimizerError` for a setting out of range.
+    public func makeOptimizer(parameters: [Parameter]) throws(OptimizerError) -> Optimizer {
         switch optimizer {
-        case .sgd: SGD(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .sgd: try SGD(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
         case .momentum, .nesterov:
-            Momentum(parameters: parameters, learningRate: learningRate, momentum: momentum,
-                     nesterov: optimizer == .nesterov, weightDecay: weightDecay)
-        case .adam: Adam(parameters: parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, weightDecay: weightDecay)
+            try Momentum(parameters: parameters, learningRate: learningRate, momentum: momentum,
+                         nesterov: optimizer == .nesterov, weightDecay: weightDecay)
+        case .adam: try Adam(parameters: parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, weightDecay: weightDecay)
         }
     }
 }

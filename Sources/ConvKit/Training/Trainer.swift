@@ -38,10 +38,21 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case labelOutOfRange(label: Int, classes: Int)
     /// No samples to train on.
     case emptyData
-    /// A share count below 1.
+    /// A share count below 1 or above the batch size.
     case badShares(Int)
+    /// A learning rate below 0 or not finite (the optimizer's, when the trainer is made or a
+    /// training step runs).
+    case badLearningRate(Float)
+    /// A step schedule with `every` below 1 or a factor that is not positive and finite.
+    case badSchedule(LearningRateSchedule)
+    /// Epochs to train that start below 0 or end past the run's `totalEpochs`, or a run whose
+    /// steps would overflow `Int`.
+    case badEpochs(Range<Int>, totalEpochs: Int)
     /// Per-channel input scaling for another number of channels than the samples have.
     case normalizationChannels(normalization: Int, sample: [Int])
+    /// Input scaling with a mean that is not finite or a std that is not positive and finite
+    /// (`InputNormalization.isValid`), after setting its `mean` or `std`.
+    case badNormalization(InputNormalization)
 
     /// What went wrong, in one line.
     public var description: String {
@@ -55,9 +66,14 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .labelCount(let labels, let samples): "\(labels) labels for \(samples) samples"
         case .labelOutOfRange(let label, let classes): "label \(label) is outside 0..<\(classes)"
         case .emptyData: "there is nothing to train on"
-        case .badShares(let n): "the number of shares must be at least 1, got \(n)"
+        case .badShares(let n): "the number of shares must be from 1 to the batch size, got \(n)"
+        case .badLearningRate(let lr): "the learning rate must be finite and at least 0, got \(lr)"
+        case .badSchedule(let schedule): "a step schedule needs every ≥ 1 and a positive, finite factor, got \(schedule)"
+        case .badEpochs(let epochs, let total):
+            "epochs \(epochs.lowerBound)..<\(epochs.upperBound) are not within a run of \(total) epochs counted from 0"
         case .normalizationChannels(let n, let sample):
             "the input scaling has \(n) channels but the samples are \(shapeText(sample))"
+        case .badNormalization(let n): "the input scaling needs finite means and positive, finite deviations, got means \(n.means), deviations \(n.stds)"
         }
     }
 }
@@ -109,12 +125,17 @@ public final class Trainer {
     public let shares: Int
 
     /// Throws `TrainingError.badBatchSize` for a batch size below 1 or too large for the
-    /// network, `.badShares` for shares below 1.
+    /// network, `.badShares` for shares below 1 or above the batch size (more would only add
+    /// empty shares), `.badLearningRate` unless the optimizer's learning rate is finite and at
+    /// least 0, `.badSchedule` for a step schedule with `every` below 1 or a factor that is not
+    /// positive and finite.
     public init(network: Sequential, loss: any Loss, optimizer: Optimizer, batchSize: Int,
                 schedule: LearningRateSchedule = .constant, normalization: InputNormalization = .unit,
                 reshuffle: Bool = false, seed: UInt64 = 0, processes: ProcessGroup? = nil, shares: Int = 1) throws(TrainingError) {
         guard batchSize >= 1, (try? network.checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
-        guard shares >= 1 else { throw .badShares(shares) }
+        guard shares >= 1, shares <= batchSize else { throw .badShares(shares) }
+        guard OptimizerError.isValid(learningRate: optimizer.learningRate) else { throw .badLearningRate(optimizer.learningRate) }
+        guard schedule.isValid else { throw .badSchedule(schedule) }
         self.processes = processes.flatMap { $0.size > 1 ? $0 : nil }
         self.shares = shares
         self.network = network
@@ -134,21 +155,29 @@ public final class Trainer {
         step.reserve(batch: batchSize)
     }
 
-    /// Trains epochs `epochs` (0-based; later than 0 when resuming), calling `onEpoch` after each with the
-    /// test accuracy when a test set is given; `onProgress(done, total)` within an epoch.
-    /// Evaluation time is not counted in an epoch's seconds. Throws `TrainingError` for data
-    /// that does not fit the network and when training diverges (the weights are then those of
-    /// the step before), `AugmentationError.notAnImage` for an augmentation of a network whose
-    /// input is not (C, H, W).
+    /// Trains epochs `epochs` (0-based; later than 0 when resuming) of a run of `totalEpochs`
+    /// (nil: `epochs.upperBound`), which the schedule spreads its rates over, calling `onEpoch`
+    /// after each with the test accuracy when a test set is given; `onProgress(done, total)`
+    /// within an epoch. An empty range, such as `completedEpochs..<totalEpochs` of a finished
+    /// run, checks the data and trains nothing. Evaluation time is not counted in an epoch's
+    /// seconds. Throws `TrainingError` for data that does not fit the network, `.badEpochs` for
+    /// epochs below 0 or past `totalEpochs`, `.badSchedule` for an invalid `schedule`, and when
+    /// training diverges (the weights are then those of the step before),
+    /// `AugmentationError.notAnImage` for an augmentation of a network whose input is not (C, H, W).
     public func fit(_ data: LabeledImages, epochs: Range<Int>, totalEpochs: Int? = nil, test: LabeledImages? = nil,
                     onProgress: ((Int, Int) -> Void)? = nil,
                     onEpoch: (EpochReport) throws -> Void) throws {
         try check(data)
         if let test { try check(test) }
         guard data.count > 0 else { throw TrainingError.emptyData }
-        if order.count != data.count { order = Array(0..<data.count) }
+        guard schedule.isValid else { throw TrainingError.badSchedule(schedule) }
         let stepsPerEpoch = (data.count + batchSize - 1) / batchSize
-        let totalSteps = stepsPerEpoch * (totalEpochs ?? epochs.upperBound)
+        let runEpochs = totalEpochs ?? epochs.upperBound
+        let (totalSteps, overflow) = stepsPerEpoch.multipliedReportingOverflow(by: runEpochs)
+        guard epochs.lowerBound >= 0, epochs.upperBound <= runEpochs, !overflow else {
+            throw TrainingError.badEpochs(epochs, totalEpochs: runEpochs)
+        }
+        if order.count != data.count { order = Array(0..<data.count) }
         let image = network.inputShape
         if !augmentation.isIdentity && image.count != 3 { throw AugmentationError.notAnImage(image) }
         let (channels, height, width) = image.count == 3 ? (image[0], image[1], image[2]) : (0, 0, 0)
@@ -277,6 +306,7 @@ extension Sequential {
         if case .bytes = data.samples, !normalization.fits(data.sampleShape) {
             throw .normalizationChannels(normalization: normalization.channels, sample: data.sampleShape)
         }
+        if case .bytes = data.samples, !normalization.isValid { throw .badNormalization(normalization) }
     }
 }
 

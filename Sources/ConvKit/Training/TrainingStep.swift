@@ -173,8 +173,9 @@ extension Sequential {
     ///
     /// `inputs` is (N, inputShape…) or one sample of `inputShape`. Throws `ShapeError` for a
     /// wrong shape; `TrainingError` for a wrong label count or label, for NaN or infinite inputs
-    /// or targets and when the loss is not finite (in these cases nothing is updated), and when a
-    /// weight is not finite after the update (a learning rate too large for the network).
+    /// or targets, for an optimizer whose learning rate is below 0 or not finite, and when the
+    /// loss is not finite (in these cases nothing is updated), and when a weight is not finite
+    /// after the update (a learning rate too large for the network).
     public func trainingStep(inputs: Tensor, labels: [Int], loss: any Loss, optimizer: Optimizer) throws -> Float {
         let (n, _) = try batchCount(inputs)
         guard labels.count == n else { throw TrainingError.labelCount(labels: labels.count, samples: n) }
@@ -195,6 +196,10 @@ extension Sequential {
         }
         if inputs.scalars.contains(where: { !$0.isFinite }) { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "an input") }
         if targets.scalars.contains(where: { !$0.isFinite }) { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "a target") }
+        // Checked on every call: the learning rate is a settable property of any optimizer.
+        guard OptimizerError.isValid(learningRate: optimizer.learningRate) else {
+            throw TrainingError.badLearningRate(optimizer.learningRate)
+        }
         let step: TrainingStep
         if let cached = cachedStep, cached.optimizer === optimizer {
             step = cached

@@ -90,7 +90,7 @@ let updated = try [descend(k, dk, rate), descend(b, db, rate), descend(w, denseS
 
 let network = try Architecture(input: [1, 6, 6], spec: "conv 2 3 untied, sigmoid, flatten, dense 2, sigmoid").build()
 for (parameter, value) in zip(network.parameters, [k, b, w, c]) { try parameter.set(value) }
-let sgd = SGD(parameters: network.parameters, learningRate: rate)
+let sgd = try SGD(parameters: network.parameters, learningRate: rate)
 let libraryError = try network.trainingStep(inputs: x, targets: target, loss: BinaryCrossEntropy(), optimizer: sgd)
 print(abs(libraryError - stepError) < 1e-6)                                          // true
 print(zip(network.parameters, updated).allSatisfy { maxDifference($0.tensor, $1) < 1e-5 })  // true

@@ -9,8 +9,8 @@ print(network)  // one line per layer: output shape, parameters, MFLOP per image
 
 let conv = try Conv2D(input: [1, 8, 8], filters: 4, kernelHeight: 3, kernelWidth: 3)
 let pool = try MaxPool2D(input: conv.outputShape, size: 2)
-let flatten = Reshape(flattening: pool.outputShape)
-let layers: [any Layer] = [conv, ReLU(input: conv.outputShape), pool, flatten,
+let flatten = try Reshape(flattening: pool.outputShape)
+let layers: [any Layer] = [conv, try ReLU(input: conv.outputShape), pool, flatten,
                            try Dense(input: flatten.outputShape, outputs: 2)]
 let handBuilt = try Sequential(inputShape: [1, 8, 8], layers: layers)
 handBuilt.initialize(.auto, generator: &generator)
@@ -39,7 +39,7 @@ try trainer.fit(trainingSet, epochs: 0..<4, test: testSet) { report in
     print("epoch \(report.epoch): loss \(report.loss), test accuracy \(report.testAccuracy ?? 0)")
 }
 
-let sgd = SGD(parameters: handBuilt.parameters, learningRate: 0.1)
+let sgd = try SGD(parameters: handBuilt.parameters, learningRate: 0.1)
 for epoch in 1...4 {
     var total: Float = 0
     for start in stride(from: 0, to: 256, by: 32) {
