@@ -24,7 +24,7 @@ struct ConcurrentInferenceTests {
                                     normalization: .unit))
         var rng = SeededGenerator(seed: 21)
         model.network.initialize(.auto, generator: &rng)
-        let optimizer = SGD(parameters: model.network.parameters, learningRate: 0.05)
+        let optimizer = try SGD(parameters: model.network.parameters, learningRate: 0.05)
         for _ in 0..<3 {
             let inputs = try random(16, &rng)
             _ = try model.network.trainingStep(inputs: inputs, labels: (0..<16).map { $0 % 5 }, loss: SoftmaxCrossEntropy(),

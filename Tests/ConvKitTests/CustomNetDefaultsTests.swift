@@ -12,7 +12,7 @@ import ConvKitFiles
         return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
     }
 
-    @Test("--layers without --arch: the custom recipe, auto init, the loss its last layer calls for; presets unchanged")
+    @Test("--layers without --arch: the custom recipe, PyTorch init, the loss its last layer calls for; presets unchanged")
     func defaultsFitTheNetwork() throws {
         let dir = TemporaryDirectory()
         let data = CLITests.tinyData(in: dir)
@@ -20,7 +20,7 @@ import ConvKitFiles
                                                        "conv 4 5, relu, maxpool 2, flatten, dense 3", "--epochs", "1", "--json"]))
         let recipe = try #require(logits["recipe"] as? [String: Any])
         #expect(logits["arch"] as? String == "custom")
-        #expect(recipe["weight_init"] as? String == "auto" && recipe["loss"] as? String == "softmax-ce")
+        #expect(recipe["weight_init"] as? String == "pytorch" && recipe["loss"] as? String == "softmax-ce")
         #expect(recipe["optimizer"] as? String == "adam" && recipe["batch"] as? Int == 64 && recipe["normalization"] as? String == "measured")
         // Every image of every class, not the tutorial's first 100 zeros and ones.
         #expect(logits["train_images"] as? Int == 72 && logits["test_images"] as? Int == 18)
@@ -35,7 +35,7 @@ import ConvKitFiles
         let tutorialLayers = try Self.report(try CLITests.run(["train", "--data", data, "--arch", "tutorial", "--layers",
                                                                "conv 4 5, relu, flatten, dense 2", "--epochs", "1", "--json"]))
         let t = try #require(tutorialLayers["recipe"] as? [String: Any])
-        #expect(t["weight_init"] as? String == "auto" && t["loss"] as? String == "softmax-ce" && t["batch"] as? Int == 1)
+        #expect(t["weight_init"] as? String == "pytorch" && t["loss"] as? String == "softmax-ce" && t["batch"] as? Int == 1)
         let given = try Self.report(try CLITests.run(["train", "--data", data, "--layers", "conv 4 5, relu, flatten, dense 3",
                                                       "--weight-init", "normal", "--loss", "bce", "--epochs", "1", "--json"]))
         let g = try #require(given["recipe"] as? [String: Any])
@@ -46,7 +46,7 @@ import ConvKitFiles
         #expect(tutorial.status == 0 && tutorial.stdout.contains("training: bce, sgd lr 0.1, batch 1, 1 epochs, init normal, seed 0"),
                 "\(tutorial.stdout)")
         let custom = try CLITests.run(["train", "--data", data, "--layers", "conv 4 5, relu, flatten, dense 3", "--epochs", "1"])
-        #expect(custom.stdout.contains("training: softmax-ce, adam lr 0.001, batch 64, 1 epochs, init auto, seed 0"), "\(custom.stdout)")
+        #expect(custom.stdout.contains("training: softmax-ce, adam lr 0.001, batch 64, 1 epochs, init pytorch, seed 0"), "\(custom.stdout)")
     }
 
     @Test("--arch custom without --layers trains its own general network, on every class of the data")
@@ -57,7 +57,7 @@ import ConvKitFiles
         #expect(r["classes"] as? [String] == ["0", "1", "2"])
     }
 
-    @Test("the API: LossKind.suited(to:), and initialize() defaults to .auto")
+    @Test("the API: LossKind.suited(to:), and initialize() defaults to .pytorch")
     func libraryDefaults() throws {
         #expect(LossKind.suited(to: Architecture(spec: "conv 2 3, flatten, dense 10")) == .softmaxCrossEntropy)
         #expect(LossKind.suited(to: .tutorial(classes: 2)) == .binaryCrossEntropy)
@@ -65,12 +65,13 @@ import ConvKitFiles
         let b = try Architecture(spec: "conv 4 5, relu, maxpool 2, flatten, dense 10").build()
         var g1 = SeededGenerator(seed: 5), g2 = SeededGenerator(seed: 5)
         a.initialize(generator: &g1)
-        b.initialize(.auto, generator: &g2)
+        b.initialize(.pytorch, generator: &g2)
         #expect(a.parameters.map(\.tensor) == b.parameters.map(\.tensor))
-        // He for the conv before a ReLU: zero biases, weights far below the tutorial's N(0, 1).
-        let conv = a.parameters[0].tensor.scalars
-        #expect(a.parameters[1].tensor.scalars.allSatisfy { $0 == 0 })
-        #expect(conv.map { $0 * $0 }.reduce(0, +) / Float(conv.count) < 0.2)
+        // U(±1/√fan_in) with fan_in 25 for the conv: weights and biases within ±0.2, far below
+        // the tutorial's N(0, 1), and not all zero.
+        for p in a.parameters.prefix(2) {
+            #expect(p.tensor.scalars.allSatisfy { abs($0) <= 0.2 } && p.tensor.scalars.contains { $0 != 0 })
+        }
     }
 
     @Test("a class with training images but no test images, or under 1 % of the median, is one warning line each")

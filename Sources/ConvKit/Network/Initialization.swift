@@ -15,8 +15,9 @@ public enum WeightInit: String, CaseIterable, Sendable {
 
 extension Sequential {
     /// Fills every parameter from `generator`, layer by layer, weight before bias. The default,
-    /// `.auto`, suits any network; `.normal` is the tutorial's and suits little else.
-    public func initialize(_ scheme: WeightInit = .auto, generator: inout SeededGenerator) {
+    /// `.pytorch`, suits any network (and is what `Recipe.custom` uses); `.normal` is the
+    /// tutorial's and suits little else.
+    public func initialize(_ scheme: WeightInit = .pytorch, generator: inout SeededGenerator) {
         for (index, layer) in layers.enumerated() {
             // Batch norm starts at γ = 1, β = 0 under every scheme, as in PyTorch.
             if let norm = layer as? BatchNorm { norm.reset(); continue }

@@ -112,7 +112,7 @@ public struct Recipe: Sendable {
 
     /// The defaults for a network and data of your own (what `convkit train --layers` starts from
     /// without `--arch`): softmax cross-entropy, Adam 1e-3 at batch 64 for 10 epochs, reshuffled,
-    /// weights by `WeightInit.auto`, every image of every class (`digits` is empty), each channel scaled by its
+    /// weights by `WeightInit.pytorch` (measured against `.auto`: 0.5–1 point better on a Fashion-MNIST folder and CIFAR-format data), every image of every class (`digits` is empty), each channel scaled by its
     /// measured mean and deviation. Its own network, for when none is given, is two padded 3×3
     /// conv blocks with batch norm, which fits any image of at least 4×4 pixels and any number of
     /// channels.
@@ -121,7 +121,7 @@ public struct Recipe: Sendable {
             name: "custom",
             architecture: { Architecture(spec: "conv 32 3 pad 1, batchnorm, relu, maxpool 2, conv 64 3 pad 1, batchnorm, relu, maxpool 2, flatten, dense \($0)") },
             loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 1e-3, batchSize: 64, epochs: 10,
-            weightInit: .auto, reshuffle: true, digits: [], perClass: nil, testPerClass: nil)
+            weightInit: .pytorch, reshuffle: true, digits: [], perClass: nil, testPerClass: nil)
         recipe.measuresNormalization = true
         return recipe
     }()
