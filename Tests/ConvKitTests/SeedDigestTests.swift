@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import ConvKit
+import ConvKitFiles
+
+/// The same seed gives the same weights, bit for bit, across refactors: each run below trains a
+/// few steps from a seed and hashes every parameter, every layer's state and every reported loss.
+/// The digests were recorded before the restructuring of issue 18 (training step, convolution
+/// geometry, modules) and must not change when code moves. A change of arithmetic that is meant
+/// (a new kernel summing in another order) records new digests here and says why in its commit.
+///
+/// The SIMD kernels use 8-lane vectors on AVX2 and AVX-512 alike (`ck_simd_isa`), and the
+/// scalar ones vectorise no reduction, so the digests hold on both machine kinds.
+@Suite struct SeedDigestTests {
+    /// SHA-256 of the network's parameters and state (little-endian float bits, in layer order)
+    /// followed by the losses.
+    static func digest(_ network: Sequential, losses: [Float]) -> String {
+        var bytes: [UInt8] = []
+        for p in network.parameters + network.state {
+            for i in 0..<p.count { withUnsafeBytes(of: p.value.pointer[i].bitPattern.littleEndian) { bytes += $0 } }
+        }
+        for l in losses { withUnsafeBytes(of: l.bitPattern.littleEndian) { bytes += $0 } }
+        return SHA256.hexDigest(SHA256.hash(bytes))
+    }
+
+    /// Images of `shape` from a seed, with labels that depend on the pixels (so training learns).
+    static func data(count: Int, shape: [Int], classes: Int, seed: UInt64) throws -> LabeledImages {
+        var g = SeededGenerator(seed: seed)
+        let per = shape.reduce(1, *)
+        var bytes = [UInt8](repeating: 0, count: count * per), labels: [Int] = []
+        for n in 0..<count {
+            let label = Int(g.next() % UInt64(classes))
+            labels.append(label)
+            for i in 0..<per {
+                let ink = (i * 7 + label * per / classes) % per < per / (classes + 1)
+                bytes[n * per + i] = ink ? UInt8(160 + g.next() % 96) : UInt8(g.next() % 48)
+            }
+        }
+        return try LabeledImages(bytes: bytes, sampleShape: shape, labels: labels, classes: classes)
+    }
+
+    struct Run: CustomTestStringConvertible, Sendable {
+        var name: String
+        var spec: String
+        var input: [Int]
+        var classes: Int
+        var optimizer: String  // "sgd", "momentum", "adam"
+        var loss: LossKind
+        var batch: Int
+        var shares = 1
+        var variant: Kernels.Variant = .simd
+        var augment = false
+        var init_: WeightInit = .pytorch
+        var expected: String
+        var testDescription: String { name }
+    }
+
+    static func train(_ run: Run) throws -> String {
+        let network = try Architecture(input: run.input, spec: run.spec).build()
+        network.variant = run.variant
+        var g = SeededGenerator(seed: 7)
+        network.initialize(run.init_, generator: &g)
+        let optimizer: Optimizer = switch run.optimizer {
+        case "sgd": try SGD(parameters: network.parameters, learningRate: 0.05)
+        case "momentum": try Momentum(parameters: network.parameters, learningRate: 0.02, momentum: 0.9, weightDecay: 1e-4)
+        default: try Adam(parameters: network.parameters, learningRate: 2e-3)
+        }
+        let loss: any Loss = run.loss == .binaryCrossEntropy ? BinaryCrossEntropy() : try SoftmaxCrossEntropy(labelSmoothing: 0.1)
+        let trainer = try Trainer(network: network, loss: loss, optimizer: optimizer, batchSize: run.batch,
+                                  schedule: .cosine, normalization: try InputNormalization(mean: 0.2, std: 0.3),
+                                  reshuffle: true, seed: 11, shares: run.shares)
+        if run.augment { trainer.augmentation = try Augmentation(maxShift: 2, flip: true) }
+        let data = try data(count: 52, shape: run.input, classes: run.classes, seed: 3)
+        var losses: [Float] = []
+        try trainer.fit(data, epochs: 0..<2) { losses.append(Float($0.loss)) }
+        return digest(network, losses: losses)
+    }
+
+    static let runs: [Run] = [
+        Run(name: "tutorial net, SGD batch 1 (fused update), BCE", spec: Architecture.tutorial(classes: 2).spec,
+            input: [1, 28, 28], classes: 2, optimizer: "sgd", loss: .binaryCrossEntropy, batch: 1, init_: .normal,
+            expected: "2e6dd454a55e7d6ff5960d90e9d11ae937f8994de317f4ba2555dddbbee243b9"),
+        Run(name: "LeNet, momentum, batch 8, scalar kernels", spec: Architecture.lenet(classes: 10).spec,
+            input: [1, 28, 28], classes: 10, optimizer: "momentum", loss: .softmaxCrossEntropy, batch: 8, variant: .scalar,
+            expected: "da315910b73e1e763f107f9837e0e9e19c8b759d6982658f309e12b1dc8b4bd4"),
+        Run(name: "padded, strided, batch norm, dropout, Adam, augmented",
+            spec: "conv 8 3 pad 1, batchnorm, relu, maxpool 2, conv 16 3 pad 1 stride 2, batchnorm, relu, avgpool 2 1, "
+                + "conv 16 3 pad same nobias, relu, globalavgpool, flatten, dropout 0.25, dense 10",
+            input: [3, 16, 16], classes: 10, optimizer: "adam", loss: .softmaxCrossEntropy, batch: 12, augment: true,
+            expected: "3c46f32625169ad4a11a8ce30dc4928a249395c2c51e194157b3663566307416"),
+        Run(name: "the same in 3 shares", spec: "conv 8 3 pad 1, batchnorm, relu, maxpool 2, conv 16 3 pad 1 stride 2, batchnorm, "
+                + "relu, avgpool 2 1, conv 16 3 pad same nobias, relu, globalavgpool, flatten, dropout 0.25, dense 10",
+            input: [3, 16, 16], classes: 10, optimizer: "adam", loss: .softmaxCrossEntropy, batch: 12, shares: 3, augment: true,
+            expected: "0bbe49bc0415d1195f9d0bb5ab65bc868e4aff1a354fb23e34530d129bebe9cf"),
+        Run(name: "dense and tanh, SGD batch 5 (fused), batch norm on features",
+            spec: "flatten, dense 32, batchnorm, tanh, dense 16, sigmoid, dense 4",
+            input: [2, 6, 6], classes: 4, optimizer: "sgd", loss: .softmaxCrossEntropy, batch: 5,
+            expected: "a626fee8c8c5974d9aeaa0f90aed1cfc01d3ecade331bbea7ea4a2af78816ed4"),
+    ]
+
+    @Test("stored digests of seeded training runs", arguments: runs)
+    func storedDigest(_ run: Run) throws {
+        let got = try Self.train(run)
+        #expect(got == run.expected, "\(run.name): digest \(got)")
+    }
+
+    /// `Sequential.trainingStep`, the tensor-level step, for a few steps with two optimizers in
+    /// turn (a cached step must not outlive its optimizer), and its losses.
+    @Test("stored digest of trainingStep calls")
+    func trainingStepDigest() throws {
+        let network = try Architecture(input: [1, 8, 8], spec: "conv 4 3 pad 1, relu, flatten, dropout 0.2, dense 3").build()
+        var g = SeededGenerator(seed: 5)
+        network.initialize(generator: &g)
+        let data = try Self.data(count: 6, shape: [1, 8, 8], classes: 3, seed: 9)
+        guard case .bytes(let bytes) = data.samples else { Issue.record("8-bit samples expected"); return }
+        let x = try Tensor(shape: [6, 1, 8, 8], scalars: bytes.map { Float($0) / 255 })
+        let sgd = try SGD(parameters: network.parameters, learningRate: 0.1)
+        let adam = try Adam(parameters: network.parameters, learningRate: 1e-2)
+        var losses: [Float] = []
+        for i in 0..<6 {
+            losses.append(try network.trainingStep(inputs: x, labels: data.labels, loss: SoftmaxCrossEntropy(),
+                                                   optimizer: i % 3 == 2 ? adam : sgd))
+        }
+        let got = Self.digest(network, losses: losses)
+        #expect(got == "4f9078ce34531c2bc306d107bbcc4aee0033d2a7ccd5a3fab24d6b833207cfbd", "digest \(got)")
+    }
+
+    /// The CLI's own run, `convkit train` to a saved model, hashed from the file it writes.
+    @Test("stored digest of a convkit train run")
+    func cliDigest() throws {
+        let dir = TemporaryDirectory()
+        let data = CLITests.tinyData(in: dir)
+        let model = dir.path + "/m.safetensors"
+        let r = try CLITests.run(CLITests.small(data, ["--layers", "conv 6 5 pad 2, batchnorm, relu, maxpool 2, flatten, dense 3",
+                                                        "--digits", "0,1,2", "--epochs", "2", "--batch", "10", "--seed", "4",
+                                                        "--save", model]))
+        #expect(r.status == 0, "\(r.stderr)")
+        let loaded = try Model.load(path: model).model
+        let got = Self.digest(loaded.network, losses: [])
+        #expect(got == "17c9a30bac338c5e1b512655d135e360e6336a790e4033ffcc781dd1e5e3edb8", "digest \(got)")
+    }
+}
