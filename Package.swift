@@ -14,9 +14,10 @@ let package = Package(
     products: [
         // Tensors, kernels, layers, networks, losses, optimizers and training.
         .library(name: "ConvKit", targets: ["ConvKit"]),
-        // Data sets (MNIST/IDX, CIFAR, image folders of PNG, Netpbm or JPEG) and model files (safetensors, checkpoints).
+        // Data sets (MNIST/IDX, CIFAR, image folders of PNG, Netpbm or JPEG), model files (safetensors,
+        // checkpoints with their recipe) and training logs.
         .library(name: "ConvKitFiles", targets: ["ConvKitFiles"]),
-        // Training curves as SVG, kernels and feature maps as PNG, training logs.
+        // Training curves as SVG, kernels, feature maps and augmentations as PNG.
         .library(name: "ConvKitVisualization", targets: ["ConvKitVisualization"]),
         // Kernel and training-step benchmarks (what `convkit bench` runs).
         .library(name: "ConvKitBenchmark", targets: ["ConvKitBenchmark"]),

@@ -1,5 +1,4 @@
 import ConvKit
-import CKernels
 
 /// One measured row: a kernel on a shape, one variant, one thread count.
 public struct BenchmarkResult: Codable, Sendable {

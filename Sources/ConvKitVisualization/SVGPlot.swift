@@ -1,4 +1,5 @@
 import ConvKit
+import ConvKitFiles
 import Foundation
 
 /// A line chart as a standalone SVG document: panels side by side, each with its own y axis,

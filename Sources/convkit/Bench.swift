@@ -1,8 +1,6 @@
 import ArgumentParser
 import ConvKit
 import ConvKitBenchmark
-import ConvKitFiles
-import ConvKitVisualization
 import Foundation
 
 struct Bench: ParsableCommand {

@@ -1,9 +1,6 @@
 import Foundation
 import ArgumentParser
-import ConvKit
-import ConvKitBenchmark
 import ConvKitFiles
-import ConvKitVisualization
 
 /// Which data set to read, which of its classes, and where the test images come from.
 struct DataOptions: ParsableArguments {

@@ -1,8 +1,6 @@
 import ArgumentParser
 import ConvKit
-import ConvKitBenchmark
 import ConvKitFiles
-import ConvKitVisualization
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Test a saved model on a data set's test images (default: the bundled MNIST).")

@@ -1,8 +1,5 @@
 import ArgumentParser
 import ConvKit
-import ConvKitBenchmark
-import ConvKitFiles
-import ConvKitVisualization
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the version, OpenMP, threads, SIMD path and MPI.")

@@ -1,8 +1,6 @@
 import ArgumentParser
 import ConvKit
-import ConvKitBenchmark
 import ConvKitFiles
-import ConvKitVisualization
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Classify one image with a saved model.")

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ConvKit
-import ConvKitBenchmark
 import ConvKitFiles
 import ConvKitVisualization
 import Foundation

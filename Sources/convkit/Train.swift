@@ -1,8 +1,6 @@
 import ArgumentParser
 import ConvKit
-import ConvKitBenchmark
 import ConvKitFiles
-import ConvKitVisualization
 import Foundation
 
 struct Train: ParsableCommand {
@@ -403,7 +401,7 @@ func recipeReport(_ recipe: Recipe, normalization: InputNormalization, loss: Los
     return [
         "optimizer": recipe.optimizer.rawValue, "lr": decimal(recipe.learningRate), "momentum": decimal(recipe.momentum),
         "betas": "\(recipe.beta1),\(recipe.beta2)", "weight_decay": decimal(recipe.weightDecay), "batch": recipe.batchSize,
-        "epochs": recipe.epochs, "schedule": scheduleText(recipe.schedule), "label_smoothing": decimal(recipe.labelSmoothing),
+        "epochs": recipe.epochs, "schedule": recipe.schedule.text, "label_smoothing": decimal(recipe.labelSmoothing),
         "augment": recipe.augmentation.isIdentity ? "" : "\(recipe.augmentation)", "weight_init": recipe.weightInit.rawValue, "loss": loss.rawValue,
         "normalization": normalization == .mnist ? "mnist" : normalization == .unit ? "unit" : "measured",
     ]
@@ -411,7 +409,7 @@ func recipeReport(_ recipe: Recipe, normalization: InputNormalization, loss: Los
 
 func trainingExtras(_ recipe: Recipe) -> String {
     var items: [String] = []
-    if recipe.schedule != .constant { items.append("schedule \(scheduleText(recipe.schedule))") }
+    if recipe.schedule != .constant { items.append("schedule \(recipe.schedule.text)") }
     if recipe.optimizer == .adam, recipe.beta1 != 0.9 || recipe.beta2 != 0.999 { items.append("betas \(recipe.beta1),\(recipe.beta2)") }
     if recipe.labelSmoothing > 0 { items.append("label smoothing \(recipe.labelSmoothing)") }
     if !recipe.augmentation.isIdentity { items.append("augment \(recipe.augmentation)") }

@@ -1,3 +1,4 @@
+import ConvKit
 // Deliberately naive Swift references for every C kernel, accumulated in Double. Each returns,
 // beside the values, the sum of the absolute values of the terms behind each output: float
 // rounding error is bounded by a multiple of that, which gives every comparison its tolerance.

@@ -2,8 +2,6 @@ import Foundation
 import Testing
 import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// The built `convkit` executable, run as a user would: bad options and bad files give exactly
 /// one line on stderr and a non-zero exit, never a crash; checkpoints survive SIGKILL; resume

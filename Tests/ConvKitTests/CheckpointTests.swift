@@ -1,8 +1,6 @@
 import Testing
 @testable import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// Resume and repeatability at the library level: a run stopped after epoch k and continued from
 /// its checkpoint ends bit-identical to one that never stopped; restore refuses inconsistent files.
@@ -100,6 +98,77 @@ import ConvKitBenchmark
             results.append(Self.weights(model))
         }
         #expect(results[0] == results[1] && results[1] == results[2])
+    }
+
+    // MARK: the recipe beside the checkpoint
+
+    @Test("every preset's recipe survives its checkpoint metadata", arguments: Recipe.all.map(\.name))
+    func recipeRoundTrip(_ name: String) throws {
+        var recipe = try #require(Recipe.named(name))
+        recipe.learningRate *= 0.5
+        recipe.schedule = .step(every: 3, factor: 0.25)
+        recipe.beta1 = 0.8
+        recipe.labelSmoothing = 0.05
+        recipe.augmentation = try Augmentation(maxShift: 1, flip: true)
+        recipe.perClass = 17
+        let metadata = recipe.metadata(seed: 42)
+        let (decoded, seed) = try Recipe.decode(metadata: metadata, file: "c")
+        #expect(seed == 42 && decoded.name == name)
+        #expect(decoded.metadata(seed: seed) == metadata)
+        #expect(decoded.schedule == .step(every: 3, factor: 0.25) && decoded.perClass == 17 && decoded.testPerClass == recipe.testPerClass)
+    }
+
+    @Test("a missing or bad recipe field names its key")
+    func recipeFieldsAreChecked() throws {
+        let metadata = Recipe.lenet.metadata(seed: 1)
+        for (key, value) in [("recipe.lr", nil), ("recipe.lr", "-1"), ("recipe.schedule", "step:0:2"), ("recipe.arch", "resnet9000"),
+                             ("recipe.batch", "0"), ("recipe.seed", "x")] as [(String, String?)] {
+            var bad = metadata
+            bad[key] = value
+            #expect(throws: CheckpointError.badField("c", key: key, value: value ?? "(missing)")) {
+                _ = try Recipe.decode(metadata: bad, file: "c")
+            }
+        }
+        // Older checkpoints have no betas, smoothing or augmentation: the defaults.
+        var old = metadata
+        for key in ["recipe.beta1", "recipe.beta2", "recipe.label_smoothing", "recipe.augment"] { old[key] = nil }
+        let (recipe, _) = try Recipe.decode(metadata: old, file: "c")
+        #expect(recipe.beta1 == Recipe.lenet.beta1 && recipe.augmentation == .none)
+    }
+
+    /// What a library user does without the CLI: train from a recipe, save a checkpoint file
+    /// with the recipe in it, and later rebuild everything from that file alone.
+    @Test("a run saved and resumed through the library alone equals one that never stopped")
+    func libraryResumeFromRecipe() throws {
+        var recipe = Recipe.custom
+        (recipe.batchSize, recipe.epochs, recipe.schedule, recipe.learningRate) = (6, 4, .cosine, 3e-3)
+        let data = try Self.images()
+        func start(_ recipe: Recipe, seed: UInt64, file: SafeTensorsFile?) throws -> (Model, Trainer) {
+            let model = try file.map { try Model(file: $0, path: "c") } ?? Model(Self.description)
+            if file == nil {
+                var g = SeededGenerator(seed: seed)
+                model.network.initialize(recipe.weightInit, generator: &g)
+            }
+            let trainer = try Trainer(network: model.network, loss: model.loss,
+                                      optimizer: recipe.makeOptimizer(parameters: model.network.parameters),
+                                      batchSize: recipe.batchSize, schedule: recipe.schedule, reshuffle: recipe.reshuffle, seed: seed)
+            return (model, trainer)
+        }
+        let (full, fullTrainer) = try start(recipe, seed: 9, file: nil)
+        try fullTrainer.fit(data, epochs: 0..<recipe.epochs) { _ in }
+
+        let (first, firstTrainer) = try start(recipe, seed: 9, file: nil)
+        try firstTrainer.fit(data, epochs: 0..<2, totalEpochs: recipe.epochs) { _ in }
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/run.safetensors"
+        try firstTrainer.checkpoint(of: first, metadata: recipe.metadata(seed: 9)).write(path: path)
+
+        let file = try SafeTensorsFile.read(path: path)
+        let (saved, seed) = try Recipe.decode(metadata: file.metadata, file: path)
+        let (resumed, resumedTrainer) = try start(saved, seed: seed, file: file)
+        try resumedTrainer.restore(from: file, count: data.count, file: path)
+        try resumedTrainer.fit(data, epochs: resumedTrainer.completedEpochs..<saved.epochs, totalEpochs: saved.epochs) { _ in }
+        #expect(Self.weights(resumed) == Self.weights(full))
     }
 
     // MARK: restore refuses what does not fit

@@ -2,8 +2,6 @@ import Foundation
 import Testing
 import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// A short, seeded, always-on cousin of the libFuzzer runs (Tests/Fuzz/README.md): every seed
 /// of Tests/Fuzz/corpus/<reader>/ and a few thousand mutations of it go through the same entry

@@ -1,8 +1,6 @@
 import Testing
 import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// Every way an IDX file can be wrong, each built by hand in a temporary directory.
 @Suite struct IDXTests {

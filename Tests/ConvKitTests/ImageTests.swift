@@ -1,8 +1,5 @@
 import Testing
-import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite struct ImageTests {
     /// A 28×28 digit-like ramp, every value different from its neighbours so filters matter.

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import ConvKit
 import ConvKitFiles
 
 /// JPEG through libjpeg-turbo (Sources/ConvKitFiles/Data/JPEG.swift), against the fixtures of

@@ -1,8 +1,5 @@
 import Testing
 @testable import ConvKit
-import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// Each layer's backward pass against central finite differences of its forward pass, for the
 /// scalar E = Σ G ⊙ layer(x) with a random G (so ∂E/∂y = G).

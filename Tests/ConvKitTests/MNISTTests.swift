@@ -2,8 +2,6 @@ import Foundation
 import Testing
 @testable import ConvKit
 @testable import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite struct MNISTTests {
     @Test func bundledTrainAndTestLoadWithChecksums() throws {

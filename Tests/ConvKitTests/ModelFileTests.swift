@@ -2,8 +2,6 @@ import Foundation
 import Testing
 @testable import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite("Model files")
 struct ModelFileTests {

@@ -1,8 +1,6 @@
 import Testing
 @testable import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// Files that are valid safetensors but not a model of the architecture they describe: each is
 /// refused by `Model.load` with one line naming the file, never a trap.

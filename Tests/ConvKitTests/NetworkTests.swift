@@ -1,9 +1,6 @@
 import Foundation
 import Testing
 @testable import ConvKit
-import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite("Networks, losses and a training step")
 struct NetworkTests {

@@ -1,8 +1,5 @@
 import Testing
-import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite struct SHA256Tests {
     // FIPS 180-4 / NIST CAVP example vectors.

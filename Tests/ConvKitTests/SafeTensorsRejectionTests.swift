@@ -1,8 +1,6 @@
 import Testing
 import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// Every malformed safetensors file the reader must refuse, with the error it must give.
 @Suite struct SafeTensorsRejectionTests {

@@ -2,8 +2,6 @@ import Testing
 import Foundation
 import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite struct SafeTensorsTests {
     static let sample = SafeTensorsFile(

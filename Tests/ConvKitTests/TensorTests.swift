@@ -1,8 +1,5 @@
 import Testing
 import ConvKit
-import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite struct TensorTests {
     @Test func valueSemantics() throws {

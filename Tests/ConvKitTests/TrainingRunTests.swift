@@ -1,8 +1,6 @@
 import Testing
 @testable import ConvKit
 import ConvKitFiles
-import ConvKitVisualization
-import ConvKitBenchmark
 
 /// Short real runs on the bundled MNIST: each learns well past chance in a few seconds.
 @Suite("Short MNIST runs", .serialized)

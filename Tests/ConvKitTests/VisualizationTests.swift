@@ -6,7 +6,6 @@ import Testing
 @testable import ConvKit
 import ConvKitFiles
 import ConvKitVisualization
-import ConvKitBenchmark
 
 @Suite("Training logs, curves, kernel and feature-map pictures, summaries")
 struct VisualizationTests {

@@ -1,4 +1,3 @@
-import ConvKit
 /// The binary versions of CIFAR-10 and CIFAR-100 (Krizhevsky, 2009): files of fixed-size records,
 /// each a label byte (CIFAR-100: a coarse then a fine label byte) and a 32×32 colour image as
 /// 1024 red, 1024 green, then 1024 blue bytes, rows top to bottom. That is already the

@@ -1,4 +1,3 @@
-import ConvKit
 /// Why a data set could not be loaded. Each case names the file, so the CLI can print
 /// `description` as its one line of explanation.
 public enum DataError: Error, CustomStringConvertible, Equatable {

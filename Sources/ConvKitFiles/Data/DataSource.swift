@@ -1,4 +1,3 @@
-import ConvKit
 
 /// Where a data set is and in which format, found by looking at what a directory holds.
 public struct DataSource: Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,3 @@
-import ConvKit
 import CZlib
 
 /// A compressed stream that zlib could not turn back into bytes.

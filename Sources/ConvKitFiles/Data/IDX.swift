@@ -1,4 +1,3 @@
-import ConvKit
 /// The IDX format of the MNIST files: a big-endian magic `0x0000 TT RR` (TT the element type,
 /// 08 for unsigned bytes; RR the rank), RR big-endian UInt32 dimensions, then the elements.
 /// Plain and gzip-compressed files are both accepted.

@@ -1,4 +1,3 @@
-import ConvKit
 import Foundation
 
 /// A data set as a folder of images: `train/<class>/*` and, optionally, `test/<class>/*`, each

@@ -1,4 +1,3 @@
-import ConvKit
 /// Netpbm greymaps: P5 (binary) and P2 (ASCII), 8-bit (maxval ≤ 255). The simplest image format
 /// there is, so tests and users can make a digit with a text editor.
 public enum PGM {

@@ -1,4 +1,3 @@
-import ConvKit
 /// SHA-256 (FIPS 180-4), to check that data files are the ones ConvKit was tested with.
 public enum SHA256 {
     /// The 32-byte digest of `bytes`.

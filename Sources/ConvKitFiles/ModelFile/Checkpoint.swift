@@ -4,7 +4,7 @@ import ConvKit
 /// it as a model, and a resumed run continues bit for bit), the optimizer's buffers as
 /// `optimizer.<name>` tensors, and in `__metadata__` the optimizer's name and counters, the
 /// epochs and steps done and the shuffling generator's state, beside whatever the caller adds
-/// (the CLI stores its recipe there).
+/// (the recipe, `Recipe.metadata(seed:)`, so the file alone resumes the run).
 ///
 /// The shuffled order is not stored: each epoch shuffles the previous one with the trainer's
 /// generator, so `restore` rebuilds it by replaying the shuffles from the seed, and checks that

@@ -1,4 +1,3 @@
-import ConvKit
 /// Why a model file could not be read or written. Each case names the file, so the CLI can
 /// print `description` as its one line of explanation.
 public enum ModelFileError: Error, CustomStringConvertible, Equatable {

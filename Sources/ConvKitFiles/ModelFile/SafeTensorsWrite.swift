@@ -1,4 +1,3 @@
-import ConvKit
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
