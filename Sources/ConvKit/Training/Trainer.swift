@@ -132,7 +132,8 @@ public final class Trainer {
 
     /// Throws `TrainingError.badBatchSize` for a batch size below 1 or too large for the
     /// network, `.badShares` for shares below 1 or above the batch size (more would only add
-    /// empty shares), `.badLearningRate` unless the optimizer's learning rate is finite and at
+    /// empty shares; `shares` is not used, nor checked, under `processes` of more than one
+    /// process), `.badLearningRate` unless the optimizer's learning rate is finite and at
     /// least 0, `.badSchedule` for a step schedule with `every` below 1 or a factor that is not
     /// positive and finite.
     public init(network: Sequential, loss: any Loss, optimizer: Optimizer, batchSize: Int,

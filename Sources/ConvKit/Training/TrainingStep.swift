@@ -1,10 +1,3 @@
-/// One optimizer step on a batch that is already in the network's input buffer, with its targets
-/// in `targets`: forward, loss, backward, update. The one implementation that the trainer, the
-/// tensor-level `Sequential.trainingStep`, `convkit bench` and the tests all run.
-///
-/// Plain SGD is folded into the backward pass where the optimizer declares it can be
-/// (`FusableOptimizer`) and only for layers whose parameters all belong to the optimizer, so a
-/// parameter the optimizer was not given is never updated.
 /// How a step splits its batch and sums the gradients: the one description of the reduction.
 package enum Reduction {
     /// Run every batch as this many contiguous shares in this process, summing their gradients
@@ -148,17 +141,19 @@ package final class TrainingStep {
             } else {
                 batch.fill(input: network.input, targets: targets.pointer, samples: lo..<hi)
                 network.forward(batch: m, training: true, noiseKey: noiseKey, firstSample: lo)
-                var value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
+                let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
                                       batch: m, classes: classes)
                 correct += countCorrect(network.output, targets: targets.pointer, batch: m, classes: classes)
-                // A whole batch's weight is 1: skipping the pass keeps its gradient exactly as the loss wrote it.
-                if !isWhole {
+                if isWhole {
+                    // Its weight is 1, and its backward pass waits for the loss check below so that
+                    // it may carry the update.
+                    lossSlot.pointer[0] = value
+                } else {
                     let weight = Float(m) / Float(n)
                     for i in 0..<(m * classes) { network.outputGradient[i] *= weight }
-                    value *= weight
+                    lossSlot.pointer[0] = value * weight
+                    network.backward(batch: m)
                 }
-                lossSlot.pointer[0] = value
-                if !isWhole { network.backward(batch: m) }
             }
             if parts > 1, case .shares = reduction { accumulate(first: r == 0) }
         }
