@@ -23,8 +23,8 @@ public enum EndToEndBenchmarks {
         let network = try! architecture.build()  // the presets are known to build
         var generator = SeededGenerator(seed: 1)
         network.initialize(weightInit, generator: &generator)
-        let sgd = optimizer(network.parameters)
-        let step = try! TrainingStep(network: network, loss: loss, optimizer: sgd, batchSize: batch)  // the presets take these batches
+        let update = optimizer(network.parameters)
+        let step = try! TrainingStep(network: network, loss: loss, optimizer: update, batchSize: batch)  // the presets take these batches
         let classes = network.outputCount
         let inputs = Tensor(unchecked: [batch] + network.inputShape, (0..<(network.inputCount * batch)).map { _ in generator.nextUnitFloat() })
         var targets = [Float](repeating: 0, count: batch * classes)
@@ -32,7 +32,7 @@ public enum EndToEndBenchmarks {
         let data = TensorBatch(inputs: inputs, targets: Tensor(unchecked: [batch, classes], targets))
         let benchmark = BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
             network.variant = variant == CK_SIMD ? .simd : .scalar
-            _ = try! step.run(data, learningRate: sgd.learningRate, noiseKey: 0, checkingWeights: false)  // one process: nothing to throw
+            _ = try! step.run(data, learningRate: update.learningRate, noiseKey: 0, checkingWeights: false)  // one process: nothing to throw
         }, output: { Array(UnsafeBufferPointer(start: network.output, count: batch * classes)) })
         // A lower bound on the traffic: every parameter is read by the forward pass and read and
         // written by the update (fused with the backward pass for SGD's dense layers), 12 bytes;
