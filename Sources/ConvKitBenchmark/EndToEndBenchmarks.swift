@@ -1,8 +1,9 @@
 import ConvKit
 import CKernels
 
-// End-to-end rows of `convkit bench`, after the kernel rows: whole training steps (data already
-// in the input buffer; forward, loss, backward, update), reported in samples/s or images/s.
+// End-to-end rows of `convkit bench`, after the kernel rows: whole training steps (copying a
+// fixed batch into the input buffer; forward, loss, backward, update), reported in samples/s or
+// images/s.
 //
 // The learning rate is 0, so every step does the full work of an update but leaves the weights
 // as they were: the scalar and SIMD variants then see the same network, and the SIMD-against-
@@ -22,14 +23,16 @@ public enum EndToEndBenchmarks {
         let network = try! architecture.build()  // the presets are known to build
         var generator = SeededGenerator(seed: 1)
         network.initialize(weightInit, generator: &generator)
-        let step = TrainingStep(network: network, loss: loss, optimizer: optimizer(network.parameters))
-        step.reserve(batch: batch)
-        let inputs = network.inputCount * batch, classes = network.outputCount
-        for i in 0..<inputs { network.input[i] = generator.nextUnitFloat() }
-        for n in 0..<batch { step.targets.pointer[n * classes + n % classes] = 1 }
+        let update = optimizer(network.parameters)
+        let step = try! TrainingStep(network: network, loss: loss, optimizer: update, batchSize: batch)  // the presets take these batches
+        let classes = network.outputCount
+        let inputs = Tensor(unchecked: [batch] + network.inputShape, (0..<(network.inputCount * batch)).map { _ in generator.nextUnitFloat() })
+        var targets = [Float](repeating: 0, count: batch * classes)
+        for n in 0..<batch { targets[n * classes + n % classes] = 1 }
+        let data = TensorBatch(inputs: inputs, targets: Tensor(unchecked: [batch, classes], targets))
         let benchmark = BenchmarkCase(kernel: name, shape: shape, work: Double(batch), unit: unit, body: { variant in
             network.variant = variant == CK_SIMD ? .simd : .scalar
-            _ = step.run(batch: batch)
+            _ = try! step.run(data, learningRate: update.learningRate, noiseKey: 0, checkingWeights: false)  // one process: nothing to throw
         }, output: { Array(UnsafeBufferPointer(start: network.output, count: batch * classes)) })
         // A lower bound on the traffic: every parameter is read by the forward pass and read and
         // written by the update (fused with the backward pass for SGD's dense layers), 12 bytes;

@@ -328,14 +328,12 @@ extension NormLayerTests {
         #expect(before[2] == [1])
         // Infinite targets make the loss infinite or NaN.
         let huge = try Tensor(shape: [4, 2], scalars: [Float](repeating: .infinity, count: 8))
-        let step = TrainingStep(network: net, loss: SoftmaxCrossEntropy(), optimizer: optimizer)
-        step.shares = shares
-        step.reserve(batch: 4)
-        let loss = try step.run(batch: 4) { first, count in
-            inputs.withPointer { net.input.update(from: $0 + first * 4, count: count * 4) }
-            huge.withPointer { step.targets.pointer.update(from: $0 + first * 2, count: count * 2) }
-        }.loss
+        let step = try TrainingStep(network: net, loss: SoftmaxCrossEntropy(), optimizer: optimizer, batchSize: 4,
+                                    reduction: .shares(shares))
+        let result = try step.run(TensorBatch(inputs: inputs, targets: huge), learningRate: optimizer.learningRate, noiseKey: 0)
+        let loss = result.loss
         #expect(!loss.isFinite)
+        #expect(result.divergence == .loss)
         #expect(net.state.map(\.value.array) == before)
     }
 }

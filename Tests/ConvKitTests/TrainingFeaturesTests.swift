@@ -127,7 +127,7 @@ struct TrainingFeaturesTests {
     }
 
     @Test("Sequential.trainingStep uses the loss it is given, even after a step with another smoothing")
-    func cachedStepTakesTheNewLoss() throws {
+    func trainingStepTakesTheNewLoss() throws {
         func run(_ losses: [SoftmaxCrossEntropy]) throws -> [Float] {
             let net = try Architecture(input: [4], spec: "dense 3").build()
             var g = SeededGenerator(seed: 1)

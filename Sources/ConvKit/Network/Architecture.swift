@@ -51,8 +51,7 @@ public struct Architecture: Equatable, Sendable {
     /// input shape without axes, with a dimension below 1 or more than `maxElements` values, for
     /// no layers at all, and naming the first layer line that is empty, unknown or does not fit.
     public func build() throws(ShapeError) -> Sequential {
-        guard !input.isEmpty else { throw ShapeError("the input shape must have at least one axis") }
-        _ = try checkedCount(input, what: "input shape \(shapeText(input))")
+        try Sequential.checkInputShape(input)
         guard !layers.isEmpty else { throw ShapeError("an architecture needs at least one layer") }
         var shape = input
         var built: [Layer] = []

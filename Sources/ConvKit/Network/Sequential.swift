@@ -23,8 +23,6 @@ public final class Sequential: @unchecked Sendable {
     private var activations: [BatchBuffer]
     private var gradients: [BatchBuffer]
     package private(set) var capacity = 0
-    /// The loss, optimizer and fusion plan of the last `trainingStep` call, kept for the next.
-    var cachedStep: TrainingStep?
     /// Steps taken by `trainingStep`, numbering their random choices (dropout).
     var trainingSteps = 0
     /// Inference's buffers, one set per call in flight; never the training buffers above.
@@ -36,8 +34,7 @@ public final class Sequential: @unchecked Sendable {
     /// comes before it, and for layers that are not ConvKit's own (custom layers cannot run on
     /// its buffers yet). No layers is the identity.
     public init(inputShape: [Int], layers: [any Layer]) throws(ShapeError) {
-        guard !inputShape.isEmpty else { throw ShapeError("the input shape must have at least one axis") }
-        _ = try checkedCount(inputShape, what: "input shape \(shapeText(inputShape))")
+        try Self.checkInputShape(inputShape)
         var shape = inputShape
         var batchLayers: [any BatchLayer] = []
         for (index, layer) in layers.enumerated() {
@@ -118,6 +115,20 @@ public final class Sequential: @unchecked Sendable {
         }
         try checkBatch(inputs.shape[0])
         return (inputs.shape[0], false)
+    }
+
+    /// Throws `ShapeError` unless `shape` has at least one axis, positive dimensions and at most
+    /// `Architecture.maxElements` values: the one check of a network's input shape, which
+    /// `Architecture.build()` runs before it builds any layer for that shape.
+    static func checkInputShape(_ shape: [Int]) throws(ShapeError) {
+        guard !shape.isEmpty else { throw ShapeError("the input shape must have at least one axis") }
+        _ = try checkedCount(shape, what: "input shape \(shapeText(shape))")
+    }
+
+    /// Throws `TrainingError.badBatchSize` unless `n` is at least 1 and a batch of `n` fits
+    /// (`checkBatch`): the one check of a training or evaluation batch size.
+    func checkBatchSize(_ n: Int) throws(TrainingError) {
+        guard n >= 1, (try? checkBatch(n)) != nil else { throw .badBatchSize(n) }
     }
 
     /// Throws unless a batch of `n` fits in memory bounds the kernels index with 32-bit ints.

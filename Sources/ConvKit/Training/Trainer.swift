@@ -113,31 +113,37 @@ public final class Trainer {
     /// choices, and with the epoch and position each sample's `augmentation`.
     package let seed: UInt64
     package var order: [Int] = []
+    /// Every step of the run: the batch buffers, the reduction, the divergence checks.
     private let step: TrainingStep
 
     /// Data-parallel training when given: every process of the group runs the same trainer on
     /// the same data and seed, takes its own contiguous share of each batch, and the gradients
     /// are summed over the processes in rank order before every process takes the same step.
-    public let processes: ProcessGroup?
+    public var processes: ProcessGroup? {
+        if case .processes(let group) = step.reduction { group } else { nil }
+    }
     /// Without `processes`: each batch is run as this many contiguous shares whose gradients are
     /// summed in share order, the same arithmetic as that many processes, so a one-process run
-    /// reproduces a data-parallel one bit for bit. 1 (the default) is the plain, fastest step.
-    public let shares: Int
+    /// reproduces a data-parallel one bit for bit. 1 (the default) is the plain, fastest step;
+    /// always 1 under `processes`, where each process runs one share.
+    public var shares: Int {
+        if case .shares(let n) = step.reduction { n } else { 1 }
+    }
 
     /// Throws `TrainingError.badBatchSize` for a batch size below 1 or too large for the
     /// network, `.badShares` for shares below 1 or above the batch size (more would only add
-    /// empty shares), `.badLearningRate` unless the optimizer's learning rate is finite and at
+    /// empty shares; `shares` is not used, nor checked, under `processes` of more than one
+    /// process), `.badLearningRate` unless the optimizer's learning rate is finite and at
     /// least 0, `.badSchedule` for a step schedule with `every` below 1 or a factor that is not
     /// positive and finite.
     public init(network: Sequential, loss: any Loss, optimizer: Optimizer, batchSize: Int,
                 schedule: LearningRateSchedule = .constant, normalization: InputNormalization = .unit,
                 reshuffle: Bool = false, seed: UInt64 = 0, processes: ProcessGroup? = nil, shares: Int = 1) throws(TrainingError) {
-        guard batchSize >= 1, (try? network.checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
-        guard shares >= 1, shares <= batchSize else { throw .badShares(shares) }
+        // A group of one process is the plain step; `shares` is for one process only.
+        let reduction: Reduction = processes.flatMap { $0.size > 1 ? .processes($0) : nil } ?? .shares(shares)
+        step = try TrainingStep(network: network, loss: loss, optimizer: optimizer, batchSize: batchSize, reduction: reduction)
         guard OptimizerError.isValid(learningRate: optimizer.learningRate) else { throw .badLearningRate(optimizer.learningRate) }
         guard schedule.isValid else { throw .badSchedule(schedule) }
-        self.processes = processes.flatMap { $0.size > 1 ? $0 : nil }
-        self.shares = shares
         self.network = network
         self.loss = loss
         self.optimizer = optimizer
@@ -149,10 +155,6 @@ public final class Trainer {
         generator = SeededGenerator(seed: seed ^ 0x5EED_0F_0DE5)
         initialGenerator = generator
         self.seed = seed
-        step = TrainingStep(network: network, loss: loss, optimizer: optimizer)
-        step.processes = self.processes
-        step.shares = self.processes == nil ? shares : 1
-        step.reserve(batch: batchSize)
     }
 
     /// Trains epochs `epochs` (0-based; later than 0 when resuming) of a run of `totalEpochs`
@@ -181,6 +183,7 @@ public final class Trainer {
         let image = network.inputShape
         if !augmentation.isIdentity && image.count != 3 { throw AugmentationError.notAnImage(image) }
         let (channels, height, width) = image.count == 3 ? (image[0], image[1], image[2]) : (0, 0, 0)
+        var learningRate = optimizer.learningRate
         for epoch in epochs {
             if reshuffle { generator.shuffle(&self.order) }
             let order = self.order
@@ -188,35 +191,32 @@ public final class Trainer {
             var lossSum = 0.0, correct = 0
             try order.withUnsafeBufferPointer { order in
                 for stepIndex in 0..<stepsPerEpoch {
-                    let start = stepIndex * batchSize, n = min(batchSize, data.count - start)
-                    optimizer.learningRate = schedule.rate(base: baseLearningRate, epoch: epoch,
-                                                           step: epoch * stepsPerEpoch + stepIndex, totalSteps: totalSteps)
-                    step.noiseKey = noiseKey(seed: seed, step: epoch * stepsPerEpoch + stepIndex)
-                    let result = try step.run(batch: n) { first, count in
-                        data.fill(input: network.input, targets: step.targets.pointer, order: order, start: start + first, count: count,
-                                  normalization: normalization)
-                        augmentation.apply(to: network.input, count: count, channels: channels, height: height, width: width,
-                                           seed: seed, epoch: epoch, firstPosition: start + first)
+                    let start = stepIndex * batchSize, number = epoch * stepsPerEpoch + stepIndex
+                    let batch = ImageBatch(data: data, order: order, start: start, count: min(batchSize, data.count - start),
+                                           normalization: normalization, augmentation: augmentation,
+                                           image: (channels, height, width), seed: seed, epoch: epoch)
+                    learningRate = schedule.rate(base: baseLearningRate, epoch: epoch, step: number, totalSteps: totalSteps)
+                    // The weights are checked on an epoch's last step only, to keep a pass over
+                    // every weight off the other steps; a weight gone NaN earlier makes the next
+                    // loss NaN, which every step checks.
+                    let result = try step.run(batch, learningRate: learningRate, noiseKey: noiseKey(seed: seed, step: number),
+                                              checkingWeights: stepIndex == stepsPerEpoch - 1)
+                    if let divergence = result.divergence {
+                        throw TrainingError.nonFinite(epoch: epoch + 1, step: stepIndex + 1, what: divergence.what)
                     }
-                    guard result.loss.isFinite else {
-                        throw TrainingError.nonFinite(epoch: epoch + 1, step: stepIndex + 1, what: "the loss")
-                    }
-                    lossSum += Double(result.loss) * Double(n)
+                    lossSum += Double(result.loss) * Double(batch.count)
                     correct += result.correct
-                    if let onProgress, stepIndex % 64 == 63 { onProgress(start + n, data.count) }
+                    if let onProgress, stepIndex % 64 == 63 { onProgress(start + batch.count, data.count) }
                 }
             }
             // Each process counted its own shares; the loss was already summed in every step.
             if let processes { correct = try processes.sum(correct) }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            if let bad = network.namedParameters.first(where: { !$0.parameter.isFinite }) {
-                throw TrainingError.nonFinite(epoch: epoch + 1, step: stepsPerEpoch, what: "weight \(bad.name)")
-            }
             completedEpochs = epoch + 1
             completedSteps += stepsPerEpoch
             var report = EpochReport(epoch: epoch + 1, loss: lossSum / Double(data.count),
                                      accuracy: Double(correct) / Double(data.count), testAccuracy: nil,
-                                     seconds: seconds, learningRate: optimizer.learningRate)
+                                     seconds: seconds, learningRate: learningRate)
             if let test { report.testAccuracy = try evaluate(test).accuracy }
             try onEpoch(report)
         }
@@ -264,7 +264,7 @@ extension Sequential {
     public func evaluate(_ data: LabeledImages, loss: any Loss, normalization: InputNormalization = .unit,
                          batchSize: Int = 256) throws(TrainingError) -> Evaluation {
         try check(data, normalization: normalization)
-        guard batchSize >= 1, (try? checkBatch(batchSize)) != nil else { throw .badBatchSize(batchSize) }
+        try checkBatchSize(batchSize)
         let classes = data.classes
         // The call's own batch buffers, made once for the whole set.
         let rows = min(batchSize, max(data.count, 1))

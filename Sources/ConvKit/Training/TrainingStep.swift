@@ -1,32 +1,70 @@
-/// One optimizer step on a batch that is already in the network's input buffer, with its targets
-/// in `targets`: forward, loss, backward, update. The one implementation that the trainer, the
-/// tensor-level `Sequential.trainingStep`, `convkit bench` and the tests all run.
+/// How a step splits its batch and sums the gradients: the one description of the reduction.
+package enum Reduction {
+    /// Run every batch as this many contiguous shares in this process, summing their gradients
+    /// in share order, exactly as that many processes would. 1 is the plain step, the only one
+    /// that folds plain SGD into the backward pass.
+    case shares(Int)
+    /// Data-parallel training: this process runs its rank's contiguous share of every batch and
+    /// the gradients are summed over the group's processes in rank order.
+    case processes(ProcessGroup)
+}
+
+/// What became NaN or infinite in a step.
+package enum Divergence: Equatable {
+    /// The batch's loss: nothing was updated, neither weights nor the layers' state.
+    case loss
+    /// The named weight, after the update (a learning rate too large for the network).
+    case weight(String)
+
+    /// As `TrainingError.nonFinite` names it.
+    package var what: String {
+        switch self {
+        case .loss: "the loss"
+        case .weight(let name): "weight \(name)"
+        }
+    }
+}
+
+/// What one step did.
+package struct StepResult {
+    /// The batch's mean loss, before the update.
+    package var loss: Float
+    /// How many samples the network got right before the update (see `countCorrect`); under a
+    /// process group, this process's share only.
+    package var correct: Int
+    /// Nil when the step trained; otherwise what was not finite.
+    package var divergence: Divergence?
+}
+
+/// One optimizer step: forward, loss, backward, update. The one owner of a training step, which
+/// the trainer, the tensor-level `Sequential.trainingStep`, `convkit bench` and the tests all run.
+/// It holds the targets buffer (the inputs go into the network's input buffer), the reduction
+/// and the divergence checks; what changes from step to step (the batch, the learning rate, the
+/// noise key) is an argument of `run`.
 ///
-/// Plain SGD is folded into the backward pass where the optimizer declares it can be
-/// (`FusableOptimizer`) and only for layers whose parameters all belong to the optimizer, so a
-/// parameter the optimizer was not given is never updated.
+/// Every step runs as shares (a whole batch is one share): each share is filled, run forward, and
+/// its loss gradient weighted by its part of the batch; the shares' gradients are summed; then the
+/// loss is checked and the optimizer updates. With one share in one process the backward pass
+/// waits until the loss is known to be finite, and plain SGD is folded into it where the
+/// optimizer declares it can be (`FusableOptimizer`), only for layers whose parameters all belong
+/// to the optimizer, so a parameter the optimizer was not given is never updated. Sharded, every
+/// gradient must be complete before the update, so there is no fusion.
+///
+/// Cheap to make (a fusion plan and buffers sized to `batchSize`); make one per network, loss and
+/// optimizer for a training loop, which then allocates nothing per step. Optimizer state (Adam's
+/// moments) lives in the optimizer, so a new step on the same optimizer trains on seamlessly.
 package final class TrainingStep {
-    /// Unowned: a network keeps its last step (`Sequential.trainingStep`), so a strong reference
-    /// back would be a cycle; whoever makes a step keeps its network alive.
-    package unowned let network: Sequential
-    /// Settable: a cached step is reused with whichever loss the next call brings (a loss has no
-    /// buffers, but two of the same type may differ, e.g. in label smoothing).
-    package var loss: any Loss
+    package let network: Sequential
+    package let loss: any Loss
     package let optimizer: Optimizer
-    /// One-hot (or any) targets for the batch, (N, outputs); grows with the batch.
-    package let targets: BatchBuffer
+    package let reduction: Reduction
+    /// The largest batch `run` takes.
+    package let batchSize: Int
+    /// The batch's targets, (N, outputs).
+    private let targets: BatchBuffer
     private let fusable: FusableOptimizer?
     private let fusedLayers: [Bool]
     private let fusedParameters: Set<ObjectIdentifier>
-    /// Data-parallel training: this process runs one contiguous share of every batch and the
-    /// gradients are summed over the processes in rank order. Nil: one process.
-    package var processes: ProcessGroup?
-    /// Without `processes`: run every batch as this many contiguous shares, summing their
-    /// gradients in share order, exactly as that many processes would; 1 is the plain step.
-    package var shares = 1
-    /// The next step's `ForwardPass.noiseKey`: the trainer sets it from its seed and the step's
-    /// number before each step.
-    package var noiseKey: UInt64 = 0
     /// The gradients as they are sent, the layers' state (batch norm's running statistics), plus
     /// the batch's loss: one collective a step.
     private lazy var reduced: [Buffer] = network.parameters.map(\.gradient) + layerState + [lossSlot]
@@ -39,23 +77,24 @@ package final class TrainingStep {
     /// A step whose loss is not finite puts the state back as it was, as it leaves the weights.
     private lazy var layerState: [Buffer] = network.state.map(\.value)
     private lazy var stateBefore: [Buffer] = layerState.map { Buffer(count: $0.count) }
-
-    private func saveState() {
-        for (saved, live) in zip(stateBefore, layerState) { saved.pointer.update(from: live.pointer, count: live.count) }
-    }
-
-    private func restoreState() {
-        for (saved, live) in zip(stateBefore, layerState) { live.pointer.update(from: saved.pointer, count: live.count) }
-    }
     private let lossSlot = Buffer(count: 1)
     /// The running sum of the shares' gradients (and loss) in a one-process sharded step.
     private lazy var accumulated: [Buffer] = reduced.map { Buffer(count: $0.count) }
 
-    package init(network: Sequential, loss: any Loss, optimizer: Optimizer) {
+    /// A step for batches of 1 to `batchSize` samples, reserving the network's buffers for them.
+    /// Throws `TrainingError.badBatchSize` for a batch size below 1 or too large for the network,
+    /// `.badShares` for shares below 1 or above the batch size (more would only add empty shares).
+    package init(network: Sequential, loss: any Loss, optimizer: Optimizer, batchSize: Int,
+                 reduction: Reduction = .shares(1)) throws(TrainingError) {
+        try network.checkBatchSize(batchSize)
+        if case .shares(let n) = reduction, !(1...batchSize).contains(n) { throw .badShares(n) }
         self.network = network
         self.loss = loss
         self.optimizer = optimizer
-        targets = BatchBuffer(perSample: network.outputCount, capacity: 0)
+        self.reduction = reduction
+        self.batchSize = batchSize
+        network.reserve(batch: batchSize)
+        targets = BatchBuffer(perSample: network.outputCount, capacity: batchSize)
         fusable = optimizer as? FusableOptimizer
         let owned = Set(optimizer.parameters.map(ObjectIdentifier.init))
         fusedLayers = network.layers.map { layer in
@@ -65,40 +104,31 @@ package final class TrainingStep {
             .flatMap { $0.0.parameters.map(ObjectIdentifier.init) })
     }
 
-    /// Room for batches of up to `batch` samples in the network and the targets.
-    package func reserve(batch: Int) {
-        network.reserve(batch: batch)
-        targets.reserve(batch)
-    }
-
-    /// Forward, loss and its gradient for the first `batch` samples; then, if the loss is
-    /// finite, backward and the optimizer's update (a non-finite loss leaves every weight, and the
-    /// layers' state, as it was). Returns the mean loss and how many samples the network got right
-    /// before the update (the largest output at the target's largest value, see `countCorrect`).
-    /// Not sharded: `processes` and `shares` are for `run(batch:fill:)`.
-    package func run(batch n: Int) -> (loss: Float, correct: Int) {
-        precondition(processes == nil && shares == 1, "a sharded step needs run(batch:fill:)")
-        return runWhole(batch: n)
-    }
-
-    /// One step whose inputs and targets `fill(start, count)` writes, for samples
-    /// start..<start+count of the batch, at the front of the network's input and of `targets`.
-    /// Sharded (`processes` or `shares`), each share is filled and run by itself; throws only
-    /// when the processes cannot communicate.
-    package func run(batch n: Int, fill: (Int, Int) -> Void) throws(ProcessGroupError) -> (loss: Float, correct: Int) {
-        if processes == nil && shares == 1 {
-            fill(0, n)
-            return runWhole(batch: n)
+    /// How many shares a batch is cut into, and which of them this process runs.
+    private var shares: (count: Int, mine: Range<Int>) {
+        switch reduction {
+        case .shares(let n): (n, 0..<n)
+        case .processes(let group): (group.size, group.rank..<(group.rank + 1))
         }
-        return try runShares(batch: n, fill: fill)
     }
 
-    /// Σ over shares r of (∂E_r/∂W)·m_r/n, where E_r is the mean loss over share r's m_r samples:
-    /// the gradient of the whole batch's mean loss, summed share by share in order, in one process
-    /// or across ranks alike. No SGD fusion: every gradient must be complete before the update.
-    private func runShares(batch n: Int, fill: (Int, Int) -> Void) throws(ProcessGroupError) -> (loss: Float, correct: Int) {
-        let parts = processes?.size ?? shares
-        let mine = processes.map { $0.rank..<($0.rank + 1) } ?? 0..<parts
+    /// One share in one process: the backward pass can wait for the loss check and fuse SGD.
+    private var isWhole: Bool {
+        if case .shares(1) = reduction { true } else { false }
+    }
+
+    /// One step on `batch` (1 to `batchSize` samples) at `learningRate`, with `noiseKey` keying its
+    /// random choices (`ForwardPass.noiseKey`). Σ over shares r of (∂E_r/∂W)·m_r/n, where E_r is
+    /// the mean loss over share r's m_r samples: the gradient of the whole batch's mean loss. A
+    /// loss that is not finite leaves every weight and the layers' state as they were; with
+    /// `checkingWeights`, a weight that is not finite after the update is reported too. Throws
+    /// only when the processes cannot communicate.
+    package func run<Batch: StepBatch>(_ batch: Batch, learningRate: Float, noiseKey: UInt64,
+                                       checkingWeights: Bool = true) throws(ProcessGroupError) -> StepResult {
+        let n = batch.count
+        precondition((1...batchSize).contains(n), "a batch of \(n) for a step of at most \(batchSize)")
+        optimizer.learningRate = learningRate
+        let (parts, mine) = shares
         let classes = network.outputCount
         var correct = 0
         saveState()
@@ -109,60 +139,74 @@ package final class TrainingStep {
                 for p in network.parameters { p.gradient.fill(0) }
                 lossSlot.pointer[0] = 0
             } else {
-                fill(lo, m)
+                batch.fill(input: network.input, targets: targets.pointer, samples: lo..<hi)
                 network.forward(batch: m, training: true, noiseKey: noiseKey, firstSample: lo)
                 let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
                                       batch: m, classes: classes)
                 correct += countCorrect(network.output, targets: targets.pointer, batch: m, classes: classes)
-                let weight = Float(m) / Float(n)
-                for i in 0..<(m * classes) { network.outputGradient[i] *= weight }
-                network.backward(batch: m)
-                lossSlot.pointer[0] = value * weight
-            }
-            if processes == nil {
-                for (sum, part) in zip(accumulated, reduced) {
-                    if r == 0 { sum.pointer.update(from: part.pointer, count: part.count) } else {
-                        for i in 0..<part.count { sum.pointer[i] += part.pointer[i] }
-                    }
+                if isWhole {
+                    // Its weight is 1, and its backward pass waits for the loss check below so that
+                    // it may carry the update.
+                    lossSlot.pointer[0] = value
+                } else {
+                    let weight = Float(m) / Float(n)
+                    for i in 0..<(m * classes) { network.outputGradient[i] *= weight }
+                    lossSlot.pointer[0] = value * weight
+                    network.backward(batch: m)
                 }
             }
+            if parts > 1, case .shares = reduction { accumulate(first: r == 0) }
         }
-        if let processes {
-            try processes.allReduceSum(reduced)
-        } else {
-            for (sum, part) in zip(accumulated, reduced) { part.pointer.update(from: sum.pointer, count: part.count) }
-        }
-        for buffer in layerState {
-            for i in 0..<buffer.count { buffer.pointer[i] /= Float(parts) }
-        }
+        try reduce(shares: parts)
         let value = lossSlot.pointer[0]
         guard value.isFinite else {
             restoreState()
-            return (value, correct)
+            return StepResult(loss: value, correct: correct, divergence: .loss)
         }
-        optimizer.step()
-        return (value, correct)
-    }
-
-    private func runWhole(batch n: Int) -> (loss: Float, correct: Int) {
-        saveState()
-        network.forward(batch: n, training: true, noiseKey: noiseKey)
-        let classes = network.outputCount
-        let value = loss.loss(unsafeOutputs: network.output, targets: targets.pointer, gradient: network.outputGradient,
-                              batch: n, classes: classes)
-        guard value.isFinite else {
-            restoreState()
-            return (value, 0)
-        }
-        let correct = countCorrect(network.output, targets: targets.pointer, batch: n, classes: classes)
-        if let fusable, let rate = fusable.fusedSGDRate {
+        if !isWhole {
+            optimizer.step()
+        } else if let fusable, let rate = fusable.fusedSGDRate {
             network.backward(batch: n, fusedSGD: (fusedLayers, rate))
             fusable.step(skipping: fusedParameters)
         } else {
             network.backward(batch: n)
             optimizer.step()
         }
-        return (value, correct)
+        if checkingWeights, let bad = network.namedParameters.first(where: { !$0.parameter.isFinite }) {
+            return StepResult(loss: value, correct: correct, divergence: .weight(bad.name))
+        }
+        return StepResult(loss: value, correct: correct, divergence: nil)
+    }
+
+    private func saveState() {
+        for (saved, live) in zip(stateBefore, layerState) { saved.pointer.update(from: live.pointer, count: live.count) }
+    }
+
+    private func restoreState() {
+        for (saved, live) in zip(stateBefore, layerState) { live.pointer.update(from: saved.pointer, count: live.count) }
+    }
+
+    /// Adds the share just run to the running sum of a one-process sharded step.
+    private func accumulate(first: Bool) {
+        for (sum, part) in zip(accumulated, reduced) {
+            if first { sum.pointer.update(from: part.pointer, count: part.count) } else {
+                for i in 0..<part.count { sum.pointer[i] += part.pointer[i] }
+            }
+        }
+    }
+
+    /// The shares' sums into `reduced` (the gradients, the loss and the layers' state), the state
+    /// then divided by the share count. Nothing to do for one share in one process.
+    private func reduce(shares parts: Int) throws(ProcessGroupError) {
+        switch reduction {
+        case .processes(let group): try group.allReduceSum(reduced)
+        case .shares(let n) where n > 1:
+            for (sum, part) in zip(accumulated, reduced) { part.pointer.update(from: sum.pointer, count: part.count) }
+        case .shares: return
+        }
+        for buffer in layerState {
+            for i in 0..<buffer.count { buffer.pointer[i] /= Float(parts) }
+        }
     }
 }
 
@@ -200,25 +244,14 @@ extension Sequential {
         guard OptimizerError.isValid(learningRate: optimizer.learningRate) else {
             throw TrainingError.badLearningRate(optimizer.learningRate)
         }
-        let step: TrainingStep
-        if let cached = cachedStep, cached.optimizer === optimizer {
-            step = cached
-            step.loss = loss
-        } else {
-            step = TrainingStep(network: self, loss: loss, optimizer: optimizer)
-            cachedStep = step
-        }
-        step.reserve(batch: n)
-        step.noiseKey = noiseKey(seed: 0, step: trainingSteps)
+        // A step per call is cheap, and no step kept on the network can go stale (another loss,
+        // another optimizer); the optimizer's own state carries over from call to call.
+        let step = try TrainingStep(network: self, loss: loss, optimizer: optimizer, batchSize: n)
+        let key = noiseKey(seed: 0, step: trainingSteps)
         trainingSteps += 1
-        inputs.withPointer { input.update(from: $0, count: n * inputCount) }
-        targets.withPointer { step.targets.pointer.update(from: $0, count: targets.count) }
-        let value = step.run(batch: n).loss
-        guard value.isFinite else { throw TrainingError.nonFinite(epoch: nil, step: nil, what: "the loss") }
-        if let bad = namedParameters.first(where: { !$0.parameter.isFinite }) {
-            throw TrainingError.nonFinite(epoch: nil, step: nil, what: "weight \(bad.name)")
-        }
-        return value
+        let result = try step.run(TensorBatch(inputs: inputs, targets: targets), learningRate: optimizer.learningRate, noiseKey: key)
+        if let divergence = result.divergence { throw TrainingError.nonFinite(epoch: nil, step: nil, what: divergence.what) }
+        return result.loss
     }
 }
 
