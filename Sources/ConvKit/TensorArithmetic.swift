@@ -1,4 +1,4 @@
-/// Element-wise arithmetic and reductions, so the equations can be written as they read:
+/// Element-wise arithmetic (+ − ⊙ ⊘, with tensors or scalars) and reductions, so the equations can be written as they read:
 /// `try B + correlateValid(X, K)`, `try dA * A * (1 - A)`, `-(try t * y.map(log)).mean()`.
 ///
 /// Two tensors combine only when their shapes are equal (no broadcasting, so a slip of shape is
@@ -11,6 +11,8 @@ extension Tensor {
     public static func - (a: Tensor, b: Tensor) throws(ShapeError) -> Tensor { try a.zipped(b, "−", -) }
     /// a ⊙ b, the Hadamard (element-wise) product; matrix products are `dense` and the correlations.
     public static func * (a: Tensor, b: Tensor) throws(ShapeError) -> Tensor { try a.zipped(b, "⊙", *) }
+    /// a ⊘ b, element by element (IEEE 754: x/0 is ±∞ or NaN).
+    public static func / (a: Tensor, b: Tensor) throws(ShapeError) -> Tensor { try a.zipped(b, "⊘", /) }
 
     /// s·t, every element scaled.
     public static func * (s: Float, t: Tensor) -> Tensor { t.map { s * $0 } }
@@ -24,6 +26,10 @@ extension Tensor {
     public static func - (s: Float, t: Tensor) -> Tensor { t.map { s - $0 } }
     /// t − s, s subtracted from every element.
     public static func - (t: Tensor, s: Float) -> Tensor { t.map { $0 - s } }
+    /// s / t, s divided by every element: `1 / (1 + e)`.
+    public static func / (s: Float, t: Tensor) -> Tensor { t.map { s / $0 } }
+    /// t / s, every element divided by s.
+    public static func / (t: Tensor, s: Float) -> Tensor { t.map { $0 / s } }
     /// −t, every element negated.
     public static prefix func - (t: Tensor) -> Tensor { t.map { -$0 } }
 

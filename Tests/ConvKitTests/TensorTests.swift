@@ -37,6 +37,8 @@ import ConvKitBenchmark
         #expect(try a * b == Tensor(rows: [[0.5, -2], [6, 0]]))
         #expect(try a + b + a == Tensor(rows: [[2.5, 3], [8, 8]]))
         #expect(try (a - b) * a == Tensor(rows: [[0.5, 6], [3, 16]]))
+        #expect(try a / Tensor(rows: [[2, 4], [-1, 8]]) == Tensor(rows: [[0.5, 0.5], [-3, 0.5]]))
+        #expect(a / 2 == 0.5 * a)
     }
 
     @Test func scalars() throws {
@@ -66,6 +68,7 @@ import ConvKitBenchmark
         #expect(throws: ShapeError("2×2 + 1×4: element-wise operands need the same shape")) { try a + row }
         #expect(throws: ShapeError.self) { try a - row }
         #expect(throws: ShapeError.self) { try a * row }
+        #expect(throws: ShapeError.self) { try a / row }
         #expect(throws: ShapeError.self) { try a * (a.reshaped([4])) }
     }
 }
