@@ -53,12 +53,12 @@ struct RunSettings {
     /// Replaces the recipe and settings with a checkpoint's; every field must be there and valid.
     mutating func read(_ metadata: [String: String], into recipe: inout Recipe, file: String) throws {
         func field(_ key: String) throws -> String {
-            guard let value = metadata[key] else { throw CheckpointError.badField(file, key: key, value: "(missing)") }
+            guard let value = metadata[key] else { throw ModelFileError.badCheckpointField(file, key: key, value: "(missing)") }
             return value
         }
         func parsed<T>(_ key: String, _ parse: (String) -> T?) throws -> T {
             let text = try field(key)
-            guard let value = parse(text) else { throw CheckpointError.badField(file, key: key, value: text) }
+            guard let value = parse(text) else { throw ModelFileError.badCheckpointField(file, key: key, value: text) }
             return value
         }
         func positive(_ s: String) -> Int? { Int(s).flatMap { $0 > 0 ? $0 : nil } }
