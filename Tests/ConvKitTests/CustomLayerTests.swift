@@ -65,6 +65,11 @@ final class Inert: Layer {
         let scaled = try Tensor(rows: [[0.5, 1.5, 3], [-0.5, 0, 4]])
         #expect(try network.forward(x) == rest.forward(scaled))
         #expect(throws: ShapeError.self) { try Sequential(inputShape: [2], layers: [Inert()]) }
+        // initialize leaves a custom layer's parameters as its initialiser set them.
+        var g = SeededGenerator(seed: 2)
+        let fresh = try Scale(features: 3)
+        try Sequential(inputShape: [3], layers: [fresh]).initialize(.normal, generator: &g)
+        #expect(fresh.scale.tensor == (try Tensor(shape: [3], repeating: 1)))
     }
 
     /// ∂E/∂a from a training step (learning rate 0) against central differences of the loss.

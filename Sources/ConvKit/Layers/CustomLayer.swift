@@ -41,8 +41,7 @@ import Foundation
 /// each parameter's ∂E/∂value with `Parameter.accumulateGradient(_:)` (summed over the batch:
 /// the output gradient already carries the loss's 1/N) and returns ∂E/∂input. Optimizers,
 /// `namedParameters`, model files and checkpoints see `parameters` as they see a built-in
-/// layer's. `Sequential.initialize` fills a parameter named "weight" as it fills `Dense`'s;
-/// give other names to parameters that keep the values you set.
+/// layer's. `Sequential.initialize` leaves them alone: the layer's initialiser sets them.
 ///
 /// Threads: the network calls one custom layer's passes one at a time, even when many threads
 /// run inference on the network at once (those calls wait for each other at this layer, and
