@@ -2,8 +2,8 @@
 # CI: use ConvKit as an application does, by version from git. Clones the committed HEAD of this
 # repository (or of $REPO), tags the clone with the library version in Sources/ConvKit/Version.swift,
 # then builds Examples/Consumer against that tag, in debug mode (the quickest build; the C kernels are -O3 either way) and its own scratch directory,
-# and runs its programs: the DocC articles' code and the README program, which exits non-zero if
-# the small CNN it trains misses its accuracy.
+# and runs its programs: the DocC articles' code, the README program and the custom-layer program,
+# which exit non-zero if the networks they train miss their accuracy.
 set -euo pipefail
 REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 TMP=$(mktemp -d)
@@ -29,7 +29,7 @@ fi
 export CONVKIT_GIT_URL="file://$TMP/convkit"
 BUILD="$TMP/build"
 swift build --package-path "$TMP/convkit/Examples/Consumer" --scratch-path "$BUILD" --manifest-cache local
-for program in GettingStarted FromScratch consumer; do
+for program in GettingStarted FromScratch consumer CustomLayer; do
     echo "--- $program"
     "$BUILD/debug/$program"
 done

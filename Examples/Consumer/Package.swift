@@ -24,5 +24,7 @@ let package = Package(
         // documentation shows is compiled and run.
         .executableTarget(name: "GettingStarted", dependencies: [convKit]),
         .executableTarget(name: "FromScratch", dependencies: [convKit]),
+        // A layer of the application's own (CustomLayer) trained inside a ConvKit network.
+        .executableTarget(name: "CustomLayer", dependencies: [convKit]),
     ]
 )

@@ -6,12 +6,18 @@ public let fuzzTargets = ["idx", "safetensors", "image", "layers", "cifar", "ras
 /// Runs the reader `target` names over `bytes`; returns whether they were accepted.
 @discardableResult
 public func readUntrusted(_ bytes: [UInt8], as target: String) -> Bool {
+    untrustedReadError(bytes, as: target) == nil
+}
+
+/// Runs the reader `target` names over `bytes`; returns the error it refused them with, nil when
+/// it accepted them.
+public func untrustedReadError(_ bytes: [UInt8], as target: String) -> (any Error)? {
     do {
         switch target {
         case "idx":
             // As IDX.readContent: gzip when it looks like gzip, then either IDX kind.
             let content = Gzip.isGzip(bytes) ? try Gzip.decompress(bytes, limit: 1 << 24) : bytes
-            if (try? IDX.parseImages(content, file: "fuzz")) != nil { return true }
+            if (try? IDX.parseImages(content, file: "fuzz")) != nil { return nil }
             _ = try IDX.parseLabels(content, file: "fuzz")
         case "safetensors":
             let file = try SafeTensorsFile.decode(bytes: bytes, file: "fuzz")
@@ -23,7 +29,7 @@ public func readUntrusted(_ bytes: [UInt8], as target: String) -> Bool {
             _ = try GreyImage.decode(bytes, file: "fuzz")
         case "cifar":
             // The first byte picks CIFAR-10 or CIFAR-100, as the fuzzer may explore both.
-            guard let kind = bytes.first else { return false }
+            guard let kind = bytes.first else { return DataError.emptyFile("fuzz") }
             _ = try CIFAR.parse(Array(bytes.dropFirst()), kind: kind & 1 == 0 ? .cifar10 : .cifar100, file: "fuzz")
         case "raster":
             // As an image folder reads each file: bounded by the largest image a data set may hold.
@@ -41,8 +47,8 @@ public func readUntrusted(_ bytes: [UInt8], as target: String) -> Bool {
         default:
             preconditionFailure("unknown fuzz target '\(target)'")
         }
-        return true
+        return nil
     } catch {
-        return false
+        return error
     }
 }

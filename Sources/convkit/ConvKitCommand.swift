@@ -34,7 +34,7 @@ struct ConvKitCommand: ParsableCommand {
 func hint(for error: Error) -> String {
     switch error {
     case TrainingError.nonFinite: "; try a smaller --lr"
-    case CheckpointError.notACheckpoint: "; use --init to start from it"
+    case ModelFileError.notACheckpoint: "; use --init to start from it"
     case DataError.bundledDataNotFound: "; pass --data DIR"
     case DataError.noTestSplit: "; add a test/ folder or pass --val-split F to test on a fraction of train/"
     default: ""

@@ -33,7 +33,7 @@ struct RunSettings {
     }
 
     /// Replaces the recipe and settings with a checkpoint's; every field must be there and valid.
-    mutating func read(_ metadata: [String: String], into recipe: inout Recipe, file: String) throws(CheckpointError) {
+    mutating func read(_ metadata: [String: String], into recipe: inout Recipe, file: String) throws(ModelFileError) {
         (recipe, seed) = try Recipe.decode(metadata: metadata, file: file)
         let fields = MetadataFields(metadata: metadata, file: file)
         func positive(_ s: String) -> Int? { Int(s).flatMap { $0 > 0 ? $0 : nil } }

@@ -109,7 +109,7 @@ struct Train: ParsableCommand {
         var given: Model?
         if let resume {
             let loaded = try Model.load(path: resume)
-            guard loaded.file.metadata["checkpoint"] != nil else { throw CheckpointError.notACheckpoint(resume) }
+            guard loaded.file.metadata["checkpoint"] != nil else { throw ModelFileError.notACheckpoint(resume) }
             let parts = settings.processes
             try settings.read(loaded.file.metadata, into: &recipe, file: resume)
             guard settings.processes == parts else {

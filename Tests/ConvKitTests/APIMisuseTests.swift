@@ -116,13 +116,13 @@ struct APIMisuseTests {
         let sgd = try SGD(parameters: net.parameters, learningRate: 0.1)
         let x = try Self.random([4, 1, 6, 6])
         let loss = SoftmaxCrossEntropy()
-        #expect(throws: TrainingError.labelCount(labels: 3, samples: 4)) {
+        #expect(throws: TrainingDataError.labelCount(labels: 3, samples: 4)) {
             try net.trainingStep(inputs: x, labels: [0, 1, 2], loss: loss, optimizer: sgd)
         }
-        #expect(throws: TrainingError.labelOutOfRange(label: 3, classes: 3)) {
+        #expect(throws: TrainingDataError.labelOutOfRange(position: 3, label: 3, classes: 3)) {
             try net.trainingStep(inputs: x, labels: [0, 1, 2, 3], loss: loss, optimizer: sgd)
         }
-        #expect(throws: TrainingError.labelOutOfRange(label: -1, classes: 3)) {
+        #expect(throws: TrainingDataError.labelOutOfRange(position: 1, label: -1, classes: 3)) {
             try net.trainingStep(inputs: x, labels: [0, -1, 2, 2], loss: loss, optimizer: sgd)
         }
         #expect(throws: ShapeError.self) { try net.trainingStep(inputs: x, targets: try Self.random([4, 2]), loss: loss, optimizer: sgd) }

@@ -125,7 +125,7 @@ import ConvKitFiles
                              ("recipe.batch", "0"), ("recipe.seed", "x")] as [(String, String?)] {
             var bad = metadata
             bad[key] = value
-            #expect(throws: CheckpointError.badField("c", key: key, value: value ?? "(missing)")) {
+            #expect(throws: ModelFileError.badCheckpointField("c", key: key, value: value ?? "(missing)")) {
                 _ = try Recipe.decode(metadata: bad, file: "c")
             }
         }
@@ -186,12 +186,12 @@ import ConvKitFiles
 
     @Test func aPlainModelIsNotACheckpoint() throws {
         let (model, _) = try Self.trainer(Self.setups[0])
-        #expect(throws: CheckpointError.notACheckpoint("c.safetensors")) { try restore(model.file()) }
+        #expect(throws: ModelFileError.notACheckpoint("c.safetensors")) { try restore(model.file()) }
     }
 
     @Test func optimizerMustMatch() throws {
         let file = try checkpointFile()
-        #expect(throws: CheckpointError.optimizerMismatch("c.safetensors", found: "adam", expected: "momentum")) {
+        #expect(throws: ModelFileError.optimizerMismatch("c.safetensors", found: "adam", expected: "momentum")) {
             try restore(file, Self.setups[1])
         }
     }
@@ -199,14 +199,14 @@ import ConvKitFiles
     @Test func optimizerStateMustBeComplete() throws {
         var file = try checkpointFile()
         file.tensors.removeAll { $0.name == "optimizer.v.1" }
-        #expect(throws: CheckpointError.missingState("c.safetensors", tensor: "optimizer.v.1")) { try restore(file) }
+        #expect(throws: ModelFileError.missingState("c.safetensors", tensor: "optimizer.v.1")) { try restore(file) }
     }
 
     @Test func optimizerStateMustHaveTheRightSize() throws {
         var file = try checkpointFile()
         let i = file.tensors.firstIndex { $0.name == "optimizer.m.0" }!
         file.tensors[i].tensor = try Tensor(zeros: [3])
-        #expect(throws: CheckpointError.wrongStateSize("c.safetensors", tensor: "optimizer.m.0", found: 3, expected: 27)) {
+        #expect(throws: ModelFileError.wrongStateSize("c.safetensors", tensor: "optimizer.m.0", found: 3, expected: 27)) {
             try restore(file)
         }
     }
@@ -214,25 +214,25 @@ import ConvKitFiles
     @Test func strayOptimizerTensorsAreRefused() throws {
         var file = try checkpointFile()
         file.tensors.append((name: "optimizer.velocity.0", tensor: try Tensor(zeros: [1])))
-        #expect(throws: CheckpointError.unexpectedState("c.safetensors", tensor: "optimizer.velocity.0")) { try restore(file) }
+        #expect(throws: ModelFileError.unexpectedState("c.safetensors", tensor: "optimizer.velocity.0")) { try restore(file) }
     }
 
     @Test func countersAndPositionMustBeNumbers() throws {
         var file = try checkpointFile()
         file.metadata["optimizer.step"] = "many"
-        #expect(throws: CheckpointError.badField("c.safetensors", key: "optimizer.step", value: "many")) { try restore(file) }
+        #expect(throws: ModelFileError.badCheckpointField("c.safetensors", key: "optimizer.step", value: "many")) { try restore(file) }
         file = try checkpointFile()
         file.metadata["checkpoint.epoch"] = "-1"
-        #expect(throws: CheckpointError.badField("c.safetensors", key: "checkpoint.epoch", value: "-1")) { try restore(file) }
+        #expect(throws: ModelFileError.badCheckpointField("c.safetensors", key: "checkpoint.epoch", value: "-1")) { try restore(file) }
         file = try checkpointFile()
         file.metadata["checkpoint.step"] = "3"
-        #expect(throws: CheckpointError.self) { try restore(file) }
+        #expect(throws: ModelFileError.self) { try restore(file) }
     }
 
     @Test func anEditedGeneratorStateIsDetected() throws {
         var file = try checkpointFile()
         file.metadata["checkpoint.generator"] = "12345"
-        #expect(throws: CheckpointError.generatorMismatch("c.safetensors")) { try restore(file) }
+        #expect(throws: ModelFileError.generatorMismatch("c.safetensors")) { try restore(file) }
     }
 
     @Test func aCheckpointStillLoadsAsAModel() throws {

@@ -423,7 +423,7 @@ struct DataSetTests {
         #expect(back.info.classes == ["3", "8"] && back.info.digits == [3, 8] && back.info.normalization == .mnist)
 
         // Normalisation for another number of channels than the input has is refused.
-        #expect(throws: ModelError.self) {
+        #expect(throws: ModelFileError.self) {
             try Model(.init(architecture: Architecture(input: [3, 8, 8], spec: "flatten, dense 2"), loss: .softmaxCrossEntropy,
                             classes: ["a", "b"], normalization: try InputNormalization(means: [0, 0], stds: [1, 1])))
         }

@@ -14,7 +14,7 @@ import ConvKitFiles
         return model.file()
     }
 
-    func load(_ file: SafeTensorsFile) throws(ModelError) -> Model {
+    func load(_ file: SafeTensorsFile) throws(ModelFileError) -> Model {
         try Model(file: file, path: path)
     }
 
@@ -36,7 +36,7 @@ import ConvKitFiles
     @Test func missingTensor() throws {
         var file = try good()
         file.tensors.removeAll { $0.name == "3.weight" }
-        #expect(throws: ModelError.self) { try load(file) }
+        #expect(throws: ModelFileError.self) { try load(file) }
         #expect(message(file) == "m.safetensors: tensor \"3.weight\" 2×32 is missing for this architecture")
     }
 

@@ -38,6 +38,16 @@ public final class Parameter: @unchecked Sendable {
 
     /// The gradient as a tensor of `shape`.
     public var gradientTensor: Tensor { Tensor(unchecked: shape, gradient.array) }
+
+    /// gradient += delta: how a `CustomLayer`'s `backward` hands over ∂E/∂value (the network
+    /// zeroes the gradient before each backward pass, so a layer that adds once overwrites). The
+    /// tensor must have this parameter's shape.
+    public func accumulateGradient(_ delta: Tensor) throws(ShapeError) {
+        guard delta.shape == shape else {
+            throw ShapeError("gradient of parameter \(name) is \(shapeText(shape)), got \(shapeText(delta.shape))")
+        }
+        delta.withPointer { d in for i in 0..<count { gradient.pointer[i] += d[i] } }
+    }
 }
 
 /// One step of a network, per sample: `inputShape` → `outputShape`. What every layer tells about

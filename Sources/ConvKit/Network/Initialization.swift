@@ -16,11 +16,13 @@ public enum WeightInit: String, CaseIterable, Sendable {
 extension Sequential {
     /// Fills every parameter from `generator`, layer by layer, weight before bias. The default,
     /// `.pytorch`, suits any network (and is what `Recipe.custom` uses); `.normal` is the
-    /// tutorial's and suits little else.
+    /// tutorial's and suits little else. A `CustomLayer`'s parameters are left as they are.
     public func initialize(_ scheme: WeightInit = .pytorch, generator: inout SeededGenerator) {
         for (index, layer) in layers.enumerated() {
             // Batch norm starts at γ = 1, β = 0 under every scheme, as in PyTorch.
             if let norm = layer as? BatchNorm { norm.reset(); continue }
+            // A layer of the user's own keeps the values its initialiser gave.
+            if layer is any CustomLayer { continue }
             let params = layer.parameters
             guard let weight = params.first(where: { $0.name == "weight" }) else { continue }
             let fanIn = weight.shape.dropFirst().reduce(1, *)

@@ -31,16 +31,17 @@ public final class Sequential: @unchecked Sendable {
     /// A network of `layers` taking samples of `inputShape`. Throws `ShapeError` unless
     /// `inputShape` has at least one axis, positive dimensions and at most
     /// `Architecture.maxElements` values, naming the first layer whose input shape is not what
-    /// comes before it, and for layers that are not ConvKit's own (custom layers cannot run on
-    /// its buffers yet). No layers is the identity.
+    /// comes before it, and for a layer that is neither ConvKit's own nor a `CustomLayer`.
+    /// No layers is the identity.
     public init(inputShape: [Int], layers: [any Layer]) throws(ShapeError) {
         try Self.checkInputShape(inputShape)
         var shape = inputShape
         var batchLayers: [any BatchLayer] = []
         for (index, layer) in layers.enumerated() {
-            guard let runnable = layer as? any BatchLayer else {
-                throw ShapeError("layer \(index) (\(layer)) is not one of ConvKit's layers")
-            }
+            let runnable: any BatchLayer
+            if let builtIn = layer as? any BatchLayer { runnable = builtIn }
+            else if let custom = layer as? any CustomLayer { runnable = CustomLayerAdapter(custom, index: index) }
+            else { throw ShapeError("layer \(index) (\(layer)) is neither one of ConvKit's layers nor a CustomLayer") }
             guard layer.inputShape == shape else {
                 throw ShapeError("layer \(index) (\(layer)) takes \(shapeText(layer.inputShape)) but gets \(shapeText(shape))")
             }

@@ -32,10 +32,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case classCount(data: Int, outputs: Int)
     /// The data's samples are not the network's input shape.
     case sampleShape(data: [Int], network: [Int])
-    /// The number of labels differs from the number of samples.
-    case labelCount(labels: Int, samples: Int)
-    /// A label is not in `0..<classes`.
-    case labelOutOfRange(label: Int, classes: Int)
     /// No samples to train on.
     case emptyData
     /// A share count below 1 or above the batch size.
@@ -63,8 +59,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .classCount(let data, let outputs): "the data has \(data) classes but the network \(outputs) outputs"
         case .sampleShape(let data, let network):
             "samples of \(shapeText(data)) do not fit a network taking \(shapeText(network))"
-        case .labelCount(let labels, let samples): "\(labels) labels for \(samples) samples"
-        case .labelOutOfRange(let label, let classes): "label \(label) is outside 0..<\(classes)"
         case .emptyData: "there is nothing to train on"
         case .badShares(let n): "the number of shares must be from 1 to the batch size, got \(n)"
         case .badLearningRate(let lr): "the learning rate must be finite and at least 0, got \(lr)"
@@ -294,7 +288,7 @@ extension Sequential {
     public func evaluate(inputs: Tensor, labels: [Int], loss: any Loss) throws -> Evaluation {
         let (n, single) = try batchCount(inputs)
         let shaped = single ? try inputs.reshaped([1] + inputShape) : inputs
-        guard labels.count == n else { throw TrainingError.labelCount(labels: labels.count, samples: n) }
+        guard labels.count == n else { throw TrainingDataError.labelCount(labels: labels.count, samples: n) }
         return try evaluate(LabeledImages(inputs: shaped, labels: labels, classes: outputCount), loss: loss)
     }
 

@@ -216,15 +216,17 @@ extension Sequential {
     /// Returns the batch's mean loss.
     ///
     /// `inputs` is (N, inputShape…) or one sample of `inputShape`. Throws `ShapeError` for a
-    /// wrong shape; `TrainingError` for a wrong label count or label, for NaN or infinite inputs
+    /// wrong shape; `TrainingDataError` for a wrong label count or label; `TrainingError` for NaN or infinite inputs
     /// or targets, for an optimizer whose learning rate is below 0 or not finite, and when the
     /// loss is not finite (in these cases nothing is updated), and when a weight is not finite
     /// after the update (a learning rate too large for the network).
     public func trainingStep(inputs: Tensor, labels: [Int], loss: any Loss, optimizer: Optimizer) throws -> Float {
         let (n, _) = try batchCount(inputs)
-        guard labels.count == n else { throw TrainingError.labelCount(labels: labels.count, samples: n) }
+        guard labels.count == n else { throw TrainingDataError.labelCount(labels: labels.count, samples: n) }
         let k = outputCount
-        if let bad = labels.first(where: { !(0..<k).contains($0) }) { throw TrainingError.labelOutOfRange(label: bad, classes: k) }
+        if let bad = labels.firstIndex(where: { !(0..<k).contains($0) }) {
+            throw TrainingDataError.labelOutOfRange(position: bad, label: labels[bad], classes: k)
+        }
         var targets = [Float](repeating: 0, count: n * k)
         for (i, label) in labels.enumerated() { targets[i * k + label] = 1 }
         return try trainingStep(inputs: inputs, targets: Tensor(unchecked: [n, k], targets), loss: loss, optimizer: optimizer)

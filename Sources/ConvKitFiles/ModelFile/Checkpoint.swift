@@ -9,31 +9,6 @@ import ConvKit
 /// The shuffled order is not stored: each epoch shuffles the previous one with the trainer's
 /// generator, so `restore` rebuilds it by replaying the shuffles from the seed, and checks that
 /// the replay lands on the saved generator state.
-public enum CheckpointError: Error, CustomStringConvertible, Equatable {
-    case notACheckpoint(String)
-    case badField(String, key: String, value: String)
-    case optimizerMismatch(String, found: String, expected: String)
-    case missingState(String, tensor: String)
-    case wrongStateSize(String, tensor: String, found: Int, expected: Int)
-    case unexpectedState(String, tensor: String)
-    case generatorMismatch(String)
-
-    public var description: String {
-        switch self {
-        case .notACheckpoint(let f): "\(f): not a checkpoint (a model without training state)"
-        case .badField(let f, let key, let value): "\(f): checkpoint field \"\(key)\" has bad value '\(value)'"
-        case .optimizerMismatch(let f, let found, let expected):
-            "\(f): checkpoint holds \(found) optimizer state, the run uses \(expected)"
-        case .missingState(let f, let tensor): "\(f): checkpoint has no optimizer tensor \"\(tensor)\""
-        case .wrongStateSize(let f, let tensor, let found, let expected):
-            "\(f): optimizer tensor \"\(tensor)\" has \(found) values, the model needs \(expected)"
-        case .unexpectedState(let f, let tensor): "\(f): optimizer tensor \"\(tensor)\" does not belong to this optimizer"
-        case .generatorMismatch(let f):
-            "\(f): the saved generator state does not follow from the seed and epoch (file edited or corrupt)"
-        }
-    }
-}
-
 extension Trainer {
     static let checkpointFormat = "1"
 
@@ -53,22 +28,24 @@ extension Trainer {
     /// Puts the optimizer state, epoch, step count, generator and shuffled order of a checkpoint
     /// into this trainer, whose network already holds the checkpoint's weights (`Model.load`).
     /// `count` is the number of training images, which the order covers. `file` names it in errors.
-    public func restore(from checkpoint: SafeTensorsFile, count: Int, file: String) throws(CheckpointError) {
+    /// Throws `ModelFileError` (`.notACheckpoint`, `.optimizerMismatch`, …) and changes nothing
+    /// when the checkpoint does not fit this run.
+    public func restore(from checkpoint: SafeTensorsFile, count: Int, file: String) throws(ModelFileError) {
         let metadata = checkpoint.metadata
         guard metadata["checkpoint"] == Self.checkpointFormat else { throw .notACheckpoint(file) }
         let found = metadata["optimizer"] ?? "none"
         guard found == optimizer.name else { throw .optimizerMismatch(file, found: found, expected: optimizer.name) }
-        func integer<T: FixedWidthInteger>(_ key: String, _: T.Type) throws(CheckpointError) -> T {
+        func integer<T: FixedWidthInteger>(_ key: String, _: T.Type) throws(ModelFileError) -> T {
             let text = metadata[key] ?? ""
-            guard let value = T(text), value >= 0 else { throw .badField(file, key: key, value: text) }
+            guard let value = T(text), value >= 0 else { throw .badCheckpointField(file, key: key, value: text) }
             return value
         }
         let epochs = try integer("checkpoint.epoch", Int.self), steps = try integer("checkpoint.step", Int.self)
         let saved = SeededGenerator(seed: try integer("checkpoint.generator", UInt64.self))
-        guard epochs <= 1_000_000 else { throw .badField(file, key: "checkpoint.epoch", value: String(epochs)) }
+        guard epochs <= 1_000_000 else { throw .badCheckpointField(file, key: "checkpoint.epoch", value: String(epochs)) }
         let stepsPerEpoch = (count + batchSize - 1) / batchSize
         guard steps == epochs * stepsPerEpoch else {
-            throw .badField(file, key: "checkpoint.step", value: "\(steps) (\(epochs) epochs of \(stepsPerEpoch) steps)")
+            throw .badCheckpointField(file, key: "checkpoint.step", value: "\(steps) (\(epochs) epochs of \(stepsPerEpoch) steps)")
         }
 
         let buffers = optimizer.state

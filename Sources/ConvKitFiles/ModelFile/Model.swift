@@ -42,15 +42,20 @@ public final class Model: Sendable {
     public let network: Sequential
     public let loss: any Loss
 
-    public init(_ info: Description) throws(ModelError) {
+    public convenience init(_ info: Description) throws(ModelFileError) {
+        try self.init(info, file: nil)
+    }
+
+    /// The model `info` describes; `file`, where it was read from, names it in errors.
+    init(_ info: Description, file: String?) throws(ModelFileError) {
         let network: Sequential
-        do { network = try info.architecture.build() } catch { throw .badDescription(error.description) }
+        do { network = try info.architecture.build() } catch { throw .badDescription(file, reason: error.description) }
         guard network.outputShape == [info.classes.count] else {
-            throw .badDescription("the network gives \(shapeText(network.outputShape)) outputs for \(info.classes.count) classes")
+            throw .badDescription(file, reason: "the network gives \(shapeText(network.outputShape)) outputs for \(info.classes.count) classes")
         }
         let channels = info.normalization.channels
         guard channels == 1 || channels == info.architecture.input.first else {
-            throw .badDescription("input_mean/input_std give \(channels) channels, the input \(shapeText(info.architecture.input)) has \(info.architecture.input.first ?? 0)")
+            throw .badDescription(file, reason: "input_mean/input_std give \(channels) channels, the input \(shapeText(info.architecture.input)) has \(info.architecture.input.first ?? 0)")
         }
         self.info = info
         self.network = network
@@ -123,22 +128,21 @@ public final class Model: Sendable {
     }
 
     /// The model an already decoded file describes; `path` names it in errors.
-    public convenience init(file: SafeTensorsFile, path: String) throws(ModelError) {
-        let model: Model
-        do { model = try Model(try Model.description(from: file.metadata)) } catch { throw ModelError.inFile(path, error) }
+    public convenience init(file: SafeTensorsFile, path: String) throws(ModelFileError) {
+        let model = try Model(try Model.description(from: file.metadata, file: path), file: path)
         let tensors = model.network.namedParameters + model.network.namedState
         let expected = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.parameter) })
         for (name, tensor) in file.tensors where !name.hasPrefix("optimizer.") {
             guard let parameter = expected[name] else {
-                throw ModelError.inFile(path, .unexpectedTensor(name))
+                throw .unexpectedTensor(path, tensor: name)
             }
             guard tensor.shape == parameter.shape else {
-                throw ModelError.inFile(path, .wrongShape(name, found: tensor.shape, expected: parameter.shape))
+                throw .wrongShape(path, tensor: name, found: tensor.shape, expected: parameter.shape)
             }
             try? parameter.set(tensor)  // shape checked just above
         }
         if let missing = tensors.first(where: { file[$0.name] == nil }) {
-            throw ModelError.inFile(path, .missingTensor(missing.name, shape: missing.parameter.shape))
+            throw .missingTensor(path, tensor: missing.name, shape: missing.parameter.shape)
         }
         self.init(info: model.info, network: model.network, loss: model.loss)
     }
@@ -149,16 +153,16 @@ public final class Model: Sendable {
         self.loss = loss
     }
 
-    static func description(from metadata: [String: String]) throws(ModelError) -> Description {
-        func field(_ key: String) throws(ModelError) -> String {
-            guard let value = metadata[key] else { throw .badDescription("metadata has no '\(key)'") }
+    static func description(from metadata: [String: String], file: String?) throws(ModelFileError) -> Description {
+        func field(_ key: String) throws(ModelFileError) -> String {
+            guard let value = metadata[key] else { throw .badDescription(file, reason: "metadata has no '\(key)'") }
             return value
         }
-        guard try field("format") == format else { throw .badDescription("format '\(metadata["format"]!)' is not \(format)") }
+        guard try field("format") == format else { throw .badDescription(file, reason: "format '\(metadata["format"]!)' is not \(format)") }
         let inputText = try field("input")
         let input = inputText.split(separator: "x").compactMap { Int($0) }
         guard !input.isEmpty, input.count == inputText.split(separator: "x").count, input.allSatisfy({ $0 > 0 && $0 <= 4096 }) else {
-            throw .badDescription("input shape '\(inputText)' is not like 1x28x28")
+            throw .badDescription(file, reason: "input shape '\(inputText)' is not like 1x28x28")
         }
         // `digits`: all that files from before `classes` have; newer files write it too when the
         // classes are digits, and then the two must agree.
@@ -167,7 +171,7 @@ public final class Model: Sendable {
             let parsed = digitsText.split(separator: ",").compactMap { Int($0) }
             guard !parsed.isEmpty, parsed.count == digitsText.split(separator: ",").count, parsed.allSatisfy({ (0...9).contains($0) }),
                   Set(parsed).count == parsed.count else {
-                throw .badDescription("digits '\(digitsText)' are not distinct digits 0-9")
+                throw .badDescription(file, reason: "digits '\(digitsText)' are not distinct digits 0-9")
             }
             digits = parsed
         }
@@ -176,54 +180,34 @@ public final class Model: Sendable {
             let parsed = (try? JSONSerialization.jsonObject(with: Data(classesText.utf8), options: [])) as? [Any]
             guard let names = parsed?.compactMap({ $0 as? String }), names.count == parsed?.count, !names.isEmpty,
                   names.count <= maxClasses, !names.contains(where: \.isEmpty), Set(names).count == names.count else {
-                throw .badDescription("classes '\(classesText.prefix(80))' are not a JSON array of distinct, non-empty names")
+                throw .badDescription(file, reason: "classes '\(classesText.prefix(80))' are not a JSON array of distinct, non-empty names")
             }
             if let digits, digits.map(String.init) != names {
-                throw .badDescription("classes \(classesText.prefix(80)) and digits '\(metadata["digits"]!)' disagree")
+                throw .badDescription(file, reason: "classes \(classesText.prefix(80)) and digits '\(metadata["digits"]!)' disagree")
             }
             classes = names
         } else if let digits {
             classes = digits.map(String.init)
         } else {
-            throw .badDescription("metadata has no 'classes'")
+            throw .badDescription(file, reason: "metadata has no 'classes'")
         }
-        func numbers(_ key: String) throws(ModelError) -> [Float] {
+        func numbers(_ key: String) throws(ModelFileError) -> [Float] {
             let text = try field(key)
             let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
             guard !values.isEmpty, values.count <= 4096, values.allSatisfy({ $0?.isFinite == true }) else {
-                throw .badDescription("input_mean/input_std are not numbers with std > 0")
+                throw .badDescription(file, reason: "input_mean/input_std are not numbers with std > 0")
             }
             return values.map { $0! }
         }
         let means = try numbers("input_mean"), stds = try numbers("input_std")
         guard means.count == stds.count, stds.allSatisfy({ $0 > 0 }) else {
-            throw .badDescription("input_mean/input_std are not numbers with std > 0")
+            throw .badDescription(file, reason: "input_mean/input_std are not numbers with std > 0")
         }
         let lossText = try field("loss")
-        guard let loss = LossKind(rawValue: lossText) else { throw .badDescription("unknown loss '\(lossText)' (bce, softmax-ce)") }
+        guard let loss = LossKind(rawValue: lossText) else { throw .badDescription(file, reason: "unknown loss '\(lossText)' (bce, softmax-ce)") }
         let normalization: InputNormalization
-        do { normalization = try InputNormalization(means: means, stds: stds) } catch { throw .badDescription(error.description) }
+        do { normalization = try InputNormalization(means: means, stds: stds) } catch { throw .badDescription(file, reason: error.description) }
         return Description(architecture: Architecture(input: input, spec: try field("layers")), loss: loss,
                            classes: classes, normalization: normalization)
-    }
-}
-
-/// A model file that parses as safetensors but does not describe a usable ConvKit model.
-public indirect enum ModelError: Error, CustomStringConvertible {
-    case badDescription(String)
-    case missingTensor(String, shape: [Int])
-    case unexpectedTensor(String)
-    case wrongShape(String, found: [Int], expected: [Int])
-    case inFile(String, ModelError)
-
-    public var description: String {
-        switch self {
-        case .badDescription(let why): why
-        case .missingTensor(let name, let shape): "tensor \"\(name)\" \(shapeText(shape)) is missing for this architecture"
-        case .unexpectedTensor(let name): "tensor \"\(name)\" is not part of this architecture"
-        case .wrongShape(let name, let found, let expected):
-            "tensor \"\(name)\" is \(shapeText(found)) but the architecture needs \(shapeText(expected))"
-        case .inFile(let file, let error): "\(file): \(error.description)"
-        }
     }
 }

@@ -1,6 +1,10 @@
-/// Why a model file could not be read or written. Each case names the file, so the CLI can
+import ConvKit
+/// Why a model or checkpoint file could not be read, written or used: its bytes are not
+/// safetensors, its content is not a ConvKit model (or not this architecture's), or its training
+/// state does not fit the run resuming from it. Each case names the file first, so the CLI can
 /// print `description` as its one line of explanation.
 public enum ModelFileError: Error, CustomStringConvertible, Equatable {
+    // The safetensors format.
     case missingFile(String)
     case unreadable(String, reason: String)
     case tooShort(String, size: Int)
@@ -19,6 +23,24 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
     case writeFailed(String, reason: String)
     /// A tensor name used twice, or "__metadata__", in a file being written.
     case badTensorName(String)
+
+    // The model it describes. The file is nil for a `Model.Description` made in code.
+    /// Metadata that describes no usable model (says why), or a description whose network
+    /// does not build or fit its classes.
+    case badDescription(String?, reason: String)
+    case missingTensor(String, tensor: String, shape: [Int])
+    case unexpectedTensor(String, tensor: String)
+    case wrongShape(String, tensor: String, found: [Int], expected: [Int])
+
+    // The training state of a checkpoint, against the run restoring it.
+    /// A model file without training state.
+    case notACheckpoint(String)
+    case badCheckpointField(String, key: String, value: String)
+    case optimizerMismatch(String, found: String, expected: String)
+    case missingState(String, tensor: String)
+    case wrongStateSize(String, tensor: String, found: Int, expected: Int)
+    case unexpectedState(String, tensor: String)
+    case generatorMismatch(String)
 
     public var description: String {
         switch self {
@@ -56,6 +78,30 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
             return "\(f): cannot write (\(reason))"
         case .badTensorName(let name):
             return "tensor name \"\(name)\" is used twice or reserved"
+        case .badDescription(let f?, let reason):
+            return "\(f): \(reason)"
+        case .badDescription(nil, let reason):
+            return reason
+        case .missingTensor(let f, let tensor, let shape):
+            return "\(f): tensor \"\(tensor)\" \(shapeText(shape)) is missing for this architecture"
+        case .unexpectedTensor(let f, let tensor):
+            return "\(f): tensor \"\(tensor)\" is not part of this architecture"
+        case .wrongShape(let f, let tensor, let found, let expected):
+            return "\(f): tensor \"\(tensor)\" is \(shapeText(found)) but the architecture needs \(shapeText(expected))"
+        case .notACheckpoint(let f):
+            return "\(f): not a checkpoint (a model without training state)"
+        case .badCheckpointField(let f, let key, let value):
+            return "\(f): checkpoint field \"\(key)\" has bad value '\(value)'"
+        case .optimizerMismatch(let f, let found, let expected):
+            return "\(f): checkpoint holds \(found) optimizer state, the run uses \(expected)"
+        case .missingState(let f, let tensor):
+            return "\(f): checkpoint has no optimizer tensor \"\(tensor)\""
+        case .wrongStateSize(let f, let tensor, let found, let expected):
+            return "\(f): optimizer tensor \"\(tensor)\" has \(found) values, the model needs \(expected)"
+        case .unexpectedState(let f, let tensor):
+            return "\(f): optimizer tensor \"\(tensor)\" does not belong to this optimizer"
+        case .generatorMismatch(let f):
+            return "\(f): the saved generator state does not follow from the seed and epoch (file edited or corrupt)"
         }
     }
 }

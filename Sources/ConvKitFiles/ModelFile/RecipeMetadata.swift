@@ -32,10 +32,10 @@ extension Recipe {
     }
 
     /// The recipe and seed that `metadata(seed:)` wrote: the named preset (`recipe.arch`) with
-    /// every stored setting put back. Throws `CheckpointError.badField` naming `file` and the
+    /// every stored setting put back. Throws `ModelFileError.badCheckpointField` naming `file` and the
     /// key of a field that is missing or out of range. Checkpoints from before Adam's betas,
     /// label smoothing and augmentation lack those keys; they trained with the defaults.
-    public static func decode(metadata: [String: String], file: String) throws(CheckpointError) -> (recipe: Recipe, seed: UInt64) {
+    public static func decode(metadata: [String: String], file: String) throws(ModelFileError) -> (recipe: Recipe, seed: UInt64) {
         let fields = MetadataFields(metadata: metadata, file: file)
         func positive(_ s: String) -> Int? { Int(s).flatMap { $0 > 0 ? $0 : nil } }
         func count(_ s: String) -> Int?? { s == "all" ? .some(nil) : positive(s).map { .some($0) } }
@@ -62,7 +62,7 @@ extension Recipe {
     }
 }
 
-/// Typed reading of text metadata: a missing or unparsable value is `CheckpointError.badField`.
+/// Typed reading of text metadata: a missing or unparsable value is `ModelFileError.badCheckpointField`.
 package struct MetadataFields {
     package let metadata: [String: String]
     package let file: String
@@ -71,14 +71,14 @@ package struct MetadataFields {
         (self.metadata, self.file) = (metadata, file)
     }
 
-    package func parsed<T>(_ key: String, _ parse: (String) -> T?) throws(CheckpointError) -> T {
-        guard let text = metadata[key] else { throw .badField(file, key: key, value: "(missing)") }
-        guard let value = parse(text) else { throw .badField(file, key: key, value: text) }
+    package func parsed<T>(_ key: String, _ parse: (String) -> T?) throws(ModelFileError) -> T {
+        guard let text = metadata[key] else { throw .badCheckpointField(file, key: key, value: "(missing)") }
+        guard let value = parse(text) else { throw .badCheckpointField(file, key: key, value: text) }
         return value
     }
 
     /// nil when the key is absent; throws like `parsed` when present and bad.
-    package func optional<T>(_ key: String, _ parse: (String) -> T?) throws(CheckpointError) -> T? {
+    package func optional<T>(_ key: String, _ parse: (String) -> T?) throws(ModelFileError) -> T? {
         metadata[key] == nil ? nil : try parsed(key, parse)
     }
 }

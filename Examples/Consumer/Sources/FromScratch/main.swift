@@ -1,13 +1,11 @@
 // Generated from Sources/ConvKit/ConvKit.docc/FromScratch.md by Examples/extract-snippets.sh:
 // edit the article, then run the script.
 import ConvKit
+import Foundation
 
 func plane(_ t: Tensor, _ i: Int) throws -> Tensor {
     let (h, w) = (t.shape[t.rank - 2], t.shape[t.rank - 1])
     return try Tensor(shape: [h, w], scalars: Array(t.scalars[i * h * w ..< (i + 1) * h * w]))
-}
-func sum(_ terms: Tensor...) throws -> Tensor {
-    try Tensor(shape: terms[0].shape, scalars: terms.dropFirst().reduce(terms[0].scalars) { zip($0, $1.scalars).map(+) })
 }
 func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
     zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
@@ -38,7 +36,7 @@ let Y = try conv2d(X, kernel: Kij, bias: B)
 print(Y.shape)                                                    // [1, 3, 3, 3]
 
 // Y_1 = B_1 + X_0 ⋆ K_10 + X_1 ⋆ K_11, plane by plane:
-let Y1 = try sum(plane(B, 1), correlateValid(plane(X, 0), plane(Kij, 2)), correlateValid(plane(X, 1), plane(Kij, 3)))
+let Y1 = try plane(B, 1) + correlateValid(plane(X, 0), plane(Kij, 2)) + correlateValid(plane(X, 1), plane(Kij, 3))
 print(maxDifference(Y1, try plane(Y, 1)) < 1e-5)                 // true
 
 let dY = try random([1, 3, 3, 3], &g)
@@ -53,19 +51,23 @@ print(try conv2dBiasGradient(outputGradient: dY).shape)          // [3]
 let dX = try conv2dInputGradient(outputGradient: dY, kernel: Kij)
 print(dX.shape)                                                   // [1, 2, 4, 4], as X
 // ∂E/∂X_0 = ∂E/∂Y_0 *full K_00 + ∂E/∂Y_1 *full K_10 + ∂E/∂Y_2 *full K_20:
-let dX0 = try sum(convolveFull(plane(dY, 0), plane(Kij, 0)), convolveFull(plane(dY, 1), plane(Kij, 2)),
-                  convolveFull(plane(dY, 2), plane(Kij, 4)))
+let dX0 = try convolveFull(plane(dY, 0), plane(Kij, 0)) + convolveFull(plane(dY, 1), plane(Kij, 2))
+    + convolveFull(plane(dY, 2), plane(Kij, 4))
 print(maxDifference(dX0, try plane(dX, 0)) < 1e-5)               // true
 
 let A = sigmoid(Y)
 let dA = try random(A.shape, &g)
 let dYThroughSigmoid = try sigmoidGradient(outputGradient: dA, output: A)
-let byHand = try Tensor(shape: A.shape, scalars: (0..<A.count).map { dA.scalars[$0] * A.scalars[$0] * (1 - A.scalars[$0]) })
-print(maxDifference(dYThroughSigmoid, byHand) < 1e-6)            // true
+print(maxDifference(dYThroughSigmoid, try dA * A * (1 - A)) < 1e-6)  // true
+print(maxDifference(A, 1 / (1 + (-Y).map(exp))) < 1e-6)          // true: σ(Y) = 1 / (1 + e^−Y)
 
-let (error, dError) = try BinaryCrossEntropy().loss(outputs: Tensor(rows: [[0.8], [0.3]]), targets: Tensor(rows: [[1], [0]]))
+let y = try Tensor(rows: [[0.8], [0.3]]), yStar = try Tensor(rows: [[1], [0]])
+let (error, dError) = try BinaryCrossEntropy().loss(outputs: y, targets: yStar)
 print(error)   // 0.28990924: −(log 0.8 + log 0.7)/2
 print(dError)  // [-0.625; 0.71428573]: (−1/0.8)/2 and (1/0.7)/2
+let E = -(try yStar * y.map(log) + (1 - yStar) * (1 - y).map(log)).mean()
+let dE = try ((1 - yStar) / (1 - y) - yStar / y) / Float(y.count)
+print(abs(E - error) < 1e-6, maxDifference(dE, dError) < 1e-6)   // true true
 
 let x = try random([1, 1, 6, 6], &g), target = try Tensor(rows: [[1, 0]])
 let k = try random([2, 1, 3, 3], &g), b = try random([2, 4, 4], &g)
@@ -82,11 +84,8 @@ let denseStep = try denseGradients(input: a1.reshaped([1, 32]), weight: w,
 let dY1 = try sigmoidGradient(outputGradient: denseStep.input.reshaped(a1.shape), output: a1)
 let dk = try conv2dKernelGradient(input: x, outputGradient: dY1)
 let db = try conv2dBiasGradient(outputGradient: dY1, untied: true)
-// Update.
-func descend(_ p: Tensor, _ dp: Tensor, _ rate: Float) throws -> Tensor {
-    try Tensor(shape: p.shape, scalars: zip(p.scalars, dp.scalars).map { $0 - rate * $1 })
-}
-let updated = try [descend(k, dk, rate), descend(b, db, rate), descend(w, denseStep.weight, rate), descend(c, denseStep.bias, rate)]
+// Update, W ← W − η ∂E/∂W.
+let updated = try [k - rate * dk, b - rate * db, w - rate * denseStep.weight, c - rate * denseStep.bias]
 
 let network = try Architecture(input: [1, 6, 6], spec: "conv 2 3 untied, sigmoid, flatten, dense 2, sigmoid").build()
 for (parameter, value) in zip(network.parameters, [k, b, w, c]) { try parameter.set(value) }
