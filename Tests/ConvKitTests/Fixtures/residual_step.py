@@ -85,7 +85,6 @@ print(json.dumps({
     "labels": labels,
     "parameters": {name: flat(p) for name, p in parameters.items()},
     "train_output": flat(train_out),
-    "input_gradient": flat(xg.grad),
     "gradients": {name: flat(g) for name, g in gradients.items()},
     "state": {name: flat(b) for name, b in state.items()},
     "eval_output": flat(eval_out),
