@@ -116,3 +116,30 @@ import ConvKitFiles
         }
     }
 }
+
+/// Residual blocks under `mpirun -np 2` against one process with `--shares 2`: the same weights
+/// and running statistics (inside the blocks too), bit for bit. Needs a build with MPI and
+/// mpirun on PATH.
+@Suite("Residual blocks on MPI", .serialized)
+struct ResidualDataParallelTests {
+    @Test("2 ranks end bit-identical to one process with 2 shares", .enabled(if: DataParallelTests.canRun))
+    func twoRanksMatchTwoShares() throws {
+        let dir = TemporaryDirectory()
+        let recipe = ["train", "--layers", "conv 4 3 pad 1, batchnorm, relu, "
+                      + "residual(conv 4 3 pad 1, batchnorm, relu, dropout 0.25, conv 4 3 pad 1, batchnorm), relu, "
+                      + "residual(conv 8 3 pad 1 stride 2, batchnorm, relu, conv 8 3 pad 1, batchnorm), relu, globalavgpool, flatten, dense 10",
+                      "--optimizer", "adam", "--lr", "0.01", "--digits", "all", "--per-class", "10", "--test-per-class", "5",
+                      "--epochs", "2", "--batch", "25", "--seed", "3"]
+        let ranks = try DataParallelTests.mpirun(2, recipe + ["--save", dir.path + "/ranks.safetensors"])
+        #expect(ranks.status == 0, "\(ranks.stderr)")
+        let shares = try CLITests.run(recipe + ["--shares", "2", "--save", dir.path + "/shares.safetensors"])
+        #expect(shares.status == 0, "\(shares.stderr)")
+        func tensors(_ path: String) throws -> [[UInt32]] {
+            let network = try Model.load(path: path).model.network
+            return (network.parameters + network.state).map { $0.value.array.map(\.bitPattern) }
+        }
+        #expect(try tensors(dir.path + "/ranks.safetensors") == tensors(dir.path + "/shares.safetensors"))
+        let model = try Model.load(path: dir.path + "/shares.safetensors").model
+        #expect(model.network.namedState.first { $0.name == "5.shortcut.1.num_batches_tracked" }?.parameter.value.array == [8])
+    }
+}
