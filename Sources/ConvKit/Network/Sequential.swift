@@ -123,7 +123,9 @@ public final class Sequential: @unchecked Sendable {
 
     /// Throws unless a batch of `n` fits in memory bounds the kernels index with 32-bit ints.
     func checkBatch(_ n: Int) throws(ShapeError) {
-        let widest = ([inputCount] + layers.map(\.outputCount)).max() ?? 1
+        // A residual block's inner layers run on buffers of their own, which may be wider than its output.
+        let inner = layers.compactMap { $0 as? Residual }.flatMap { $0.body + $0.shortcut }
+        let widest = ([inputCount] + (layers + inner).map(\.outputCount)).max() ?? 1
         guard n >= 0, n <= kernelElementLimit / max(widest, 1) else {
             throw ShapeError("a batch of \(n) is too large for this network (at most \(kernelElementLimit / max(widest, 1)))")
         }
