@@ -22,7 +22,7 @@ from torch import nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from torch_load_check import build  # noqa: E402
+from torch_load_check import Residual, build  # noqa: E402
 
 
 def read_idx(path):
@@ -78,17 +78,23 @@ def load(path):
     return xtr, ytr, xte, yte
 
 
-def initialise(net, scheme):
+def initialise(net, scheme, relu_after=False):
     """ConvKit's schemes (Sources/ConvKit/Network/Initialization.swift): `auto` is He normal before
-    a ReLU and Glorot uniform elsewhere, biases zero; `pytorch` is PyTorch's own default."""
+    a ReLU and Glorot uniform elsewhere, biases zero; `pytorch` is PyTorch's own default. As in
+    ConvKit, flatten, batch norm and dropout do not hide the ReLU after them, and the layers of a
+    residual block see what follows the block (`relu_after`) past their own end."""
     if scheme == "pytorch":
         return
     layers = list(net)
     for i, layer in enumerate(layers):
+        following = [l for l in layers[i + 1:] if not isinstance(l, (nn.Flatten, nn.Unflatten, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout))]
+        relu = isinstance(following[0], nn.ReLU) if following else relu_after
+        if isinstance(layer, Residual):
+            initialise(layer.body, scheme, relu)
+            initialise(layer.shortcut, scheme, relu)
+            continue
         if not isinstance(layer, (nn.Conv2d, nn.Linear)):
             continue
-        following = [l for l in layers[i + 1:] if not isinstance(l, nn.Flatten)]
-        relu = bool(following) and isinstance(following[0], nn.ReLU)
         if scheme == "he" or (scheme == "auto" and relu):
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         else:

@@ -98,6 +98,18 @@ static void relu_backward(ck_variant v, float *dx, const float *dy, const float 
     }
 }
 
+// The sum of two branches (a residual block's body and shortcut). a + b rounds the same way on
+// either path, so the variants agree bit for bit.
+static void add(ck_variant v, float *out, const float *a, const float *b, size_t n) {
+    if (v == CK_SIMD) {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    } else {
+        NO_VECTORIZE
+        for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    }
+}
+
 // ---- public entry points ----------------------------------------------------------------------
 
 // Elements per parallel item: a multiple of VL, so every element takes the same path (vector or
@@ -125,3 +137,4 @@ void ck_tanh_forward(ck_variant v, float *y, const float *x, size_t n) { map_blo
 void ck_tanh_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n) { map_blocks(tanh_backward, v, dx, dy, y, n, 3); }
 void ck_relu_forward(ck_variant v, float *y, const float *x, size_t n) { map_blocks(relu_forward, v, y, x, NULL, n, 2); }
 void ck_relu_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n) { map_blocks(relu_backward, v, dx, dy, y, n, 3); }
+void ck_add(ck_variant v, float *out, const float *a, const float *b, size_t n) { map_blocks(add, v, out, a, b, n, 3); }

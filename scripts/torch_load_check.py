@@ -5,7 +5,8 @@ evaluation mode (batch norm on its running statistics, dropout off), outputs wit
 
 Layers: conv (untied/nobias, pad P or pad same, stride S), dense, relu, sigmoid, tanh, maxpool,
 avgpool, globalavgpool (AdaptiveAvgPool2d(1)), batchnorm (BatchNorm2d after C×H×W, BatchNorm1d
-after a flat input), dropout, flatten, reshape.
+after a flat input), dropout, flatten, reshape, and residual(LAYER, …) blocks (`Residual` below:
+`N.body.K.*` and `N.shortcut.0.weight`, `N.shortcut.1.*`).
 
   python3 -m venv .venv-torch && .venv-torch/bin/pip install torch==2.13.0+cpu numpy safetensors
   .venv-torch/bin/python scripts/torch_load_check.py MODEL.safetensors [--convkit .build/release/convkit] [--data DIR]
@@ -44,13 +45,67 @@ def conv_options(words):
     return bias, pad, stride
 
 
+class Residual(nn.Module):
+    """ConvKit's residual block: body(x) + shortcut(x). The shortcut is empty (the identity) when
+    the body keeps the shape, else a 1x1 convolution with the body's stride and no bias, then
+    batch norm (ResNet's option B)."""
+    def __init__(self, body, shortcut):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
+
+
+def split_layers(spec):
+    """The spec's layer lines: split at the commas outside parentheses."""
+    lines, current, depth = [], "", 0
+    for ch in spec:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            lines.append(current.strip()); current = ""; continue
+        current += ch
+    return lines + [current.strip()]
+
+
+def body_stride(spec):
+    """The product of the strides of the convolutions and pools in a residual block's body."""
+    stride = 1
+    for item in split_layers(spec):
+        words = item.split()
+        if words[0] == "conv":
+            stride *= conv_options(words[3:])[2]
+        elif words[0] in ("maxpool", "pool", "avgpool"):
+            stride *= int(words[2]) if len(words) > 2 else int(words[1])
+    return stride
+
+
 def build(input_shape, spec):
-    """The nn.Sequential a ConvKit layer spec describes, with the shape after each layer."""
+    """The nn.Sequential a ConvKit layer spec describes."""
+    return build_with_shape(input_shape, spec)[0]
+
+
+def build_with_shape(input_shape, spec):
+    """The nn.Sequential a ConvKit layer spec describes, and the shape after its last layer."""
     shape, layers = list(input_shape), []
-    for item in [s.strip() for s in spec.split(",")]:
+    for item in split_layers(spec):
         words = item.split()
         kind = words[0]
-        if kind == "conv":
+        if item.startswith("residual"):
+            inner = item[len("residual"):].strip()[1:-1]
+            body, out = build_with_shape(shape, inner)
+            if out == shape:
+                shortcut = nn.Sequential()
+            else:
+                shortcut = nn.Sequential(nn.Conv2d(shape[0], out[0], 1, stride=body_stride(inner), bias=False),
+                                         nn.BatchNorm2d(out[0]))
+            layers.append(Residual(body, shortcut))
+            shape = out
+        elif kind == "conv":
             o = int(words[1]); kh, kw = (int(v) for v in (words[2].split("x") * 2)[:2])
             bias, pad, stride = conv_options(words[3:])
             if pad == "same":
@@ -89,7 +144,7 @@ def build(input_shape, spec):
             layers.append(nn.Linear(shape[0], int(words[1]))); shape = [int(words[1])]
         else:
             layers.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[kind]())
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers), shape
 
 
 def main():

@@ -118,6 +118,8 @@ void ck_tanh_forward(ck_variant v, float *y, const float *x, size_t n);
 void ck_tanh_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n);
 void ck_relu_forward(ck_variant v, float *y, const float *x, size_t n);
 void ck_relu_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n);
+// out = a + b, elementwise; out may alias a or b. Overwrites out.
+void ck_add(ck_variant v, float *out, const float *a, const float *b, size_t n);
 
 // ---- pooling ----------------------------------------------------------------------------------
 

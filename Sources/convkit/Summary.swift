@@ -7,7 +7,7 @@ struct Summary: ParsableCommand {
         abstract: "List a network's layers, output shapes, parameters and FLOPs per image.")
 
     @Option(help: "A model file (safetensors).") var model: String?
-    @Option(help: "A preset: tutorial, lenet, fast, fashion or cifar.") var arch: String?
+    @Option(help: "A preset: tutorial, lenet, fast, fashion, cifar or resnet.") var arch: String?
     @Option(help: "Custom layers, e.g. \"conv 8 5, relu, maxpool 2, flatten, dense 10\".") var layers: String?
     @OptionGroup var dataOptions: DataOptions
 

@@ -7,7 +7,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a network on MNIST or another data set (default: the tutorial's 0-vs-1 experiment on MNIST).")
 
-    @Option(help: "Preset: tutorial (the default), lenet, fast, fashion (Fashion-MNIST), cifar (32×32 colour, needs --data), or custom (the defaults for your own --layers and data).")
+    @Option(help: "Preset: tutorial (the default), lenet, fast, fashion (Fashion-MNIST), cifar (32×32 colour, needs --data), resnet (a small ResNet for 32×32 colour, needs --data), or custom (the defaults for your own --layers and data).")
     var arch: String?
     @Option(help: "Your own layers, e.g. \"conv 8 5, relu, maxpool 2, flatten, dense 10\": training defaults from --arch, else from custom; the init and loss fit the network unless given.")
     var layers: String?
@@ -339,8 +339,8 @@ struct Train: ParsableCommand {
                 throw ValidationError("--arch fashion reads Fashion-MNIST from \(debian) (apt-get install dataset-fashion-mnist), or pass --data DIR")
             }
             return debian
-        case "cifar":
-            throw ValidationError("--arch cifar needs --data DIR: CIFAR-10 or CIFAR-100 binary files, or an image folder of 32×32 colour images")
+        case "cifar", "resnet":
+            throw ValidationError("--arch \(recipe) needs --data DIR: CIFAR-10 or CIFAR-100 binary files, or an image folder of 32×32 colour images")
         default:
             return nil
         }

@@ -116,7 +116,7 @@ import ConvKitFiles
         ["--digits", "12"], ["--digits", "1,1"], ["--digits", ""], ["--threads", "0"], ["--kernels", "gpu"],
         ["--schedule", "bogus"], ["--schedule", "step:0:0.5"], ["--schedule", "step:2"], ["--schedule", "cosine:3"],
         ["--layers", "conv 0 3"], ["--layers", "warp 3"], ["--layers", "conv 8 40"], ["--layers", "dense"],
-        ["--layers", "flatten, dense 1048576, dense 1048576"], ["--arch", "resnet"], ["--optimizer", "rmsprop"],
+        ["--layers", "flatten, dense 1048576, dense 1048576"], ["--optimizer", "rmsprop"],
         ["--loss", "mse"], ["--weight-init", "zero"], ["--momentum", "1"], ["--weight-decay", "-1"], ["--per-class", "0"],
         ["--checkpoint-every", "0", "--checkpoint", "x"], ["--checkpoint-every", "2"], ["--resume", "x", "--lr", "0.1"],
         ["--unknown-flag"],

@@ -5,7 +5,7 @@ import ConvKitFiles
 
 /// One network shared by many threads at once: every inference call must give, bit for bit, what
 /// the same call gives alone. The network has a padded and a strided convolution, batch norm, max
-/// pooling and dropout, so every layer that keeps a workspace or a flag is in it, and a batch of 64
+/// pooling, dropout and residual blocks (identity and projection), so every layer that keeps a workspace or a flag is in it, and a batch of 64
 /// large enough for the kernels to run on the OpenMP team. CI runs this suite under
 /// ThreadSanitizer (.ci/run).
 @Suite("Concurrent inference on one shared network")
@@ -19,7 +19,10 @@ struct ConcurrentInferenceTests {
     /// ones and dropout's last pass was a training pass.
     static func trainedModel() throws -> Model {
         let architecture = Architecture(input: [2, 12, 12], spec: "conv 6 3 pad 1, batchnorm, relu, maxpool 2, "
-                                        + "conv 8 3 pad 1 stride 2, relu, dropout 0.25, flatten, dense 12, batchnorm, relu, dense 5")
+                                        + "residual(conv 6 3 pad 1, batchnorm, relu, dropout 0.25, conv 6 3 pad 1, batchnorm), relu, "
+                                        + "conv 8 3 pad 1 stride 2, relu, dropout 0.25, "
+                                        + "residual(conv 12 3 pad 1 stride 2, batchnorm, relu, conv 12 3 pad 1, batchnorm), relu, "
+                                        + "flatten, dense 12, batchnorm, relu, dense 5")
         let model = try Model(.init(architecture: architecture, loss: .softmaxCrossEntropy, classes: ["a", "b", "c", "d", "e"],
                                     normalization: .unit))
         var rng = SeededGenerator(seed: 21)

@@ -67,6 +67,11 @@ public protocol Layer: AnyObject, CustomStringConvertible {
     /// (batch norm's running statistics), named and ordered as in PyTorch's `state_dict`, after
     /// `parameters`.
     var state: [Parameter] { get }
+    /// `parameters` under their names inside the layer's PyTorch module: "weight", "bias", or
+    /// "body.0.weight" in a residual block.
+    var namedParameters: [(name: String, parameter: Parameter)] { get }
+    /// `state` under its names inside the layer's PyTorch module, e.g. "running_mean".
+    var namedState: [(name: String, parameter: Parameter)] { get }
 }
 
 extension Layer {
@@ -76,6 +81,10 @@ extension Layer {
     public var forwardFlops: Int { 0 }
     /// None: a layer whose output depends on its parameters and input alone.
     public var state: [Parameter] { [] }
+    /// Each parameter under its own name.
+    public var namedParameters: [(name: String, parameter: Parameter)] { parameters.map { ($0.name, $0) } }
+    /// Each state tensor under its own name.
+    public var namedState: [(name: String, parameter: Parameter)] { state.map { ($0.name, $0) } }
     /// The number of values in one input sample.
     public var inputCount: Int { inputShape.reduce(1, *) }
     /// The number of values in one output sample.

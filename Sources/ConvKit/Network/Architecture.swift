@@ -4,7 +4,8 @@
 /// Layers: `conv F K` or `conv F KHxKW` (optionally `untied` or `nobias`), `dense N`, `relu`,
 /// `sigmoid`, `tanh`, `maxpool P [S]`, `avgpool P [S]`, `globalavgpool` (C×H×W → C×1×1),
 /// `batchnorm` (per channel of C×H×W, per feature of a flat input), `dropout P`, `flatten`,
-/// `reshape AxB…`. A conv also takes `pad P` or `pad same` and `stride S`, in any order with its
+/// `reshape AxB…`, and `residual(LAYER, LAYER, …)`: a block whose output is its layers' output plus
+/// its input, through a projection when the layers change the shape (see `Residual`). A conv also takes `pad P` or `pad same` and `stride S`, in any order with its
 /// bias word. The same text is stored in model files, so a saved model rebuilds from it.
 public struct Architecture: Equatable, Sendable {
     /// The shape of one sample, (C, H, W) for images.
@@ -19,10 +20,11 @@ public struct Architecture: Equatable, Sendable {
     }
 
     /// An architecture from comma-separated layer lines, e.g. "conv 8 5, relu, flatten, dense 10".
+    /// Commas inside parentheses separate a residual block's layers, not the network's.
     /// An empty entry ("relu,, dense 10", or a trailing comma) is kept as an empty line, which
     /// `build()` refuses; a spec of only white space has no layers, which it refuses too.
     public init(input: [Int] = [1, 28, 28], spec: String) {
-        let lines = spec.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters() }
+        let lines = Self.splitLayers(spec)
         self.init(input: input, layers: lines == [""] ? [] : lines)
     }
 
@@ -68,6 +70,7 @@ public struct Architecture: Equatable, Sendable {
     }
 
     static func layer(_ text: String, input: [Int]) throws(ShapeError) -> Layer {
+        if let body = try residualBody(text) { return try residual(body, input: input) }
         let words = text.split(separator: " ").map(String.init)
         guard let kind = words.first else { throw ShapeError("empty layer") }
         let args = Array(words.dropFirst())
@@ -124,7 +127,7 @@ public struct Architecture: Equatable, Sendable {
             if args.isEmpty { return try Reshape(flattening: input) }
             return try Reshape(input: input, output: try dims(args[0], "shape"))
         default:
-            throw ShapeError("unknown layer '\(kind)' (conv, dense, relu, sigmoid, tanh, maxpool, avgpool, globalavgpool, batchnorm, dropout, flatten, reshape)")
+            throw ShapeError("unknown layer '\(kind)' (conv, dense, relu, sigmoid, tanh, maxpool, avgpool, globalavgpool, batchnorm, dropout, flatten, reshape, residual(…))")
         }
     }
 }

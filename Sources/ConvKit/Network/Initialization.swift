@@ -18,17 +18,29 @@ extension Sequential {
     /// `.pytorch`, suits any network (and is what `Recipe.custom` uses); `.normal` is the
     /// tutorial's and suits little else. A `CustomLayer`'s parameters are left as they are.
     public func initialize(_ scheme: WeightInit = .pytorch, generator: inout SeededGenerator) {
+        Self.initialize(layers, reLUAfter: false, scheme, generator: &generator)
+    }
+
+    /// `layers` in order, a residual block's body then its shortcut; `reLUAfter` tells whether a
+    /// ReLU follows the list (the layer after a residual block, for the end of its branches).
+    private static func initialize(_ layers: [any Layer], reLUAfter: Bool, _ scheme: WeightInit, generator: inout SeededGenerator) {
         for (index, layer) in layers.enumerated() {
             // Batch norm starts at γ = 1, β = 0 under every scheme, as in PyTorch.
             if let norm = layer as? BatchNorm { norm.reset(); continue }
             // A layer of the user's own keeps the values its initialiser gave.
             if layer is any CustomLayer { continue }
+            // Layers that keep the scale of what passes through do not hide the ReLU after them.
+            let next = layers.dropFirst(index + 1).first { !($0 is Reshape || $0 is BatchNorm || $0 is Dropout) }
+            let nextIsReLU = next.map { $0 is ReLU } ?? reLUAfter
+            if let block = layer as? Residual {
+                initialize(block.body, reLUAfter: nextIsReLU, scheme, generator: &generator)
+                initialize(block.shortcut, reLUAfter: nextIsReLU, scheme, generator: &generator)
+                continue
+            }
             let params = layer.parameters
             guard let weight = params.first(where: { $0.name == "weight" }) else { continue }
             let fanIn = weight.shape.dropFirst().reduce(1, *)
             let fanOut = weight.shape[0] * weight.shape.dropFirst(2).reduce(1, *)
-            // Layers that keep the scale of what passes through do not hide the ReLU after them.
-            let nextIsReLU = layers.dropFirst(index + 1).first { !($0 is Reshape || $0 is BatchNorm || $0 is Dropout) } is ReLU
             let chosen = scheme == .auto ? (nextIsReLU ? .he : .glorot) : scheme
             for p in params {
                 let v = p.value.pointer

@@ -73,14 +73,15 @@ public final class Sequential: @unchecked Sendable {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Parameters under the names of PyTorch's `nn.Sequential.state_dict()` for the same network:
-    /// the layer's position in the sequence (activations and reshapes count), then its own name.
+    /// the layer's position in the sequence (activations and reshapes count), then its own name
+    /// ("3.weight"; "3.body.0.weight" and "3.shortcut.1.bias" in a residual block).
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        layers.enumerated().flatMap { index, layer in layer.parameters.map { ("\(index).\($0.name)", $0) } }
+        layers.enumerated().flatMap { index, layer in layer.namedParameters.map { ("\(index).\($0.name)", $0.parameter) } }
     }
 
     /// The layers' untrained state under PyTorch's `state_dict` names, e.g. "1.running_mean".
     public var namedState: [(name: String, parameter: Parameter)] {
-        layers.enumerated().flatMap { index, layer in layer.state.map { ("\(index).\($0.name)", $0) } }
+        layers.enumerated().flatMap { index, layer in layer.namedState.map { ("\(index).\($0.name)", $0.parameter) } }
     }
 
     // MARK: tensors in, tensors out
@@ -134,7 +135,9 @@ public final class Sequential: @unchecked Sendable {
 
     /// Throws unless a batch of `n` fits in memory bounds the kernels index with 32-bit ints.
     func checkBatch(_ n: Int) throws(ShapeError) {
-        let widest = ([inputCount] + layers.map(\.outputCount)).max() ?? 1
+        // A residual block's inner layers run on buffers of their own, which may be wider than its output.
+        let inner = layers.compactMap { $0 as? Residual }.flatMap { $0.body + $0.shortcut }
+        let widest = ([inputCount] + (layers + inner).map(\.outputCount)).max() ?? 1
         guard n >= 0, n <= kernelElementLimit / max(widest, 1) else {
             throw ShapeError("a batch of \(n) is too large for this network (at most \(kernelElementLimit / max(widest, 1)))")
         }
@@ -198,13 +201,21 @@ extension Sequential: CustomStringConvertible {
     /// The layers as a table: index, layer, output shape, parameters, MFLOP per sample.
     public var description: String { summary }
 
-    /// One line per layer: index, layer, output shape, parameters; then the totals.
+    /// One line per layer: index, layer, output shape, parameters; then the totals. A residual
+    /// block's layers follow its line, indented, under their PyTorch names ("body.0", "shortcut.0").
     public var summary: String {
         var rows = [["#", "layer", "output", "parameters", "MFLOP/image"]]
         rows.append(["", "input", shapeText(inputShape), "", ""])
+        func row(_ index: String, _ name: String, _ layer: any Layer) -> [String] {
+            [index, name, shapeText(layer.outputShape), layer.parameterCount == 0 ? "" : "\(layer.parameterCount)",
+             layer.forwardFlops == 0 ? "" : format2(Double(layer.forwardFlops) / 1e6)]
+        }
         for (i, layer) in layers.enumerated() {
-            rows.append(["\(i)", layer.description, shapeText(layer.outputShape), layer.parameterCount == 0 ? "" : "\(layer.parameterCount)",
-                         layer.forwardFlops == 0 ? "" : String(format2(Double(layer.forwardFlops) / 1e6))])
+            rows.append(row("\(i)", layer.description, layer))
+            // A residual block's own row counts its branches and the sum; its layers follow, indented.
+            guard let block = layer as? Residual else { continue }
+            for (k, inner) in block.body.enumerated() { rows.append(row("", "  body.\(k) \(inner)", inner)) }
+            for (k, inner) in block.shortcut.enumerated() { rows.append(row("", "  shortcut.\(k) \(inner)", inner)) }
         }
         let flops = layers.reduce(0) { $0 + $1.forwardFlops }
         rows.append(["", "total", "", "\(parameterCount)", format2(Double(flops) / 1e6)])

@@ -1,7 +1,7 @@
 /// A network and how to train it: what `--arch` names. Every field is a default that a
 /// command-line option can override.
 public struct Recipe: Sendable {
-    /// What `--arch` calls it: "tutorial", "lenet", "fast", "fashion", "cifar" or "custom".
+    /// What `--arch` calls it: "tutorial", "lenet", "fast", "fashion", "cifar", "resnet" or "custom".
     public var name: String
     /// The network for a number of classes.
     public var architecture: @Sendable (_ classes: Int) -> Architecture
@@ -110,6 +110,34 @@ public struct Recipe: Sendable {
         return recipe
     }()
 
+    /// A small ResNet for colour images of 32×32 (CIFAR-10 and CIFAR-100, or a folder of your own):
+    /// a 3×3 stem with batch norm and 2×2 max pooling, then three stages of one residual block
+    /// each, 16, 32 and 64 channels at 16×16, 8×8 and 4×4 (the last two enter through a stride-2
+    /// projection), global average pooling and the classifier. About 7 MFLOP and 78k parameters
+    /// per image, so a pass over 10,000 images is seconds on two cores. Adam on a one-cycle
+    /// schedule peaking at 3e-3, label smoothing 0.1, random shifts by up to 2 pixels and flips,
+    /// each channel scaled by its measured mean and deviation, PyTorch's default init.
+    public static let resnet: Recipe = {
+        var recipe = Recipe(
+            name: "resnet",
+            architecture: { Architecture(input: [3, 32, 32], spec: resnetSpec(classes: $0)) },
+            loss: .softmaxCrossEntropy, optimizer: .adam, learningRate: 3e-3, batchSize: 64, epochs: 5, schedule: .oneCycle,
+            weightInit: .pytorch, normalization: .unit, reshuffle: true, digits: Array(0...9), perClass: nil, testPerClass: nil)
+        recipe.measuresNormalization = true
+        recipe.labelSmoothing = 0.1
+        recipe.augmentation = try! Augmentation(maxShift: 2, flip: true)  // constant and valid
+        return recipe
+    }()
+
+    /// The `resnet` recipe's layers for `classes` outputs.
+    public static func resnetSpec(classes: Int) -> String {
+        "conv 16 3 pad 1, batchnorm, relu, maxpool 2, "
+            + "residual(conv 16 3 pad 1, batchnorm, relu, conv 16 3 pad 1, batchnorm), relu, "
+            + "residual(conv 32 3 pad 1 stride 2, batchnorm, relu, conv 32 3 pad 1, batchnorm), relu, "
+            + "residual(conv 64 3 pad 1 stride 2, batchnorm, relu, conv 64 3 pad 1, batchnorm), relu, "
+            + "globalavgpool, flatten, dense \(classes)"
+    }
+
     /// The defaults for a network and data of your own (what `convkit train --layers` starts from
     /// without `--arch`): softmax cross-entropy, Adam 1e-3 at batch 64 for 10 epochs, reshuffled,
     /// weights by `WeightInit.pytorch` (measured against `.auto`: 0.5–1 point better on a Fashion-MNIST folder and CIFAR-format data), every image of every class (`digits` is empty), each channel scaled by its
@@ -126,8 +154,8 @@ public struct Recipe: Sendable {
         return recipe
     }()
 
-    /// Every recipe: `tutorial`, `lenet`, `fast`, `fashion`, `cifar` and `custom`.
-    public static let all = [tutorial, lenet, fast, fashion, cifar, custom]
+    /// Every recipe: `tutorial`, `lenet`, `fast`, `fashion`, `cifar`, `resnet` and `custom`.
+    public static let all = [tutorial, lenet, fast, fashion, cifar, resnet, custom]
 
     /// The recipe called `name`, or nil.
     public static func named(_ name: String) -> Recipe? { all.first { $0.name == name } }
