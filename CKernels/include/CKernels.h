@@ -37,7 +37,34 @@ void ck_correlate_full(ck_variant v, float *out, const float *in, const float *k
 void ck_convolve_full(ck_variant v, float *out, const float *in, const float *k, float *work,
                       int H, int W, int KH, int KW);
 
-// ---- convolutional layer --------------------------------------------------------------------
+// ---- convolutional layer ------------------------------------------------------------------------
+
+// One convolution: X (N,C,H,W) zero-padded by PH rows above and below and PW columns left and
+// right, K (O,C,KH,KW) moved SH rows and SW columns at a time, Y (N,O,OH,OW) with
+// OH = (H+2PH-KH)/SH+1 and OW = (W+2PW-KW)/SW+1, rounded down as in PyTorch (rows and columns of
+// the padded input that no kernel position reaches are ignored). Padding 0 and stride 1 is the
+// valid correlation, as fast as before padding existed and with no workspace.
+// Make one with ck_conv2d_geometry_make, which fills OH and OW: every function below trusts them.
+typedef struct { int N, C, H, W, O, KH, KW, PH, PW, SH, SW, OH, OW; } ck_conv2d_geometry;
+
+// The most rows or columns of padding and the largest stride ck_conv2d_geometry_make accepts:
+// far above any useful value, low enough that sizes computed from them cannot overflow.
+#define CK_CONV2D_MAX_PADDING_OR_STRIDE 4096
+
+typedef enum {
+    CK_CONV2D_OK = 0,
+    CK_CONV2D_EMPTY = 1,             // a size (N, C, H, W, O, KH, KW) below 1
+    CK_CONV2D_BAD_PADDING = 2,       // PH, PW not in 0 ..< KH, KW, or above the maximum
+    CK_CONV2D_BAD_STRIDE = 3,        // SH, SW not in 1 ... the maximum
+    CK_CONV2D_KERNEL_TOO_LARGE = 4,  // KH > H+2PH or KW > W+2PW
+    CK_CONV2D_TOO_LARGE = 5,         // X, K, Y, the padded X or (strided) channel-last dY has
+                                     // more than INT32_MAX elements; *g is filled in all the same
+} ck_conv2d_status;
+
+// Checks the sizes in that order and fills *g: the one place the output size is computed.
+// Returns CK_CONV2D_OK, or the first problem found (then *g is unchanged, except as noted).
+ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, int H, int W, int O, int KH, int KW,
+                                         int PH, int PW, int SH, int SW);
 
 typedef enum {
     CK_BIAS_NONE = 0,
@@ -45,51 +72,30 @@ typedef enum {
     CK_BIAS_UNTIED = 2,    // B is (O, OH, OW): one bias per output position, as in the tutorial
 } ck_bias;
 
-// X (N,C,H,W), K (O,C,KH,KW), B per bias, Y (N,O,OH,OW) with OH = H-KH+1, OW = W-KW+1.
-// Y[n,o] = B[o] + sum_c X[n,c] ⋆ K[o,c]. Overwrites Y.
-void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B,
-                       ck_bias bias, int N, int C, int H, int W, int O, int KH, int KW);
-// dK (O,C,KH,KW) = sum_n X[n,c] ⋆ dY[n,o]. Overwrites dK.
-void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY,
-                               int N, int C, int H, int W, int O, int KH, int KW);
-// dB per bias: sum of dY over n (and over positions for CK_BIAS_CHANNEL). Overwrites dB.
-void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW);
-// dX (N,C,H,W) = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
-// work: ck_conv2d_backward_input_work_size(N, C, H, W, O, KH, KW) floats (0 at present: dY is
-// scattered into dX directly; work may then be NULL).
-void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
-                              int N, int C, int H, int W, int O, int KH, int KW);
-size_t ck_conv2d_backward_input_work_size(int N, int C, int H, int W, int O, int KH, int KW);
-
-// ---- convolutional layer with zero padding and stride ------------------------------------------
-
-// X (N,C,H,W) zero-padded by PH rows above and below and PW columns left and right, K (O,C,KH,KW)
-// moved SH rows and SW columns at a time: Y (N,O,OH,OW) with OH = (H+2PH-KH)/SH+1 and
-// OW = (W+2PW-KW)/SW+1, rounded down as in PyTorch (rows and columns of the padded input that no
-// kernel position reaches are ignored). Needs KH ≤ H+2PH, KW ≤ W+2PW, SH, SW ≥ 1, PH, PW ≥ 0.
-// With PH = PW = 0 and SH = SW = 1 the functions below are the ones above, as fast, with no
-// workspace.
-typedef struct { int N, C, H, W, O, KH, KW, PH, PW, SH, SW; } ck_conv2d_geometry;
-
 // Y[n,o,y,x] = B[o] + sum over c, kh, kw of Xpad[n,c,y·SH+kh,x·SW+kw]·K[o,c,kh,kw], B per bias
-// (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_padded_forward_work_size(g) floats (the
-// padded input, and K with the output channel last when strided).
-void ck_conv2d_padded_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                              float *work, ck_conv2d_geometry g);
-size_t ck_conv2d_padded_forward_work_size(ck_conv2d_geometry g);
+// (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_forward_work_size(g) floats (the padded
+// input, and K with the output channel last when strided; 0, and work may be NULL, for padding 0
+// and stride 1).
+void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                       float *work, ck_conv2d_geometry g);
+size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g);
 // dK (O,C,KH,KW) = sum over n, y, x of Xpad[n,c,y·SH+kh,x·SW+kw]·dY[n,o,y,x]. Overwrites dK.
-// work: ck_conv2d_padded_backward_kernel_work_size(g) floats (the padded input, and dY with the
-// output channel last when strided). The bias gradient is ck_conv2d_backward_bias on dY.
-void ck_conv2d_padded_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
-                                      ck_conv2d_geometry g);
-size_t ck_conv2d_padded_backward_kernel_work_size(ck_conv2d_geometry g);
+// work: ck_conv2d_backward_kernel_work_size(g) floats (the padded input, and dY with the output
+// channel last when strided).
+void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
+                               ck_conv2d_geometry g);
+size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g);
+// dB per bias: sum of dY (N,O,OH,OW) over n (and over positions for CK_BIAS_CHANNEL), the same
+// for any padding and stride. Overwrites dB.
+void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW);
 // dX (N,C,H,W): dX[n,c,y,x] = sum over o and the taps kh, kw with (y+PH-kh)/SH and (x+PW-kw)/SW
-// whole and inside dY of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]. Overwrites dX.
-// work: ck_conv2d_padded_backward_input_work_size(g) floats (the padded dX for stride 1; K and dY
-// with the output channel last when strided).
-void ck_conv2d_padded_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
-                                     ck_conv2d_geometry g);
-size_t ck_conv2d_padded_backward_input_work_size(ck_conv2d_geometry g);
+// whole and inside dY of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]; for padding 0 and
+// stride 1, dX[n,c] = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
+// work: ck_conv2d_backward_input_work_size(g) floats (the padded dX for stride 1; K and dY with
+// the output channel last when strided).
+void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
+                              ck_conv2d_geometry g);
+size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g);
 
 // ---- fully connected layer --------------------------------------------------------------------
 
