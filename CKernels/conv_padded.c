@@ -39,14 +39,15 @@ static void channel_last_output(float *dYt, const float *dY, ck_conv2d_geometry 
                 dYt[((size_t)n * plane + p) * OP + o] = o < g.O ? dY[((size_t)n * g.O + o) * plane + p] : 0.0f;
 }
 
-// Rows kh of K that reach padded row yy of the input gradient, kh0, kh0+SH, ... ≤ kh1: those with
-// yy-kh a multiple of SH and (yy-kh)/SH an output row. Empty when kh0 > kh1.
-static void taps_reaching(int yy, int K, int S, int OUT, int *k0, int *k1) {
-    int lo = yy - (OUT - 1) * S;
+// Along one axis (kernel size KS, stride SS, output size OS): the taps kh of K that reach padded
+// row yy of the input gradient, kh0, kh0+SS, ... ≤ kh1: those with yy-kh a multiple of SS and
+// (yy-kh)/SS an output row. Empty when kh0 > kh1. Called with (KH, SH, OH) and (KW, SW, OW).
+static void taps_reaching(int yy, int KS, int SS, int OS, int *k0, int *k1) {
+    int lo = yy - (OS - 1) * SS;
     if (lo < 0) lo = 0;
-    lo += ((yy - lo) % S);  // up to the next kh ≡ yy (mod S)
+    lo += ((yy - lo) % SS);  // up to the next kh ≡ yy (mod SS)
     *k0 = lo;
-    *k1 = yy < K - 1 ? yy : K - 1;
+    *k1 = yy < KS - 1 ? yy : KS - 1;
 }
 
 // XT outputs (n, o0 ..< o0+VL, y, x0 ..< x0+XT) of a strided forward over an unpadded input, XT
