@@ -122,6 +122,8 @@ public final class Conv2D: BatchLayer {
         if let shape = shapes[batch] { return shape }
         let g = geometry(batch: batch)
         let shape = BatchShape(geometry: g, workCount: max(g.forwardWorkCount, g.kernelGradientWorkCount, g.inputGradientWorkCount))
+        // Training sees one or two batch sizes; a caller running many others only refills this.
+        if shapes.count >= 16 { shapes.removeAll() }
         shapes[batch] = shape
         return shape
     }
