@@ -36,6 +36,8 @@ void ck_set_num_threads(int n);        // no-op without OpenMP
 const char *ck_simd_isa(void);         // vector instructions the SIMD variant was compiled for
 
 // ---- single-plane correlation and convolution ----------------------------------------------
+// The convolution below with one image, one channel in and one out. Sizes must be ones
+// ck_conv2d_geometry_make accepts (padding 0, stride 1); with others Y is left as it is.
 
 // X (H,W), K (KH,KW), Y (H-KH+1, W-KW+1): Y = X ⋆ K. Overwrites Y.
 void ck_correlate_valid(ck_variant v, float *Y, const float *X, const float *K,
@@ -56,7 +58,7 @@ void ck_convolve_full(ck_variant v, float *Y, const float *X, const float *K, fl
 // right, K (O,C,KH,KW) moved SH rows and SW columns at a time, Y (N,O,OH,OW) with
 // OH = (H+2PH-KH)/SH+1 and OW = (W+2PW-KW)/SW+1, rounded down as in PyTorch (rows and columns of
 // the padded input that no kernel position reaches are ignored). Padding 0 and stride 1 is the
-// valid correlation, as fast as before padding existed and with no workspace.
+// valid correlation, on its register-tiled kernels with no workspace.
 // Make one with ck_conv2d_geometry_make, which fills OH and OW: every function below trusts them.
 typedef struct { int N, C, H, W, O, KH, KW, PH, PW, SH, SW, OH, OW; } ck_conv2d_geometry;
 
