@@ -1,83 +1,83 @@
-// Average pooling over P×P windows S apart (PyTorch's AvgPool2d without padding: the divisor is
-// P², windows that would cross the edge are not formed), and global average pooling.
+// Average pooling over K×K windows S apart (PyTorch's AvgPool2d without padding: the divisor is
+// K², windows that would cross the edge are not formed), and global average pooling.
 //
-// The SIMD variant sums a window's P rows as whole rows first (contiguous, so vectorised) into a
-// row on the stack, then each window's P columns of that row; planes wider than ROW_MAX take
+// The SIMD variant sums a window's K rows as whole rows first (contiguous, so vectorised) into a
+// row on the stack, then each window's K columns of that row; planes wider than ROW_MAX take
 // the scalar path.
 #include "CKernels.h"
 #include "vec.h"
 
 #define ROW_MAX 4096
 
-static void avgpool_plane_scalar(float *Yp, const float *Xp, int W, int OH, int OW, int P, int S) {
-    const float area = (float)(P * P);
+static void avgpool_plane_scalar(float *Yp, const float *Xp, int W, int OH, int OW, int K, int S) {
+    const float area = (float)(K * K);
     for (int y = 0; y < OH; y++)
         for (int x = 0; x < OW; x++) {
             float s = 0.0f;
             NO_VECTORIZE
-            for (int i = 0; i < P; i++)
-                for (int j = 0; j < P; j++) s += Xp[(y * S + i) * W + x * S + j];
+            for (int i = 0; i < K; i++)
+                for (int j = 0; j < K; j++) s += Xp[(y * S + i) * W + x * S + j];
             Yp[y * OW + x] = s / area;
         }
 }
 
-static void avgpool_plane_simd(float *Yp, const float *Xp, int W, int OH, int OW, int P, int S) {
-    const float area = (float)(P * P);
+static void avgpool_plane_simd(float *Yp, const float *Xp, int W, int OH, int OW, int K, int S) {
+    const float area = (float)(K * K);
     float row[ROW_MAX];
     for (int y = 0; y < OH; y++) {
         const float *top = Xp + (size_t)(y * S) * W;
         #pragma omp simd
         for (int x = 0; x < W; x++) row[x] = top[x];
-        for (int i = 1; i < P; i++) {
+        for (int i = 1; i < K; i++) {
             const float *r = top + (size_t)i * W;
             #pragma omp simd
             for (int x = 0; x < W; x++) row[x] += r[x];
         }
         for (int x = 0; x < OW; x++) {
             float s = 0.0f;
-            for (int j = 0; j < P; j++) s += row[x * S + j];
+            for (int j = 0; j < K; j++) s += row[x * S + j];
             Yp[y * OW + x] = s / area;
         }
     }
 }
 
-static void avgpool_plane(ck_variant v, float *Yp, const float *Xp, int W, int OH, int OW, int P, int S) {
-    if (v == CK_SIMD && W <= ROW_MAX) avgpool_plane_simd(Yp, Xp, W, OH, OW, P, S);
-    else avgpool_plane_scalar(Yp, Xp, W, OH, OW, P, S);
+static void avgpool_plane(ck_variant v, float *Yp, const float *Xp, int W, int OH, int OW, int K, int S) {
+    if (v == CK_SIMD && W <= ROW_MAX) avgpool_plane_simd(Yp, Xp, W, OH, OW, K, S);
+    else avgpool_plane_scalar(Yp, Xp, W, OH, OW, K, S);
 }
 
-void ck_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int H, int W, int P, int S) {
-    const int OH = (H - P) / S + 1, OW = (W - P) / S + 1;
+void ck_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int H, int W, int K, int S) {
+    const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
     const double bytes = 4.0 * N * C * (H * W + OH * OW);
-    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * OH * OW * P * P;
-    CK_PARALLEL_FOR(p, N * C, work, avgpool_plane(v, Y + (size_t)p * OH * OW, X + (size_t)p * H * W, W, OH, OW, P, S));
+    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * OH * OW * K * K;
+    CK_PARALLEL_FOR(p, N * C, work, avgpool_plane(v, Y + (size_t)p * OH * OW, X + (size_t)p * H * W, W, OH, OW, K, S));
 }
 
-static void unpool_plane_scalar(float *dXp, const float *dYp, int H, int W, int OH, int OW, int P, int S) {
-    const float area = (float)(P * P);
+static void unpool_plane_scalar(float *dXp, const float *dYp, int H, int W, int OH, int OW, int K, int S) {
+    const float area = (float)(K * K);
     memset(dXp, 0, sizeof(float) * H * W);
-    // Overlapping windows (S < P) share inputs: accumulate, windows in order.
+    // Overlapping windows (S < K) share inputs: accumulate, windows in order.
     for (int y = 0; y < OH; y++)
         for (int x = 0; x < OW; x++) {
             const float g = dYp[y * OW + x] / area;
             NO_VECTORIZE
-            for (int i = 0; i < P; i++)
-                for (int j = 0; j < P; j++) dXp[(y * S + i) * W + x * S + j] += g;
+            for (int i = 0; i < K; i++)
+                for (int j = 0; j < K; j++) dXp[(y * S + i) * W + x * S + j] += g;
         }
 }
 
-// Each output row's gradient is spread over one input row's columns, then added to the P rows.
-static void unpool_plane_simd(float *dXp, const float *dYp, int H, int W, int OH, int OW, int P, int S) {
-    const float area = (float)(P * P);
+// Each output row's gradient is spread over one input row's columns, then added to the K rows.
+static void unpool_plane_simd(float *dXp, const float *dYp, int H, int W, int OH, int OW, int K, int S) {
+    const float area = (float)(K * K);
     float row[ROW_MAX];
     memset(dXp, 0, sizeof(float) * H * W);
     for (int y = 0; y < OH; y++) {
         memset(row, 0, sizeof(float) * W);
         for (int x = 0; x < OW; x++) {
             const float g = dYp[y * OW + x] / area;
-            for (int j = 0; j < P; j++) row[x * S + j] += g;
+            for (int j = 0; j < K; j++) row[x * S + j] += g;
         }
-        for (int i = 0; i < P; i++) {
+        for (int i = 0; i < K; i++) {
             float *r = dXp + (size_t)(y * S + i) * W;
             #pragma omp simd
             for (int x = 0; x < W; x++) r[x] += row[x];
@@ -85,48 +85,48 @@ static void unpool_plane_simd(float *dXp, const float *dYp, int H, int W, int OH
     }
 }
 
-static void unpool_plane(ck_variant v, float *dXp, const float *dYp, int H, int W, int OH, int OW, int P, int S) {
-    if (v == CK_SIMD && W <= ROW_MAX) unpool_plane_simd(dXp, dYp, H, W, OH, OW, P, S);
-    else unpool_plane_scalar(dXp, dYp, H, W, OH, OW, P, S);
+static void unpool_plane(ck_variant v, float *dXp, const float *dYp, int H, int W, int OH, int OW, int K, int S) {
+    if (v == CK_SIMD && W <= ROW_MAX) unpool_plane_simd(dXp, dYp, H, W, OH, OW, K, S);
+    else unpool_plane_scalar(dXp, dYp, H, W, OH, OW, K, S);
 }
 
-void ck_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int H, int W, int P, int S) {
-    const int OH = (H - P) / S + 1, OW = (W - P) / S + 1;
+void ck_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int H, int W, int K, int S) {
+    const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
     const double bytes = 4.0 * N * C * (H * W + OH * OW);
     const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * H * W;
-    CK_PARALLEL_FOR(p, N * C, work, unpool_plane(v, dX + (size_t)p * H * W, dY + (size_t)p * OH * OW, H, W, OH, OW, P, S));
+    CK_PARALLEL_FOR(p, N * C, work, unpool_plane(v, dX + (size_t)p * H * W, dY + (size_t)p * OH * OW, H, W, OH, OW, K, S));
 }
 
-static void mean_plane(ck_variant v, float *y, const float *Xp, int S) {
+static void mean_plane(ck_variant v, float *y, const float *Xp, int HW) {
     int i = 0;
     float s = 0.0f;
-    if (v == CK_SIMD && S >= VL) {
+    if (v == CK_SIMD && HW >= VL) {
         vf acc = vsplat(0.0f);
-        for (; i + VL <= S; i += VL) acc += vload(Xp + i);
+        for (; i + VL <= HW; i += VL) acc += vload(Xp + i);
         s = vsum(acc);
     }
     NO_VECTORIZE
-    for (; i < S; i++) s += Xp[i];
-    *y = s / (float)S;
+    for (; i < HW; i++) s += Xp[i];
+    *y = s / (float)HW;
 }
 
-void ck_global_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int S) {
-    const double work = 1.0 * N * C * S;
-    CK_PARALLEL_FOR(p, N * C, work, mean_plane(v, Y + p, X + (size_t)p * S, S));
+void ck_global_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int HW) {
+    const double work = 1.0 * N * C * HW;
+    CK_PARALLEL_FOR(p, N * C, work, mean_plane(v, Y + p, X + (size_t)p * HW, HW));
 }
 
-static void spread_plane(ck_variant v, float *dXp, float dy, int S) {
-    const float g = dy / (float)S;
+static void spread_plane(ck_variant v, float *dXp, float dy, int HW) {
+    const float g = dy / (float)HW;
     if (v == CK_SIMD) {
         #pragma omp simd
-        for (int i = 0; i < S; i++) dXp[i] = g;
+        for (int i = 0; i < HW; i++) dXp[i] = g;
     } else {
         NO_VECTORIZE
-        for (int i = 0; i < S; i++) dXp[i] = g;
+        for (int i = 0; i < HW; i++) dXp[i] = g;
     }
 }
 
-void ck_global_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int S) {
-    const double work = 1.0 * N * C * S;
-    CK_PARALLEL_FOR(p, N * C, work, spread_plane(v, dX + (size_t)p * S, dY[p], S));
+void ck_global_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int HW) {
+    const double work = 1.0 * N * C * HW;
+    CK_PARALLEL_FOR(p, N * C, work, spread_plane(v, dX + (size_t)p * HW, dY[p], HW));
 }

@@ -1,4 +1,4 @@
-// The fully connected layer: Y = X·weightᵀ + b and its gradients, weight laid out (O, I) as PyTorch's
+// The fully connected layer: Y = X·Wᵀ + B and its gradients, W laid out (O, I) as PyTorch's
 // Linear.weight. Forward is a set of dot products over I; both backward products vectorise over
 // the long contiguous axis (I) with a few rows held in registers.
 #include "CKernels.h"
@@ -7,18 +7,18 @@
 // ================================ scalar variants ==============================================
 
 // Y[n,o]: a dot product over I, in order.
-static void dense_output_scalar(float *Y, const float *X, const float *weight, const float *b, int n, int o,
+static void dense_output_scalar(float *Y, const float *X, const float *W, const float *B, int n, int o,
                                 int I, int O) {
-    const float *x = X + (size_t)n * I, *w = weight + (size_t)o * I;
+    const float *x = X + (size_t)n * I, *w = W + (size_t)o * I;
     float s = 0.0f;
     NO_VECTORIZE
     for (int i = 0; i < I; i++) s += x[i] * w[i];
-    Y[(size_t)n * O + o] = s + b[o];
+    Y[(size_t)n * O + o] = s + B[o];
 }
 
-static void dense_forward_scalar(float *Y, const float *X, const float *weight, const float *b,
+static void dense_forward_scalar(float *Y, const float *X, const float *W, const float *B,
                                  int N, int I, int O) {
-    CK_PARALLEL_FOR(i, N * O, 2.0 * N * I * O, dense_output_scalar(Y, X, weight, b, i / O, i % O, I, O));
+    CK_PARALLEL_FOR(i, N * O, 2.0 * N * I * O, dense_output_scalar(Y, X, W, B, i / O, i % O, I, O));
 }
 
 // Row m of C (M,L) = sum over k of A[m,k]·Bm[k,:], A addressed with strides (as, ak), Bm (K,L)
@@ -42,9 +42,9 @@ static void rows_product_scalar(float *Cm, const float *A, size_t as, size_t ak,
 
 // ================================ SIMD variants =================================================
 
-// Dot products of NB rows of X with OB rows of weight: NB·OB ≤ 12 vector accumulators over I, each
+// Dot products of NB rows of X with OB rows of W: NB·OB ≤ 12 vector accumulators over I, each
 // row vector loaded once per step.
-FORCE_INLINE void dense_tile(float *Y, const float *X, const float *weight, const float *b,
+FORCE_INLINE void dense_tile(float *Y, const float *X, const float *W, const float *B,
                              int n0, int o0, const int NB, const int OB, int I, int O) {
     vf acc[12];
     for (int t = 0; t < NB * OB; t++) acc[t] = vsplat(0.0f);
@@ -52,16 +52,16 @@ FORCE_INLINE void dense_tile(float *Y, const float *X, const float *weight, cons
     for (int iv = 0; iv < nvec; iv++) {
         vf x[4], w[12];
         for (int p = 0; p < NB; p++) x[p] = vload(X + (size_t)(n0 + p) * I + iv * VL);
-        for (int q = 0; q < OB; q++) w[q] = vload(weight + (size_t)(o0 + q) * I + iv * VL);
+        for (int q = 0; q < OB; q++) w[q] = vload(W + (size_t)(o0 + q) * I + iv * VL);
         for (int p = 0; p < NB; p++)
             for (int q = 0; q < OB; q++) acc[p * OB + q] += x[p] * w[q];
     }
     for (int p = 0; p < NB; p++) {
         for (int q = 0; q < OB; q++) {
-            const float *x = X + (size_t)(n0 + p) * I, *w = weight + (size_t)(o0 + q) * I;
+            const float *x = X + (size_t)(n0 + p) * I, *w = W + (size_t)(o0 + q) * I;
             float s = vsum(acc[p * OB + q]);
             for (int i = nvec * VL; i < I; i++) s += x[i] * w[i];
-            Y[(size_t)(n0 + p) * O + o0 + q] = s + b[o0 + q];
+            Y[(size_t)(n0 + p) * O + o0 + q] = s + B[o0 + q];
         }
     }
 }
@@ -69,27 +69,27 @@ FORCE_INLINE void dense_tile(float *Y, const float *X, const float *weight, cons
 // Forward: blocks of 4 rows × 3 outputs (4 + 3 loads per 12 FMAs). Rows left over (all of them at batch
 // 1) take 8 outputs at a time instead: one row alone would give a tile only 3 accumulators,
 // too few to hide the FMA latency, and the weights dominate the traffic there anyway.
-static __attribute__((noinline)) void dense_block4(float *Y, const float *X, const float *weight, const float *b,
+static __attribute__((noinline)) void dense_block4(float *Y, const float *X, const float *W, const float *B,
                                                    int n0, int o0, int I, int O) {
-    if (o0 + 3 <= O) dense_tile(Y, X, weight, b, n0, o0, 4, 3, I, O);
-    else for (int o = o0; o < O; o++) dense_tile(Y, X, weight, b, n0, o, 4, 1, I, O);
+    if (o0 + 3 <= O) dense_tile(Y, X, W, B, n0, o0, 4, 3, I, O);
+    else for (int o = o0; o < O; o++) dense_tile(Y, X, W, B, n0, o, 4, 1, I, O);
 }
 
-static __attribute__((noinline)) void dense_block1(float *Y, const float *X, const float *weight, const float *b,
+static __attribute__((noinline)) void dense_block1(float *Y, const float *X, const float *W, const float *B,
                                                    int n, int o0, int I, int O) {
-    if (o0 + 8 <= O) dense_tile(Y, X, weight, b, n, o0, 1, 8, I, O);
-    else for (int o = o0; o < O; o++) dense_tile(Y, X, weight, b, n, o, 1, 1, I, O);
+    if (o0 + 8 <= O) dense_tile(Y, X, W, B, n, o0, 1, 8, I, O);
+    else for (int o = o0; o < O; o++) dense_tile(Y, X, W, B, n, o, 1, 1, I, O);
 }
 
-static void dense_forward_simd(float *Y, const float *X, const float *weight, const float *b,
+static void dense_forward_simd(float *Y, const float *X, const float *W, const float *B,
                                int N, int I, int O) {
     const int nfull = N / 4, oblocks = (O + 2) / 3;
     CK_PARALLEL_FOR(i, nfull * oblocks, 2.0 * 4 * nfull * I * O,
-                    dense_block4(Y, X, weight, b, 4 * (i / oblocks), 3 * (i % oblocks), I, O));
+                    dense_block4(Y, X, W, B, 4 * (i / oblocks), 3 * (i % oblocks), I, O));
     const int rest = N - 4 * nfull, wide = (O + 7) / 8;
     const double bytes = 4.0 * I * O;
     CK_PARALLEL_FOR(i, rest * wide, bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 2.0 * rest * I * O,
-                    dense_block1(Y, X, weight, b, 4 * nfull + i / wide, 8 * (i % wide), I, O));
+                    dense_block1(Y, X, W, B, 4 * nfull + i / wide, 8 * (i % wide), I, O));
 }
 
 // Columns l0 ..< l0+V·VL of MB rows of C = A·Bm: MB·V ≤ 12 accumulators, summed over k in order.
@@ -152,23 +152,23 @@ static void rows_product_simd(float *Cm, const float *A, size_t as, size_t ak, c
 
 // ================================ public entry points ===========================================
 
-void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *weight, const float *b,
+void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *W, const float *B,
                       int N, int I, int O) {
-    if (v == CK_SIMD) dense_forward_simd(Y, X, weight, b, N, I, O);
-    else dense_forward_scalar(Y, X, weight, b, N, I, O);
+    if (v == CK_SIMD) dense_forward_simd(Y, X, W, B, N, I, O);
+    else dense_forward_scalar(Y, X, W, B, N, I, O);
 }
 
-void ck_dense_backward(ck_variant v, float *dX, float *dweight, float *db, const float *dY,
-                       const float *X, const float *weight, int N, int I, int O) {
+void ck_dense_backward(ck_variant v, float *dX, float *dW, float *dB, const float *dY,
+                       const float *X, const float *W, int N, int I, int O) {
     void (*product)(float *, const float *, size_t, size_t, const float *, int, int, int) =
         v == CK_SIMD ? rows_product_simd : rows_product_scalar;
-    // dX (N,I) = dY (N,O) · weight (O,I)
-    if (dX) product(dX, dY, (size_t)O, 1, weight, N, O, I);
-    // dweight (O,I) = dYᵀ (O,N) · X (N,I): row o of dYᵀ is column o of dY
-    product(dweight, dY, 1, (size_t)O, X, O, N, I);
+    // dX (N,I) = dY (N,O) · W (O,I)
+    if (dX) product(dX, dY, (size_t)O, 1, W, N, O, I);
+    // dW (O,I) = dYᵀ (O,N) · X (N,I): row o of dYᵀ is column o of dY
+    product(dW, dY, 1, (size_t)O, X, O, N, I);
     for (int o = 0; o < O; o++) {
         float s = 0.0f;
         for (int n = 0; n < N; n++) s += dY[(size_t)n * O + o];
-        db[o] = s;
+        dB[o] = s;
     }
 }

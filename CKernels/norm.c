@@ -1,10 +1,10 @@
-// Batch normalisation over (N, C, S) buffers: S = H·W after a convolution, S = 1 after a dense
-// layer (then C is the feature count). Statistics are per channel, over the N·S values of
+// Batch normalisation over (N, C, HW) buffers: HW = H·W after a convolution, HW = 1 after a dense
+// layer (then C is the feature count). Statistics are per channel, over the N·HW values of
 // X[:, c, :].
 //
 // Determinism: one thread owns a whole channel and sums it in a fixed order (each sample's plane
 // in float, the planes' sums in double, samples in order), so results do not depend on the
-// thread count. The double accumulation across planes keeps the mean accurate for large N·S,
+// thread count. The double accumulation across planes keeps the mean accurate for large N·HW,
 // and the variance is taken as the mean of squared deviations from that mean (two passes), never
 // as E[x²] − E[x]², which cancels catastrophically when the mean is large.
 #include <math.h>
@@ -40,40 +40,40 @@ static inline float plane_sum_squares(ck_variant v, const float *p, float m, int
     return s;
 }
 
-static void channel_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int S, int c) {
-    const double count = (double)N * S;
+static void channel_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int HW, int c) {
+    const double count = (double)N * HW;
     double sum = 0.0;
-    for (int n = 0; n < N; n++) sum += plane_sum(v, X + ((size_t)n * C + c) * S, S);
+    for (int n = 0; n < N; n++) sum += plane_sum(v, X + ((size_t)n * C + c) * HW, HW);
     const float m = (float)(sum / count);
     double squares = 0.0;
-    for (int n = 0; n < N; n++) squares += plane_sum_squares(v, X + ((size_t)n * C + c) * S, m, S);
+    for (int n = 0; n < N; n++) squares += plane_sum_squares(v, X + ((size_t)n * C + c) * HW, m, HW);
     mean[c] = m;
     var[c] = (float)(squares / count);
 }
 
-void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int S) {
-    const double work = 4.0 * N * C * S;
-    CK_PARALLEL_FOR(c, C, work, channel_statistics(v, mean, var, X, N, C, S, c));
+void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int HW) {
+    const double work = 4.0 * N * C * HW;
+    CK_PARALLEL_FOR(c, C, work, channel_statistics(v, mean, var, X, N, C, HW, c));
 }
 
 static inline float inverse_std(float var, float eps) { return 1.0f / sqrtf(var + eps); }
 
 // One (n, c) plane: y = (x − mean)·invstd·γ + β, the terms in the order of the equation.
-static void normalize_plane(ck_variant v, float *Yp, const float *Xp, float m, float invstd, float g, float b, int S) {
+static void normalize_plane(ck_variant v, float *Yp, const float *Xp, float m, float invstd, float g, float b, int HW) {
     int i = 0;
     if (v == CK_SIMD) {
         const vf mv = vsplat(m), iv = vsplat(invstd), gv = vsplat(g), bv = vsplat(b);
-        for (; i + VL <= S; i += VL) vstore(Yp + i, (vload(Xp + i) - mv) * iv * gv + bv);
+        for (; i + VL <= HW; i += VL) vstore(Yp + i, (vload(Xp + i) - mv) * iv * gv + bv);
     }
     NO_VECTORIZE
-    for (; i < S; i++) Yp[i] = (Xp[i] - m) * invstd * g + b;
+    for (; i < HW; i++) Yp[i] = (Xp[i] - m) * invstd * g + b;
 }
 
 void ck_batchnorm_forward(ck_variant v, float *Y, const float *X, const float *mean, const float *var,
-                          const float *gamma, const float *beta, float eps, int N, int C, int S) {
-    const double work = 4.0 * N * C * S;
-    CK_PARALLEL_FOR(p, N * C, work, normalize_plane(v, Y + (size_t)p * S, X + (size_t)p * S, mean[p % C],
-                                                    inverse_std(var[p % C], eps), gamma[p % C], beta[p % C], S));
+                          const float *gamma, const float *beta, float eps, int N, int C, int HW) {
+    const double work = 4.0 * N * C * HW;
+    CK_PARALLEL_FOR(p, N * C, work, normalize_plane(v, Y + (size_t)p * HW, X + (size_t)p * HW, mean[p % C],
+                                                    inverse_std(var[p % C], eps), gamma[p % C], beta[p % C], HW));
 }
 
 void ck_batchnorm_update_running(float *running_mean, float *running_var, const float *mean, const float *var,
@@ -87,14 +87,14 @@ void ck_batchnorm_update_running(float *running_mean, float *running_var, const 
 }
 
 // Σ dY and Σ dY·x̂ over one plane, x̂ = (x − mean)·invstd.
-static inline void plane_gradient_sums(ck_variant v, const float *dYp, const float *Xp, float m, float invstd, int S,
+static inline void plane_gradient_sums(ck_variant v, const float *dYp, const float *Xp, float m, float invstd, int HW,
                                        float *sum_dy, float *sum_dy_xhat) {
     int i = 0;
     float a = 0.0f, b = 0.0f;
-    if (v == CK_SIMD && S >= VL) {
+    if (v == CK_SIMD && HW >= VL) {
         vf av = vsplat(0.0f), bv = vsplat(0.0f);
         const vf mv = vsplat(m), iv = vsplat(invstd);
-        for (; i + VL <= S; i += VL) {
+        for (; i + VL <= HW; i += VL) {
             const vf dy = vload(dYp + i);
             av += dy;
             bv += dy * ((vload(Xp + i) - mv) * iv);
@@ -103,53 +103,53 @@ static inline void plane_gradient_sums(ck_variant v, const float *dYp, const flo
         b = vsum(bv);
     }
     NO_VECTORIZE
-    for (; i < S; i++) { a += dYp[i]; b += dYp[i] * ((Xp[i] - m) * invstd); }
+    for (; i < HW; i++) { a += dYp[i]; b += dYp[i] * ((Xp[i] - m) * invstd); }
     *sum_dy = a;
     *sum_dy_xhat = b;
 }
 
 // dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) on one plane.
 static inline void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const float *Xp, float m, float invstd,
-                                        float scale, float mean_dy, float mean_dy_xhat, int S) {
+                                        float scale, float mean_dy, float mean_dy_xhat, int HW) {
     int i = 0;
     if (v == CK_SIMD) {
         const vf mv = vsplat(m), iv = vsplat(invstd), sv = vsplat(scale), a = vsplat(mean_dy), b = vsplat(mean_dy_xhat);
-        for (; i + VL <= S; i += VL) {
+        for (; i + VL <= HW; i += VL) {
             const vf xhat = (vload(Xp + i) - mv) * iv;
             vstore(dXp + i, sv * (vload(dYp + i) - a - xhat * b));
         }
     }
     NO_VECTORIZE
-    for (; i < S; i++) {
+    for (; i < HW; i++) {
         const float xhat = (Xp[i] - m) * invstd;
         dXp[i] = scale * (dYp[i] - mean_dy - xhat * mean_dy_xhat);
     }
 }
 
 static void channel_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *X,
-                             const float *mean, const float *var, const float *gamma, float eps, int N, int C, int S, int c) {
+                             const float *mean, const float *var, const float *gamma, float eps, int N, int C, int HW, int c) {
     const float m = mean[c], invstd = inverse_std(var[c], eps);
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int n = 0; n < N; n++) {
-        const size_t at = ((size_t)n * C + c) * S;
+        const size_t at = ((size_t)n * C + c) * HW;
         float a, b;
-        plane_gradient_sums(v, dY + at, X + at, m, invstd, S, &a, &b);
+        plane_gradient_sums(v, dY + at, X + at, m, invstd, HW, &a, &b);
         sum_dy += a;
         sum_dy_xhat += b;
     }
     dbeta[c] = (float)sum_dy;
     dgamma[c] = (float)sum_dy_xhat;
     if (!dX) return;
-    const double count = (double)N * S;
+    const double count = (double)N * HW;
     const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
     for (int n = 0; n < N; n++) {
-        const size_t at = ((size_t)n * C + c) * S;
-        plane_input_gradient(v, dX + at, dY + at, X + at, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, S);
+        const size_t at = ((size_t)n * C + c) * HW;
+        plane_input_gradient(v, dX + at, dY + at, X + at, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
     }
 }
 
 void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *X,
-                           const float *mean, const float *var, const float *gamma, float eps, int N, int C, int S) {
-    const double work = 10.0 * N * C * S;
-    CK_PARALLEL_FOR(c, C, work, channel_backward(v, dX, dgamma, dbeta, dY, X, mean, var, gamma, eps, N, C, S, c));
+                           const float *mean, const float *var, const float *gamma, float eps, int N, int C, int HW) {
+    const double work = 10.0 * N * C * HW;
+    CK_PARALLEL_FOR(c, C, work, channel_backward(v, dX, dgamma, dbeta, dY, X, mean, var, gamma, eps, N, C, HW, c));
 }

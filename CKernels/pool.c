@@ -3,9 +3,9 @@
 #include "CKernels.h"
 #include "vec.h"
 
-// The window loop with P known at compile time (unrolled), for the common 2×2 case. Ap NULL
+// The window loop with K known at compile time (unrolled), for the common 2×2 case. Ap NULL
 // (inference) is also a constant at each call site, so the store it skips costs no branch.
-FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, const int P, int S) {
+FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, const int K, int S) {
     for (int y = 0; y < OH; y++) {
         for (int x = 0; x < OW; x++) {
             const int first = (y * S) * W + x * S;
@@ -13,8 +13,8 @@ FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int
             float m = Xp[first];
             // Strictly greater: ties and NaN keep the earlier element, so the choice is
             // deterministic; written as selects, which compile without branches.
-            for (int i = 0; i < P; i++)
-                for (int j = 0; j < P; j++) {
+            for (int i = 0; i < K; i++)
+                for (int j = 0; j < K; j++) {
                     const int at = first + i * W + j;
                     const float v = Xp[at];
                     const int better = v > m;
@@ -27,25 +27,25 @@ FORCE_INLINE void pool_plane(float *Yp, int32_t *Ap, const float *Xp, int W, int
     }
 }
 
-static void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int P, int S) {
+static void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int K, int S) {
     if (Ap) {
-        if (P == 2) pool_plane(Yp, Ap, Xp, W, OH, OW, 2, S);
-        else pool_plane(Yp, Ap, Xp, W, OH, OW, P, S);
+        if (K == 2) pool_plane(Yp, Ap, Xp, W, OH, OW, 2, S);
+        else pool_plane(Yp, Ap, Xp, W, OH, OW, K, S);
     } else {
-        if (P == 2) pool_plane(Yp, NULL, Xp, W, OH, OW, 2, S);
-        else pool_plane(Yp, NULL, Xp, W, OH, OW, P, S);
+        if (K == 2) pool_plane(Yp, NULL, Xp, W, OH, OW, 2, S);
+        else pool_plane(Yp, NULL, Xp, W, OH, OW, K, S);
     }
 }
 
 void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
-                        int N, int C, int H, int W, int P, int S) {
-    const int OH = (H - P) / S + 1, OW = (W - P) / S + 1;
+                        int N, int C, int H, int W, int K, int S) {
+    const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
     // Bound by memory: on the team once the planes outgrow CK_MEMORY_BOUND_BYTES (see vec.h).
     const double bytes = 4.0 * N * C * (H * W + 2.0 * OH * OW);
-    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * OH * OW * P * P;
+    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * OH * OW * K * K;
     // No offset on a NULL argmax: that is undefined behaviour even unused (UBSan says so).
     CK_PARALLEL_FOR(p, N * C, work, pool_plane_any(Y + (size_t)p * OH * OW, argmax ? argmax + (size_t)p * OH * OW : NULL,
-                                                   X + (size_t)p * H * W, W, OH, OW, P, S));
+                                                   X + (size_t)p * H * W, W, OH, OW, K, S));
 }
 
 static void unpool_plane(float *dXp, const float *dYp, const int32_t *Ap, int inputs, int outputs) {

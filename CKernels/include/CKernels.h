@@ -7,6 +7,19 @@
 // - Each output element is summed in a fixed order, so a result does not depend on the
 //   number of threads.
 // - The first argument picks the variant: CK_SCALAR (vectorisation disabled) or CK_SIMD.
+//
+// Names, the same in every file:
+// - Sizes: N samples, C input channels, H×W an input plane, HW = H·W its size where only that
+//   counts (batch norm, global pooling), O output channels or features, OH×OW an output plane,
+//   I input features, D values per sample (dropout). A kernel is KH×KW; a square pooling window
+//   K×K. Padding is PH rows and PW columns, stride SH rows and SW columns; S is a stride that is
+//   the same on both axes (pooling).
+// - Tensors as in the layer's formula: X in, Y out; the conv kernel K and bias B
+//   (Y = B + X ⋆ K), the dense weight W and bias B (Y = X·Wᵀ + B; a dense layer has no width);
+//   gamma, beta, mean, var as batch norm writes them. A gradient is d<name>: dX, dY, dK, dW, dB.
+//   Flat vectors of n values (activations, optimizer updates) are lowercase: x, y, w, g.
+// - A convolution's sizes travel together as a ck_conv2d_geometry, made by
+//   ck_conv2d_geometry_make.
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
@@ -23,21 +36,50 @@ void ck_set_num_threads(int n);        // no-op without OpenMP
 const char *ck_simd_isa(void);         // vector instructions the SIMD variant was compiled for
 
 // ---- single-plane correlation and convolution ----------------------------------------------
+// The convolution below with one image, one channel in and one out. Sizes must be ones
+// ck_conv2d_geometry_make accepts (padding 0, stride 1); with others Y is left as it is.
 
-// in (H,W), k (KH,KW), out (H-KH+1, W-KW+1): out = in ⋆ k. Overwrites.
-void ck_correlate_valid(ck_variant v, float *out, const float *in, const float *k,
+// X (H,W), K (KH,KW), Y (H-KH+1, W-KW+1): Y = X ⋆ K. Overwrites Y.
+void ck_correlate_valid(ck_variant v, float *Y, const float *X, const float *K,
                         int H, int W, int KH, int KW);
-// in (H,W), k (KH,KW), out (H+KH-1, W+KW-1): out = zero-padded in ⋆ k. Overwrites.
+// X (H,W), K (KH,KW), Y (H+KH-1, W+KW-1): Y = zero-padded X ⋆ K. Overwrites Y.
 // work: ck_correlate_full_work_size(H, W, KH, KW) floats (the padded input and a rotated kernel),
 // for ck_convolve_full as well.
 size_t ck_correlate_full_work_size(int H, int W, int KH, int KW);
-void ck_correlate_full(ck_variant v, float *out, const float *in, const float *k, float *work,
+void ck_correlate_full(ck_variant v, float *Y, const float *X, const float *K, float *work,
                        int H, int W, int KH, int KW);
-// Same shapes: out = in *full k = zero-padded in ⋆ rot180(k). Overwrites.
-void ck_convolve_full(ck_variant v, float *out, const float *in, const float *k, float *work,
+// Same shapes: Y = X *full K = zero-padded X ⋆ rot180(K). Overwrites Y.
+void ck_convolve_full(ck_variant v, float *Y, const float *X, const float *K, float *work,
                       int H, int W, int KH, int KW);
 
-// ---- convolutional layer --------------------------------------------------------------------
+// ---- convolutional layer ------------------------------------------------------------------------
+
+// One convolution: X (N,C,H,W) zero-padded by PH rows above and below and PW columns left and
+// right, K (O,C,KH,KW) moved SH rows and SW columns at a time, Y (N,O,OH,OW) with
+// OH = (H+2PH-KH)/SH+1 and OW = (W+2PW-KW)/SW+1, rounded down as in PyTorch (rows and columns of
+// the padded input that no kernel position reaches are ignored). Padding 0 and stride 1 is the
+// valid correlation, on its register-tiled kernels with no workspace.
+// Make one with ck_conv2d_geometry_make, which fills OH and OW: every function below trusts them.
+typedef struct { int N, C, H, W, O, KH, KW, PH, PW, SH, SW, OH, OW; } ck_conv2d_geometry;
+
+// The most rows or columns of padding and the largest stride ck_conv2d_geometry_make accepts:
+// far above any useful value, low enough that sizes computed from them cannot overflow.
+#define CK_CONV2D_MAX_PADDING_OR_STRIDE 4096
+
+typedef enum {
+    CK_CONV2D_OK = 0,
+    CK_CONV2D_EMPTY = 1,             // a size (N, C, H, W, O, KH, KW) below 1
+    CK_CONV2D_BAD_PADDING = 2,       // PH, PW not in 0 ..< KH, KW, or above the maximum
+    CK_CONV2D_BAD_STRIDE = 3,        // SH, SW not in 1 ... the maximum
+    CK_CONV2D_KERNEL_TOO_LARGE = 4,  // KH > H+2PH or KW > W+2PW
+    CK_CONV2D_TOO_LARGE = 5,         // X, K, Y, the padded X or (strided) channel-last dY has
+                                     // more than INT32_MAX elements; *g is filled in all the same
+} ck_conv2d_status;
+
+// Checks the sizes in that order and fills *g: the one place the output size is computed.
+// Returns CK_CONV2D_OK, or the first problem found (then *g is unchanged, except as noted).
+ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, int H, int W, int O, int KH, int KW,
+                                         int PH, int PW, int SH, int SW);
 
 typedef enum {
     CK_BIAS_NONE = 0,
@@ -45,68 +87,47 @@ typedef enum {
     CK_BIAS_UNTIED = 2,    // B is (O, OH, OW): one bias per output position, as in the tutorial
 } ck_bias;
 
-// X (N,C,H,W), K (O,C,KH,KW), B per bias, Y (N,O,OH,OW) with OH = H-KH+1, OW = W-KW+1.
-// Y[n,o] = B[o] + sum_c X[n,c] ⋆ K[o,c]. Overwrites Y.
-void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B,
-                       ck_bias bias, int N, int C, int H, int W, int O, int KH, int KW);
-// dK (O,C,KH,KW) = sum_n X[n,c] ⋆ dY[n,o]. Overwrites dK.
-void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY,
-                               int N, int C, int H, int W, int O, int KH, int KW);
-// dB per bias: sum of dY over n (and over positions for CK_BIAS_CHANNEL). Overwrites dB.
-void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW);
-// dX (N,C,H,W) = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
-// work: ck_conv2d_backward_input_work_size(N, C, H, W, O, KH, KW) floats (0 at present: dY is
-// scattered into dX directly; work may then be NULL).
-void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
-                              int N, int C, int H, int W, int O, int KH, int KW);
-size_t ck_conv2d_backward_input_work_size(int N, int C, int H, int W, int O, int KH, int KW);
-
-// ---- convolutional layer with zero padding and stride ------------------------------------------
-
-// X (N,C,H,W) zero-padded by PH rows above and below and PW columns left and right, K (O,C,KH,KW)
-// moved SH rows and SW columns at a time: Y (N,O,OH,OW) with OH = (H+2PH-KH)/SH+1 and
-// OW = (W+2PW-KW)/SW+1, rounded down as in PyTorch (rows and columns of the padded input that no
-// kernel position reaches are ignored). Needs KH ≤ H+2PH, KW ≤ W+2PW, SH, SW ≥ 1, PH, PW ≥ 0.
-// With PH = PW = 0 and SH = SW = 1 the functions below are the ones above, as fast, with no
-// workspace.
-typedef struct { int N, C, H, W, O, KH, KW, PH, PW, SH, SW; } ck_conv2d_geometry;
-
 // Y[n,o,y,x] = B[o] + sum over c, kh, kw of Xpad[n,c,y·SH+kh,x·SW+kw]·K[o,c,kh,kw], B per bias
-// (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_padded_forward_work_size(g) floats (the
-// padded input, and K with the output channel last when strided).
-void ck_conv2d_padded_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                              float *work, ck_conv2d_geometry g);
-size_t ck_conv2d_padded_forward_work_size(ck_conv2d_geometry g);
+// (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_forward_work_size(g) floats (the padded
+// input, and K with the output channel last when strided; 0, and work may be NULL, for padding 0
+// and stride 1).
+void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                       float *work, ck_conv2d_geometry g);
+size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g);
 // dK (O,C,KH,KW) = sum over n, y, x of Xpad[n,c,y·SH+kh,x·SW+kw]·dY[n,o,y,x]. Overwrites dK.
-// work: ck_conv2d_padded_backward_kernel_work_size(g) floats (the padded input, and dY with the
-// output channel last when strided). The bias gradient is ck_conv2d_backward_bias on dY.
-void ck_conv2d_padded_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
-                                      ck_conv2d_geometry g);
-size_t ck_conv2d_padded_backward_kernel_work_size(ck_conv2d_geometry g);
+// work: ck_conv2d_backward_kernel_work_size(g) floats (the padded input, and dY with the output
+// channel last when strided).
+void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
+                               ck_conv2d_geometry g);
+size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g);
+// dB per bias: sum of dY (N,O,OH,OW) over n (and over positions for CK_BIAS_CHANNEL), the same
+// for any padding and stride. Overwrites dB.
+void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW);
 // dX (N,C,H,W): dX[n,c,y,x] = sum over o and the taps kh, kw with (y+PH-kh)/SH and (x+PW-kw)/SW
-// whole and inside dY of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]. Overwrites dX.
-// work: ck_conv2d_padded_backward_input_work_size(g) floats (the padded dX for stride 1; K and dY
-// with the output channel last when strided).
-void ck_conv2d_padded_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
-                                     ck_conv2d_geometry g);
-size_t ck_conv2d_padded_backward_input_work_size(ck_conv2d_geometry g);
+// whole and inside dY of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]; for padding 0 and
+// stride 1, dX[n,c] = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
+// work: ck_conv2d_backward_input_work_size(g) floats (the padded dX for stride 1; K and dY with
+// the output channel last when strided).
+void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
+                              ck_conv2d_geometry g);
+size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g);
 
 // ---- fully connected layer --------------------------------------------------------------------
 
-// X (N,I), weight (O,I) as PyTorch's Linear.weight, b (O), Y (N,O): Y = X·weightᵀ + b.
+// X (N,I), W (O,I) as PyTorch's Linear.weight, B (O), Y (N,O): Y = X·Wᵀ + B.
 // Overwrites Y.
-void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *weight, const float *b,
+void ck_dense_forward(ck_variant v, float *Y, const float *X, const float *W, const float *B,
                       int N, int I, int O);
-// dY (N,O) -> dX (N,I) = dY·weight (skipped when dX is NULL), dweight (O,I) = dYᵀ·X,
-// db (O) = sum_n dY. Overwrites all three.
-void ck_dense_backward(ck_variant v, float *dX, float *dweight, float *db, const float *dY,
-                       const float *X, const float *weight, int N, int I, int O);
+// dY (N,O) -> dX (N,I) = dY·W (skipped when dX is NULL), dW (O,I) = dYᵀ·X,
+// dB (O) = sum_n dY. Overwrites all three.
+void ck_dense_backward(ck_variant v, float *dX, float *dW, float *dB, const float *dY,
+                       const float *X, const float *W, int N, int I, int O);
 
-// The backward pass fused with a plain SGD step, for training with SGD: dX (N,I) = dY·weight
-// with weight as it was in the forward pass (skipped when dX is NULL), then
-// weight -= lr·dYᵀ·X and b -= lr·Σ_n dY, in one pass over weight. Overwrites dX, updates weight
-// and b in place. work: ck_dense_backward_sgd_work_size(N, I, O) floats.
-void ck_dense_backward_sgd(ck_variant v, float *dX, float *weight, float *b, const float *dY, const float *X,
+// The backward pass fused with a plain SGD step, for training with SGD: dX (N,I) = dY·W
+// with W as it was in the forward pass (skipped when dX is NULL), then
+// W -= lr·dYᵀ·X and B -= lr·Σ_n dY, in one pass over W. Overwrites dX, updates W
+// and B in place. work: ck_dense_backward_sgd_work_size(N, I, O) floats.
+void ck_dense_backward_sgd(ck_variant v, float *dX, float *W, float *B, const float *dY, const float *X,
                            float lr, float *work, int N, int I, int O);
 size_t ck_dense_backward_sgd_work_size(int N, int I, int O);
 
@@ -123,44 +144,44 @@ void ck_add(ck_variant v, float *out, const float *a, const float *b, size_t n);
 
 // ---- pooling ----------------------------------------------------------------------------------
 
-// X (N,C,H,W), Y and argmax (N,C,OH,OW), OH = (H-P)/S+1: max over each P×P window, stride S.
+// X (N,C,H,W), Y and argmax (N,C,OH,OW), OH = (H-K)/S+1: max over each K×K window, stride S.
 // argmax holds the index within the input plane, for the backward pass. Overwrites Y and argmax;
 // argmax may be NULL (inference: no backward pass follows), and then only Y is written.
 void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
-                        int N, int C, int H, int W, int P, int S);
+                        int N, int C, int H, int W, int K, int S);
 // dX (N,C,H,W) = dY routed to each window's maximum. Overwrites dX.
 void ck_maxpool_backward(float *dX, const float *dY, const int32_t *argmax,
                          int N, int C, int H, int W, int OH, int OW);
 
-// X (N,C,H,W), Y (N,C,OH,OW), OH = (H-P)/S+1, OW = (W-P)/S+1: the mean of each P×P window,
-// stride S (PyTorch's AvgPool2d(P, S): divisor P², no padding). Overwrites Y.
-void ck_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int H, int W, int P, int S);
-// dX (N,C,H,W) = each window's dY/P² spread over its window (overlaps add). Overwrites dX.
-void ck_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int H, int W, int P, int S);
-// X (N,C,S) with S = H·W, Y (N,C): the mean of each plane. Overwrites Y.
-void ck_global_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int S);
-// dX (N,C,S) = dY[n,c]/S everywhere in plane (n,c). Overwrites dX.
-void ck_global_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int S);
+// X (N,C,H,W), Y (N,C,OH,OW), OH = (H-K)/S+1, OW = (W-K)/S+1: the mean of each K×K window,
+// stride S (PyTorch's AvgPool2d(K, S): divisor K², no padding). Overwrites Y.
+void ck_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int H, int W, int K, int S);
+// dX (N,C,H,W) = each window's dY/K² spread over its window (overlaps add). Overwrites dX.
+void ck_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int H, int W, int K, int S);
+// X (N,C,HW) with HW = H·W, Y (N,C): the mean of each plane. Overwrites Y.
+void ck_global_avgpool_forward(ck_variant v, float *Y, const float *X, int N, int C, int HW);
+// dX (N,C,HW) = dY[n,c]/HW everywhere in plane (n,c). Overwrites dX.
+void ck_global_avgpool_backward(ck_variant v, float *dX, const float *dY, int N, int C, int HW);
 
 // ---- batch normalisation ------------------------------------------------------------------------
 
-// X (N,C,S): S = H·W after a convolution, 1 after a dense layer (C features). Per channel c, over
-// the N·S values of X[:,c,:]: mean (C) and biased variance var (C). Overwrites both.
-void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int S);
-// Y (N,C,S) = (X − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]: the batch's statistics in
+// X (N,C,HW): HW = H·W after a convolution, 1 after a dense layer (C features). Per channel c, over
+// the N·HW values of X[:,c,:]: mean (C) and biased variance var (C). Overwrites both.
+void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int HW);
+// Y (N,C,HW) = (X − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]: the batch's statistics in
 // training, the running ones in inference. Overwrites Y.
 void ck_batchnorm_forward(ck_variant v, float *Y, const float *X, const float *mean, const float *var,
-                          const float *gamma, const float *beta, float eps, int N, int C, int S);
+                          const float *gamma, const float *beta, float eps, int N, int C, int HW);
 // running = (1 − momentum)·running + momentum·batch, per channel (C), as PyTorch: the variance
-// made unbiased with count/(count − 1), count = N·S (0 when count is 1). Updates in place.
+// made unbiased with count/(count − 1), count = N·HW (0 when count is 1). Updates in place.
 void ck_batchnorm_update_running(float *running_mean, float *running_var, const float *mean, const float *var,
                                  float momentum, long count, int C);
 // The gradient of ck_batchnorm_forward with the batch's own statistics (mean, var as it gave them),
-// with x̂ = (X − mean)·invstd, invstd = 1/sqrt(var + eps), M = N·S:
-// dbeta (C) = Σ dY, dgamma (C) = Σ dY·x̂, dX (N,C,S) = gamma·invstd·(dY − dbeta/M − x̂·dgamma/M)
+// with x̂ = (X − mean)·invstd, invstd = 1/sqrt(var + eps), M = N·HW:
+// dbeta (C) = Σ dY, dgamma (C) = Σ dY·x̂, dX (N,C,HW) = gamma·invstd·(dY − dbeta/M − x̂·dgamma/M)
 // (skipped when dX is NULL). Overwrites all three.
 void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *X,
-                           const float *mean, const float *var, const float *gamma, float eps, int N, int C, int S);
+                           const float *mean, const float *var, const float *gamma, float eps, int N, int C, int HW);
 
 // ---- dropout -------------------------------------------------------------------------------------
 

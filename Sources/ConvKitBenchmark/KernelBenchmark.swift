@@ -16,18 +16,21 @@ public struct ConvShape: Sendable, CustomStringConvertible {
         (self.n, self.c, self.h, self.w, self.o, self.kh, self.kw) = (n, c, h, w, o, kh, kw)
         (self.padding, self.stride) = (padding, stride)
     }
-    public var oh: Int { (h + 2 * padding - kh) / stride + 1 }
-    public var ow: Int { (w + 2 * padding - kw) / stride + 1 }
+    /// The output size, as the kernels compute it.
+    public var oh: Int { Int(geometry.OH) }
+    public var ow: Int { Int(geometry.OW) }
     /// Multiply-adds of the correlation (padding zeros included), ×2; the same count for both gradients.
     public var flops: Double { 2.0 * Double(n * o * c * oh * ow * kh * kw) }
     public var description: String {
         "\(n)x\(c)x\(h)x\(w)->\(o),\(kh)x\(kw)" + (padding == 0 ? "" : "p\(padding)") + (stride == 1 ? "" : "s\(stride)")
     }
-    /// Valid with stride 1: the original entry points, which need no workspace.
-    var isValid: Bool { padding == 0 && stride == 1 }
+    /// The kernels' geometry of the shape, which must be a valid one.
     var geometry: ck_conv2d_geometry {
-        ck_conv2d_geometry(N: Int32(n), C: Int32(c), H: Int32(h), W: Int32(w), O: Int32(o), KH: Int32(kh), KW: Int32(kw),
-                           PH: Int32(padding), PW: Int32(padding), SH: Int32(stride), SW: Int32(stride))
+        var g = ck_conv2d_geometry()
+        let status = ck_conv2d_geometry_make(&g, Int32(n), Int32(c), Int32(h), Int32(w), Int32(o), Int32(kh), Int32(kw),
+                                             Int32(padding), Int32(padding), Int32(stride), Int32(stride))
+        precondition(status == CK_CONV2D_OK, "benchmark shape \(description) is not a valid convolution")
+        return g
     }
 }
 
@@ -166,33 +169,21 @@ public enum KernelBenchmark {
                              output: { out.array }, outputs: [out])
     }
 
-    private static func args(_ s: ConvShape) -> (Int32, Int32, Int32, Int32, Int32, Int32, Int32) {
-        (Int32(s.n), Int32(s.c), Int32(s.h), Int32(s.w), Int32(s.o), Int32(s.kh), Int32(s.kw))
-    }
-
     public static func convForward(_ s: ConvShape) -> BenchmarkCase {
         let X = Buffer(s.n * s.c * s.h * s.w, seed: 1), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
         let B = Buffer(s.o, seed: 3), Y = Buffer(s.n * s.o * s.oh * s.ow)
-        let (n, c, h, w, o, kh, kw) = args(s)
-        let g = s.geometry, work = Buffer(ck_conv2d_padded_forward_work_size(g)), valid = s.isValid
+        let g = s.geometry, work = Buffer(ck_conv2d_forward_work_size(g))
         return BenchmarkCase(kernel: "conv_forward", shape: s.description, work: s.flops,
-                             body: { v in
-                                 if valid { ck_conv2d_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, n, c, h, w, o, kh, kw) }
-                                 else { ck_conv2d_padded_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, work.pointer, g) }
-                             },
+                             body: { v in ck_conv2d_forward(v, Y.pointer, X.pointer, K.pointer, B.pointer, CK_BIAS_CHANNEL, work.pointer, g) },
                              output: { Y.array }, outputs: [Y])
     }
 
     public static func convBackwardKernel(_ s: ConvShape) -> BenchmarkCase {
         let X = Buffer(s.n * s.c * s.h * s.w, seed: 1), dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4)
         let dK = Buffer(s.o * s.c * s.kh * s.kw)
-        let (n, c, h, w, o, kh, kw) = args(s)
-        let g = s.geometry, work = Buffer(ck_conv2d_padded_backward_kernel_work_size(g)), valid = s.isValid
+        let g = s.geometry, work = Buffer(ck_conv2d_backward_kernel_work_size(g))
         return BenchmarkCase(kernel: "conv_backward_kernel", shape: s.description, work: s.flops,
-                             body: { v in
-                                 if valid { ck_conv2d_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, n, c, h, w, o, kh, kw) }
-                                 else { ck_conv2d_padded_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, work.pointer, g) }
-                             },
+                             body: { v in ck_conv2d_backward_kernel(v, dK.pointer, X.pointer, dY.pointer, work.pointer, g) },
                              output: { dK.array }, outputs: [dK])
     }
 
@@ -200,14 +191,9 @@ public enum KernelBenchmark {
     public static func convBackwardInput(_ s: ConvShape) -> BenchmarkCase {
         let dY = Buffer(s.n * s.o * s.oh * s.ow, seed: 4), K = Buffer(s.o * s.c * s.kh * s.kw, seed: 2)
         let dX = Buffer(s.n * s.c * s.h * s.w)
-        let (n, c, h, w, o, kh, kw) = args(s)
-        let g = s.geometry, valid = s.isValid
-        let work = Buffer(valid ? ck_conv2d_backward_input_work_size(n, c, h, w, o, kh, kw) : ck_conv2d_padded_backward_input_work_size(g))
+        let g = s.geometry, work = Buffer(ck_conv2d_backward_input_work_size(g))
         return BenchmarkCase(kernel: "conv_backward_input", shape: s.description, work: s.flops,
-                             body: { v in
-                                 if valid { ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, n, c, h, w, o, kh, kw) }
-                                 else { ck_conv2d_padded_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, g) }
-                             },
+                             body: { v in ck_conv2d_backward_input(v, dX.pointer, dY.pointer, K.pointer, work.pointer, g) },
                              output: { dX.array }, outputs: [dX])
     }
 

@@ -53,7 +53,7 @@ struct ConvKernelTests {
             for bias in Bias.allCases {
                 let B = randomFloats(bias == .untied ? O * OH * OW : O, &rng)
                 var Y = [Float](repeating: .nan, count: N * O * OH * OW)
-                ck_conv2d_forward(variant, &Y, X, K, B, bias.c, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
+                ck_conv2d_forward(variant, &Y, X, K, B, bias.c, nil, convGeometry(N, C, H, W, O, KH, KW))
                 expectClose(Y, referenceConvForward(X, K, B, bias: bias, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW),
                             "forward \((N, C, H, W, O, KH, KW)) bias \(bias)")
             }
@@ -68,14 +68,16 @@ struct ConvKernelTests {
             let X = randomFloats(N * C * H * W, &rng), K = randomFloats(O * C * KH * KW, &rng)
             let dY = randomFloats(N * O * OH * OW, &rng)
             let shape = (Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
+            let g = convGeometry(N, C, H, W, O, KH, KW)
 
             var dK = [Float](repeating: .nan, count: O * C * KH * KW)
-            ck_conv2d_backward_kernel(variant, &dK, X, dY, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
+            var kernelWork = [Float](repeating: .nan, count: ck_conv2d_backward_kernel_work_size(g))
+            ck_conv2d_backward_kernel(variant, &dK, X, dY, &kernelWork, g)
             expectClose(dK, referenceConvKernelGrad(X, dY, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW), "dK \(shape)")
 
-            var work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6))
+            var work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(g))
             var dX = [Float](repeating: .nan, count: N * C * H * W)
-            ck_conv2d_backward_input(variant, &dX, dY, K, &work, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
+            ck_conv2d_backward_input(variant, &dX, dY, K, &work, g)
             expectClose(dX, referenceConvInputGrad(dY, K, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW), "dX \(shape)")
 
             var dBChannel = [Float](repeating: .nan, count: O)
@@ -103,7 +105,7 @@ struct ConvKernelTests {
             var outputs: [[Float]] = []
             for variant in variants {
                 var Y = [Float](repeating: .nan, count: N * O * OH * OW)
-                ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
+                ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, nil, convGeometry(N, C, H, W, O, KH, KW))
                 outputs.append(Y)
             }
             let largest = zip(outputs[0], outputs[1]).map { abs($0 - $1) }.max() ?? 0
@@ -125,10 +127,11 @@ struct ConvKernelTests {
             var Y = [Float](repeating: 0, count: N * O * OH * OW)
             var dK = [Float](repeating: 0, count: O * C * KH * KW)
             var dX = [Float](repeating: 0, count: N * C * H * W)
-            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW)))
-            ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
-            ck_conv2d_backward_kernel(variant, &dK, X, dY, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
-            ck_conv2d_backward_input(variant, &dX, dY, K, &work, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
+            let g = convGeometry(N, C, H, W, O, KH, KW)
+            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(g))
+            ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, nil, g)
+            ck_conv2d_backward_kernel(variant, &dK, X, dY, nil, g)
+            ck_conv2d_backward_input(variant, &dX, dY, K, &work, g)
             let I = min(1000, C * H * W), OD = 64
             let dX2 = Array(X.prefix(N * I)), Wt = randomFloatsFixed(OD * I), b = randomFloatsFixed(OD)
             var Yd = [Float](repeating: 0, count: N * OD), dXd = [Float](repeating: 0, count: N * I)

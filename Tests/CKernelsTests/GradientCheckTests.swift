@@ -15,10 +15,11 @@ struct GradientCheckTests {
             let B = randomFloats(O * OH * OW, &rng)
             let G = randomFloats(N * O * OH * OW, &rng)
             let shape = (Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
+            let g = convGeometry(N, C, H, W, O, KH, KW)
 
             func loss(_ X: [Float], _ K: [Float], _ B: [Float]) -> Double {
                 var Y = [Float](repeating: 0, count: N * O * OH * OW)
-                ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_UNTIED, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
+                ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_UNTIED, nil, g)
                 return zip(Y, G).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             }
             // ∂E/∂p by central differences, for the i-th scalar of X (0), K (1) or B (2).
@@ -34,10 +35,10 @@ struct GradientCheckTests {
 
             var dK = [Float](repeating: 0, count: K.count), dB = [Float](repeating: 0, count: B.count)
             var dX = [Float](repeating: 0, count: X.count)
-            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6))
-            ck_conv2d_backward_kernel(variant, &dK, X, G, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
+            var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(g))
+            ck_conv2d_backward_kernel(variant, &dK, X, G, nil, g)
             ck_conv2d_backward_bias(&dB, G, CK_BIAS_UNTIED, shape.0, shape.4, Int32(OH), Int32(OW))
-            ck_conv2d_backward_input(variant, &dX, G, K, &work, shape.0, shape.1, shape.2, shape.3, shape.4, shape.5, shape.6)
+            ck_conv2d_backward_input(variant, &dX, G, K, &work, g)
 
             // E is linear in each parameter, so the difference quotient is exact up to float
             // rounding of E (|E| ≲ 10, rounding ≲ 1e-5, divided by 2h).

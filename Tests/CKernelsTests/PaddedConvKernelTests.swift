@@ -19,10 +19,7 @@ struct PaddedConv: CustomStringConvertible {
     var S: Int { SH }
     var OH: Int { (H + 2 * PH - KH) / SH + 1 }
     var OW: Int { (W + 2 * PW - KW) / SW + 1 }
-    var geometry: ck_conv2d_geometry {
-        ck_conv2d_geometry(N: Int32(N), C: Int32(C), H: Int32(H), W: Int32(W), O: Int32(O), KH: Int32(KH), KW: Int32(KW),
-                           PH: Int32(PH), PW: Int32(PW), SH: Int32(SH), SW: Int32(SW))
-    }
+    var geometry: ck_conv2d_geometry { convGeometry(N, C, H, W, O, KH, KW, PH: PH, PW: PW, SH: SH, SW: SW) }
     var description: String { "\(N)x\(C)x\(H)x\(W)->\(O),\(KH)x\(KW) pad \(PH),\(PW) stride \(SH),\(SW)" }
 }
 
@@ -60,12 +57,12 @@ func runPaddedConv(_ s: PaddedConv, _ v: ck_variant, X: [Float], K: [Float], B: 
     var Y = [Float](repeating: .nan, count: s.N * s.O * s.OH * s.OW)
     var dK = [Float](repeating: .nan, count: s.O * s.C * s.KH * s.KW)
     var dX = [Float](repeating: .nan, count: s.N * s.C * s.H * s.W)
-    var work = [Float](repeating: .nan, count: ck_conv2d_padded_forward_work_size(g))
-    ck_conv2d_padded_forward(v, &Y, X, K, bias == .none ? nil : B, bias.c, &work, g)
-    work = [Float](repeating: .nan, count: ck_conv2d_padded_backward_kernel_work_size(g))
-    ck_conv2d_padded_backward_kernel(v, &dK, X, dY, &work, g)
-    work = [Float](repeating: .nan, count: ck_conv2d_padded_backward_input_work_size(g))
-    ck_conv2d_padded_backward_input(v, &dX, dY, K, &work, g)
+    var work = [Float](repeating: .nan, count: ck_conv2d_forward_work_size(g))
+    ck_conv2d_forward(v, &Y, X, K, bias == .none ? nil : B, bias.c, &work, g)
+    work = [Float](repeating: .nan, count: ck_conv2d_backward_kernel_work_size(g))
+    ck_conv2d_backward_kernel(v, &dK, X, dY, &work, g)
+    work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(g))
+    ck_conv2d_backward_input(v, &dX, dY, K, &work, g)
     return (Y, dK, dX)
 }
 
@@ -89,6 +86,39 @@ struct PaddedConvKernelTests {
         PaddedConv(2, 3, 9, 20, 6, 3, 5, PH: 1, PW: 0, SH: 1, SW: 1), PaddedConv(2, 2, 10, 12, 9, 3, 3, PH: 0, PW: 2, SH: 2, SW: 1),
         PaddedConv(1, 3, 11, 14, 4, 5, 3, PH: 2, PW: 1, SH: 3, SW: 2), PaddedConv(3, 2, 7, 30, 5, 1, 4, PH: 0, PW: 1, SH: 1, SW: 3),
     ]
+
+    @Test("ck_conv2d_geometry_make: the output size of every shape, each refusal in order")
+    func geometryConstructor() {
+        for s in Self.shapes {
+            let g = s.geometry
+            #expect((Int(g.OH), Int(g.OW)) == (s.OH, s.OW), "\(s)")
+            #expect([g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.SH, g.SW].map(Int.init)
+                    == [s.N, s.C, s.H, s.W, s.O, s.KH, s.KW, s.PH, s.PW, s.SH, s.SW])
+        }
+        func status(_ N: Int32, _ C: Int32, _ H: Int32, _ W: Int32, _ O: Int32, _ KH: Int32, _ KW: Int32,
+                    _ PH: Int32 = 0, _ PW: Int32 = 0, _ SH: Int32 = 1, _ SW: Int32 = 1) -> ck_conv2d_status {
+            var g = ck_conv2d_geometry()
+            return ck_conv2d_geometry_make(&g, N, C, H, W, O, KH, KW, PH, PW, SH, SW)
+        }
+        let max = Int32(CK_CONV2D_MAX_PADDING_OR_STRIDE)
+        #expect(status(1, 1, 5, 5, 1, 3, 3) == CK_CONV2D_OK)
+        #expect(status(0, 1, 5, 5, 1, 3, 3) == CK_CONV2D_EMPTY)
+        #expect(status(1, 1, 5, 5, 1, 0, 3) == CK_CONV2D_EMPTY)
+        #expect(status(1, 1, 5, 5, 1, 3, 3, -1, 0) == CK_CONV2D_BAD_PADDING)
+        #expect(status(1, 1, 5, 5, 1, 3, 3, 0, 3) == CK_CONV2D_BAD_PADDING)    // as large as the kernel
+        #expect(status(1, 1, 5, 5, 1, 3, 3, 0, 0, 0, 1) == CK_CONV2D_BAD_STRIDE)
+        #expect(status(1, 1, 5, 5, 1, 3, 3, 0, 0, 1, max + 1) == CK_CONV2D_BAD_STRIDE)
+        #expect(status(1, 1, 5, 5, 1, 3, 3, 0, 0, 1, max) == CK_CONV2D_OK)
+        #expect(status(1, 1, 5, 5, 1, 8, 3, 1, 0) == CK_CONV2D_KERNEL_TOO_LARGE)  // 8 > 5 + 2
+        #expect(status(1, 1, 5, 5, 1, 7, 3, 1, 0) == CK_CONV2D_OK)              // 7 ≤ 5 + 2
+        #expect(status(1, 1, 3, 3, 1, 3, 3, 2, 2, 2, 2) == CK_CONV2D_OK)
+        // Too large, but the sizes are filled in: 65536 channels of a 65536-wide row.
+        var g = ck_conv2d_geometry()
+        #expect(ck_conv2d_geometry_make(&g, 1, 1, 1, 65536, 65536, 1, 1, 0, 0, 1, 1) == CK_CONV2D_TOO_LARGE)
+        #expect((g.OH, g.OW) == (1, 65536))
+        #expect(status(1, 1, 1, 65536, 32767, 1, 1) == CK_CONV2D_OK)
+        #expect(status(Int32.max, Int32.max, Int32.max, Int32.max, Int32.max, 1, 1) == CK_CONV2D_TOO_LARGE)
+    }
 
     @Test("forward (every bias mode) and kernel, input and bias gradients", arguments: variants)
     func againstReference(variant: ck_variant) {
@@ -134,23 +164,22 @@ struct PaddedConvKernelTests {
         }
     }
 
-    @Test("padding 0 and stride 1 give exactly the valid entry points' results", arguments: variants)
+    @Test("padding 0 and stride 1 need no workspace: the same results with none", arguments: variants)
     func validIsUnchanged(variant: ck_variant) {
         var rng = SeededGenerator(seed: 22)
         for (N, C, H, W, O, KH, KW) in [(2, 3, 7, 11, 5, 2, 4), (4, 1, 28, 28, 8, 5, 5), (3, 8, 12, 12, 16, 5, 5)] {
             let s = PaddedConv(N, C, H, W, O, KH, KW, P: 0, S: 1)
-            #expect(ck_conv2d_padded_forward_work_size(s.geometry) == 0)
-            #expect(ck_conv2d_padded_backward_kernel_work_size(s.geometry) == 0)
-            #expect(ck_conv2d_padded_backward_input_work_size(s.geometry) == 0)
+            #expect(ck_conv2d_forward_work_size(s.geometry) == 0)
+            #expect(ck_conv2d_backward_kernel_work_size(s.geometry) == 0)
+            #expect(ck_conv2d_backward_input_work_size(s.geometry) == 0)
             let X = randomFloats(N * C * H * W, &rng), K = randomFloats(O * C * KH * KW, &rng), B = randomFloats(O, &rng)
             let dY = randomFloats(N * O * s.OH * s.OW, &rng)
             let got = runPaddedConv(s, variant, X: X, K: K, B: B, bias: .channel, dY: dY)
             var Y = [Float](repeating: .nan, count: got.Y.count), dK = [Float](repeating: .nan, count: got.dK.count)
             var dX = [Float](repeating: .nan, count: got.dX.count)
-            let d = (Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW))
-            ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, d.0, d.1, d.2, d.3, d.4, d.5, d.6)
-            ck_conv2d_backward_kernel(variant, &dK, X, dY, d.0, d.1, d.2, d.3, d.4, d.5, d.6)
-            ck_conv2d_backward_input(variant, &dX, dY, K, nil, d.0, d.1, d.2, d.3, d.4, d.5, d.6)
+            ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, nil, s.geometry)
+            ck_conv2d_backward_kernel(variant, &dK, X, dY, nil, s.geometry)
+            ck_conv2d_backward_input(variant, &dX, dY, K, nil, s.geometry)
             #expect(got.Y == Y && got.dK == dK && got.dX == dX, "\(s)")
         }
     }

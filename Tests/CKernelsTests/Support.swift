@@ -60,3 +60,14 @@ let convShapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
     (2, 3, 11, 11, 5, 11, 11), (2, 4, 8, 15, 3, 1, 1), (1, 2, 13, 23, 4, 2, 7), (2, 2, 16, 16, 3, 3, 5),
     (2, 2, 14, 10, 3, 5, 3), (1, 1, 8, 8, 1, 1, 1), (2, 3, 15, 9, 6, 3, 3), (1, 2, 10, 13, 5, 5, 5),
 ]
+
+/// The kernels' geometry of X (N,C,H,W) padded by PH, PW and K (O,C,KH,KW) moved SH, SW at a
+/// time, from the one constructor; the test's shapes are valid ones.
+func convGeometry(_ N: Int, _ C: Int, _ H: Int, _ W: Int, _ O: Int, _ KH: Int, _ KW: Int,
+                  PH: Int = 0, PW: Int = 0, SH: Int = 1, SW: Int = 1) -> ck_conv2d_geometry {
+    var g = ck_conv2d_geometry()
+    let status = ck_conv2d_geometry_make(&g, Int32(N), Int32(C), Int32(H), Int32(W), Int32(O), Int32(KH), Int32(KW),
+                                         Int32(PH), Int32(PW), Int32(SH), Int32(SW))
+    precondition(status == CK_CONV2D_OK, "not a convolution: \((N, C, H, W, O, KH, KW, PH, PW, SH, SW))")
+    return g
+}

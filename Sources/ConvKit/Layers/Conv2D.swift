@@ -38,12 +38,21 @@ public final class Conv2D: BatchLayer {
     public let stride: Int
     /// The kernel, then the bias if there is one.
     public let parameters: [Parameter]
-    private let (C, H, W, O, KH, KW): (Int32, Int32, Int32, Int32, Int32, Int32)
+    /// The convolution of one sample; `shapes` holds it for each batch size the layer has run.
+    private let geometry: ConvGeometry
+    private var shapes: [Int: BatchShape] = [:]
     private var work = Buffer(count: 0)
 
+    /// The geometry of a batch and the one workspace the forward pass and both gradients share
+    /// (one at a time): computed once per batch size, not on every pass.
+    private struct BatchShape {
+        let geometry: ConvGeometry
+        let workCount: Int
+    }
+
     /// The most rows or columns of padding and the largest stride: far above any useful value,
-    /// low enough that sizes computed from them cannot overflow.
-    public static let maxPaddingOrStride = 1 << 12
+    /// low enough that sizes computed from them cannot overflow (`CK_CONV2D_MAX_PADDING_OR_STRIDE`).
+    public static let maxPaddingOrStride = ConvGeometry.maxPaddingOrStride
 
     /// A layer of `filters` kernels of `kernelHeight`×`kernelWidth` over samples of `input` (C, H, W)
     /// zero-padded by `padding` on every side, moved `stride` rows and columns at a time, with every
@@ -59,25 +68,20 @@ public final class Conv2D: BatchLayer {
             throw ShapeError("conv needs a C×H×W input, got \(shapeText(input))")
         }
         _ = try checkedCount(input, what: "conv input \(shapeText(input))")
-        let (c, h, w) = (input[0], input[1], input[2])
-        guard filters > 0, kernelHeight > 0, kernelWidth > 0 else {
-            throw ShapeError("conv needs positive filters and kernel size")
+        let g = ConvGeometry(n: 1, c: input[0], h: input[1], w: input[2], o: filters, kh: kernelHeight, kw: kernelWidth,
+                             padding: padding, stride: stride)
+        // A layer's own limits on its output and kernel come before the kernels' larger one.
+        let kernelShape = [filters, input[0], kernelHeight, kernelWidth]
+        if g.hasSizes {
+            _ = try checkedCount([g.O, g.OH, g.OW], what: "conv output \(shapeText([g.O, g.OH, g.OW]))")
+            _ = try checkedCount(kernelShape, what: "weight \(shapeText(kernelShape))")
         }
-        guard padding >= 0, padding < min(kernelHeight, kernelWidth), padding <= Self.maxPaddingOrStride else {
-            throw ShapeError("conv padding must be at least 0, less than the kernel size \(kernelHeight)×\(kernelWidth) and at most \(Self.maxPaddingOrStride), got \(padding)")
-        }
-        guard stride >= 1, stride <= Self.maxPaddingOrStride else {
-            throw ShapeError("conv stride must be between 1 and \(Self.maxPaddingOrStride), got \(stride)")
-        }
-        guard kernelHeight <= h + 2 * padding, kernelWidth <= w + 2 * padding else {
-            let padded = padding == 0 ? "" : " padded by \(padding)"
-            throw ShapeError("a \(kernelHeight)×\(kernelWidth) kernel does not fit a \(h)×\(w) input\(padded)")
-        }
+        try g.check()
+        geometry = g
         inputShape = input
-        outputShape = [filters, (h + 2 * padding - kernelHeight) / stride + 1, (w + 2 * padding - kernelWidth) / stride + 1]
-        _ = try checkedCount(outputShape, what: "conv output \(shapeText(outputShape))")
+        outputShape = [g.O, g.OH, g.OW]
         (self.padding, self.stride) = (padding, stride)
-        kernel = try Parameter(name: "weight", shape: [filters, c, kernelHeight, kernelWidth])
+        kernel = try Parameter(name: "weight", shape: kernelShape)
         switch bias {
         case .channel: self.bias = try Parameter(name: "bias", shape: [filters])
         case .untied: self.bias = try Parameter(name: "bias", shape: outputShape)
@@ -85,66 +89,85 @@ public final class Conv2D: BatchLayer {
         }
         biasMode = bias
         parameters = [kernel] + (self.bias.map { [$0] } ?? [])
-        (C, H, W, O, KH, KW) = (Int32(c), Int32(h), Int32(w), Int32(filters), Int32(kernelHeight), Int32(kernelWidth))
     }
 
     /// "conv O K" or "conv O KHxKW", then "pad P" and "stride S" unless 0 and 1, then "untied" or
     /// "nobias" when the bias is not per channel: the line `Architecture` builds this layer from.
     public var spec: String {
-        let size = KH == KW ? "\(KH)" : "\(KH)x\(KW)"
-        return "conv \(O) \(size)" + (padding == 0 ? "" : " pad \(padding)") + (stride == 1 ? "" : " stride \(stride)")
+        let (o, kh, kw) = (geometry.c.O, geometry.c.KH, geometry.c.KW)
+        let size = kh == kw ? "\(kh)" : "\(kh)x\(kw)"
+        return "conv \(o) \(size)" + (padding == 0 ? "" : " pad \(padding)") + (stride == 1 ? "" : " stride \(stride)")
             + (biasMode == .channel ? "" : " \(biasMode.rawValue == "none" ? "nobias" : biasMode.rawValue)")
     }
 
     /// The layer's name with its kernels, e.g. "Conv2D 8@5×5" or "Conv2D 32@3×3 pad 1 stride 2".
     public var description: String {
-        "Conv2D \(O)@\(KH)×\(KW)" + (padding == 0 ? "" : " pad \(padding)") + (stride == 1 ? "" : " stride \(stride)")
+        "Conv2D \(geometry.c.O)@\(geometry.c.KH)×\(geometry.c.KW)" + (padding == 0 ? "" : " pad \(padding)") + (stride == 1 ? "" : " stride \(stride)")
             + (biasMode == .untied ? " (untied bias)" : biasMode == .none ? " (no bias)" : "")
     }
 
     /// 2·C·KH·KW per output value: C·KH·KW multiply-adds.
-    public var forwardFlops: Int { 2 * outputCount * Int(C * KH * KW) }
+    public var forwardFlops: Int { 2 * outputCount * Int(geometry.c.C * geometry.c.KH * geometry.c.KW) }
 
-    private func geometry(batch: Int) -> ck_conv2d_geometry {
-        let (p, s) = (Int32(padding), Int32(stride))
-        return ck_conv2d_geometry(N: Int32(batch), C: C, H: H, W: W, O: O, KH: KH, KW: KW, PH: p, PW: p, SH: s, SW: s)
+    /// The convolution of a batch of `batch`. A batch the network accepts (`Sequential` bounds it
+    /// by 32-bit indexing) has a geometry; a caller passing a larger one breaks the contract.
+    private func geometry(batch: Int) -> ConvGeometry {
+        let g = geometry.batch(batch)
+        precondition(g.status == CK_CONV2D_OK, "Conv2D: a batch of \(batch) is too large for \(description)")
+        return g
+    }
+
+    /// The batch's geometry and workspace size, remembered per batch size.
+    private func shape(batch: Int) -> BatchShape {
+        if let shape = shapes[batch] { return shape }
+        let g = geometry(batch: batch)
+        let shape = BatchShape(geometry: g, workCount: max(g.forwardWorkCount, g.kernelGradientWorkCount, g.inputGradientWorkCount))
+        // Training sees one or two batch sizes; a caller running many others only refills this.
+        if shapes.count >= 16 { shapes.removeAll() }
+        shapes[batch] = shape
+        return shape
     }
 
     /// One workspace for the forward pass and both gradients (one at a time); none when the
     /// convolution is valid with stride 1.
     package func reserve(batch: Int) {
-        let g = geometry(batch: batch)
-        let needed = max(ck_conv2d_padded_forward_work_size(g), ck_conv2d_padded_backward_kernel_work_size(g),
-                         ck_conv2d_padded_backward_input_work_size(g))
+        let needed = shape(batch: batch).workCount
         if needed > work.count { work = Buffer(count: needed) }
     }
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
-        reserve(batch: batch)
-        infer(x, y, batch: batch, variant: pass.variant, workspace: work.pointer)
+        let shape = shape(batch: batch)
+        if shape.workCount > work.count { work = Buffer(count: shape.workCount) }
+        run(x, y, shape.geometry, variant: pass.variant, workspace: work.pointer)
     }
 
     /// The padded input (and the kernel with the output channel last, when strided): what the
     /// forward kernel needs, not the larger workspace of the gradients.
-    package func inferenceWorkspaceCount(batch: Int) -> Int { ck_conv2d_padded_forward_work_size(geometry(batch: batch)) }
+    package func inferenceWorkspaceCount(batch: Int) -> Int { geometry(batch: batch).forwardWorkCount }
 
     /// The forward pass in the caller's workspace: the training pass runs it in the layer's own.
+    /// Any number may run at once, so it keeps nothing: the geometry is made afresh (a few
+    /// integer operations in C), not looked up in `shapes`, which `forward` writes.
     package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
                        workspace: UnsafeMutablePointer<Float>?) {
-        ck_conv2d_padded_forward(variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c, workspace,
-                                 geometry(batch: batch))
+        run(x, y, geometry(batch: batch), variant: variant, workspace: workspace)
+    }
+
+    private func run(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, variant: Kernels.Variant,
+                     workspace: UnsafeMutablePointer<Float>?) {
+        ck_conv2d_forward(variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c, workspace, g.c)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                           _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
-        reserve(batch: batch)
-        let g = geometry(batch: batch)
-        ck_conv2d_padded_backward_kernel(variant.c, kernel.gradient.pointer, x, dy, work.pointer, g)
+        let shape = shape(batch: batch), g = shape.geometry.c
+        if shape.workCount > work.count { work = Buffer(count: shape.workCount) }
+        ck_conv2d_backward_kernel(variant.c, kernel.gradient.pointer, x, dy, work.pointer, g)
         if let bias {
-            ck_conv2d_backward_bias(bias.gradient.pointer, dy, biasMode.c, g.N, O, Int32(outputShape[1]), Int32(outputShape[2]))
+            ck_conv2d_backward_bias(bias.gradient.pointer, dy, biasMode.c, g.N, g.O, g.OH, g.OW)
         }
         if let dx {
-            ck_conv2d_padded_backward_input(variant.c, dx, dy, kernel.value.pointer, work.pointer, g)
+            ck_conv2d_backward_input(variant.c, dx, dy, kernel.value.pointer, work.pointer, g)
         }
     }
 }

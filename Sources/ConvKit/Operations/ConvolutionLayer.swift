@@ -28,7 +28,8 @@ public func conv2d(_ input: Tensor, kernel: Tensor, bias: Tensor? = nil, padding
     guard x[1] == k[1] else {
         throw ShapeError("input has \(x[1]) channels, kernel \(shapeText(kernel.shape)) expects \(k[1])")
     }
-    let g = try ConvGeometry(n: x[0], c: x[1], h: x[2], w: x[3], o: k[0], kh: k[2], kw: k[3], padding: padding, stride: stride)
+    let g = try ConvGeometry.checked(n: Int(x[0]), c: Int(x[1]), h: Int(x[2]), w: Int(x[3]), o: Int(k[0]), kh: Int(k[2]),
+                                     kw: Int(k[3]), padding: padding, stride: stride)
     var mode = CK_BIAS_NONE
     if let bias {
         if bias.shape == [g.O] { mode = CK_BIAS_CHANNEL }
@@ -37,10 +38,10 @@ public func conv2d(_ input: Tensor, kernel: Tensor, bias: Tensor? = nil, padding
     }
     var out = zeros(g.outputShape)
     let b = bias ?? zeros([1])
-    var work = [Float](repeating: 0, count: ck_conv2d_padded_forward_work_size(g.c))
+    var work = [Float](repeating: 0, count: g.forwardWorkCount)
     input.withPointer { xp in kernel.withPointer { kp in b.withPointer { bp in out.withMutablePointer { y in
         work.withUnsafeMutableBufferPointer { wk in
-            ck_conv2d_padded_forward(variant.c, y, xp, kp, mode == CK_BIAS_NONE ? nil : bp, mode, wk.baseAddress, g.c)
+            ck_conv2d_forward(variant.c, y, xp, kp, mode == CK_BIAS_NONE ? nil : bp, mode, wk.baseAddress, g.c)
         }
     } } } }
     return out
@@ -59,27 +60,27 @@ public func conv2d(_ input: Tensor, kernel: Tensor, bias: Tensor? = nil, padding
 public func conv2dKernelGradient(input: Tensor, outputGradient: Tensor, padding: Int = 0, stride: Int = 1,
                                  kernelSize: (height: Int, width: Int)? = nil,
                                  variant: Kernels.Variant = .simd) throws(ShapeError) -> Tensor {
-    let x = try dimensions(input, rank: 4, "input"), dy = try dimensions(outputGradient, rank: 4, "output gradient")
-    guard padding >= 0, padding <= Conv2D.maxPaddingOrStride else { throw ShapeError("padding must be from 0 to \(Conv2D.maxPaddingOrStride), got \(padding)") }
+    let x = try dimensions(input, rank: 4, "input").map(Int.init)
+    let dy = try dimensions(outputGradient, rank: 4, "output gradient").map(Int.init)
+    // Clamped, as C clamps it: a padding C refuses need not be added up first.
+    let p = Int(Int32(clamping: padding))
     let (kh, kw): (Int, Int)
     if let kernelSize { (kh, kw) = kernelSize }
-    else if stride == 1 { (kh, kw) = (Int(x[2]) + 2 * padding - Int(dy[2]) + 1, Int(x[3]) + 2 * padding - Int(dy[3]) + 1) }
+    else if stride == 1 { (kh, kw) = (x[2] + 2 * p - dy[2] + 1, x[3] + 2 * p - dy[3] + 1) }
     else { throw ShapeError("with stride \(stride) the kernel gradient needs kernelSize: the output size does not determine it") }
-    guard kh > 0, kw > 0, kh <= 1 << 20, kw <= 1 << 20 else {
+    guard kh > 0, kw > 0 else {
         throw ShapeError("output gradient \(shapeText(outputGradient.shape)) does not come from input \(shapeText(input.shape))")
     }
-    let g = try ConvGeometry(n: x[0], c: x[1], h: x[2], w: x[3], o: dy[1], kh: Int32(kh), kw: Int32(kw), padding: padding, stride: stride)
+    let g = try ConvGeometry.checked(n: x[0], c: x[1], h: x[2], w: x[3], o: dy[1], kh: kh, kw: kw, padding: padding, stride: stride)
     guard g.outputShape == outputGradient.shape else {
         throw ShapeError("output gradient \(shapeText(outputGradient.shape)) does not come from input \(shapeText(input.shape)) "
                          + "with a \(kh)×\(kw) kernel, padding \(padding), stride \(stride): expected \(shapeText(g.outputShape))")
     }
-    let shape = [Int(dy[1]), Int(x[1]), kh, kw]
-    try checkKernelSize(shape, "kernel gradient")
-    var out = zeros(shape)
-    var work = [Float](repeating: 0, count: ck_conv2d_padded_backward_kernel_work_size(g.c))
+    var out = zeros([dy[1], x[1], kh, kw])
+    var work = [Float](repeating: 0, count: g.kernelGradientWorkCount)
     input.withPointer { xp in outputGradient.withPointer { dyp in out.withMutablePointer { dk in
         work.withUnsafeMutableBufferPointer { wk in
-            ck_conv2d_padded_backward_kernel(variant.c, dk, xp, dyp, wk.baseAddress, g.c)
+            ck_conv2d_backward_kernel(variant.c, dk, xp, dyp, wk.baseAddress, g.c)
         }
     } } }
     return out
@@ -112,58 +113,28 @@ public func conv2dBiasGradient(outputGradient: Tensor, untied: Bool = false) thr
 public func conv2dInputGradient(outputGradient: Tensor, kernel: Tensor, padding: Int = 0, stride: Int = 1,
                                 inputSize: (height: Int, width: Int)? = nil,
                                 variant: Kernels.Variant = .simd) throws(ShapeError) -> Tensor {
-    let dy = try dimensions(outputGradient, rank: 4, "output gradient"), k = try dimensions(kernel, rank: 4, "kernel")
+    let dy = try dimensions(outputGradient, rank: 4, "output gradient").map(Int.init)
+    let k = try dimensions(kernel, rank: 4, "kernel").map(Int.init)
     guard dy[1] == k[0] else {
         throw ShapeError("output gradient has \(dy[1]) channels but the kernel \(shapeText(kernel.shape)) makes \(k[0])")
     }
-    guard padding >= 0, padding <= Conv2D.maxPaddingOrStride else { throw ShapeError("padding must be from 0 to \(Conv2D.maxPaddingOrStride), got \(padding)") }
+    let p = Int(Int32(clamping: padding))
     let (h, w): (Int, Int)
     if let inputSize { (h, w) = inputSize }
-    else if stride == 1 { (h, w) = (Int(dy[2]) + Int(k[2]) - 1 - 2 * padding, Int(dy[3]) + Int(k[3]) - 1 - 2 * padding) }
+    else if stride == 1 { (h, w) = (dy[2] + k[2] - 1 - 2 * p, dy[3] + k[3] - 1 - 2 * p) }
     else { throw ShapeError("with stride \(stride) the input gradient needs inputSize: the output size does not determine it") }
     guard h > 0, w > 0 else { throw ShapeError("a \(k[2])×\(k[3]) kernel with padding \(padding) leaves no input for output gradient \(shapeText(outputGradient.shape))") }
-    let (n, c) = (dy[0], k[1])
-    try checkKernelSize([Int(n), Int(c), h, w], "input gradient")
-    let g = try ConvGeometry(n: n, c: c, h: Int32(h), w: Int32(w), o: k[0], kh: k[2], kw: k[3], padding: padding, stride: stride)
+    let g = try ConvGeometry.checked(n: dy[0], c: k[1], h: h, w: w, o: k[0], kh: k[2], kw: k[3], padding: padding, stride: stride)
     guard g.outputShape == outputGradient.shape else {
         throw ShapeError("output gradient \(shapeText(outputGradient.shape)) does not come from a \(h)×\(w) input "
                          + "with kernel \(shapeText(kernel.shape)), padding \(padding), stride \(stride): expected \(shapeText(g.outputShape))")
     }
-    try checkKernelSize([Int(n), Int(k[0]), h + Int(k[2]), w + Int(k[3])], "padded output gradient")
-    var out = zeros([Int(n), Int(c), h, w])
-    var work = [Float](repeating: 0, count: ck_conv2d_padded_backward_input_work_size(g.c))
+    var out = zeros([dy[0], k[1], h, w])
+    var work = [Float](repeating: 0, count: g.inputGradientWorkCount)
     outputGradient.withPointer { dyp in kernel.withPointer { kp in out.withMutablePointer { dx in
         work.withUnsafeMutableBufferPointer { wk in
-            ck_conv2d_padded_backward_input(variant.c, dx, dyp, kp, wk.baseAddress, g.c)
+            ck_conv2d_backward_input(variant.c, dx, dyp, kp, wk.baseAddress, g.c)
         }
     } } }
     return out
-}
-
-/// The dimensions of one conv2d call, checked against each other: the kernel fits the padded
-/// input, 0 ≤ padding < kernel size, 1 ≤ stride, and every buffer fits the kernels' indexing.
-private struct ConvGeometry {
-    let c: ck_conv2d_geometry
-
-    init(n: Int32, c: Int32, h: Int32, w: Int32, o: Int32, kh: Int32, kw: Int32, padding: Int, stride: Int) throws(ShapeError) {
-        guard padding >= 0, padding < Int(min(kh, kw)) else {
-            throw ShapeError("padding must be at least 0 and less than the kernel size \(kh)×\(kw), got \(padding)")
-        }
-        guard stride >= 1, stride <= Conv2D.maxPaddingOrStride else {
-            throw ShapeError("stride must be from 1 to \(Conv2D.maxPaddingOrStride), got \(stride)")
-        }
-        guard Int(kh) <= Int(h) + 2 * padding, Int(kw) <= Int(w) + 2 * padding else {
-            throw ShapeError("a \(kh)×\(kw) kernel does not fit a \(h)×\(w) input" + (padding == 0 ? "" : " padded by \(padding)"))
-        }
-        let (p, s) = (Int32(padding), Int32(stride))
-        self.c = ck_conv2d_geometry(N: n, C: c, H: h, W: w, O: o, KH: kh, KW: kw, PH: p, PW: p, SH: s, SW: s)
-        try checkKernelSize(outputShape, "output")
-        try checkKernelSize([Int(n), Int(c), Int(h) + 2 * padding, Int(w) + 2 * padding], "padded input")
-        try checkKernelSize([Int(n), Int(o) + 7, OH, OW], "output with the channels last")
-    }
-
-    var O: Int { Int(c.O) }
-    var OH: Int { (Int(c.H) + 2 * Int(c.PH) - Int(c.KH)) / Int(c.SH) + 1 }
-    var OW: Int { (Int(c.W) + 2 * Int(c.PW) - Int(c.KW)) / Int(c.SW) + 1 }
-    var outputShape: [Int] { [Int(c.N), O, OH, OW] }
 }

@@ -1,0 +1,122 @@
+// The convolution's geometry, its workspaces and the ck_conv2d_* entry points. The output size,
+// and every check of a geometry's sizes, are written here once: Swift's ConvGeometry and every
+// kernel take a ck_conv2d_geometry this file made. The entry points pick a kernel by variant,
+// padding and stride (conv_internal.h lists the files the kernels live in).
+#include "conv_internal.h"
+
+// a·b·c·d ≤ INT32_MAX, for factors in 1 ... INT32_MAX: the kernels index a buffer with 32-bit
+// products.
+static int fits_int32(int64_t a, int64_t b, int64_t c, int64_t d) {
+    int64_t p = a;
+    const int64_t f[3] = {b, c, d};
+    for (int i = 0; i < 3; i++) {
+        if (p > INT32_MAX) return 0;
+        p *= f[i];  // both factors ≤ 2³¹: no overflow
+    }
+    return p <= INT32_MAX;
+}
+
+ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, int H, int W, int O, int KH, int KW,
+                                         int PH, int PW, int SH, int SW) {
+    if (N < 1 || C < 1 || H < 1 || W < 1 || O < 1 || KH < 1 || KW < 1) return CK_CONV2D_EMPTY;
+    if (PH < 0 || PW < 0 || PH >= KH || PW >= KW || PH > CK_CONV2D_MAX_PADDING_OR_STRIDE ||
+        PW > CK_CONV2D_MAX_PADDING_OR_STRIDE)
+        return CK_CONV2D_BAD_PADDING;
+    if (SH < 1 || SW < 1 || SH > CK_CONV2D_MAX_PADDING_OR_STRIDE || SW > CK_CONV2D_MAX_PADDING_OR_STRIDE)
+        return CK_CONV2D_BAD_STRIDE;
+    const int64_t HP = (int64_t)H + 2 * PH, WP = (int64_t)W + 2 * PW;  // the padded input
+    if (KH > HP || KW > WP) return CK_CONV2D_KERNEL_TOO_LARGE;
+    *g = (ck_conv2d_geometry){.N = N, .C = C, .H = H, .W = W, .O = O, .KH = KH, .KW = KW, .PH = PH, .PW = PW,
+                              .SH = SH, .SW = SW, .OH = (int)((HP - KH) / SH + 1), .OW = (int)((WP - KW) / SW + 1)};
+    // X, K, Y, the padded input and, when strided, dY with the output channel last (rounded up
+    // to whole vectors).
+    if (!fits_int32(N, C, HP, WP) || !fits_int32(O, C, KH, KW) || !fits_int32(N, O, g->OH, g->OW) ||
+        (is_strided(*g) && !fits_int32(N, channel_vectors(*g) * (int64_t)VL, g->OH, g->OW)))
+        return CK_CONV2D_TOO_LARGE;
+    return CK_CONV2D_OK;
+}
+
+// ---- workspaces ----
+
+size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g) {
+    return (is_padded(g) ? padded_size(g) : 0) + (is_strided(g) ? channel_last_kernel_size(g) : 0);
+}
+
+size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g) {
+    return (is_padded(g) ? padded_size(g) : 0) + (is_strided(g) ? channel_last_output_size(g) : 0);
+}
+
+size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
+    if (is_strided(g)) return channel_last_kernel_size(g) + channel_last_output_size(g);
+    return is_padded(g) ? padded_size(g) : 0;
+}
+
+// ---- entry points ----
+
+void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                       float *work, ck_conv2d_geometry g) {
+    if (is_padded(g)) {
+        conv_pad_input(work, X, g);
+        X = work;
+        work += padded_size(g);
+        g = without_padding(g);
+    }
+    if (!is_strided(g)) conv_forward_valid(v, Y, X, K, B, bias, g);
+    else if (v == CK_SIMD) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+    else conv_forward_scalar(Y, X, K, B, bias, g);
+}
+
+void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
+                               ck_conv2d_geometry g) {
+    if (is_padded(g)) {
+        conv_pad_input(work, X, g);
+        X = work;
+        work += padded_size(g);
+        g = without_padding(g);
+    }
+    if (v != CK_SIMD) conv_backward_kernel_scalar(dK, X, dY, g);
+    else if (!is_strided(g)) conv_backward_kernel_simd(dK, X, dY, g);
+    else conv_strided_backward_kernel_simd(dK, X, dY, g, work);
+}
+
+void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW) {
+    const size_t plane = (size_t)OH * OW;
+    if (bias == CK_BIAS_CHANNEL) {
+        // Eight running sums per channel rather than one: a single chain is bound by the add
+        // latency (LeNet's first layer sums 37 000 values per channel per batch).
+        for (int o = 0; o < O; o++) {
+            vf acc = vsplat(0.0f);
+            float tail = 0.0f;
+            const size_t nvec = plane / VL;
+            for (int n = 0; n < N; n++) {
+                const float *dYo = dY + ((size_t)n * O + o) * plane;
+                for (size_t v = 0; v < nvec; v++) acc += vload(dYo + v * VL);
+                for (size_t i = nvec * VL; i < plane; i++) tail += dYo[i];
+            }
+            dB[o] = vsum(acc) + tail;
+        }
+    } else if (bias == CK_BIAS_UNTIED) {
+        memcpy(dB, dY, sizeof(float) * O * plane);
+        for (int n = 1; n < N; n++) {
+            const float *dYn = dY + (size_t)n * O * plane;
+            #pragma omp simd
+            for (size_t i = 0; i < O * plane; i++) dB[i] += dYn[i];
+        }
+    }
+}
+
+void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
+                              ck_conv2d_geometry g) {
+    if (!is_padded(g) && !is_strided(g)) {
+        // Valid, stride 1: dY scattered straight into dX.
+        if (v == CK_SIMD) conv_backward_input_simd(dX, dY, K, g);
+        else conv_backward_input_scalar(dX, dY, K, g);
+    } else if (v == CK_SIMD && !is_strided(g)) {
+        // The valid input gradient of the padded plane, then its inside: the border is the
+        // gradient of the zeros, and dropped.
+        conv_backward_input_simd(work, dY, K, without_padding(g));
+        conv_crop_input(dX, work, g);
+    } else {
+        conv_backward_input_any(v, dX, dY, K, g, work);
+    }
+}

@@ -1,0 +1,133 @@
+// Private to CKernels: what the convolution's files share. One convolution, one geometry
+// (ck_conv2d_geometry, made and checked by ck_conv2d_geometry_make in conv_geometry.c): X (N,C,H,W)
+// zero-padded by PH rows above and below and PW columns left and right, K (O,C,KH,KW) moved SH
+// rows and SW columns at a time, Y (N,O,OH,OW). dX, dK and dY have the shapes of X, K and Y.
+//
+// The files, one job each:
+//   conv_geometry.c     the geometry, workspace sizes and the ck_conv2d_* entry points, which pick
+//                       a kernel by variant, padding and stride
+//   conv_reference.c    the scalar variants over an unpadded input (the reference)
+//   conv_forward.c      SIMD forward pass, unpadded, stride 1
+//   conv_kernel_grad.c  SIMD kernel gradient, unpadded, stride 1
+//   conv_input_grad.c   SIMD input gradient, unpadded, stride 1
+//   conv_padded.c       padding and stride: the padded copy, the channel-last copies, the strided
+//                       SIMD kernels and the input gradient of any padding and stride
+//   correlate.c         single-plane correlation and convolution (ck_correlate_*, ck_convolve_full)
+#ifndef CKERNELS_CONV_INTERNAL_H
+#define CKERNELS_CONV_INTERNAL_H
+
+#include "CKernels.h"
+#include "vec.h"
+
+// Shared between the files of the convolution, never exported from the library.
+#define CK_INTERNAL __attribute__((visibility("hidden")))
+
+static inline int is_padded(ck_conv2d_geometry g) { return g.PH != 0 || g.PW != 0; }
+static inline int is_strided(ck_conv2d_geometry g) { return g.SH != 1 || g.SW != 1; }
+
+// Multiply-adds of the valid correlation, ×2; the same count for both gradients.
+static inline double conv_flops(ck_conv2d_geometry g) { return 2.0 * g.N * g.O * g.OH * g.OW * g.C * g.KH * g.KW; }
+
+// g with the kernel size as constants: a FORCE_INLINE callee then unrolls its tap loops.
+FORCE_INLINE ck_conv2d_geometry with_kernel(ck_conv2d_geometry g, const int KH, const int KW) {
+    g.KH = KH;
+    g.KW = KW;
+    return g;
+}
+
+static inline float bias_at(const float *B, ck_bias bias, int o, int y, int x, int OH, int OW) {
+    switch (bias) {
+    case CK_BIAS_CHANNEL: return B[o];
+    case CK_BIAS_UNTIED: return B[((size_t)o * OH + y) * OW + x];
+    default: return 0.0f;
+    }
+}
+
+// ---- workspaces of padding and stride (conv_padded.c) ----
+// The padded input (N,C,H+2PH,W+2PW); K and dY with the output channel last, (C,KH,KW,OP) and
+// (N,OH,OW,OP), OP = O rounded up to a whole vector.
+
+static inline size_t padded_size(ck_conv2d_geometry g) { return (size_t)g.N * g.C * (g.H + 2 * g.PH) * (g.W + 2 * g.PW); }
+static inline int channel_vectors(ck_conv2d_geometry g) { return (g.O + VL - 1) / VL; }
+static inline size_t channel_last_kernel_size(ck_conv2d_geometry g) { return (size_t)g.C * g.KH * g.KW * channel_vectors(g) * VL; }
+static inline size_t channel_last_output_size(ck_conv2d_geometry g) { return (size_t)g.N * g.OH * g.OW * channel_vectors(g) * VL; }
+
+// The same convolution over X already padded: no padding left, the same OH and OW.
+static inline ck_conv2d_geometry without_padding(ck_conv2d_geometry g) {
+    g.H += 2 * g.PH;
+    g.W += 2 * g.PW;
+    g.PH = g.PW = 0;
+    return g;
+}
+
+// ---- the input gradient from its definition, unpadded, stride 1 ----
+
+// Plane dX[n,c] from the definition of the full convolution, dX[y][x] = sum over o, kh, kw of
+// dY[y-kh][x-kw]·K[kh][kw] for the taps that land inside dY, summed in that order. The scalar
+// variant (conv_reference.c) is this; the SIMD one (conv_input_grad.c) falls back on it,
+// vectorised, for planes narrower than a vector.
+FORCE_INLINE void input_grad_plane_direct(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n,
+                                          int c, const int vectorize) {
+    float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
+    for (int y = 0; y < g.H; y++) {
+        const int kh0 = y - g.OH + 1 > 0 ? y - g.OH + 1 : 0, kh1 = y < g.KH - 1 ? y : g.KH - 1;
+        for (int x = 0; x < g.W; x++) {
+            const int kw0 = x - g.OW + 1 > 0 ? x - g.OW + 1 : 0, kw1 = x < g.KW - 1 ? x : g.KW - 1;
+            float sum = 0.0f;
+            for (int o = 0; o < g.O; o++) {
+                const float *dYo = dY + ((size_t)n * g.O + o) * g.OH * g.OW;
+                const float *Ko = K + ((size_t)o * g.C + c) * g.KH * g.KW;
+                for (int kh = kh0; kh <= kh1; kh++) {
+                    if (vectorize) {
+                        for (int kw = kw0; kw <= kw1; kw++) sum += dYo[(y - kh) * g.OW + x - kw] * Ko[kh * g.KW + kw];
+                    } else {
+                        NO_VECTORIZE
+                        for (int kw = kw0; kw <= kw1; kw++) sum += dYo[(y - kh) * g.OW + x - kw] * Ko[kh * g.KW + kw];
+                    }
+                }
+            }
+            dXc[y * g.W + x] = sum;
+        }
+    }
+}
+
+// ---- kernels over an unpadded input (PH = PW = 0); each overwrites its output ----
+
+// conv_reference.c: forward and kernel gradient for any stride, input gradient for stride 1.
+CK_INTERNAL void conv_forward_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                     ck_conv2d_geometry g);
+CK_INTERNAL void conv_backward_kernel_scalar(float *dK, const float *X, const float *dY, ck_conv2d_geometry g);
+CK_INTERNAL void conv_backward_input_scalar(float *dX, const float *dY, const float *K, ck_conv2d_geometry g);
+
+// conv_forward.c, conv_kernel_grad.c, conv_input_grad.c: stride 1.
+CK_INTERNAL void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                   ck_conv2d_geometry g);
+CK_INTERNAL void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g);
+CK_INTERNAL void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g);
+
+// The valid stride-1 forward pass of either variant (the layer's and the single planes').
+static inline void conv_forward_valid(ck_variant v, float *Y, const float *X, const float *K, const float *B,
+                                      ck_bias bias, ck_conv2d_geometry g) {
+    if (v == CK_SIMD) conv_forward_simd(Y, X, K, B, bias, g);
+    else conv_forward_scalar(Y, X, K, B, bias, g);
+}
+
+// ---- padding and stride (conv_padded.c) ----
+
+// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros.
+CK_INTERNAL void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g);
+// dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
+CK_INTERNAL void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g);
+// Stride > 1, unpadded input. work: channel_last_kernel_size(g) floats.
+CK_INTERNAL void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                           ck_conv2d_geometry g, float *work);
+// Stride > 1, unpadded input. work: channel_last_output_size(g) floats.
+CK_INTERNAL void conv_strided_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g,
+                                                   float *work);
+// The input gradient for any padding and stride, from its definition (nothing padded): the
+// scalar variant from dY and K as they are, no workspace (work may be NULL); the SIMD one with
+// both channel-last, work: channel_last_kernel_size(g) + channel_last_output_size(g) floats.
+CK_INTERNAL void conv_backward_input_any(ck_variant v, float *dX, const float *dY, const float *K,
+                                         ck_conv2d_geometry g, float *work);
+
+#endif
