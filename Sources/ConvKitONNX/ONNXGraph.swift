@@ -62,11 +62,16 @@ struct ONNXGraph {
         current = name
     }
 
-    /// Renames the current tensor: the graph's output must carry the name users ask for.
-    mutating func renameCurrent(to name: String) {
-        guard let last = nodes.indices.last, nodes[last].output == [current] else { return }
-        nodes[last].output = [name]
-        current = name
+    /// Names the current tensor `name`, the graph's output: the last node's output is renamed,
+    /// or, when no node wrote it (a network without layers and without input scaling), an
+    /// Identity copies the input.
+    mutating func finish(output name: String) {
+        if let last = nodes.indices.last, nodes[last].output == [current] {
+            nodes[last].output = [name]
+            current = name
+        } else {
+            apply("Identity", name: name)
+        }
     }
 }
 

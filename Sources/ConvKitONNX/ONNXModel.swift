@@ -55,7 +55,7 @@ public struct ONNXModel: Sendable {
         for (index, layer) in network.layers.enumerated() {
             try graph.append(layer, index: index)
         }
-        graph.renameCurrent(to: "outputs")
+        graph.finish(output: "outputs")
 
         var metadata = extraMetadata
         metadata["convkit_version"] = ConvKit.version
