@@ -183,22 +183,41 @@ import ConvKitFiles
     func runtimeMatchesPredict(_ name: String) throws {
         let c = Self.cases.first { $0.name == name }!
         let dir = TemporaryDirectory()
-        let model = try Self.model(c)
-        let modelPath = dir.path + "/\(name).safetensors", onnxPath = dir.path + "/\(name).onnx"
-        try model.save(to: modelPath)
-        let export = try CLITests.run(["export", "--model", modelPath, "--out", onnxPath])
-        #expect(export.status == 0, "\(export.stderr)")
+        let modelPath = dir.path + "/\(name).safetensors"
+        try Self.model(c).save(to: modelPath)
+        try Self.expectRuntimeMatchesPredict(modelPath: modelPath, name: name, in: dir)
+    }
 
-        // Expected: the library's outputs for each image, which `convkit predict --json` prints
-        // (checked on the first image through the CLI itself).
+    @Test("a model that convkit train made (fashion recipe: measured scaling, trained batch norm) runs the same in ONNX Runtime",
+          .enabled(if: python != nil))
+    func trainedModelMatches() throws {
+        let dir = TemporaryDirectory()
+        let modelPath = dir.path + "/trained.safetensors"
+        let train = try CLITests.run(["train", "--arch", "fashion", "--epochs", "1", "--per-class", "6", "--test-per-class", "1",
+                                      "--batch", "16", "--save", modelPath])
+        try #require(train.status == 0, "\(train.stderr)")
+        try Self.expectRuntimeMatchesPredict(modelPath: modelPath, name: "trained fashion", in: dir)
+    }
+
+    /// Exports `modelPath` with `convkit export`, then compares ONNX Runtime's outputs on six
+    /// random images with the library's, which `convkit predict --json` prints (checked on the
+    /// first image through the CLI itself).
+    static func expectRuntimeMatchesPredict(modelPath: String, name: String, in dir: TemporaryDirectory,
+                                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let model = try Model.load(path: modelPath).model
+        let onnxPath = modelPath + ".onnx"
+        let export = try CLITests.run(["export", "--model", modelPath, "--out", onnxPath])
+        try #require(export.status == 0, "\(export.stderr)", sourceLocation: sourceLocation)
+
         let images = Self.images(for: model, count: 6)
         let expected = try images.map { try model.outputs(pixels: $0) }
-        let image = dir.write("first.\(c.architecture.input[0] == 1 ? "pgm" : "ppm")", Self.netpbm(images[0], shape: c.architecture.input))
+        let input = model.info.architecture.input
+        let image = dir.write("first.\(input[0] == 1 ? "pgm" : "ppm")", Self.netpbm(images[0], shape: input))
         let predict = try CLITests.run(["predict", "--model", modelPath, "--image", image, "--json"])
-        #expect(predict.status == 0, "\(predict.stderr)")
+        try #require(predict.status == 0, "\(predict.stderr)", sourceLocation: sourceLocation)
         let printed = try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [String: Any]
-        let printedOutputs = try #require(printed?["outputs"] as? [NSNumber]).map(\.floatValue)
-        #expect(printedOutputs == expected[0])
+        let printedOutputs = try #require(printed?["outputs"] as? [NSNumber], sourceLocation: sourceLocation).map(\.floatValue)
+        #expect(printedOutputs == expected[0], sourceLocation: sourceLocation)
 
         // ONNX Runtime gets pixel/255, as docs/onnx.md tells users to feed it.
         var floats: [UInt8] = []
@@ -209,13 +228,16 @@ import ConvKitFiles
         let inputPath = dir.write("images.f32", floats)
         let script = Self.packageRoot.appendingPathComponent("scripts/onnx_check.py").path
         let r = try Self.run(Self.python!, [script, onnxPath, inputPath])
-        try #require(r.status == 0, "onnx_check.py: \(r.stderr)")
-        let report = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
-        let rows = try #require(report["outputs"] as? [[NSNumber]]).map { $0.map(\.floatValue) }
-        #expect(report["opset"] as? [Int] == [17])
-        #expect((report["metadata"] as? [String: String])?["convkit_version"] == ConvKit.version)
-        #expect((report["output"] as? [String: Any])?["name"] as? String == "outputs")
-        try #require(rows.count == expected.count && zip(rows, expected).allSatisfy { $0.count == $1.count })
+        try #require(r.status == 0, "onnx_check.py: \(r.stderr)", sourceLocation: sourceLocation)
+        let report = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any], sourceLocation: sourceLocation)
+        let rows = try #require(report["outputs"] as? [[NSNumber]], sourceLocation: sourceLocation).map { $0.map(\.floatValue) }
+        #expect(report["opset"] as? [Int] == [17], sourceLocation: sourceLocation)
+        let metadata = report["metadata"] as? [String: String]
+        #expect(metadata?["convkit_version"] == ConvKit.version, sourceLocation: sourceLocation)
+        #expect(metadata?["classes"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] } == model.info.classes,
+                sourceLocation: sourceLocation)
+        #expect((report["output"] as? [String: Any])?["name"] as? String == "outputs", sourceLocation: sourceLocation)
+        try #require(rows.count == expected.count && zip(rows, expected).allSatisfy { $0.count == $1.count }, sourceLocation: sourceLocation)
 
         // Relative error on the scale of each image's outputs, |ort − convkit| / max_k |convkit_k|:
         // the two sum in different orders, and a value near zero that comes from cancelling
@@ -231,6 +253,6 @@ import ConvKitFiles
             }
         }
         print("ONNX \(name): max relative error \(worst) of the outputs' scale, \(worstPerValue) per value, over \(expected.count)×\(expected[0].count) outputs")
-        #expect(worst <= 1e-5, "\(name): max relative error \(worst)")
+        #expect(worst <= 1e-5, "\(name): max relative error \(worst)", sourceLocation: sourceLocation)
     }
 }
