@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "ConvKitFiles", targets: ["ConvKitFiles"]),
         // Training curves as SVG, kernels, feature maps and augmentations as PNG.
         .library(name: "ConvKitVisualization", targets: ["ConvKitVisualization"]),
+        // A model as an ONNX file, for ONNX Runtime and other tools (what `convkit export` writes).
+        .library(name: "ConvKitONNX", targets: ["ConvKitONNX"]),
         // Kernel and training-step benchmarks (what `convkit bench` runs).
         .library(name: "ConvKitBenchmark", targets: ["ConvKitBenchmark"]),
         // The raw C kernels, for callers who manage their own buffers.
@@ -28,12 +30,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The command-line trainer: flags, messages and hints live here, not in the libraries.
         .executableTarget(
             name: "convkit",
-            dependencies: ["ConvKit", "ConvKitFiles", "ConvKitVisualization", "ConvKitBenchmark",
+            dependencies: ["ConvKit", "ConvKitFiles", "ConvKitVisualization", "ConvKitBenchmark", "ConvKitONNX",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(name: "ConvKit", dependencies: ["CKernels"]),
@@ -41,6 +44,10 @@ let package = Package(
                 swiftSettings: turboJPEG?.swiftSettings ?? []),
         .target(name: "ConvKitVisualization", dependencies: ["ConvKit", "ConvKitFiles"]),
         .target(name: "ConvKitBenchmark", dependencies: ["ConvKit", "CKernels"]),
+        // Its own target so that only ONNX users build swift-protobuf's runtime. The Swift of
+        // onnx.proto is generated once, by scripts/generate-onnx-swift.sh, and committed.
+        .target(name: "ConvKitONNX", dependencies: ["ConvKit", "ConvKitFiles", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto"]),
         // The hot loops, in C: scalar and SIMD variants, OpenMP across independent work.
         .target(
             name: "CKernels",
@@ -53,7 +60,7 @@ let package = Package(
         // Runs ProcessGroup's collectives under mpirun for ProcessGroupTests (and times them).
         .executableTarget(name: "mpi-probe", dependencies: ["ConvKit"], path: "Tests/MPIProbe"),
         .testTarget(name: "CKernelsTests", dependencies: ["ConvKit", "CKernels"]),
-        .testTarget(name: "ConvKitTests", dependencies: ["ConvKit", "ConvKitFiles", "ConvKitVisualization", "ConvKitBenchmark", "CKernels"],
+        .testTarget(name: "ConvKitTests", dependencies: ["ConvKit", "ConvKitFiles", "ConvKitVisualization", "ConvKitBenchmark", "CKernels", "ConvKitONNX"],
                     exclude: ["Fixtures"]),  // read from the source tree by path; the scripts that made them sit beside them
     ]
 )

@@ -9,7 +9,7 @@ struct ConvKitCommand: ParsableCommand {
         commandName: "convkit",
         abstract: "Train and run small convolutional networks on the CPU.",
         version: ConvKit.version,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Plot.self, Show.self, Summary.self, Bench.self, Info.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, Plot.self, Show.self, Summary.self, Bench.self, Info.self]
     )
 
     /// As ArgumentParser's own `main`, but a failure is one line on stderr (no usage block after

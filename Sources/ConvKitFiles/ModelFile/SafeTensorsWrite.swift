@@ -64,8 +64,10 @@ extension SafeTensorsFile {
     }
 }
 
-/// Shared by every writer of files the user keeps (models, images).
-func writeAtomically(_ bytes: [UInt8], to path: String) throws(ModelFileError) {
+/// Shared by every writer of files the user keeps (models, images, ONNX exports): `bytes` to
+/// `path` through a temporary file in the same directory, fsync and rename, so a crash or a full
+/// disk leaves the old file or the new one, never half of one.
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws(ModelFileError) {
     let directory: String
     if let slash = path.lastIndex(of: "/") {
         directory = slash == path.startIndex ? "/" : String(path[..<slash])
