@@ -117,12 +117,23 @@ extension ONNXGraph {
         apply("Div", name: "normalized", extraInputs: [std])
     }
 
-    /// The nodes of one layer: `index` is its position in the network, which names its tensors
-    /// as `Sequential.namedParameters` names its parameters ("3.weight"). Throws for a layer type
-    /// ConvKit does not know how to export (a user's own `Layer`).
-    mutating func append(_ layer: any Layer, index: Int) throws(ONNXExportError) {
-        let prefix = "\(index)"
+    /// The nodes of one layer: `prefix` is its position in the network, which names its tensors
+    /// as `Sequential.namedParameters` names its parameters ("3.weight", "4.body.0.weight").
+    /// Throws for a layer type ConvKit does not know how to export (a user's own `Layer`);
+    /// `index` is the position of the top-level layer it belongs to, for the error.
+    mutating func append(_ layer: any Layer, prefix: String, index: Int) throws(ONNXExportError) {
         switch layer {
+        case let block as Residual:
+            // body(x) + shortcut(x): both branches read the block's input; the shortcut is the
+            // input itself unless it projects (1×1 conv and batch norm).
+            let input = current
+            for (k, inner) in block.body.enumerated() { try append(inner, prefix: "\(prefix).body.\(k)", index: index) }
+            let body = current
+            current = input
+            for (k, inner) in block.shortcut.enumerated() { try append(inner, prefix: "\(prefix).shortcut.\(k)", index: index) }
+            let skip = current
+            current = body
+            apply("Add", name: "\(prefix).add", extraInputs: [skip])
         case let conv as Conv2D:
             let kernel = conv.kernel.shape
             let p = conv.padding, s = conv.stride

@@ -53,7 +53,7 @@ public struct ONNXModel: Sendable {
         var graph = ONNXGraph(input: "image")
         graph.appendNormalization(normalization, sampleShape: network.inputShape)
         for (index, layer) in network.layers.enumerated() {
-            try graph.append(layer, index: index)
+            try graph.append(layer, prefix: "\(index)", index: index)
         }
         graph.finish(output: "outputs")
 

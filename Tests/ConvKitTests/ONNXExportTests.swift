@@ -62,6 +62,11 @@ import ConvKitFiles
              normalization: try! InputNormalization(means: [0.49, 0.48, 0.45], stds: [0.25, 0.24, 0.26])),
         Case(name: "fashion", architecture: Recipe.fashion.architecture(10), loss: .softmaxCrossEntropy, classes: 10,
              normalization: try! InputNormalization(mean: 0.286, std: 0.353)),
+        // Residual blocks: an identity shortcut, and a projection (stride 2, more channels).
+        Case(name: "resnet", architecture: Architecture(input: [3, 16, 16], spec: """
+            conv 8 3 pad 1, batchnorm, relu, residual(conv 8 3 pad 1, batchnorm, relu, conv 8 3 pad 1, batchnorm), relu,             residual(conv 16 3 pad 1 stride 2, batchnorm, relu, conv 16 3 pad 1, batchnorm), relu, globalavgpool, flatten, dense 5
+            """), loss: .softmaxCrossEntropy, classes: 5,
+             normalization: try! InputNormalization(means: [0.5, 0.45, 0.4], stds: [0.25, 0.25, 0.27])),
     ]
 
     /// A model of `c` with seeded PyTorch-style weights and batch norm's γ, β and running
@@ -71,7 +76,8 @@ import ConvKitFiles
                                     normalization: c.normalization))
         var generator = SeededGenerator(seed: seed)
         model.network.initialize(.pytorch, generator: &generator)
-        for case let norm as BatchNorm in model.network.layers {
+        let layers = model.network.layers.flatMap { ($0 as? Residual).map { $0.body + $0.shortcut } ?? [$0] }
+        for case let norm as BatchNorm in layers {
             func random(_ range: ClosedRange<Float>) throws -> Tensor {
                 try Tensor(shape: [norm.channels], scalars: (0..<norm.channels).map { _ in Float.random(in: range, using: &generator) })
             }
@@ -131,6 +137,13 @@ import ConvKitFiles
         #expect(proto.graph.initializer.first { $0.name == "input_std" }?.dims == [3, 1, 1])
         #expect(try ONNXModel(network).operators.first == "Conv")
         #expect(try network.onnx() == ONNXModel(network).bytes)
+    }
+
+    @Test("a layer of the user's own cannot be exported: a typed error naming its position")
+    func customLayerIsRefused() throws {
+        let flatten = try Reshape(flattening: [2, 3])
+        let network = try Sequential(inputShape: [2, 3], layers: [flatten, try Scale(features: 6)])
+        #expect(throws: ONNXExportError.unsupportedLayer(index: 1, layer: network.layers[1].description)) { try ONNXModel(network) }
     }
 
     @Test("scaling that does not fit the input and class names that do not fit the outputs are typed errors")
