@@ -17,11 +17,11 @@ struct LayerGradientTests {
         var dx = [Float](repeating: .nan, count: x.count)
 
         func energy() -> Double {
-            layer.forward(x, &y, batch: batch, pass: ForwardPass(variant: .simd, training: true))
+            layer.forward(x, &y, batch: batch, pass: Pass(variant: .simd, training: true))
             return zip(y, g).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
-        layer.forward(x, &y, batch: batch, pass: ForwardPass(variant: .simd, training: true))
-        layer.backward(x, y, g, &dx, batch: batch, variant: .simd)
+        layer.forward(x, &y, batch: batch, pass: Pass(variant: .simd, training: true))
+        layer.backward(x, y, g, &dx, batch: batch, pass: Pass(variant: .simd))
         let analytic = layer.parameters.map { $0.gradient.array }
 
         let h: Float = 1e-3

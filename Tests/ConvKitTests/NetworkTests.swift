@@ -40,10 +40,10 @@ struct NetworkTests {
         var dx = [Float](repeating: 0, count: 784)
         let conv = net.layers[0] as! Conv2D
         var y = [Float](repeating: 0, count: 3380), dY = [Float](repeating: 0, count: 3380)
-        conv.forward(x, &y, batch: 1, pass: ForwardPass(variant: .simd))
+        conv.forward(x, &y, batch: 1, pass: Pass(variant: .simd))
         net.batchLayers[1].backward(y, Array(UnsafeBufferPointer(start: sigmoidOutput(net), count: 3380)), gradientIntoSigmoid(net), &dY,
-                                    batch: 1, variant: .simd)
-        conv.backward(x, y, dY, &dx, batch: 1, variant: .simd)
+                                    batch: 1, pass: Pass(variant: .simd))
+        conv.backward(x, y, dY, &dx, batch: 1, pass: Pass(variant: .simd))
         try Self.expectDigest(dx, expected["input_gradient"] as! [String: Any], "input gradient")
 
         try SGD(parameters: net.parameters, learningRate: 0.1).step()

@@ -33,7 +33,7 @@ struct NormLayerTests {
         layer.weight.value.copy(from: [2, 0.5])
         layer.bias.value.copy(from: [1, -1])
         var y = [Float](repeating: .nan, count: x.count)
-        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .simd, training: true))
+        layer.forward(x, &y, batch: n, pass: Pass(variant: .simd, training: true))
 
         // Training: each channel of the output has mean β and standard deviation γ (up to ε).
         for c in 0..<2 {
@@ -52,7 +52,7 @@ struct NormLayerTests {
         // Inference: the running statistics, and nothing changes.
         layer.runningMean.value.copy(from: [0.5, -2])
         layer.runningVariance.value.copy(from: [4, 0.25])
-        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .scalar))
+        layer.forward(x, &y, batch: n, pass: Pass(variant: .scalar))
         for i in 0..<x.count {
             let c = (i / 9) % 2
             let expected = (Double(x[i]) - [0.5, -2][c]) / ([4, 0.25][c] + 1e-5).squareRoot() * [2, 0.5][c] + [1, -1][c]
@@ -67,18 +67,18 @@ struct NormLayerTests {
         let n = 8, x = Self.batch(layer, n, seed: 41, offset: 3)  // no zeros in x
         layer.reserve(batch: n)
         var y = [Float](repeating: .nan, count: x.count), dx = y
-        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .simd))
+        layer.forward(x, &y, batch: n, pass: Pass(variant: .simd))
         #expect(y == x)
-        layer.forward(x, &y, batch: n, pass: ForwardPass(variant: .simd, training: true, noiseKey: 99))
+        layer.forward(x, &y, batch: n, pass: Pass(variant: .simd, training: true, noiseKey: 99))
         let kept = (0..<x.count).filter { y[$0] != 0 }
         #expect(kept.count > x.count / 4 && kept.count < 3 * x.count / 4)
         for i in kept { #expect(y[i] == x[i] * 2) }
         let dy = [Float](repeating: 1, count: x.count)
-        layer.backward(x, y, dy, &dx, batch: n, variant: .scalar)
+        layer.backward(x, y, dy, &dx, batch: n, pass: Pass(variant: .scalar))
         for i in 0..<x.count { #expect(dx[i] == (y[i] == 0 ? 0 : 2)) }
         // Another layer position, another mask.
         var other = y
-        var pass = ForwardPass(variant: .simd, training: true, noiseKey: 99)
+        var pass = Pass(variant: .simd, training: true, noiseKey: 99)
         pass.layerIndex = 3
         layer.forward(x, &other, batch: n, pass: pass)
         #expect(other != y)

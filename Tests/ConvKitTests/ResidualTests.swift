@@ -245,7 +245,7 @@ struct ResidualTests {
         let x = [Float](repeating: 1, count: 4 * 64)
         func run(_ layerIndex: Int, first: Int, count: Int) -> [Float] {
             var y = [Float](repeating: 0, count: count * 64)
-            var pass = ForwardPass(variant: .simd, training: true, noiseKey: 77, firstSample: first)
+            var pass = Pass(variant: .simd, training: true, noiseKey: 77, firstSample: first)
             pass.layerIndex = layerIndex
             block.forward(x, &y, batch: count, pass: pass)
             return y
@@ -255,7 +255,7 @@ struct ResidualTests {
         #expect(Array(whole[128...]) == run(2, first: 2, count: 2))
         #expect(whole != run(3, first: 0, count: 4))
         var plain = [Float](repeating: 0, count: 4 * 64)
-        var pass = ForwardPass(variant: .simd, training: true, noiseKey: 77)
+        var pass = Pass(variant: .simd, training: true, noiseKey: 77)
         pass.layerIndex = 2
         try Dropout(input: [64], probability: 0.5).forward(x, &plain, batch: 4, pass: pass)
         #expect(whole != plain.map { $0 + 1 })  // not the same mask as a top-level dropout at position 2

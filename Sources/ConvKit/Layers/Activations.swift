@@ -25,14 +25,14 @@ public class Activation: BatchLayer {
         backwardKernel = backward
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         forwardKernel(pass.variant.c, y, x, batch * inputCount)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         guard let dx else { return }
-        backwardKernel(variant.c, dx, dy, y, batch * inputCount)
+        backwardKernel(pass.variant.c, dx, dy, y, batch * inputCount)
     }
 }
 

@@ -28,15 +28,15 @@ public final class AvgPool2D: BatchLayer {
     /// The layer's name with its window, e.g. "AvgPool2D 2×2".
     public var description: String { "AvgPool2D \(size)×\(size)" + (stride == size ? "" : " stride \(stride)") }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         ck_avgpool_forward(pass.variant.c, y, x, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                            Int32(size), Int32(stride))
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         guard let dx else { return }
-        ck_avgpool_backward(variant.c, dx, dy, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
+        ck_avgpool_backward(pass.variant.c, dx, dy, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                             Int32(size), Int32(stride))
     }
 }
@@ -63,13 +63,13 @@ public final class GlobalAvgPool2D: BatchLayer {
     /// "GlobalAvgPool2D".
     public var description: String { "GlobalAvgPool2D" }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         ck_global_avgpool_forward(pass.variant.c, y, x, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1] * inputShape[2]))
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         guard let dx else { return }
-        ck_global_avgpool_backward(variant.c, dx, dy, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1] * inputShape[2]))
+        ck_global_avgpool_backward(pass.variant.c, dx, dy, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1] * inputShape[2]))
     }
 }

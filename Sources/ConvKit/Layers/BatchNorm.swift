@@ -87,8 +87,8 @@ public final class BatchNorm: BatchLayer {
     /// About 4 operations per value: subtract, scale twice, shift.
     public var forwardFlops: Int { 4 * inputCount }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
-        guard pass.training else { return infer(x, y, batch: batch, variant: pass.variant, workspace: nil) }
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
+        guard pass.training else { return infer(x, y, batch: batch, pass: pass, workspace: nil) }
         let (n, c, s) = (Int32(batch), Int32(channels), Int32(planeSize))
         ck_batchnorm_statistics(pass.variant.c, batchMean.pointer, batchVariance.pointer, x, n, c, s)
         ck_batchnorm_forward(pass.variant.c, y, x, batchMean.pointer, batchVariance.pointer,
@@ -99,16 +99,16 @@ public final class BatchNorm: BatchLayer {
     }
 
     /// Normalised by the running statistics, which it only reads.
-    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                        workspace: UnsafeMutablePointer<Float>?) {
-        ck_batchnorm_forward(variant.c, y, x, runningMean.value.pointer, runningVariance.value.pointer,
+        ck_batchnorm_forward(pass.variant.c, y, x, runningMean.value.pointer, runningVariance.value.pointer,
                              weight.value.pointer, bias.value.pointer, epsilon, Int32(batch), Int32(channels), Int32(planeSize))
     }
 
     /// The gradient through the batch statistics of the last training forward pass.
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
-        ck_batchnorm_backward(variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
+        ck_batchnorm_backward(pass.variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
                               batchMean.pointer, batchVariance.pointer, weight.value.pointer, epsilon,
                               Int32(batch), Int32(channels), Int32(planeSize))
     }

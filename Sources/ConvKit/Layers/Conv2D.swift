@@ -135,7 +135,7 @@ public final class Conv2D: BatchLayer {
         if needed > work.count { work = Buffer(count: needed) }
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         let shape = shape(batch: batch)
         if shape.workCount > work.count { work = Buffer(count: shape.workCount) }
         run(x, y, shape.geometry, variant: pass.variant, workspace: work.pointer)
@@ -148,9 +148,9 @@ public final class Conv2D: BatchLayer {
     /// The forward pass in the caller's workspace: the training pass runs it in the layer's own.
     /// Any number may run at once, so it keeps nothing: the geometry is made afresh (a few
     /// integer operations in C), not looked up in `shapes`, which `forward` writes.
-    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                        workspace: UnsafeMutablePointer<Float>?) {
-        run(x, y, geometry(batch: batch), variant: variant, workspace: workspace)
+        run(x, y, geometry(batch: batch), variant: pass.variant, workspace: workspace)
     }
 
     private func run(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, variant: Kernels.Variant,
@@ -159,15 +159,15 @@ public final class Conv2D: BatchLayer {
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         let shape = shape(batch: batch), g = shape.geometry.c
         if shape.workCount > work.count { work = Buffer(count: shape.workCount) }
-        ck_conv2d_backward_kernel(variant.c, kernel.gradient.pointer, x, dy, work.pointer, g)
+        ck_conv2d_backward_kernel(pass.variant.c, kernel.gradient.pointer, x, dy, work.pointer, g)
         if let bias {
             ck_conv2d_backward_bias(bias.gradient.pointer, dy, biasMode.c, g.N, g.O, g.OH, g.OW)
         }
         if let dx {
-            ck_conv2d_backward_input(variant.c, dx, dy, kernel.value.pointer, work.pointer, g)
+            ck_conv2d_backward_input(pass.variant.c, dx, dy, kernel.value.pointer, work.pointer, g)
         }
     }
 }

@@ -82,17 +82,17 @@ final class CustomLayerAdapter: BatchLayer, @unchecked Sendable {
     var forwardFlops: Int { layer.forwardFlops }
     var description: String { layer.description }
 
-    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         run(x, y, batch: batch, training: pass.training)
     }
 
-    func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                workspace: UnsafeMutablePointer<Float>?) {
         run(x, y, batch: batch, training: false)
     }
 
     func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                  _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                  _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         let input = tensor(x, [batch] + inputShape), output = tensor(y, [batch] + outputShape)
         let outputGradient = tensor(dy, [batch] + outputShape)
         let inputGradient: Tensor = lock.withLock {

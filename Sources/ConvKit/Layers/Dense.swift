@@ -44,21 +44,21 @@ public final class Dense: BatchLayer {
         if needed > work.count { work = Buffer(count: needed) }
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         ck_dense_forward(pass.variant.c, y, x, weight.value.pointer, bias.value.pointer, Int32(batch), I, O)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
-        ck_dense_backward(variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
+        ck_dense_backward(pass.variant.c, dx, weight.gradient.pointer, bias.gradient.pointer, dy, x,
                           weight.value.pointer, Int32(batch), I, O)
     }
 
     /// One pass over the weights for backward and update together (see ck_dense_backward_sgd).
     package func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                 _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant, learningRate: Float) {
+                                 _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass, learningRate: Float) {
         reserve(batch: batch)
-        ck_dense_backward_sgd(variant.c, dx, weight.value.pointer, bias.value.pointer, dy, x, learningRate,
+        ck_dense_backward_sgd(pass.variant.c, dx, weight.value.pointer, bias.value.pointer, dy, x, learningRate,
                               work.pointer, Int32(batch), I, O)
     }
 }

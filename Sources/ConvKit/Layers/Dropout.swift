@@ -37,25 +37,25 @@ public final class Dropout: BatchLayer {
         if batch * inputCount > mask.count { mask = Buffer(count: batch * inputCount) }
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         masked = pass.training && probability > 0
-        guard masked else { return infer(x, y, batch: batch, variant: pass.variant, workspace: nil) }
+        guard masked else { return infer(x, y, batch: batch, pass: pass, workspace: nil) }
         reserve(batch: batch)
         ck_dropout_forward(pass.variant.c, y, mask.pointer, x, probability, Self.key(pass.noiseKey, layer: pass.layerIndex),
                            pass.firstSample, Int32(batch), Int32(inputCount))
     }
 
     /// The identity, without touching `masked`, which is the training pass's business.
-    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                        workspace: UnsafeMutablePointer<Float>?) {
         y.update(from: x, count: batch * inputCount)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         guard let dx else { return }
         if masked {
-            ck_dropout_backward(variant.c, dx, dy, mask.pointer, Int32(batch), Int32(inputCount))
+            ck_dropout_backward(pass.variant.c, dx, dy, mask.pointer, Int32(batch), Int32(inputCount))
         } else {
             dx.update(from: dy, count: batch * inputCount)
         }

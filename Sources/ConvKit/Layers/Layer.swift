@@ -97,12 +97,13 @@ extension Layer {
 /// nothing is allocated per step. Not public: a caller could hand it pointers to too little
 /// memory. `backward` overwrites the parameter gradients (the loss gradient already carries the
 /// 1/N of the batch mean).
-/// What a forward pass is for and how it runs. Training differs from inference where a layer
-/// says so: batch norm normalises by the batch's own statistics (and updates its running ones),
+/// What a pass over a layer is for and how it runs, forward or backward: every `BatchLayer`
+/// call takes one, so the variant and the training flags travel together. Training differs from
+/// inference where a layer says so: batch norm normalises by the batch's own statistics (and updates its running ones),
 /// dropout drops. Random choices come from a hash of `noiseKey` and the sample's position in the
 /// whole batch, never from a generator's state, so they are the same on any thread count, in
 /// any share of a batch, and after a resume.
-package struct ForwardPass: Sendable {
+package struct Pass: Sendable {
     /// Which implementation of the C kernels runs.
     package var variant: Kernels.Variant
     /// A training step (true) or inference.
@@ -125,11 +126,11 @@ package protocol BatchLayer: Layer {
     /// Grows workspaces for batches of up to `batch` samples.
     func reserve(batch: Int)
     /// y = layer(x); x is (batch, inputShape), y (batch, outputShape).
-    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass)
+    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass)
     /// Parameter gradients from dy, and dx when asked for (the first layer needs none).
     /// x and y are what forward saw and gave.
     func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                  _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant)
+                  _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass)
     /// Floats of scratch `infer` needs for a batch of `batch` samples: 0 unless the layer says
     /// otherwise.
     func inferenceWorkspaceCount(batch: Int) -> Int
@@ -139,13 +140,13 @@ package protocol BatchLayer: Layer {
     /// so any number of calls may run at once on one layer. The default runs `forward`, which is
     /// right for a layer whose forward pass writes nothing of its own; a layer that keeps a
     /// workspace or a flag overrides it, and its `forward` calls it where the two agree.
-    func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                workspace: UnsafeMutablePointer<Float>?)
     /// `backward`, then a plain SGD step W −= lr·dW on each parameter while its gradient is still
     /// in cache. dx is computed with the weights of the forward pass. A layer may fuse the two and
     /// leave its parameters' `gradient` buffers unwritten.
     func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                         _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant, learningRate: Float)
+                         _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass, learningRate: Float)
 }
 
 extension BatchLayer {
@@ -153,14 +154,14 @@ extension BatchLayer {
 
     package func inferenceWorkspaceCount(batch: Int) -> Int { 0 }
 
-    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                        workspace: UnsafeMutablePointer<Float>?) {
-        forward(x, y, batch: batch, pass: ForwardPass(variant: variant))
+        forward(x, y, batch: batch, pass: pass)
     }
 
     package func backwardThenSGD(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                 _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant, learningRate: Float) {
-        backward(x, y, dy, dx, batch: batch, variant: variant)
+                                 _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass, learningRate: Float) {
+        backward(x, y, dy, dx, batch: batch, pass: pass)
         for p in parameters { ck_sgd_update(p.value.pointer, p.gradient.pointer, learningRate, 0, p.count) }
     }
 }

@@ -39,13 +39,13 @@ public final class MaxPool2D: BatchLayer {
         capacity = batch
     }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         reserve(batch: batch)
         pool(x, y, argmax: argmax, batch: batch)
     }
 
     /// No argmax: where each maximum came from only matters to a backward pass.
-    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                        workspace: UnsafeMutablePointer<Float>?) {
         pool(x, y, argmax: nil, batch: batch)
     }
@@ -56,7 +56,7 @@ public final class MaxPool2D: BatchLayer {
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         guard let dx else { return }
         ck_maxpool_backward(dx, dy, argmax, Int32(batch), Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]),
                             Int32(outputShape[1]), Int32(outputShape[2]))

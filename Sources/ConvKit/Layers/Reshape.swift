@@ -30,12 +30,12 @@ public final class Reshape: BatchLayer {
     /// The layer's name with its output shape, e.g. "Reshape 256".
     public var description: String { "Reshape \(shapeText(outputShape))" }
 
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         y.update(from: x, count: batch * inputCount)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         dx?.update(from: dy, count: batch * inputCount)
     }
 }

@@ -141,7 +141,7 @@ public final class Residual: BatchLayer {
     /// Inner layers' random choices are keyed apart from the other layers' by a key of the
     /// block's own (the step's key mixed with the block's position), and from each other by their
     /// position inside it: the body's first, then the shortcut's.
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: ForwardPass) {
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
         reserve(batch: batch)
         var inner = pass
         inner.noiseKey = Dropout.key(pass.noiseKey, layer: pass.layerIndex)
@@ -163,27 +163,27 @@ public final class Residual: BatchLayer {
 
     /// dy goes to both branches unchanged; dx = (body's dx) + (shortcut's dx).
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, variant: Kernels.Variant) {
-        Self.backward(bodyLayers, x, bodyOutputs, bodyGradients, dy, dx, batch: batch, variant: variant)
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
+        Self.backward(bodyLayers, x, bodyOutputs, bodyGradients, dy, dx, batch: batch, pass: pass)
         guard !shortcutLayers.isEmpty else {
-            if let dx { ck_add(variant.c, dx, dx, dy, batch * inputCount) }
+            if let dx { ck_add(pass.variant.c, dx, dx, dy, batch * inputCount) }
             return
         }
         let shortcutDx = dx == nil ? nil : shortcutInputGradient.pointer
-        Self.backward(shortcutLayers, x, shortcutOutputs, shortcutGradients, dy, shortcutDx, batch: batch, variant: variant)
-        if let dx, let shortcutDx { ck_add(variant.c, dx, dx, shortcutDx, batch * inputCount) }
+        Self.backward(shortcutLayers, x, shortcutOutputs, shortcutGradients, dy, shortcutDx, batch: batch, pass: pass)
+        if let dx, let shortcutDx { ck_add(pass.variant.c, dx, dx, shortcutDx, batch * inputCount) }
     }
 
     /// Backward through one branch, last layer first: layer k reads its input (x or the output of
     /// layer k − 1), its output and the gradient of that output (dy for the last layer).
     private static func backward(_ layers: [any BatchLayer], _ x: UnsafePointer<Float>, _ outputs: [BatchBuffer],
                                  _ gradients: [BatchBuffer], _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
-                                 batch: Int, variant: Kernels.Variant) {
+                                 batch: Int, pass: Pass) {
         for k in layers.indices.reversed() {
             let input = k == 0 ? x : UnsafePointer(outputs[k - 1].pointer)
             let outputGradient = k == layers.count - 1 ? dy : UnsafePointer(gradients[k].pointer)
             let inputGradient = k == 0 ? dx : gradients[k - 1].pointer
-            layers[k].backward(input, UnsafePointer(outputs[k].pointer), outputGradient, inputGradient, batch: batch, variant: variant)
+            layers[k].backward(input, UnsafePointer(outputs[k].pointer), outputGradient, inputGradient, batch: batch, pass: pass)
         }
     }
 
@@ -195,7 +195,7 @@ public final class Residual: BatchLayer {
 
     /// The body's last layer writes y, the shortcut's output is added to it; everything else
     /// goes to `workspace`.
-    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, variant: Kernels.Variant,
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
                        workspace: UnsafeMutablePointer<Float>?) {
         let buffers = (workspace!, workspace! + batch * widest)
         let scratchCount = inferenceWorkspaceCount(batch: batch) - 2 * batch * widest
@@ -204,15 +204,15 @@ public final class Residual: BatchLayer {
         var source = x
         for (k, layer) in bodyLayers.enumerated() {
             let target = k == bodyLayers.count - 1 ? y : buffer(k)
-            layer.infer(source, target, batch: batch, variant: variant, workspace: scratch)
+            layer.infer(source, target, batch: batch, pass: pass, workspace: scratch)
             source = UnsafePointer(target)
         }
         source = x
         for (k, layer) in shortcutLayers.enumerated() {
-            layer.infer(source, buffer(k), batch: batch, variant: variant, workspace: scratch)
+            layer.infer(source, buffer(k), batch: batch, pass: pass, workspace: scratch)
             source = UnsafePointer(buffer(k))
         }
-        ck_add(variant.c, y, y, source, batch * outputCount)
+        ck_add(pass.variant.c, y, y, source, batch * outputCount)
     }
 }
 

@@ -63,7 +63,7 @@ extension Sequential {
         var source = x
         for (i, layer) in batchLayers.enumerated() {
             let target = i == batchLayers.count - 1 ? y : workspace.activation(i)
-            layer.infer(source, target, batch: batch, variant: variant, workspace: workspace.scratchPointer)
+            layer.infer(source, target, batch: batch, pass: Pass(variant: variant), workspace: workspace.scratchPointer)
             source = UnsafePointer(target)
         }
     }
@@ -78,6 +78,6 @@ extension Sequential {
     package func infer(layer index: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int,
                        workspace: InferenceWorkspace) {
         precondition(batch <= workspace.batch, "batch \(batch) over the workspace's \(workspace.batch)")
-        batchLayers[index].infer(x, y, batch: batch, variant: variant, workspace: workspace.scratchPointer)
+        batchLayers[index].infer(x, y, batch: batch, pass: Pass(variant: variant), workspace: workspace.scratchPointer)
     }
 }

@@ -161,12 +161,12 @@ public final class Sequential: @unchecked Sendable {
     package var outputGradient: UnsafeMutablePointer<Float> { gradients[batchLayers.count].pointer }
 
     /// The forward pass over the first `batch` samples of `input`: inference unless `training`
-    /// (see `ForwardPass`), where `noiseKey` and `firstSample` place the call's random choices.
+    /// (see `Pass`), where `noiseKey` and `firstSample` place the call's random choices.
     /// It writes the network's buffers and the layers' workspaces for `backward`, so it is part of
     /// training, one call at a time; inference that may run alongside other calls is `infer`.
     package func forward(batch: Int, training: Bool = false, noiseKey: UInt64 = 0, firstSample: Int = 0) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
-        var pass = ForwardPass(variant: variant, training: training, noiseKey: noiseKey, firstSample: firstSample)
+        var pass = Pass(variant: variant, training: training, noiseKey: noiseKey, firstSample: firstSample)
         for (i, layer) in batchLayers.enumerated() {
             pass.layerIndex = i
             layer.forward(activations[i].pointer, activations[i + 1].pointer, batch: batch, pass: pass)
@@ -183,10 +183,10 @@ public final class Sequential: @unchecked Sendable {
             let dx = i == 0 ? nil : gradients[i].pointer
             if let fusedSGD, fusedSGD.layers[i] {
                 batchLayers[i].backwardThenSGD(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
-                                               dx, batch: batch, variant: variant, learningRate: fusedSGD.rate)
+                                               dx, batch: batch, pass: Pass(variant: variant), learningRate: fusedSGD.rate)
             } else {
                 batchLayers[i].backward(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
-                                        dx, batch: batch, variant: variant)
+                                        dx, batch: batch, pass: Pass(variant: variant))
             }
         }
     }

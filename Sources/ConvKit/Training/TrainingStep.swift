@@ -118,7 +118,7 @@ package final class TrainingStep {
     }
 
     /// One step on `batch` (1 to `batchSize` samples) at `learningRate`, with `noiseKey` keying its
-    /// random choices (`ForwardPass.noiseKey`). Σ over shares r of (∂E_r/∂W)·m_r/n, where E_r is
+    /// random choices (`Pass.noiseKey`). Σ over shares r of (∂E_r/∂W)·m_r/n, where E_r is
     /// the mean loss over share r's m_r samples: the gradient of the whole batch's mean loss. A
     /// loss that is not finite leaves every weight and the layers' state as they were; with
     /// `checkingWeights`, a weight that is not finite after the update is reported too. Throws
@@ -257,7 +257,7 @@ extension Sequential {
     }
 }
 
-/// A step's `ForwardPass.noiseKey`: the run's seed and the step's number, mixed (SplitMix64's
+/// A step's `Pass.noiseKey`: the run's seed and the step's number, mixed (SplitMix64's
 /// finaliser) so that neighbouring steps get unrelated keys.
 package func noiseKey(seed: UInt64, step: Int) -> UInt64 {
     var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: step + 1)
