@@ -5,8 +5,9 @@ import ConvKitFiles
 
 /// `convkit train` with residual blocks on an image folder and on CIFAR-format files, the
 /// `resnet` preset, and the model files in PyTorch: a strict `load_state_dict` into the module
-/// scripts/torch_load_check.py builds, and the same outputs. The PyTorch half runs when a python
-/// with torch is found: $CONVKIT_TORCH_PYTHON, else the package's .venv-torch.
+/// scripts/torch_load_check.py builds, and the same outputs. The PyTorch tests run when a python
+/// with torch is found ($CONVKIT_TORCH_PYTHON, else the package's .venv-torch) and are skipped,
+/// visibly, when none is.
 @Suite(.serialized) struct CLIResidualTests {
     static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -50,8 +51,13 @@ import ConvKitFiles
 
     static let layers = ResidualTests.issueSpec
 
-    @Test("--layers with residual blocks trains on an image folder; the model loads strictly into PyTorch")
-    func imageFolder() throws {
+    @Test("--layers with residual blocks trains on an image folder")
+    func imageFolder() throws { try Self.folderRun(torch: false) }
+
+    @Test("a model with residual blocks from an image folder loads strictly into PyTorch", .enabled(if: torchPython != nil))
+    func imageFolderInPyTorch() throws { try Self.folderRun(torch: true) }
+
+    static func folderRun(torch: Bool) throws {
         let dir = TemporaryDirectory()
         _ = DataSetTests.imageFolder(in: dir)
         let model = dir.path + "/m.safetensors"
@@ -66,7 +72,7 @@ import ConvKitFiles
         #expect(saved.network.namedState.first { $0.name == "5.shortcut.1.num_batches_tracked" }?.parameter.value.array == [6])
         let summary = try CLITests.run(["summary", "--model", model])
         #expect(summary.status == 0 && summary.stdout.contains("  shortcut.1 BatchNorm2d 32"), "\(summary.stdout)")
-        if Self.torchPython != nil {
+        if torch {
             let loaded = try Self.strictLoad(model)
             #expect(loaded.status == 0, "\(loaded.output)")
             let keys = loaded.output.split(separator: "\n").map(String.init)
@@ -74,8 +80,13 @@ import ConvKitFiles
         }
     }
 
-    @Test("--layers with residual blocks trains on CIFAR-format files; PyTorch loads it strictly and gives the same outputs")
-    func cifarFiles() throws {
+    @Test("--layers with residual blocks trains on CIFAR-format files")
+    func cifarFiles() throws { try Self.cifarRun(torch: false) }
+
+    @Test("a model with residual blocks from CIFAR files loads strictly into PyTorch and gives the same outputs", .enabled(if: torchPython != nil))
+    func cifarFilesInPyTorch() throws { try Self.cifarRun(torch: true) }
+
+    static func cifarRun(torch: Bool) throws {
         let dir = TemporaryDirectory()
         for name in CIFAR.Kind.cifar10.files(.train) + CIFAR.Kind.cifar10.files(.test) {
             dir.write(name, (0..<10).flatMap { DataSetTests.cifarRecord([UInt8($0)], seed: $0 * 3 + name.count) })
@@ -85,7 +96,7 @@ import ConvKitFiles
                                   "--epochs", "1", "--batch", "8", "--save", model])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try Model.load(path: model).model.info.architecture.spec == Self.layers)
-        if Self.torchPython != nil, let convkit = CLITests.executable {
+        if torch, let convkit = CLITests.executable {
             let check = try Self.python(["scripts/torch_load_check.py", model, "--convkit", convkit, "--data", dir.path, "--images", "4"])
             #expect(check.status == 0, "\(check.output)")
             #expect(check.output.contains("same class in PyTorch and ConvKit"), "\(check.output)")
@@ -93,7 +104,12 @@ import ConvKitFiles
     }
 
     @Test("--arch resnet needs --data, trains on CIFAR-format files, and its summary lists the blocks")
-    func resnetPreset() throws {
+    func resnetPreset() throws { try Self.presetRun(torch: false) }
+
+    @Test("an --arch resnet model loads strictly into PyTorch", .enabled(if: torchPython != nil))
+    func resnetPresetInPyTorch() throws { try Self.presetRun(torch: true) }
+
+    static func presetRun(torch: Bool) throws {
         let r = try CLITests.run(["train", "--arch", "resnet"])
         CLITests.expectOneLineFailure(r, status: 64, mentioning: "--arch resnet needs --data")
         let summary = try CLITests.run(["summary", "--arch", "resnet"])
@@ -110,7 +126,7 @@ import ConvKitFiles
         #expect(t.status == 0, "\(t.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(t.stdout.utf8)) as? [String: Any]
         #expect(json?["layers"] as? String == Recipe.resnetSpec(classes: 10))
-        if Self.torchPython != nil {
+        if torch {
             let loaded = try Self.strictLoad(model)
             #expect(loaded.status == 0, "\(loaded.output)")
         }
