@@ -14,8 +14,27 @@ import ConvKitFiles
     static let torchPython: String? = {
         let candidates: [String?] = [ProcessInfo.processInfo.environment["CONVKIT_TORCH_PYTHON"],
                           package.appendingPathComponent(".venv-torch/bin/python").path]
-        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) && imports(torch: $0) }
     }()
+
+    /// Whether `python` runs and imports torch and safetensors.
+    static func imports(torch python: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", "import torch, safetensors"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    @Test("CONVKIT_TORCH_PYTHON, when set (CI sets it), imports torch, so the PyTorch checks below run",
+          .enabled(if: ProcessInfo.processInfo.environment["CONVKIT_TORCH_PYTHON"] != nil))
+    func namedPythonWorks() {
+        #expect(Self.torchPython == ProcessInfo.processInfo.environment["CONVKIT_TORCH_PYTHON"],
+                "CONVKIT_TORCH_PYTHON=\(ProcessInfo.processInfo.environment["CONVKIT_TORCH_PYTHON"]!) cannot import torch and safetensors")
+    }
 
     /// Runs python with `arguments` in the package directory: (status, stdout and stderr).
     static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
