@@ -173,12 +173,60 @@ FORCE_INLINE float input_grad_dot(const float *dYt, const float *Kt, ck_conv2d_g
     return vsum(acc);
 }
 
+// XT elements (y, x), (y, x+SW), ... of the same plane with the same taps, each summed exactly as
+// input_grad_dot: XT independent accumulators share each weight load, and the columns of dY
+// follow from the first element's without a division. Needs x and x+(XT-1)·SW inside the
+// columns every one of whose taps kw0, kw0+SW, ... ≤ kw1 lands on an output column.
+FORCE_INLINE void input_grad_dot_tile(float *out, const float *dYt, const float *Kt, ck_conv2d_geometry g, int n,
+                                      int c, int y, int x, int kh0, int kh1, int kw0, int kw1, const int XT) {
+    const int OP = channel_vectors(g) * VL;
+    vf acc[16];
+    for (int t = 0; t < XT; t++) acc[t] = vsplat(0.0f);
+    for (int kh = kh0; kh <= kh1; kh += g.SH) {
+        const int oy = (y + g.PH - kh) / g.SH;
+        for (int kw = kw0; kw <= kw1; kw += g.SW) {
+            const float *d = dYt + (((size_t)n * g.OH + oy) * g.OW + (x + g.PW - kw) / g.SW) * OP;
+            const float *k = Kt + (((size_t)c * g.KH + kh) * g.KW + kw) * OP;
+            for (int v = 0; v < OP; v += VL) {
+                const vf w = vload(k + v);
+                for (int t = 0; t < XT; t++) acc[t] += vload(d + (size_t)t * OP + v) * w;
+            }
+        }
+    }
+    for (int t = 0; t < XT; t++) out[t * g.SW] = vsum(acc[t]);
+}
+
+// Row y of plane dXc (its taps kh0 ..< kh1) from dYt and Kt. Columns whose taps all land inside
+// dY, [xlo, xhi], go SW classes at a time (x ≡ x0 mod SW share their taps) in tiles of 8 and 4
+// elements; the border columns and what is left one at a time.
+FORCE_INLINE void input_grad_row_channel_last(float *dXc, const float *dYt, const float *Kt, ck_conv2d_geometry g,
+                                              int n, int c, int y, int kh0, int kh1) {
+    float *row = dXc + (size_t)y * g.W;
+    int xlo = g.KW - 1 - g.PW, xhi = (g.OW - 1) * g.SW - g.PW;
+    if (xlo < 0) xlo = 0;
+    if (xhi > g.W - 1) xhi = g.W - 1;
+    for (int x = 0; x < g.W; x++) {
+        if (x >= xlo && x <= xhi) continue;
+        int kw0, kw1;
+        taps_reaching(x + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
+        row[x] = input_grad_dot(dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1);
+    }
+    for (int x0 = xlo; x0 < xlo + g.SW && x0 <= xhi; x0++) {
+        int kw0, kw1;
+        taps_reaching(x0 + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
+        int x = x0;
+        for (; x + 7 * g.SW <= xhi; x += 8 * g.SW)
+            input_grad_dot_tile(row + x, dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1, 8);
+        for (; x + 3 * g.SW <= xhi; x += 4 * g.SW)
+            input_grad_dot_tile(row + x, dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1, 4);
+        for (; x <= xhi; x += g.SW) row[x] = input_grad_dot(dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1);
+    }
+}
+
 // Plane dX[n,c] for any padding and stride, from the definition: dX[n,c,y,x] = sum over o and the
-// taps kh, kw that land on an output of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]. One loop
-// for both variants: with `channel_last` dY and K are dYt and Kt and each element is
-// input_grad_dot, else input_grad_sum.
-FORCE_INLINE void input_grad_plane_any(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n, int c,
-                                       const int channel_last) {
+// taps kh, kw that land on an output of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw], each
+// element input_grad_sum. The scalar variant.
+FORCE_INLINE void input_grad_plane_any(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n, int c) {
     float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
     for (int y = 0; y < g.H; y++) {
         int kh0, kh1;
@@ -186,19 +234,25 @@ FORCE_INLINE void input_grad_plane_any(float *dX, const float *dY, const float *
         for (int x = 0; x < g.W; x++) {
             int kw0, kw1;
             taps_reaching(x + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
-            dXc[y * g.W + x] = channel_last ? input_grad_dot(dY, K, g, n, c, y, x, kh0, kh1, kw0, kw1)
-                                            : input_grad_sum(dY, K, g, n, c, y, x, kh0, kh1, kw0, kw1);
+            dXc[y * g.W + x] = input_grad_sum(dY, K, g, n, c, y, x, kh0, kh1, kw0, kw1);
         }
     }
 }
 
 static void input_grad_item_scalar(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n, int c) {
-    input_grad_plane_any(dX, dY, K, g, n, c, 0);
+    input_grad_plane_any(dX, dY, K, g, n, c);
 }
 
+// The SIMD variant: the same elements and taps as input_grad_plane_any, each an
+// input_grad_dot, row by row in tiles along the row (input_grad_row_channel_last).
 static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, const float *dYt, const float *Kt,
                                                                    ck_conv2d_geometry g, int n, int c) {
-    input_grad_plane_any(dX, dYt, Kt, g, n, c, 1);
+    float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
+    for (int y = 0; y < g.H; y++) {
+        int kh0, kh1;
+        taps_reaching(y + g.PH, g.KH, g.SH, g.OH, &kh0, &kh1);
+        input_grad_row_channel_last(dXc, dYt, Kt, g, n, c, y, kh0, kh1);
+    }
 }
 
 void conv_backward_input_any(ck_variant v, float *dX, const float *dY, const float *K, ck_conv2d_geometry g,
