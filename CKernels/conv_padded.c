@@ -50,38 +50,63 @@ static void taps_reaching(int yy, int KS, int SS, int OS, int *k0, int *k1) {
     *k1 = yy < KS - 1 ? yy : KS - 1;
 }
 
-// XT outputs (n, o0 ..< o0+VL, y, x0 ..< x0+XT) of a strided forward over an unpadded input, XT
-// accumulators of VL channels: per tap one weight vector, XT broadcast inputs. Each lane is
-// bias, then sum over c, kh, kw in that order, as forward_plane_scalar.
+// XT outputs (n, o0 ..< o0+OV·VL, y, x0 ..< x0+XT) of a strided forward over an unpadded input,
+// OV·XT accumulators of VL channels: per tap OV weight vectors and XT broadcast inputs. Each
+// lane is bias, then sum over c, kh, kw in that order, as forward_plane_scalar.
 FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
-                                       ck_conv2d_geometry g, int n, int o0, int y, int x0, const int XT) {
-    const int OP = channel_vectors(g) * VL, count = g.O - o0 < VL ? g.O - o0 : VL;
-    vf acc[8];
-    for (int t = 0; t < XT; t++) {
-        acc[t] = vsplat(0.0f);
-        for (int l = 0; l < count; l++) acc[t][l] = bias_at(B, bias, o0 + l, y, x0 + t, g.OH, g.OW);
+                                       ck_conv2d_geometry g, int n, int o0, int y, int x0, const int OV, const int XT) {
+    const int OP = channel_vectors(g) * VL;
+    vf acc[2][8];
+    for (int j = 0; j < OV; j++) {
+        const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
+        for (int t = 0; t < XT; t++) {
+            acc[j][t] = vsplat(0.0f);
+            for (int l = 0; l < count; l++) acc[j][t][l] = bias_at(B, bias, oj + l, y, x0 + t, g.OH, g.OW);
+        }
     }
     for (int c = 0; c < g.C; c++) {
         for (int kh = 0; kh < g.KH; kh++) {
             const float *xrow = X + (((size_t)n * g.C + c) * g.H + (size_t)y * g.SH + kh) * g.W + (size_t)x0 * g.SW;
             const float *krow = Kt + ((size_t)c * g.KH + kh) * g.KW * OP + o0;
             for (int kw = 0; kw < g.KW; kw++) {
-                const vf w = vload(krow + (size_t)kw * OP);
-                for (int t = 0; t < XT; t++) acc[t] += vsplat(xrow[t * g.SW + kw]) * w;
+                vf w[2];
+                for (int j = 0; j < OV; j++) w[j] = vload(krow + (size_t)kw * OP + j * VL);
+                for (int t = 0; t < XT; t++) {
+                    const vf in = vsplat(xrow[t * g.SW + kw]);
+                    for (int j = 0; j < OV; j++) acc[j][t] += in * w[j];
+                }
             }
         }
     }
-    for (int t = 0; t < XT; t++)
-        for (int l = 0; l < count; l++) Y[(((size_t)n * g.O + o0 + l) * g.OH + y) * g.OW + x0 + t] = acc[t][l];
+    for (int j = 0; j < OV; j++) {
+        const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
+        for (int t = 0; t < XT; t++)
+            for (int l = 0; l < count; l++) Y[(((size_t)n * g.O + oj + l) * g.OH + y) * g.OW + x0 + t] = acc[j][t][l];
+    }
 }
 
-// Item (image n, block b of VL output channels) of the strided forward pass.
+// Output channel vectors per block of the strided forward pass: AVX-512's 32 registers hold
+// two vectors × 8 columns (16 accumulators, the two weights and a broadcast input); AVX2 one.
+#define STRIDED_OV (CK_VREGS == 32 ? 2 : 1)
+
+// Row y of the outputs of OV channel vectors: tiles of 8 columns, the rest in 4, 2 and 1.
+FORCE_INLINE void strided_forward_row(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
+                                      ck_conv2d_geometry g, int n, int o0, int y, const int OV) {
+    int x0 = 0;
+    for (; x0 + 8 <= g.OW; x0 += 8) strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 8);
+    if (x0 + 4 <= g.OW) { strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 4); x0 += 4; }
+    if (x0 + 2 <= g.OW) { strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 2); x0 += 2; }
+    if (x0 < g.OW) strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 1);
+}
+
+// Item (image n, block b of STRIDED_OV·VL output channels) of the strided forward pass; a last
+// block with one channel vector takes the one-vector tiles.
 static __attribute__((noinline)) void strided_forward_item(float *Y, const float *X, const float *Kt, const float *B,
                                                            ck_bias bias, ck_conv2d_geometry g, int n, int b) {
+    const int o0 = b * STRIDED_OV * VL, two = STRIDED_OV == 2 && (channel_vectors(g) - b * STRIDED_OV) >= 2;
     for (int y = 0; y < g.OH; y++) {
-        int x0 = 0;
-        for (; x0 + 8 <= g.OW; x0 += 8) strided_forward_tile(Y, X, Kt, B, bias, g, n, b * VL, y, x0, 8);
-        for (; x0 < g.OW; x0++) strided_forward_tile(Y, X, Kt, B, bias, g, n, b * VL, y, x0, 1);
+        if (two) strided_forward_row(Y, X, Kt, B, bias, g, n, o0, y, 2);
+        else strided_forward_row(Y, X, Kt, B, bias, g, n, o0, y, 1);
     }
 }
 
@@ -89,7 +114,7 @@ static __attribute__((noinline)) void strided_forward_item(float *Y, const float
 void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                ck_conv2d_geometry g, float *work) {
     channel_last_kernel(work, K, g);
-    const int blocks = channel_vectors(g);
+    const int blocks = (channel_vectors(g) + STRIDED_OV - 1) / STRIDED_OV;
     CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), strided_forward_item(Y, X, work, B, bias, g, i / blocks, i % blocks));
 }
 
