@@ -118,47 +118,76 @@ void conv_strided_forward_simd(float *Y, const float *X, const float *K, const f
     CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), strided_forward_item(Y, X, work, B, bias, g, i / blocks, i % blocks));
 }
 
-// Taps kw0 ..< kw0+KT of row kh of dK[o0 ..< o0+VL, c] over an unpadded input: each lane summed
-// over n, y, x in that order, as kernel_grad_pair_scalar. One dY vector per output position
-// serves the KT taps.
-FORCE_INLINE void strided_kernel_grad_taps(float *dK, const float *X, const float *dYt, ck_conv2d_geometry g, int o0, int c,
-                                           int kh, int kw0, const int KT) {
-    const int OP = channel_vectors(g) * VL, count = g.O - o0 < VL ? g.O - o0 : VL;
-    vf acc[4];
-    for (int t = 0; t < KT; t++) acc[t] = vsplat(0.0f);
+// Taps kw0 ..< kw0+KT of rows kh0 ..< kh0+KR of dK[o0 ..< o0+OV·VL, c] over an unpadded input:
+// each lane summed over n, y, x in that order, as kernel_grad_pair_scalar. The OV dY vectors of an
+// output position serve the KR·KT taps, and each broadcast input the OV vectors.
+FORCE_INLINE void strided_kernel_grad_taps(float *dK, const float *X, const float *dYt, ck_conv2d_geometry g, int o0,
+                                           int c, int kh0, int kw0, const int OV, const int KR, const int KT) {
+    const int OP = channel_vectors(g) * VL;
+    vf acc[2][3][4];
+    for (int j = 0; j < OV; j++)
+        for (int r = 0; r < KR; r++)
+            for (int t = 0; t < KT; t++) acc[j][r][t] = vsplat(0.0f);
     for (int n = 0; n < g.N; n++) {
         for (int y = 0; y < g.OH; y++) {
-            const float *xrow = X + (((size_t)n * g.C + c) * g.H + (size_t)y * g.SH + kh) * g.W + kw0;
+            const float *xrow = X + (((size_t)n * g.C + c) * g.H + (size_t)y * g.SH + kh0) * g.W + kw0;
             const float *drow = dYt + (((size_t)n * g.OH + y) * g.OW) * OP + o0;
             for (int x = 0; x < g.OW; x++) {
-                const vf d = vload(drow + (size_t)x * OP);
-                for (int t = 0; t < KT; t++) acc[t] += vsplat(xrow[x * g.SW + t]) * d;
+                vf d[2];
+                for (int j = 0; j < OV; j++) d[j] = vload(drow + (size_t)x * OP + j * VL);
+                for (int r = 0; r < KR; r++)
+                    for (int t = 0; t < KT; t++) {
+                        const vf in = vsplat(xrow[(size_t)r * g.W + x * g.SW + t]);
+                        for (int j = 0; j < OV; j++) acc[j][r][t] += in * d[j];
+                    }
             }
         }
     }
-    for (int t = 0; t < KT; t++)
-        for (int l = 0; l < count; l++) dK[(((size_t)(o0 + l) * g.C + c) * g.KH + kh) * g.KW + kw0 + t] = acc[t][l];
+    for (int j = 0; j < OV; j++) {
+        const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
+        for (int r = 0; r < KR; r++)
+            for (int t = 0; t < KT; t++)
+                for (int l = 0; l < count; l++)
+                    dK[(((size_t)(oj + l) * g.C + c) * g.KH + kh0 + r) * g.KW + kw0 + t] = acc[j][r][t][l];
+    }
 }
 
-// Item (block b of VL output channels, input channel c) of the strided kernel gradient.
+// Rows kh0 ..< kh0+KR of dK for OV channel vectors: taps 4 at a time, then the rest.
+FORCE_INLINE void strided_kernel_grad_rows(float *dK, const float *X, const float *dYt, ck_conv2d_geometry g, int o0,
+                                           int c, int kh0, const int OV, const int KR) {
+    int kw0 = 0;
+    for (; kw0 + 4 <= g.KW; kw0 += 4) strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 4);
+    switch (g.KW - kw0) {
+    case 3: strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 3); break;
+    case 2: strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 2); break;
+    case 1: strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 1); break;
+    default: break;
+    }
+}
+
+// Kernel rows per tile of the strided kernel gradient: on AVX-512 3 (with 2 channel vectors, up to
+// 24 accumulators), on AVX2 1 (up to 4).
+#define STRIDED_KR (CK_VREGS == 32 ? 3 : 1)
+
+// Item (block b of STRIDED_OV·VL output channels, input channel c) of the strided kernel gradient.
 static __attribute__((noinline)) void strided_kernel_grad_item(float *dK, const float *X, const float *dYt,
                                                                ck_conv2d_geometry g, int b, int c) {
-    for (int kh = 0; kh < g.KH; kh++) {
-        int kw0 = 0;
-        for (; kw0 + 4 <= g.KW; kw0 += 4) strided_kernel_grad_taps(dK, X, dYt, g, b * VL, c, kh, kw0, 4);
-        switch (g.KW - kw0) {
-        case 3: strided_kernel_grad_taps(dK, X, dYt, g, b * VL, c, kh, kw0, 3); break;
-        case 2: strided_kernel_grad_taps(dK, X, dYt, g, b * VL, c, kh, kw0, 2); break;
-        case 1: strided_kernel_grad_taps(dK, X, dYt, g, b * VL, c, kh, kw0, 1); break;
-        default: break;
-        }
+    const int o0 = b * STRIDED_OV * VL, two = STRIDED_OV == 2 && (channel_vectors(g) - b * STRIDED_OV) >= 2;
+    int kh = 0;
+    for (; kh + STRIDED_KR <= g.KH; kh += STRIDED_KR) {
+        if (two) strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 2, STRIDED_KR);
+        else strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 1, STRIDED_KR);
+    }
+    for (; kh < g.KH; kh++) {
+        if (two) strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 2, 1);
+        else strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 1, 1);
     }
 }
 
 // work: channel_last_output_size(g) floats.
 void conv_strided_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work) {
     channel_last_output(work, dY, g);
-    const int blocks = channel_vectors(g);
+    const int blocks = (channel_vectors(g) + STRIDED_OV - 1) / STRIDED_OV;
     CK_PARALLEL_FOR(i, blocks * g.C, conv_flops(g), strided_kernel_grad_item(dK, X, work, g, i / g.C, i % g.C));
 }
 
