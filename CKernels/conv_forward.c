@@ -107,7 +107,8 @@ FORCE_INLINE void forward_block(float *Yn, const float *Xn, const float *K, cons
     const int V = g.OW >= 3 * VL ? 3 : g.OW >= 2 * VL ? 2 : g.OW >= VL ? 1 : 0;
 #if CK_VREGS == 32
     // One-vector rows (LeNet's second layer, 8 wide) stack 4 rows instead of 3: 16 accumulators
-    // share each weight broadcast. Wider rows measured no faster with 24 (docs/kernels.md).
+    // share each weight broadcast. Wider rows measured no faster with 24 (docs/kernels.md, "Bigger
+    // tiles where there are 32 registers").
     if (OB == 4 && V == 1 && g.OH >= 4) { forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 4, 1); return; }
 #endif
     if (OB == 4 && V == 3) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 1, 3);
