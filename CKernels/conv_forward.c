@@ -5,13 +5,13 @@
 
 // One register tile of the forward correlation of image n (Yn, Xn): OB output channels × R output
 // rows × V vectors of VL columns, starting at output channel o0, row y0, column x0. Called with
-// constant OB, R, V (OB·R·V ≤ 12), so after inlining the accumulators live in registers: per
+// constant OB, R, V (OB·R·V ≤ CK_TILE_MAX), so after inlining the accumulators live in registers: per
 // kernel tap the tile loads R·V input vectors and OB broadcast weights for OB·R·V fused
 // multiply-adds. AVX2 has 16 vector registers: 12 accumulators, the inputs of one tap and a
-// weight still fit.
+// weight still fit; AVX-512's 32 hold 24 with 6 inputs and a weight.
 FORCE_INLINE void forward_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                                ck_conv2d_geometry g, int o0, int y0, int x0, const int OB, const int R, const int V) {
-    vf acc[12];
+    vf acc[CK_TILE_MAX];
     for (int ob = 0; ob < OB; ob++) {
         for (int r = 0; r < R; r++) {
             for (int v = 0; v < V; v++) {
@@ -30,7 +30,7 @@ FORCE_INLINE void forward_tile(float *Yn, const float *Xn, const float *K, const
         const float *Kc = K + ((size_t)o0 * g.C + c) * g.KH * g.KW;
         for (int kh = 0; kh < g.KH; kh++) {
             for (int kw = 0; kw < g.KW; kw++) {
-                vf in[12];
+                vf in[CK_TILE_MAX];
                 for (int r = 0; r < R; r++)
                     for (int v = 0; v < V; v++)
                         in[r * V + v] = vload(Xc + (size_t)(r + kh) * g.W + kw + v * VL);
@@ -105,6 +105,12 @@ static void forward_block_narrow(float *Yn, const float *Xn, const float *K, con
 FORCE_INLINE void forward_block(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                                 ck_conv2d_geometry g, int o0, const int OB) {
     const int V = g.OW >= 3 * VL ? 3 : g.OW >= 2 * VL ? 2 : g.OW >= VL ? 1 : 0;
+#if CK_VREGS == 32
+    // One-vector rows (LeNet's second layer, 8 wide) stack 4 rows instead of 3: 16 accumulators
+    // share each weight broadcast. Wider rows measured no faster with 24 (docs/kernels.md, "Bigger
+    // tiles where there are 32 registers").
+    if (OB == 4 && V == 1 && g.OH >= 4) { forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 4, 1); return; }
+#endif
     if (OB == 4 && V == 3) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 1, 3);
     else if (OB == 4 && V == 2) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 1, 2);
     else if (OB == 4 && V == 1 && g.OH >= 3) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 3, 1);

@@ -12,11 +12,11 @@ static int kernel_grad_images(ck_conv2d_geometry g, int OB) {
 }
 
 // One column vector of one row: acc[ob·KW + kw] += dY[o0+ob, y, x0..] · X[c, y+kh, x0+kw..],
-// dY masked to the lanes of `mask` when `masked` (kept out of the main loop: the mask would take
-// the sixteenth register).
+// dY masked to the lanes of `mask` when `masked` (kept out of the main loop: on AVX2 the mask
+// would take the sixteenth register).
 FORCE_INLINE void kernel_grad_step(vf *acc, const float *xrow, const float *drow, int x0, const int OB,
                                    const int KW, size_t plane, const int masked, vi mask) {
-    vf in[12];
+    vf in[8];
     for (int kw = 0; kw < KW; kw++) in[kw] = vload(xrow + x0 + kw);
     for (int ob = 0; ob < OB; ob++) {
         vf d = vload(drow + ob * plane + x0);
@@ -26,7 +26,7 @@ FORCE_INLINE void kernel_grad_step(vf *acc, const float *xrow, const float *drow
 }
 
 // Row kh of dK[o,c] for OB output channels o0 ..< o0+OB, images n0 ..< n1, added to the running
-// vector sums (OB·KW of them, OB and KW known at compile time, OB·KW ≤ 12): per step the tile loads
+// vector sums (OB·KW of them, OB and KW known at compile time, OB·KW ≤ CK_TILE_MAX): per step the tile loads
 // KW shifted input vectors and OB dY vectors for OB·KW fused multiply-adds, so input loads are
 // shared by the channels and dY loads by the taps. A ragged last vector of a row is the row's
 // last VL columns with the already counted lanes of dY zeroed.
@@ -35,7 +35,7 @@ FORCE_INLINE void kernel_grad_row(vf *sums, const float *X, const float *dY, ck_
     const int KW = g.KW, nvec = g.OW / VL, rem = g.OW % VL;
     vi mask;  // lanes of the ragged last vector not yet covered by the full ones
     for (int l = 0; l < VL; l++) mask[l] = l >= VL - rem ? -1 : 0;
-    vf acc[12];
+    vf acc[CK_TILE_MAX];
     for (int t = 0; t < OB * KW; t++) acc[t] = sums[t];
     for (int n = n0; n < n1; n++) {
         const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W + (size_t)kh * g.W;
@@ -60,7 +60,7 @@ FORCE_INLINE void kernel_grad_row(vf *sums, const float *X, const float *dY, ck_
 FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, int o0, const int OB,
                                     int c) {
     const int KW = g.KW, group = kernel_grad_images(g, OB);
-    vf sums[g.KH][12];  // on the stack: KH·OB·KW vectors (1.9 KB for a 5×5 kernel)
+    vf sums[g.KH][CK_TILE_MAX];  // on the stack: KH·OB·KW vectors (4 KB for a 5×5 kernel on AVX-512)
     for (int kh = 0; kh < g.KH; kh++)
         for (int t = 0; t < OB * KW; t++) sums[kh][t] = vsplat(0.0f);
     for (int n0 = 0; n0 < g.N; n0 += group) {
@@ -106,9 +106,17 @@ static void kernel_grad_pair_any(float *dK, const float *X, const float *dY, ck_
     }
 }
 
-// Output channels per block of the kernel gradient: 4 for 3-wide kernels, 2 for 5-wide (12 and
-// 10 accumulators), 1 for any other width.
-static int kernel_grad_channels(int KW) { return KW == 3 ? 4 : KW == 5 ? 2 : 1; }
+// Output channels per block of the kernel gradient: on AVX2 4 for 3-wide kernels, 2 for 5-wide
+// (12 and 10 accumulators), on AVX-512 8 and 4 (24 and 20); 1 for any other width. The block
+// does not change the order of any dK element's sum.
+#if CK_VREGS == 32
+#define KG_OB3 8
+#define KG_OB5 4
+#else
+#define KG_OB3 4
+#define KG_OB5 2
+#endif
+static int kernel_grad_channels(int KW) { return KW == 3 ? KG_OB3 : KW == 5 ? KG_OB5 : 1; }
 
 // Item (block b of output channels, input channel c) of the kernel gradient; see forward_item.
 static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY, ck_conv2d_geometry g,
@@ -116,14 +124,21 @@ static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X
     const int OB = kernel_grad_channels(g.KW), o0 = b * OB, count = g.O - o0 < OB ? g.O - o0 : OB;
     if (g.KW == 3) {
         const ck_conv2d_geometry g3 = with_kernel(g, g.KH, 3);
-        if (count == 4) kernel_grad_block(dK, X, dY, g3, o0, 4, c);
+        if (KG_OB3 == 8 && count == 8) kernel_grad_block(dK, X, dY, g3, o0, 8, c);
+        else if (KG_OB3 == 8 && count >= 4) {  // 4 then the rest, one tile each
+            kernel_grad_block(dK, X, dY, g3, o0, 4, c);
+            for (int o = o0 + 4; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g3, o, 1, c);
+        } else if (count == 4) kernel_grad_block(dK, X, dY, g3, o0, 4, c);
         else if (count == 3) kernel_grad_block(dK, X, dY, g3, o0, 3, c);
         else if (count == 2) kernel_grad_block(dK, X, dY, g3, o0, 2, c);
         else kernel_grad_block(dK, X, dY, g3, o0, 1, c);
     } else if (g.KW == 5) {
         const ck_conv2d_geometry g5 = with_kernel(g, g.KH, 5);
-        if (count == 2) kernel_grad_block(dK, X, dY, g5, o0, 2, c);
-        else kernel_grad_block(dK, X, dY, g5, o0, 1, c);
+        if (KG_OB5 == 4 && count == 4) kernel_grad_block(dK, X, dY, g5, o0, 4, c);
+        else if (count >= 2) {
+            kernel_grad_block(dK, X, dY, g5, o0, 2, c);
+            if (count == 3) kernel_grad_block(dK, X, dY, g5, o0 + 2, 1, c);
+        } else kernel_grad_block(dK, X, dY, g5, o0, 1, c);
     } else {
         kernel_grad_pair_any(dK, X, dY, g, o0, c);
     }

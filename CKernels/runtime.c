@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "vec.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -27,11 +28,12 @@ void ck_set_num_threads(int n) {
 #endif
 }
 
+// The register count is CK_VREGS, the one the convolution's tiles are sized from.
 const char *ck_simd_isa(void) {
-#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)
-    return "AVX-512VL+FMA (8-lane vectors, 32 registers)";
+#if CK_VREGS == 32 && defined(__FMA__)
+    return "AVX-512VL+FMA (8-lane vectors, tiles for 32 registers)";
 #elif defined(__AVX2__) && defined(__FMA__)
-    return "AVX2+FMA (8-lane vectors)";
+    return "AVX2+FMA (8-lane vectors, tiles for 16 registers)";
 #elif defined(__AVX__)
     return "AVX (8-lane vectors)";
 #elif defined(__SSE2__)

@@ -11,6 +11,18 @@ typedef float vf __attribute__((vector_size(32)));
 typedef int vi __attribute__((vector_size(32)));
 #define VL 8
 
+// Vector registers the compiler may allocate: AVX-512 has 32 (zmm0-31, of which the ymm halves
+// carry these 8-lane vectors), AVX2 16. The convolution's register tiles are sized from it at
+// compile time; every tile sums each output in the same order, so results do not depend on it.
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#define CK_VREGS 32
+#else
+#define CK_VREGS 16
+#endif
+// The most accumulators any register tile holds (arrays sized by it stay in registers after
+// unrolling; only OB·R·V of them are used).
+#define CK_TILE_MAX (CK_VREGS == 32 ? 28 : 12)
+
 static inline vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf vsplat(float s) { return (vf){s, s, s, s, s, s, s, s}; }
