@@ -79,22 +79,35 @@ FORCE_INLINE void forward_sweep(float *Yn, const float *Xn, const float *K, cons
     else if (V >= 3) forward_column(Yn, Xn, K, B, bias, g, o0, x0, OB, R, 3);  // a whole tile moved left
 }
 
-// Planes narrower than one vector: one element at a time.
+// Planes narrower than one vector: a block of rows at a time, each output its own running sum
+// (up to 32 independent multiply-add chains, where one chain per output waited on the FMA
+// latency at every step). Each output is still summed over c, kh, kw in that order, from its
+// bias: the same numbers as one element at a time.
 static void forward_block_narrow(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                                  ck_conv2d_geometry g, int o0, int OB) {
+    enum { CHAINS = 32 };
+    const int R = CHAINS / g.OW;  // OW < VL ≤ 16, so at least 2 rows
+    float acc[CHAINS];
     for (int ob = 0; ob < OB; ob++) {
         const int o = o0 + ob;
-        for (int y = 0; y < g.OH; y++) {
-            for (int x = 0; x < g.OW; x++) {
-                float sum = bias_at(B, bias, o, y, x, g.OH, g.OW);
-                for (int c = 0; c < g.C; c++) {
-                    const float *Xc = Xn + (size_t)c * g.H * g.W;
-                    const float *Kc = K + ((size_t)o * g.C + c) * g.KH * g.KW;
-                    for (int kh = 0; kh < g.KH; kh++)
-                        for (int kw = 0; kw < g.KW; kw++) sum += Xc[(y + kh) * g.W + x + kw] * Kc[kh * g.KW + kw];
-                }
-                Yn[((size_t)o * g.OH + y) * g.OW + x] = sum;
+        for (int y0 = 0; y0 < g.OH; y0 += R) {
+            const int rows = y0 + R <= g.OH ? R : g.OH - y0;
+            for (int r = 0; r < rows; r++)
+                for (int x = 0; x < g.OW; x++) acc[r * g.OW + x] = bias_at(B, bias, o, y0 + r, x, g.OH, g.OW);
+            for (int c = 0; c < g.C; c++) {
+                const float *Xc = Xn + (size_t)c * g.H * g.W;
+                const float *Kc = K + ((size_t)o * g.C + c) * g.KH * g.KW;
+                for (int kh = 0; kh < g.KH; kh++)
+                    for (int kw = 0; kw < g.KW; kw++) {
+                        const float k = Kc[kh * g.KW + kw];
+                        for (int r = 0; r < rows; r++) {
+                            const float *row = Xc + (size_t)(y0 + r + kh) * g.W + kw;
+                            for (int x = 0; x < g.OW; x++) acc[r * g.OW + x] += row[x] * k;
+                        }
+                    }
             }
+            for (int r = 0; r < rows; r++)
+                for (int x = 0; x < g.OW; x++) Yn[((size_t)o * g.OH + y0 + r) * g.OW + x] = acc[r * g.OW + x];
         }
     }
 }

@@ -16,6 +16,11 @@ static int fits_int32(int64_t a, int64_t b, int64_t c, int64_t d) {
     return p <= INT32_MAX;
 }
 
+// Whether the SIMD kernels take the channel-last path (the output channels in the vector
+// lanes): strided convolutions, and planes narrower than one vector, where vectors along a row
+// would be mostly empty. The workspaces are sized for it whichever variant runs.
+static int channel_last(ck_conv2d_geometry g) { return is_strided(g) || g.OW < VL; }
+
 ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, int H, int W, int O, int KH, int KW,
                                          int PH, int PW, int SH, int SW) {
     if (N < 1 || C < 1 || H < 1 || W < 1 || O < 1 || KH < 1 || KW < 1) return CK_CONV2D_EMPTY;
@@ -31,7 +36,7 @@ ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, in
     // X, K, Y, the padded input and, when strided, dY with the output channel last (rounded up
     // to whole vectors).
     if (!fits_int32(N, C, HP, WP) || !fits_int32(O, C, KH, KW) || !fits_int32(N, O, g->OH, g->OW) ||
-        (is_strided(*g) && !fits_int32(N, channel_vectors(*g) * (int64_t)VL, g->OH, g->OW)))
+        (channel_last(*g) && !fits_int32(N, channel_vectors(*g) * (int64_t)VL, g->OH, g->OW)))
         return CK_CONV2D_TOO_LARGE;
     return CK_CONV2D_OK;
 }
@@ -39,15 +44,15 @@ ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, in
 // ---- workspaces ----
 
 size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g) {
-    return (is_padded(g) ? padded_size(g) : 0) + (is_strided(g) ? channel_last_kernel_size(g) : 0);
+    return (is_padded(g) ? padded_size(g) : 0) + (channel_last(g) ? channel_last_kernel_size(g) : 0);
 }
 
 size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g) {
-    return (is_padded(g) ? padded_size(g) : 0) + (is_strided(g) ? channel_last_output_size(g) : 0);
+    return (is_padded(g) ? padded_size(g) : 0) + (channel_last(g) ? channel_last_output_size(g) : 0);
 }
 
 size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
-    if (is_strided(g)) return channel_last_kernel_size(g) + channel_last_output_size(g);
+    if (channel_last(g)) return channel_last_kernel_size(g) + channel_last_output_size(g);
     return is_padded(g) ? padded_size(g) : 0;
 }
 
@@ -61,8 +66,8 @@ void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, c
         work += padded_size(g);
         g = without_padding(g);
     }
-    if (!is_strided(g)) conv_forward_valid(v, Y, X, K, B, bias, g);
-    else if (v == CK_SIMD) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+    if (v == CK_SIMD && channel_last(g)) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+    else if (!is_strided(g)) conv_forward_valid(v, Y, X, K, B, bias, g);
     else conv_forward_scalar(Y, X, K, B, bias, g);
 }
 
@@ -75,7 +80,7 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
         g = without_padding(g);
     }
     if (v != CK_SIMD) conv_backward_kernel_scalar(dK, X, dY, g);
-    else if (!is_strided(g)) conv_backward_kernel_simd(dK, X, dY, g);
+    else if (!channel_last(g)) conv_backward_kernel_simd(dK, X, dY, g);
     else conv_strided_backward_kernel_simd(dK, X, dY, g, work);
 }
 
@@ -107,7 +112,9 @@ void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, in
 
 void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
                               ck_conv2d_geometry g) {
-    if (!is_padded(g) && !is_strided(g)) {
+    if (v == CK_SIMD && channel_last(g)) {
+        conv_backward_input_any(v, dX, dY, K, g, work);
+    } else if (!is_padded(g) && !is_strided(g)) {
         // Valid, stride 1: dY scattered straight into dX.
         if (v == CK_SIMD) conv_backward_input_simd(dX, dY, K, g);
         else conv_backward_input_scalar(dX, dY, K, g);

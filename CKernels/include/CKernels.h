@@ -89,14 +89,14 @@ typedef enum {
 
 // Y[n,o,y,x] = B[o] + sum over c, kh, kw of Xpad[n,c,y·SH+kh,x·SW+kw]·K[o,c,kh,kw], B per bias
 // (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_forward_work_size(g) floats (the padded
-// input, and K with the output channel last when strided; 0, and work may be NULL, for padding 0
-// and stride 1).
+// input, and K with the output channel last when strided or when OW is under 8, where the SIMD
+// kernels put output channels in the lanes); work may be NULL where that size is 0.
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                        float *work, ck_conv2d_geometry g);
 size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g);
 // dK (O,C,KH,KW) = sum over n, y, x of Xpad[n,c,y·SH+kh,x·SW+kw]·dY[n,o,y,x]. Overwrites dK.
 // work: ck_conv2d_backward_kernel_work_size(g) floats (the padded input, and dY with the output
-// channel last when strided).
+// channel last when strided or when OW is under 8).
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
                                ck_conv2d_geometry g);
 size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g);

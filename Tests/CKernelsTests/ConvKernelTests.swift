@@ -53,7 +53,7 @@ struct ConvKernelTests {
             for bias in Bias.allCases {
                 let B = randomFloats(bias == .untied ? O * OH * OW : O, &rng)
                 var Y = [Float](repeating: .nan, count: N * O * OH * OW)
-                ck_conv2d_forward(variant, &Y, X, K, B, bias.c, nil, convGeometry(N, C, H, W, O, KH, KW))
+                convForward(variant, &Y, X, K, B, bias.c, convGeometry(N, C, H, W, O, KH, KW))
                 expectClose(Y, referenceConvForward(X, K, B, bias: bias, N: N, C: C, H: H, W: W, O: O, KH: KH, KW: KW),
                             "forward \((N, C, H, W, O, KH, KW)) bias \(bias)")
             }
@@ -105,7 +105,7 @@ struct ConvKernelTests {
             var outputs: [[Float]] = []
             for variant in variants {
                 var Y = [Float](repeating: .nan, count: N * O * OH * OW)
-                ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, nil, convGeometry(N, C, H, W, O, KH, KW))
+                convForward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, convGeometry(N, C, H, W, O, KH, KW))
                 outputs.append(Y)
             }
             let largest = zip(outputs[0], outputs[1]).map { abs($0 - $1) }.max() ?? 0
@@ -129,8 +129,8 @@ struct ConvKernelTests {
             var dX = [Float](repeating: 0, count: N * C * H * W)
             let g = convGeometry(N, C, H, W, O, KH, KW)
             var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(g))
-            ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, nil, g)
-            ck_conv2d_backward_kernel(variant, &dK, X, dY, nil, g)
+            convForward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, g)
+            convBackwardKernel(variant, &dK, X, dY, g)
             ck_conv2d_backward_input(variant, &dX, dY, K, &work, g)
             let I = min(1000, C * H * W), OD = 64
             let dX2 = Array(X.prefix(N * I)), Wt = randomFloatsFixed(OD * I), b = randomFloatsFixed(OD)

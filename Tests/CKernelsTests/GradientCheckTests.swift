@@ -19,7 +19,7 @@ struct GradientCheckTests {
 
             func loss(_ X: [Float], _ K: [Float], _ B: [Float]) -> Double {
                 var Y = [Float](repeating: 0, count: N * O * OH * OW)
-                ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_UNTIED, nil, g)
+                convForward(variant, &Y, X, K, B, CK_BIAS_UNTIED, g)
                 return zip(Y, G).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             }
             // ∂E/∂p by central differences, for the i-th scalar of X (0), K (1) or B (2).
@@ -36,7 +36,7 @@ struct GradientCheckTests {
             var dK = [Float](repeating: 0, count: K.count), dB = [Float](repeating: 0, count: B.count)
             var dX = [Float](repeating: 0, count: X.count)
             var work = [Float](repeating: 0, count: ck_conv2d_backward_input_work_size(g))
-            ck_conv2d_backward_kernel(variant, &dK, X, G, nil, g)
+            convBackwardKernel(variant, &dK, X, G, g)
             ck_conv2d_backward_bias(&dB, G, CK_BIAS_UNTIED, shape.0, shape.4, Int32(OH), Int32(OW))
             ck_conv2d_backward_input(variant, &dX, G, K, &work, g)
 

@@ -71,3 +71,17 @@ func convGeometry(_ N: Int, _ C: Int, _ H: Int, _ W: Int, _ O: Int, _ KH: Int, _
     precondition(status == CK_CONV2D_OK, "not a convolution: \((N, C, H, W, O, KH, KW, PH, PW, SH, SW))")
     return g
 }
+
+/// `ck_conv2d_forward` with the workspace its size function asks for (planes narrower than a
+/// vector need one even unpadded and unstrided).
+func convForward(_ variant: ck_variant, _ Y: inout [Float], _ X: [Float], _ K: [Float], _ B: [Float], _ bias: ck_bias,
+                 _ g: ck_conv2d_geometry) {
+    var work = [Float](repeating: 0, count: max(ck_conv2d_forward_work_size(g), 1))
+    ck_conv2d_forward(variant, &Y, X, K, B, bias, &work, g)
+}
+
+/// `ck_conv2d_backward_kernel` with the workspace its size function asks for.
+func convBackwardKernel(_ variant: ck_variant, _ dK: inout [Float], _ X: [Float], _ dY: [Float], _ g: ck_conv2d_geometry) {
+    var work = [Float](repeating: 0, count: max(ck_conv2d_backward_kernel_work_size(g), 1))
+    ck_conv2d_backward_kernel(variant, &dK, X, dY, &work, g)
+}

@@ -8,6 +8,9 @@ import ConvKitFiles
 /// The digests were recorded before the restructuring of issue 18 (training step, convolution
 /// geometry, modules) and must not change when code moves. A change of arithmetic that is meant
 /// (a new kernel summing in another order) records new digests here and says why in its commit.
+/// Changed once since: issue 19 sends planes narrower than one vector (this suite's 3×3 and 4×4
+/// planes) to the channel-last SIMD kernels, whose sums run in another order; the two runs that
+/// have such planes got new digests, the other five are as recorded before issue 18.
 ///
 /// The SIMD kernels use 8-lane vectors on AVX2 and AVX-512 alike (`ck_simd_isa`), and the
 /// scalar ones vectorise no reduction, so the digests hold on both machine kinds.
@@ -87,11 +90,11 @@ import ConvKitFiles
             spec: "conv 8 3 pad 1, batchnorm, relu, maxpool 2, conv 16 3 pad 1 stride 2, batchnorm, relu, avgpool 2 1, "
                 + "conv 16 3 pad same nobias, relu, globalavgpool, flatten, dropout 0.25, dense 10",
             input: [3, 16, 16], classes: 10, optimizer: "adam", loss: .softmaxCrossEntropy, batch: 12, augment: true,
-            expected: "3c46f32625169ad4a11a8ce30dc4928a249395c2c51e194157b3663566307416"),
+            expected: "4d4bae2413fac73817f2d93dfb87a390051330b4cb6563d4d875a8f1f968bcd1"),
         Run(name: "the same in 3 shares", spec: "conv 8 3 pad 1, batchnorm, relu, maxpool 2, conv 16 3 pad 1 stride 2, batchnorm, "
                 + "relu, avgpool 2 1, conv 16 3 pad same nobias, relu, globalavgpool, flatten, dropout 0.25, dense 10",
             input: [3, 16, 16], classes: 10, optimizer: "adam", loss: .softmaxCrossEntropy, batch: 12, shares: 3, augment: true,
-            expected: "0bbe49bc0415d1195f9d0bb5ab65bc868e4aff1a354fb23e34530d129bebe9cf"),
+            expected: "a46d03ae203ce84d25012bd09240842af5a178f1ad5b57dea4e1bc3673632e99"),
         Run(name: "dense and tanh, SGD batch 5 (fused), batch norm on features",
             spec: "flatten, dense 32, batchnorm, tanh, dense 16, sigmoid, dense 4",
             input: [2, 6, 6], classes: 4, optimizer: "sgd", loss: .softmaxCrossEntropy, batch: 5,
