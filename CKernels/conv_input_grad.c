@@ -134,36 +134,10 @@ FORCE_INLINE void input_grad_plane(float *dX, const float *dY, const float *K, c
     if (RT > 1 && (left & 1)) input_grad_rows(dXc, dYn, Kc, g, j0, TW, 1, group, mask);
 }
 
-// dX[n,c] of a plane whose dY rows are narrower than a vector: a row of dX at a time, each
-// element its own running sum. For each o, kh, kw in that order, the row of dY times the tap
-// lands on the row shifted by kw, so every element is still summed over o, kh, kw in order from
-// 0, as input_grad_plane_direct sums it, with a row's worth of independent chains.
-static void input_grad_plane_narrow(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n, int c) {
-    float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
-    float acc[g.W];
-    for (int y = 0; y < g.H; y++) {
-        const int kh0 = y - g.OH + 1 > 0 ? y - g.OH + 1 : 0, kh1 = y < g.KH - 1 ? y : g.KH - 1;
-        for (int x = 0; x < g.W; x++) acc[x] = 0.0f;
-        for (int o = 0; o < g.O; o++) {
-            const float *dYo = dY + ((size_t)n * g.O + o) * g.OH * g.OW;
-            const float *Ko = K + ((size_t)o * g.C + c) * g.KH * g.KW;
-            for (int kh = kh0; kh <= kh1; kh++) {
-                const float *drow = dYo + (size_t)(y - kh) * g.OW;
-                for (int kw = 0; kw < g.KW; kw++) {
-                    const float k = Ko[kh * g.KW + kw];
-                    for (int xo = 0; xo < g.OW; xo++) acc[xo + kw] += drow[xo] * k;
-                }
-            }
-        }
-        for (int x = 0; x < g.W; x++) dXc[y * g.W + x] = acc[x];
-    }
-}
-
 // Item (image n, input channel c) of the input gradient; see forward_item.
 static __attribute__((noinline)) void input_grad_item(float *dX, const float *dY, const float *K, ck_conv2d_geometry g,
                                                       int n, int c) {
-    if (g.OW < VL) input_grad_plane_narrow(dX, dY, K, g, n, c);
-    else if (g.KH == 3 && g.KW == 3) input_grad_plane(dX, dY, K, with_kernel(g, 3, 3), n, c, 3, 4);
+    if (g.KH == 3 && g.KW == 3) input_grad_plane(dX, dY, K, with_kernel(g, 3, 3), n, c, 3, 4);
     else if (g.KH == 5 && g.KW == 5) input_grad_plane(dX, dY, K, with_kernel(g, 5, 5), n, c, 5, 2);
     else if (g.KW == 3) input_grad_plane(dX, dY, K, with_kernel(g, g.KH, 3), n, c, 3, 4);
     else if (g.KW == 5) input_grad_plane(dX, dY, K, with_kernel(g, g.KH, 5), n, c, 5, 2);

@@ -60,37 +60,6 @@ static inline ck_conv2d_geometry without_padding(ck_conv2d_geometry g) {
     return g;
 }
 
-// ---- the input gradient from its definition, unpadded, stride 1 ----
-
-// Plane dX[n,c] from the definition of the full convolution, dX[y][x] = sum over o, kh, kw of
-// dY[y-kh][x-kw]·K[kh][kw] for the taps that land inside dY, summed in that order. The scalar
-// variant (conv_reference.c) is this; the SIMD one (conv_input_grad.c) falls back on it,
-// vectorised, for planes narrower than a vector.
-FORCE_INLINE void input_grad_plane_direct(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n,
-                                          int c, const int vectorize) {
-    float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
-    for (int y = 0; y < g.H; y++) {
-        const int kh0 = y - g.OH + 1 > 0 ? y - g.OH + 1 : 0, kh1 = y < g.KH - 1 ? y : g.KH - 1;
-        for (int x = 0; x < g.W; x++) {
-            const int kw0 = x - g.OW + 1 > 0 ? x - g.OW + 1 : 0, kw1 = x < g.KW - 1 ? x : g.KW - 1;
-            float sum = 0.0f;
-            for (int o = 0; o < g.O; o++) {
-                const float *dYo = dY + ((size_t)n * g.O + o) * g.OH * g.OW;
-                const float *Ko = K + ((size_t)o * g.C + c) * g.KH * g.KW;
-                for (int kh = kh0; kh <= kh1; kh++) {
-                    if (vectorize) {
-                        for (int kw = kw0; kw <= kw1; kw++) sum += dYo[(y - kh) * g.OW + x - kw] * Ko[kh * g.KW + kw];
-                    } else {
-                        NO_VECTORIZE
-                        for (int kw = kw0; kw <= kw1; kw++) sum += dYo[(y - kh) * g.OW + x - kw] * Ko[kh * g.KW + kw];
-                    }
-                }
-            }
-            dXc[y * g.W + x] = sum;
-        }
-    }
-}
-
 // ---- kernels over an unpadded input (PH = PW = 0); each overwrites its output ----
 
 // conv_reference.c: forward and kernel gradient for any stride, input gradient for stride 1.
@@ -99,7 +68,9 @@ CK_INTERNAL void conv_forward_scalar(float *Y, const float *X, const float *K, c
 CK_INTERNAL void conv_backward_kernel_scalar(float *dK, const float *X, const float *dY, ck_conv2d_geometry g);
 CK_INTERNAL void conv_backward_input_scalar(float *dX, const float *dY, const float *K, ck_conv2d_geometry g);
 
-// conv_forward.c, conv_kernel_grad.c, conv_input_grad.c: stride 1.
+// conv_forward.c, conv_kernel_grad.c, conv_input_grad.c: stride 1. The two gradients need rows at
+// least one vector wide (OW ≥ VL): narrower ones take the channel-last kernels of conv_padded.c
+// (conv_geometry.c, channel_last).
 CK_INTERNAL void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                    ck_conv2d_geometry g);
 CK_INTERNAL void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g);

@@ -67,26 +67,9 @@ FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, 
         const int n1 = n0 + group < g.N ? n0 + group : g.N;
         for (int kh = 0; kh < g.KH; kh++) kernel_grad_row(sums[kh], X, dY, g, o0, OB, c, kh, n0, n1);
     }
-    // Rows narrower than a vector had no vector steps: every tap of every channel of the block is
-    // summed here, over n, y and x in that order, all OB·KH·KW sums at once (independent chains,
-    // not one after the other).
-    const int narrow = g.OW < VL, taps = g.KH * KW;
-    float sum[OB * taps];
     for (int ob = 0; ob < OB; ob++)
         for (int kh = 0; kh < g.KH; kh++)
-            for (int kw = 0; kw < KW; kw++) sum[ob * taps + kh * KW + kw] = vsum(sums[kh][ob * KW + kw]);
-    for (int n = 0; narrow && n < g.N; n++) {
-        const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W;
-        for (int y = 0; y < g.OH; y++)
-            for (int x = 0; x < g.OW; x++)
-                for (int ob = 0; ob < OB; ob++) {
-                    const float d = dY[(((size_t)n * g.O + o0 + ob) * g.OH + y) * g.OW + x];
-                    for (int kh = 0; kh < g.KH; kh++)
-                        for (int kw = 0; kw < KW; kw++) sum[ob * taps + kh * KW + kw] += Xc[(y + kh) * g.W + x + kw] * d;
-                }
-    }
-    for (int ob = 0; ob < OB; ob++)
-        for (int t = 0; t < taps; t++) dK[((size_t)(o0 + ob) * g.C + c) * taps + t] = sum[ob * taps + t];
+            for (int kw = 0; kw < KW; kw++) dK[(((size_t)(o0 + ob) * g.C + c) * g.KH + kh) * KW + kw] = vsum(sums[kh][ob * KW + kw]);
 }
 
 // Any other kernel width: one tap at a time, a dot product over n, y, x with one accumulator.

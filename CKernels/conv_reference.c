@@ -46,8 +46,26 @@ static void kernel_grad_pair_scalar(float *dK, const float *X, const float *dY, 
     }
 }
 
+// Plane dX[n,c] from the definition of the full convolution, dX[y][x] = sum over o, kh, kw of
+// dY[y-kh][x-kw]·K[kh][kw] for the taps that land inside dY, summed in that order.
 static void input_grad_plane_scalar(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n, int c) {
-    input_grad_plane_direct(dX, dY, K, g, n, c, 0);
+    float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
+    for (int y = 0; y < g.H; y++) {
+        const int kh0 = y - g.OH + 1 > 0 ? y - g.OH + 1 : 0, kh1 = y < g.KH - 1 ? y : g.KH - 1;
+        for (int x = 0; x < g.W; x++) {
+            const int kw0 = x - g.OW + 1 > 0 ? x - g.OW + 1 : 0, kw1 = x < g.KW - 1 ? x : g.KW - 1;
+            float sum = 0.0f;
+            for (int o = 0; o < g.O; o++) {
+                const float *dYo = dY + ((size_t)n * g.O + o) * g.OH * g.OW;
+                const float *Ko = K + ((size_t)o * g.C + c) * g.KH * g.KW;
+                for (int kh = kh0; kh <= kh1; kh++) {
+                    NO_VECTORIZE
+                    for (int kw = kw0; kw <= kw1; kw++) sum += dYo[(y - kh) * g.OW + x - kw] * Ko[kh * g.KW + kw];
+                }
+            }
+            dXc[y * g.W + x] = sum;
+        }
+    }
 }
 
 void conv_forward_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias, ck_conv2d_geometry g) {
