@@ -50,6 +50,32 @@ import ConvKitFiles
         return (model, trainer)
     }
 
+    /// A run of `epochs` epochs straight, and the same run stopped after epoch 2, checkpointed
+    /// through the file's bytes and resumed, each `shares` shares of a batch: (straight, resumed).
+    static func straightAndResumed(_ setup: Setup, description: Model.Description, shares: Int,
+                                   epochs: Int) throws -> (full: Model, resumed: Model) {
+        let data = try images()
+        func trainer(_ file: SafeTensorsFile? = nil) throws -> (Model, Trainer) {
+            let (m, t) = try Self.trainer(setup, file: file, description: description)
+            return (m, try Trainer(network: m.network, loss: m.loss, optimizer: t.optimizer, batchSize: setup.batch,
+                                   schedule: setup.schedule, reshuffle: setup.reshuffle, seed: 3, shares: shares))
+        }
+        let (full, fullTrainer) = try trainer()
+        try fullTrainer.fit(data, epochs: 0..<epochs) { _ in }
+        let (first, firstTrainer) = try trainer()
+        try firstTrainer.fit(data, epochs: 0..<2, totalEpochs: epochs) { _ in }
+        let file = try SafeTensorsFile.decode(bytes: try firstTrainer.checkpoint(of: first).encode(), file: "checkpoint")
+        let (resumed, resumedTrainer) = try trainer(file)
+        try resumedTrainer.restore(from: file, count: data.count, file: "checkpoint")
+        try resumedTrainer.fit(data, epochs: 2..<epochs, totalEpochs: epochs) { _ in }
+        return (full, resumed)
+    }
+
+    /// Every parameter and state value's bits, in order.
+    static func bits(_ model: Model) -> [[UInt32]] {
+        (model.network.parameters + model.network.state).map { $0.value.array.map(\.bitPattern) }
+    }
+
     static func weights(_ model: Model) -> [[UInt32]] {
         model.network.parameters.map { $0.value.array.map(\.bitPattern) }
     }

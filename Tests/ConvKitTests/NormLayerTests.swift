@@ -269,22 +269,9 @@ struct NormLayerTests {
     func resumeIsExact(setupIndex: Int, shares: Int) throws {
         // Setup 0 is plain SGD (fused into the backward pass) with batch 1, where the batch norm
         // after the dense layer sees one value per feature: its output is β, its variance 0.
-        let setup = CheckpointTests.setups[setupIndex], data = try CheckpointTests.images(), epochs = 4
-        func trainer(_ file: SafeTensorsFile? = nil) throws -> (Model, Trainer) {
-            let (m, t) = try CheckpointTests.trainer(setup, file: file, description: Self.normDescription)
-            return (m, try Trainer(network: m.network, loss: m.loss, optimizer: t.optimizer, batchSize: setup.batch,
-                                   schedule: setup.schedule, reshuffle: setup.reshuffle, seed: 3, shares: shares))
-        }
-        let (full, fullTrainer) = try trainer()
-        try fullTrainer.fit(data, epochs: 0..<epochs) { _ in }
-        let (first, firstTrainer) = try trainer()
-        try firstTrainer.fit(data, epochs: 0..<2, totalEpochs: epochs) { _ in }
-        let file = try SafeTensorsFile.decode(bytes: try firstTrainer.checkpoint(of: first).encode(), file: "checkpoint")
-        let (resumed, resumedTrainer) = try trainer(file)
-        try resumedTrainer.restore(from: file, count: data.count, file: "checkpoint")
-        try resumedTrainer.fit(data, epochs: 2..<epochs, totalEpochs: epochs) { _ in }
-        func bits(_ m: Model) -> [[UInt32]] { (m.network.parameters + m.network.state).map { $0.value.array.map(\.bitPattern) } }
-        #expect(bits(resumed) == bits(full))
+        let setup = CheckpointTests.setups[setupIndex], epochs = 4
+        let (full, resumed) = try CheckpointTests.straightAndResumed(setup, description: Self.normDescription, shares: shares, epochs: epochs)
+        #expect(CheckpointTests.bits(resumed) == CheckpointTests.bits(full))
     }
 }
 

@@ -187,25 +187,12 @@ struct ResidualTests {
     @Test("stopped and resumed equals uninterrupted, with shares, running statistics and dropout inside blocks",
           arguments: [(3, 1), (0, 1), (3, 2), (1, 3)])
     func resumeIsExact(setupIndex: Int, shares: Int) throws {
-        let setup = CheckpointTests.setups[setupIndex], data = try CheckpointTests.images(), epochs = 4
-        func trainer(_ file: SafeTensorsFile? = nil) throws -> (Model, Trainer) {
-            let (m, t) = try CheckpointTests.trainer(setup, file: file, description: Self.description)
-            return (m, try Trainer(network: m.network, loss: m.loss, optimizer: t.optimizer, batchSize: setup.batch,
-                                   schedule: setup.schedule, reshuffle: setup.reshuffle, seed: 3, shares: shares))
-        }
-        let (full, fullTrainer) = try trainer()
-        try fullTrainer.fit(data, epochs: 0..<epochs) { _ in }
-        let (first, firstTrainer) = try trainer()
-        try firstTrainer.fit(data, epochs: 0..<2, totalEpochs: epochs) { _ in }
-        let file = try SafeTensorsFile.decode(bytes: try firstTrainer.checkpoint(of: first).encode(), file: "checkpoint")
-        let (resumed, resumedTrainer) = try trainer(file)
-        try resumedTrainer.restore(from: file, count: data.count, file: "checkpoint")
-        try resumedTrainer.fit(data, epochs: 2..<epochs, totalEpochs: epochs) { _ in }
-        func bits(_ m: Model) -> [[UInt32]] { (m.network.parameters + m.network.state).map { $0.value.array.map(\.bitPattern) } }
-        #expect(bits(resumed) == bits(full))
+        let setup = CheckpointTests.setups[setupIndex], epochs = 4
+        let (full, resumed) = try CheckpointTests.straightAndResumed(setup, description: Self.description, shares: shares, epochs: epochs)
+        #expect(CheckpointTests.bits(resumed) == CheckpointTests.bits(full))
         // The blocks' batch norms counted every step.
         let tracked = full.network.namedState.first { $0.name == "5.shortcut.1.num_batches_tracked" }?.parameter.value.array
-        #expect(tracked == [Float(epochs * ((data.count + setup.batch - 1) / setup.batch))])
+        #expect(tracked == [Float(epochs * ((try CheckpointTests.images().count + setup.batch - 1) / setup.batch))])
     }
 
     @Test("with shares, the blocks' running statistics are the mean over shares of each share's update")
