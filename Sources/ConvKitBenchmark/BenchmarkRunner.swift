@@ -10,6 +10,9 @@ public struct BenchmarkResult: Codable, Sendable {
     public var gflops: Double?
     public var perSecond: Double?
     public var unit: String?
+    /// For end-to-end rows: the GFLOP/s of the step's convolutions and dense layers, at `perSecond`.
+    public var gflopsAchieved: Double?
+    /// For kernels, `gflops` against the peak; for end-to-end rows, `gflopsAchieved` against it.
     public var percentOfPeak: Double?
     /// (max − min) / median of the samples.
     public var spread: Double
@@ -18,6 +21,7 @@ public struct BenchmarkResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case kernel, shape, threads, variant, gflops, unit, spread, samples
         case perSecond = "per_second"
+        case gflopsAchieved = "gflops_achieved"
         case percentOfPeak = "percent_of_peak"
     }
 }
@@ -110,6 +114,10 @@ public struct BenchmarkRunner {
                     } else {
                         row.perSecond = timing.median
                         row.unit = "\(bench.unit.rawValue)/s"
+                        if let f = bench.flopsPerItem, let p = peaks[t], p > 0 {
+                            row.gflopsAchieved = timing.median * f / 1e9
+                            row.percentOfPeak = 100 * row.gflopsAchieved! / p
+                        }
                     }
                     results.append(row)
                     progress(row)

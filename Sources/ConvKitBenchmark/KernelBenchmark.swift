@@ -62,6 +62,10 @@ public final class BenchmarkCase: @unchecked Sendable {
     /// roofline `convkit bench` prints after the table.
     public var bytesPerItem: Double?
     public var workingSetBytes: Int?
+    /// For end-to-end rows: the arithmetic of one item's step (the convolutions' and dense
+    /// layers' forward pass, kernel gradient and input gradient), so the row can say what share
+    /// of the machine's FMA peak the whole step reaches.
+    public var flopsPerItem: Double?
 
     /// `body` runs the kernel once; `output` reads what the last run wrote, for the
     /// scalar-against-SIMD check. The case owns its buffers through the closures.
@@ -102,8 +106,8 @@ public enum KernelBenchmark {
     // MARK: shapes
 
     /// The tutorial layer, LeNet's two convolutions at batch 64, a one-channel layer with many
-    /// outputs, a layer large enough to be compute bound, and a "same" padded layer with and
-    /// without stride 2.
+    /// outputs, a layer large enough to be compute bound, a "same" padded layer with and
+    /// without stride 2, and the `fashion` recipe's two padded convolutions.
     public static let convShapes: [ConvShape] = [
         ConvShape(1, 1, 28, 28, 5, 3, 3),
         ConvShape(64, 1, 28, 28, 8, 5, 5),
@@ -112,6 +116,8 @@ public enum KernelBenchmark {
         ConvShape(64, 32, 26, 26, 64, 3, 3),
         ConvShape(64, 8, 28, 28, 16, 3, 3, padding: 1),
         ConvShape(64, 8, 28, 28, 16, 3, 3, padding: 1, stride: 2),
+        ConvShape(64, 1, 28, 28, 24, 3, 3, padding: 1),
+        ConvShape(64, 24, 14, 14, 48, 3, 3, padding: 1),
     ]
     /// Single planes: the tutorial's 28×28 ⋆ 3×3, LeNet's planes, the large layer's plane.
     public static let planeShapes: [ConvShape] = [

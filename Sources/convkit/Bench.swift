@@ -71,7 +71,7 @@ struct Bench: ParsableCommand {
         } else {
             let peaks = report.peaks.sorted { Int($0.key)! < Int($1.key)! }
                 .map { "\($0.key) thr \(format($0.value, 1)) GFLOP/s" }.joined(separator: ", ")
-            print("peak fp32 FMA: \(peaks); % peak is against the row's own thread count; spread = (max-min)/median")
+            print("peak fp32 FMA: \(peaks); % peak is against the row's own thread count (for a training step: its convolution and dense arithmetic per second); spread = (max-min)/median")
             printRooflines(report.rooflines)
         }
     }
@@ -105,7 +105,7 @@ struct Bench: ParsableCommand {
             let spread = "\(format(100 * (scalar?.spread ?? 0), 0))%/\(format(100 * (simd?.spread ?? 0), 0))%"
             print(pad(rows[0].kernel, 21) + pad(rows[0].shape, 24, right: false) + pad("\(t)", 4)
                   + pad(format(s, 2), 9) + pad(format(v, 2), 9) + pad(s > 0 ? format(v / s, 1) + "x" : "-", 9)
-                  + pad(simd?.percentOfPeak.map { format($0, 1) } ?? unit, 11) + pad(spread, 14))
+                  + pad(simd?.percentOfPeak.map { format($0, 1) } ?? "", 11) + pad(spread, 14) + (unit.isEmpty ? "" : "  " + unit))
         }
     }
 
