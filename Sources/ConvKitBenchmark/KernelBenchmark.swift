@@ -116,8 +116,8 @@ public enum KernelBenchmark {
         ConvShape(64, 32, 26, 26, 64, 3, 3),
         ConvShape(64, 8, 28, 28, 16, 3, 3, padding: 1),
         ConvShape(64, 8, 28, 28, 16, 3, 3, padding: 1, stride: 2),
-        ConvShape(64, 1, 28, 28, 24, 3, 3, padding: 1),
-        ConvShape(64, 24, 14, 14, 48, 3, 3, padding: 1),
+        ConvShape(64, 1, 28, 28, 32, 3, 3, padding: 1),
+        ConvShape(64, 32, 14, 14, 40, 3, 3, padding: 1),
     ]
     /// Single planes: the tutorial's 28×28 ⋆ 3×3, LeNet's planes, the large layer's plane.
     public static let planeShapes: [ConvShape] = [

@@ -116,7 +116,7 @@ struct ConvPaddingStrideTests {
     @Test("convkit bench has padded and strided conv rows, and their SIMD and scalar results agree")
     func benchmarkRows() {
         let shapes = KernelBenchmark.convShapes.filter { $0.padding != 0 || $0.stride != 1 }
-        #expect(shapes.map(\.description) == ["64x8x28x28->16,3x3p1", "64x8x28x28->16,3x3p1s2"])
+        #expect(shapes.map(\.description) == ["64x8x28x28->16,3x3p1", "64x8x28x28->16,3x3p1s2", "64x1x28x28->32,3x3p1", "64x32x14x14->40,3x3p1"])
         for s in shapes {
             for bench in [KernelBenchmark.convForward(s), KernelBenchmark.convBackwardKernel(s), KernelBenchmark.convBackwardInput(s)] {
                 let (ok, difference) = KernelBenchmark.check(bench)
