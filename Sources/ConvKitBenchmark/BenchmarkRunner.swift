@@ -110,15 +110,12 @@ public struct BenchmarkRunner {
                                               variant: variant.rawValue, spread: timing.spread, samples: timing.samples)
                     if bench.unit == .flops {
                         row.gflops = timing.median / 1e9
-                        if let p = peaks[t], p > 0 { row.percentOfPeak = 100 * row.gflops! / p }
                     } else {
                         row.perSecond = timing.median
                         row.unit = "\(bench.unit.rawValue)/s"
-                        if let f = bench.flopsPerItem, let p = peaks[t], p > 0 {
-                            row.gflopsAchieved = timing.median * f / 1e9
-                            row.percentOfPeak = 100 * row.gflopsAchieved! / p
-                        }
+                        row.gflopsAchieved = bench.flopsPerItem.map { timing.median * $0 / 1e9 }
                     }
+                    if let rate = row.gflops ?? row.gflopsAchieved, let p = peaks[t], p > 0 { row.percentOfPeak = 100 * rate / p }
                     results.append(row)
                     progress(row)
                 }

@@ -16,7 +16,8 @@ public enum EndToEndBenchmarks {
             step(name: "lenet_train_step", shape: "64x1x28x28 batch 64", architecture: .lenet(classes: 10),
                  loss: SoftmaxCrossEntropy(), batch: 64, weightInit: .auto, unit: .images) { try! Adam(parameters: $0, learningRate: 0) },  // constant and valid
             step(name: "fashion_train_step", shape: "64x1x28x28 batch 64", architecture: Recipe.fashion.architecture(10),
-                 loss: try! SoftmaxCrossEntropy(labelSmoothing: 0.1), batch: 64, weightInit: .auto, unit: .images) { try! Adam(parameters: $0, learningRate: 0) },  // constant and valid
+                 loss: try! SoftmaxCrossEntropy(labelSmoothing: Recipe.fashion.labelSmoothing), batch: Recipe.fashion.batchSize,
+                 weightInit: Recipe.fashion.weightInit, unit: .images) { try! Adam(parameters: $0, learningRate: 0) },  // constant and valid
         ]
     }
 

@@ -79,10 +79,10 @@ public struct Recipe: Sendable {
     /// Fashion-MNIST (28×28 grey, ten kinds of clothing): two padded 3×3 conv blocks of 32 and 40
     /// filters with batch norm and a 128-unit hidden layer, six epochs at batch 64 of Adam (betas
     /// 0.8, 0.99) on a one-cycle schedule peaking at 3e-3, label smoothing 0.1, random flips,
-    /// PyTorch's default init, each channel scaled by its measured mean and deviation: 93.04, 93.00 and 92.85 % for seeds 0–2,
-    /// in about a minute on two threads (docs/performance.md). Measured against it in the same
-    /// budget: 24 and 48 filters 92.56 %, 32 and 44 filters 92.77 %, default betas 92.89 %; shifts,
-    /// dropout, weight decay or batch 128 each cost accuracy.
+    /// PyTorch's default init, each channel scaled by its measured mean and deviation: 93.04,
+    /// 93.00 and 92.85 % for seeds 0–2, in about a minute on two threads (docs/performance.md).
+    /// Measured against it in the same budget: 24 and 48 filters 92.56 %, 32 and 44 filters
+    /// 92.77 %, default betas 92.89 %; shifts, dropout, weight decay or batch 128 each cost accuracy.
     public static let fashion: Recipe = {
         var recipe = Recipe(
             name: "fashion",
