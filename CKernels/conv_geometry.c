@@ -36,7 +36,8 @@ ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, in
     // X, K, Y, the padded input and, when strided, dY with the output channel last (rounded up
     // to whole vectors).
     if (!fits_int32(N, C, HP, WP) || !fits_int32(O, C, KH, KW) || !fits_int32(N, O, g->OH, g->OW) ||
-        (channel_last(*g) && !fits_int32(N, channel_vectors(*g) * (int64_t)VL, g->OH, g->OW)))
+        (channel_last(*g) && !fits_int32(N, channel_vectors(*g) * (int64_t)VL, g->OH, g->OW)) ||
+        (channel_last(*g) && !fits_int32(N, input_channel_blocks(*g) * (int64_t)CK_IG_VECTORS * VL, H, W)))
         return CK_CONV2D_TOO_LARGE;
     return CK_CONV2D_OK;
 }
@@ -52,7 +53,7 @@ size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g) {
 }
 
 size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
-    if (channel_last(g)) return channel_last_kernel_size(g) + channel_last_output_size(g);
+    if (channel_last(g)) return input_channel_last_kernel_size(g) + input_channel_last_grad_size(g);
     return is_padded(g) ? padded_size(g) : 0;
 }
 

@@ -52,6 +52,21 @@ static inline int channel_vectors(ck_conv2d_geometry g) { return (g.O + VL - 1) 
 static inline size_t channel_last_kernel_size(ck_conv2d_geometry g) { return (size_t)g.C * g.KH * g.KW * channel_vectors(g) * VL; }
 static inline size_t channel_last_output_size(ck_conv2d_geometry g) { return (size_t)g.N * g.OH * g.OW * channel_vectors(g) * VL; }
 
+// The channel-last input gradient runs along the input channels, CK_IG_VECTORS vectors of them a
+// block: K with the input channel last, (O,KH,KW,CP), CP = C rounded up to whole blocks, and dX
+// built block by block, (N, blocks, H, W, CK_IG_VECTORS·VL), then moved into place. AVX-512's 32
+// registers hold a tile of two vectors × 8 columns; AVX2's 16 one × 8.
+#define CK_IG_VECTORS (CK_VREGS == 32 ? 2 : 1)
+static inline int input_channel_blocks(ck_conv2d_geometry g) {
+    return (int)(((int64_t)g.C + CK_IG_VECTORS * VL - 1) / (CK_IG_VECTORS * VL));
+}
+static inline size_t input_channel_last_kernel_size(ck_conv2d_geometry g) {
+    return (size_t)g.O * g.KH * g.KW * input_channel_blocks(g) * CK_IG_VECTORS * VL;
+}
+static inline size_t input_channel_last_grad_size(ck_conv2d_geometry g) {
+    return (size_t)g.N * g.H * g.W * input_channel_blocks(g) * CK_IG_VECTORS * VL;
+}
+
 // The same convolution over X already padded: no padding left, the same OH and OW.
 static inline ck_conv2d_geometry without_padding(ck_conv2d_geometry g) {
     g.H += 2 * g.PH;
@@ -96,8 +111,9 @@ CK_INTERNAL void conv_strided_forward_simd(float *Y, const float *X, const float
 CK_INTERNAL void conv_strided_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g,
                                                    float *work);
 // The input gradient for any padding and stride, from its definition (nothing padded): the
-// scalar variant from dY and K as they are, no workspace (work may be NULL); the SIMD one with
-// both channel-last, work: channel_last_kernel_size(g) + channel_last_output_size(g) floats.
+// scalar variant from dY and K as they are, no workspace (work may be NULL); the SIMD one with K
+// and dX input-channel-last, summed in the scalar variant's order, work:
+// input_channel_last_kernel_size(g) + input_channel_last_grad_size(g) floats.
 CK_INTERNAL void conv_backward_input_any(ck_variant v, float *dX, const float *dY, const float *K,
                                          ck_conv2d_geometry g, float *work);
 

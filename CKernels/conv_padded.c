@@ -1,9 +1,10 @@
 // Padding and stride. Padding: the input is copied once into a zero-padded workspace and the
 // kernels for an unpadded input run on it (for stride 1 the register-tiled ones, unchanged); the
 // SIMD input gradient of stride 1 is the valid one's over the padded plane, cropped. Stride > 1
-// has direct kernels: the SIMD ones run along the output channel axis, over K and dY copied
-// channel-last (..., OP) with OP = O rounded up to a whole vector and the extra lanes zero, so
-// every lane is one output channel, summed in the scalar variant's order.
+// has direct kernels: the SIMD forward pass and kernel gradient run along the output channel axis,
+// over K and dY copied channel-last (..., OP) with OP = O rounded up to a whole vector and the
+// extra lanes zero, so every lane is one output channel, summed in the scalar variant's order;
+// the SIMD input gradient runs along the input channel axis, over K copied input-channel-last.
 #include "conv_internal.h"
 
 // Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros. Memory-bound: one thread.
@@ -50,29 +51,36 @@ static void taps_reaching(int yy, int KS, int SS, int OS, int *k0, int *k1) {
     *k1 = yy < KS - 1 ? yy : KS - 1;
 }
 
-// XT outputs (n, o0 ..< o0+OV·VL, y, x0 ..< x0+XT) of a strided forward over an unpadded input,
-// OV·XT accumulators of VL channels: per tap OV weight vectors and XT broadcast inputs. Each
-// lane is bias, then sum over c, kh, kw in that order, as forward_plane_scalar.
+// XT outputs (n, o0 ..< o0+OV·VL, p0 ..< p0+XT) of a strided forward over an unpadded input, p
+// the flat position y·OW+x (a tile may span rows: narrow planes fill it too), OV·XT accumulators
+// of VL channels: per tap OV weight vectors and XT broadcast inputs. Each lane is bias, then sum
+// over c, kh, kw in that order, as forward_plane_scalar. Bv holds the OV vectors of channel
+// biases (zero beyond O, or without bias); an untied bias is read per lane. Full tiles of 8
+// positions and VL channels are transposed in registers and stored as vectors of Y's plane.
 FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
-                                       ck_conv2d_geometry g, int n, int o0, int y, int x0, const int OV, const int XT) {
-    const int OP = channel_vectors(g) * VL;
+                                       const vf *Bv, ck_conv2d_geometry g, int n, int o0, int p0, const int OV,
+                                       const int XT) {
+    const int OP = channel_vectors(g) * VL, plane = g.OH * g.OW;
+    int off[8];  // each position's first input, from its input plane's start
+    for (int t = 0; t < XT; t++) off[t] = ((p0 + t) / g.OW) * g.SH * g.W + ((p0 + t) % g.OW) * g.SW;
     vf acc[2][8];
     for (int j = 0; j < OV; j++) {
         const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
         for (int t = 0; t < XT; t++) {
-            acc[j][t] = vsplat(0.0f);
-            for (int l = 0; l < count; l++) acc[j][t][l] = bias_at(B, bias, oj + l, y, x0 + t, g.OH, g.OW);
+            acc[j][t] = Bv[j];
+            if (bias == CK_BIAS_UNTIED)
+                for (int l = 0; l < count; l++) acc[j][t][l] = B[(size_t)(oj + l) * plane + p0 + t];
         }
     }
     for (int c = 0; c < g.C; c++) {
         for (int kh = 0; kh < g.KH; kh++) {
-            const float *xrow = X + (((size_t)n * g.C + c) * g.H + (size_t)y * g.SH + kh) * g.W + (size_t)x0 * g.SW;
+            const float *xrow = X + (((size_t)n * g.C + c) * g.H + kh) * g.W;
             const float *krow = Kt + ((size_t)c * g.KH + kh) * g.KW * OP + o0;
             for (int kw = 0; kw < g.KW; kw++) {
                 vf w[2];
                 for (int j = 0; j < OV; j++) w[j] = vload(krow + (size_t)kw * OP + j * VL);
                 for (int t = 0; t < XT; t++) {
-                    const vf in = vsplat(xrow[t * g.SW + kw]);
+                    const vf in = vsplat(xrow[off[t] + kw]);
                     for (int j = 0; j < OV; j++) acc[j][t] += in * w[j];
                 }
             }
@@ -80,23 +88,30 @@ FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt
     }
     for (int j = 0; j < OV; j++) {
         const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
-        for (int t = 0; t < XT; t++)
-            for (int l = 0; l < count; l++) Y[(((size_t)n * g.O + oj + l) * g.OH + y) * g.OW + x0 + t] = acc[j][t][l];
+        float *Yo = Y + ((size_t)n * g.O + oj) * plane + p0;
+        if (XT == 8 && count == VL) {
+            vtranspose8(acc[j]);
+            for (int l = 0; l < VL; l++) vstore(Yo + (size_t)l * plane, acc[j][l]);
+        } else {
+            for (int t = 0; t < XT; t++)
+                for (int l = 0; l < count; l++) Yo[(size_t)l * plane + t] = acc[j][t][l];
+        }
     }
 }
 
 // Output channel vectors per block of the strided forward pass: AVX-512's 32 registers hold
-// two vectors × 8 columns (16 accumulators, the two weights and a broadcast input); AVX2 one.
+// two vectors × 8 positions (16 accumulators, the two weights and a broadcast input); AVX2 one.
 #define STRIDED_OV (CK_VREGS == 32 ? 2 : 1)
 
-// Row y of the outputs of OV channel vectors: tiles of 8 columns, the rest in 4, 2 and 1.
-FORCE_INLINE void strided_forward_row(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
-                                      ck_conv2d_geometry g, int n, int o0, int y, const int OV) {
-    int x0 = 0;
-    for (; x0 + 8 <= g.OW; x0 += 8) strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 8);
-    if (x0 + 4 <= g.OW) { strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 4); x0 += 4; }
-    if (x0 + 2 <= g.OW) { strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 2); x0 += 2; }
-    if (x0 < g.OW) strided_forward_tile(Y, X, Kt, B, bias, g, n, o0, y, x0, OV, 1);
+// The output plane of OV channel vectors: tiles of 8 positions, the rest in 4, 2 and 1.
+FORCE_INLINE void strided_forward_plane(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
+                                        const vf *Bv, ck_conv2d_geometry g, int n, int o0, const int OV) {
+    const int plane = g.OH * g.OW;
+    int p0 = 0;
+    for (; p0 + 8 <= plane; p0 += 8) strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, OV, 8);
+    if (p0 + 4 <= plane) { strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, OV, 4); p0 += 4; }
+    if (p0 + 2 <= plane) { strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, OV, 2); p0 += 2; }
+    if (p0 < plane) strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, OV, 1);
 }
 
 // Item (image n, block b of STRIDED_OV·VL output channels) of the strided forward pass; a last
@@ -104,10 +119,11 @@ FORCE_INLINE void strided_forward_row(float *Y, const float *X, const float *Kt,
 static __attribute__((noinline)) void strided_forward_item(float *Y, const float *X, const float *Kt, const float *B,
                                                            ck_bias bias, ck_conv2d_geometry g, int n, int b) {
     const int o0 = b * STRIDED_OV * VL, two = STRIDED_OV == 2 && (channel_vectors(g) - b * STRIDED_OV) >= 2;
-    for (int y = 0; y < g.OH; y++) {
-        if (two) strided_forward_row(Y, X, Kt, B, bias, g, n, o0, y, 2);
-        else strided_forward_row(Y, X, Kt, B, bias, g, n, o0, y, 1);
-    }
+    vf Bv[2] = {vsplat(0.0f), vsplat(0.0f)};
+    if (bias == CK_BIAS_CHANNEL)
+        for (int i = 0; i < STRIDED_OV * VL && o0 + i < g.O; i++) Bv[i / VL][i % VL] = B[o0 + i];
+    if (two) strided_forward_plane(Y, X, Kt, B, bias, Bv, g, n, o0, 2);
+    else strided_forward_plane(Y, X, Kt, B, bias, Bv, g, n, o0, 1);
 }
 
 // work: channel_last_kernel_size(g) floats.
@@ -191,71 +207,73 @@ void conv_strided_backward_kernel_simd(float *dK, const float *X, const float *d
     CK_PARALLEL_FOR(i, blocks * g.C, conv_flops(g), strided_kernel_grad_item(dK, X, work, g, i / g.C, i % g.C));
 }
 
-// Element (y, x) of plane dX[n,c] from dY and K as they are: sum over o, then the taps kh, kw
-// (kh0, kh0+SH, ... ≤ kh1; kw0, kw0+SW, ... ≤ kw1) in that order. The scalar variant.
+// Element (y, x) of plane dX[n,c] from dY and K as they are: sum over the taps kh, kw (kh0,
+// kh0+SH, ... ≤ kh1; kw0, kw0+SW, ... ≤ kw1), then o, in that order. The scalar variant.
 FORCE_INLINE float input_grad_sum(const float *dY, const float *K, ck_conv2d_geometry g, int n, int c, int y, int x,
                                   int kh0, int kh1, int kw0, int kw1) {
     float sum = 0.0f;
-    for (int o = 0; o < g.O; o++) {
-        const float *dYo = dY + ((size_t)n * g.O + o) * g.OH * g.OW;
-        const float *Ko = K + ((size_t)o * g.C + c) * g.KH * g.KW;
-        for (int kh = kh0; kh <= kh1; kh += g.SH) {
-            const int oy = (y + g.PH - kh) / g.SH;
+    for (int kh = kh0; kh <= kh1; kh += g.SH) {
+        const int oy = (y + g.PH - kh) / g.SH;
+        for (int kw = kw0; kw <= kw1; kw += g.SW) {
+            const float *d = dY + (size_t)n * g.O * g.OH * g.OW + (size_t)oy * g.OW + (x + g.PW - kw) / g.SW;
+            const float *k = K + (size_t)c * g.KH * g.KW + kh * g.KW + kw;
             NO_VECTORIZE
-            for (int kw = kw0; kw <= kw1; kw += g.SW)
-                sum += dYo[oy * g.OW + (x + g.PW - kw) / g.SW] * Ko[kh * g.KW + kw];
+            for (int o = 0; o < g.O; o++) sum += d[(size_t)o * g.OH * g.OW] * k[(size_t)o * g.C * g.KH * g.KW];
         }
     }
     return sum;
 }
 
-// The same element from dYt and Kt, dY and K with the output channel last: a dot product along
-// the output channels, vectors summed over kh, kw, channel vector in that order, then across
-// lanes. The SIMD variant.
-FORCE_INLINE float input_grad_dot(const float *dYt, const float *Kt, ck_conv2d_geometry g, int n, int c, int y, int x,
-                                  int kh0, int kh1, int kw0, int kw1) {
-    const int OP = channel_vectors(g) * VL;
-    vf acc = vsplat(0.0f);
-    for (int kh = kh0; kh <= kh1; kh += g.SH) {
-        const int oy = (y + g.PH - kh) / g.SH;
-        for (int kw = kw0; kw <= kw1; kw += g.SW) {
-            const float *d = dYt + (((size_t)n * g.OH + oy) * g.OW + (x + g.PW - kw) / g.SW) * OP;
-            const float *k = Kt + (((size_t)c * g.KH + kh) * g.KW + kw) * OP;
-            for (int v = 0; v < OP; v += VL) acc += vload(d + v) * vload(k + v);
-        }
-    }
-    return vsum(acc);
+// Kc (O,KH,KW,CP) = K (O,C,KH,KW) with the input channel last, CP = C rounded up to whole
+// blocks of CK_IG_VECTORS vectors, the extra lanes zero.
+static void input_channel_last_kernel(float *Kc, const float *K, ck_conv2d_geometry g) {
+    const int CP = input_channel_blocks(g) * CK_IG_VECTORS * VL, taps = g.KH * g.KW;
+    for (int o = 0; o < g.O; o++)
+        for (int t = 0; t < taps; t++)
+            for (int c = 0; c < CP; c++)
+                Kc[((size_t)o * taps + t) * CP + c] = c < g.C ? K[((size_t)o * g.C + c) * taps + t] : 0.0f;
 }
 
-// XT elements (y, x), (y, x+SW), ... of the same plane with the same taps, each summed exactly as
-// input_grad_dot: XT independent accumulators share each weight load, and the columns of dY
-// follow from the first element's without a division. Needs x and x+(XT-1)·SW inside the
-// columns every one of whose taps kw0, kw0+SW, ... ≤ kw1 lands on an output column.
-FORCE_INLINE void input_grad_dot_tile(float *out, const float *dYt, const float *Kt, ck_conv2d_geometry g, int n,
-                                      int c, int y, int x, int kh0, int kh1, int kw0, int kw1, const int XT) {
-    const int OP = channel_vectors(g) * VL;
-    vf acc[16];
-    for (int t = 0; t < XT; t++) acc[t] = vsplat(0.0f);
-    for (int kh = kh0; kh <= kh1; kh += g.SH) {
-        const int oy = (y + g.PH - kh) / g.SH;
-        for (int kw = kw0; kw <= kw1; kw += g.SW) {
-            const float *d = dYt + (((size_t)n * g.OH + oy) * g.OW + (x + g.PW - kw) / g.SW) * OP;
-            const float *k = Kt + (((size_t)c * g.KH + kh) * g.KW + kw) * OP;
-            for (int v = 0; v < OP; v += VL) {
-                const vf w = vload(k + v);
-                for (int t = 0; t < XT; t++) acc[t] += vload(d + (size_t)t * OP + v) * w;
+// XT elements (y, x), (y, x+SW), ... of the input gradient for CV channel vectors, each lane summed
+// over the taps kh (kh0, kh0+SH, ... ≤ kh1), then kw (likewise), then o, in input_grad_sum's order.
+// Per tap and o: CV weight vectors of Kc and XT broadcast values of dY, consecutive in its row (x
+// moving SW columns moves the output column by one). out is the block's plane (H,W,BW) at (y, x);
+// Ko is Kc at the block's first channel. Needs every element's taps kw0 ... kw1 inside dY.
+FORCE_INLINE void input_grad_tile(float *out, const float *dY, const float *Ko, ck_conv2d_geometry g, int n, int y,
+                                  int x, int kh0, int kh1, int kw0, int kw1, const int CV, const int XT) {
+    const int BW = CK_IG_VECTORS * VL, CP = input_channel_blocks(g) * BW;
+    const size_t dYstep = (size_t)g.OH * g.OW, Kstep = (size_t)g.KH * g.KW * CP;
+    vf acc[CK_IG_VECTORS][8];
+    for (int j = 0; j < CV; j++)
+        for (int t = 0; t < XT; t++) acc[j][t] = vsplat(0.0f);
+    // The output row and column of the first taps; each further tap is one row or column back.
+    const int oy0 = (y + g.PH - kh0) / g.SH, ox0 = (x + g.PW - kw0) / g.SW;
+    const float *dYn = dY + (size_t)n * g.O * dYstep;
+    for (int kh = kh0, oy = oy0; kh <= kh1; kh += g.SH, oy--) {
+        for (int kw = kw0, ox = ox0; kw <= kw1; kw += g.SW, ox--) {
+            const float *d = dYn + (size_t)oy * g.OW + ox;
+            const float *k = Ko + (size_t)(kh * g.KW + kw) * CP;
+            for (int o = 0; o < g.O; o++, d += dYstep, k += Kstep) {
+                vf w[CK_IG_VECTORS];
+                for (int j = 0; j < CV; j++) w[j] = vload(k + j * VL);
+                for (int t = 0; t < XT; t++) {
+                    const vf in = vsplat(d[t]);
+                    for (int j = 0; j < CV; j++) acc[j][t] += in * w[j];
+                }
             }
         }
     }
-    for (int t = 0; t < XT; t++) out[t * g.SW] = vsum(acc[t]);
+    for (int t = 0; t < XT; t++)
+        for (int j = 0; j < CV; j++) vstore(out + (size_t)t * g.SW * BW + j * VL, acc[j][t]);
 }
 
-// Row y of plane dXc (its taps kh0 ..< kh1) from dYt and Kt. Columns whose taps all land inside
-// dY, [xlo, xhi], go SW classes at a time (x ≡ x0 mod SW share their taps) in tiles of 8 and 4
+// Row y (its taps kh0 ... kh1) of the block's plane. Columns all of whose taps land inside dY,
+// [xlo, xhi], go SW classes at a time (x ≡ x0 mod SW share their taps) in tiles of 8, 4 and 2
 // elements; the border columns and what is left one at a time.
-FORCE_INLINE void input_grad_row_channel_last(float *dXc, const float *dYt, const float *Kt, ck_conv2d_geometry g,
-                                              int n, int c, int y, int kh0, int kh1) {
-    float *row = dXc + (size_t)y * g.W;
+FORCE_INLINE void input_grad_row(float *plane, const float *dY, const float *Ko, ck_conv2d_geometry g, int n, int y,
+                                 int kh0, int kh1, const int CV) {
+    const int BW = CK_IG_VECTORS * VL;
+    float *row = plane + (size_t)y * g.W * BW;
     int xlo = g.KW - 1 - g.PW, xhi = (g.OW - 1) * g.SW - g.PW;
     if (xlo < 0) xlo = 0;
     if (xhi > g.W - 1) xhi = g.W - 1;
@@ -263,17 +281,23 @@ FORCE_INLINE void input_grad_row_channel_last(float *dXc, const float *dYt, cons
         if (x >= xlo && x <= xhi) continue;
         int kw0, kw1;
         taps_reaching(x + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
-        row[x] = input_grad_dot(dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1);
+        input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 1);
     }
     for (int x0 = xlo; x0 < xlo + g.SW && x0 <= xhi; x0++) {
         int kw0, kw1;
         taps_reaching(x0 + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
         int x = x0;
         for (; x + 7 * g.SW <= xhi; x += 8 * g.SW)
-            input_grad_dot_tile(row + x, dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1, 8);
-        for (; x + 3 * g.SW <= xhi; x += 4 * g.SW)
-            input_grad_dot_tile(row + x, dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1, 4);
-        for (; x <= xhi; x += g.SW) row[x] = input_grad_dot(dYt, Kt, g, n, c, y, x, kh0, kh1, kw0, kw1);
+            input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 8);
+        if (x + 3 * g.SW <= xhi) {
+            input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 4);
+            x += 4 * g.SW;
+        }
+        if (x + g.SW <= xhi) {
+            input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 2);
+            x += 2 * g.SW;
+        }
+        if (x <= xhi) input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 1);
     }
 }
 
@@ -297,25 +321,47 @@ static void input_grad_item_scalar(float *dX, const float *dY, const float *K, c
     input_grad_plane_any(dX, dY, K, g, n, c);
 }
 
-// The SIMD variant: the same elements and taps as input_grad_plane_any, each an
-// input_grad_dot, row by row in tiles along the row (input_grad_row_channel_last).
-static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, const float *dYt, const float *Kt,
-                                                                   ck_conv2d_geometry g, int n, int c) {
-    float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
+// The SIMD variant: item (image n, block b of input channels), the same elements, taps and order
+// as input_grad_plane_any, built in the block's channel-last plane of dXt (cache-resident), then
+// moved into the planes of dX. A last block of one vector takes the one-vector tiles.
+static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, float *dXt, const float *dY,
+                                                                   const float *Kc, ck_conv2d_geometry g, int n,
+                                                                   int b) {
+    const int BW = CK_IG_VECTORS * VL, blocks = input_channel_blocks(g), c0 = b * BW;
+    const size_t HW = (size_t)g.H * g.W;
+    float *plane = dXt + ((size_t)n * blocks + b) * HW * BW;
+    const float *Ko = Kc + c0;
+    const int two = CK_IG_VECTORS == 2 && g.C - c0 > VL;
     for (int y = 0; y < g.H; y++) {
         int kh0, kh1;
         taps_reaching(y + g.PH, g.KH, g.SH, g.OH, &kh0, &kh1);
-        input_grad_row_channel_last(dXc, dYt, Kt, g, n, c, y, kh0, kh1);
+        if (two) input_grad_row(plane, dY, Ko, g, n, y, kh0, kh1, CK_IG_VECTORS);
+        else input_grad_row(plane, dY, Ko, g, n, y, kh0, kh1, 1);
     }
+    // Into dX: 8 positions × 8 channels at a time, transposed in registers; the last positions
+    // one at a time.
+    const int count = g.C - c0 < BW ? g.C - c0 : BW;
+    float *dXb = dX + ((size_t)n * g.C + c0) * HW;
+    size_t p = 0;
+    for (; p + 8 <= HW; p += 8)
+        for (int j = 0; j * VL < count; j++) {
+            vf r[8];
+            for (int i = 0; i < 8; i++) r[i] = vload(plane + (p + i) * BW + j * VL);
+            vtranspose8(r);
+            for (int l = 0; l < VL && j * VL + l < count; l++) vstore(dXb + (size_t)(j * VL + l) * HW + p, r[l]);
+        }
+    for (; p < HW; p++)
+        for (int c = 0; c < count; c++) dXb[(size_t)c * HW + p] = plane[p * BW + c];
 }
 
 void conv_backward_input_any(ck_variant v, float *dX, const float *dY, const float *K, ck_conv2d_geometry g,
                              float *work) {
     if (v == CK_SIMD) {
-        float *Kt = work, *dYt = work + channel_last_kernel_size(g);
-        channel_last_kernel(Kt, K, g);
-        channel_last_output(dYt, dY, g);
-        CK_PARALLEL_FOR(i, g.N * g.C, conv_flops(g), input_grad_item_channel_last(dX, dYt, Kt, g, i / g.C, i % g.C));
+        float *Kc = work, *dXt = work + input_channel_last_kernel_size(g);
+        const int blocks = input_channel_blocks(g);
+        input_channel_last_kernel(Kc, K, g);
+        CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g),
+                        input_grad_item_channel_last(dX, dXt, dY, Kc, g, i / blocks, i % blocks));
     } else {
         CK_PARALLEL_FOR(i, g.N * g.C, conv_flops(g), input_grad_item_scalar(dX, dY, K, g, i / g.C, i % g.C));
     }

@@ -33,6 +33,25 @@ static inline float vsum(vf v) {
     return a + b;
 }
 
+// r[0..7] := its transpose, lane j of r[i] to lane i of r[j]: two rounds of pair interleaves,
+// then the halves swapped (the usual 24-shuffle 8×8 transpose).
+static inline void vtranspose8(vf r[8]) {
+    vf t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int j = 0; j < 4; j++) {
+        r[j] = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[j + 4] = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
 #define FORCE_INLINE static inline __attribute__((always_inline))
 #define NO_VECTORIZE _Pragma("clang loop vectorize(disable) interleave(disable)")
 

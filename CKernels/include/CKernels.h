@@ -106,8 +106,8 @@ void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, in
 // dX (N,C,H,W): dX[n,c,y,x] = sum over o and the taps kh, kw with (y+PH-kh)/SH and (x+PW-kw)/SW
 // whole and inside dY of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]; for padding 0 and
 // stride 1, dX[n,c] = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
-// work: ck_conv2d_backward_input_work_size(g) floats (the padded dX for stride 1; K and dY with
-// the output channel last when strided).
+// work: ck_conv2d_backward_input_work_size(g) floats (the padded dX for stride 1; K and dX with
+// the input channel last when strided or narrower than one vector).
 void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
                               ck_conv2d_geometry g);
 size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g);

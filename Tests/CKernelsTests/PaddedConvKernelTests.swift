@@ -146,6 +146,26 @@ struct PaddedConvKernelTests {
         }
     }
 
+    /// The SIMD input gradient of strided and narrow planes (the channel-last kernel) sums each
+    /// element over o, then the taps, as the scalar variant does, one input channel a lane: the
+    /// two agree bit for bit, on shapes with C below, at and above one and two vectors.
+    @Test("channel-last input gradient: SIMD and scalar bit-identical")
+    func channelLastInputGradientMatchesScalar() {
+        var rng = SeededGenerator(seed: 26)
+        let extra = [PaddedConv(2, 17, 9, 9, 5, 3, 3, P: 1, S: 2), PaddedConv(3, 33, 4, 4, 12, 3, 3, P: 1, S: 1),
+                     PaddedConv(2, 16, 6, 6, 8, 1, 1, P: 0, S: 2), PaddedConv(1, 9, 20, 21, 3, 3, 3, P: 1, S: 2)]
+        for s in Self.shapes + extra where s.SH > 1 || s.SW > 1 || s.OW < 8 {
+            let K = randomFloats(s.O * s.C * s.KH * s.KW, &rng), dY = randomFloats(s.N * s.O * s.OH * s.OW, &rng)
+            var dX = [[Float]](repeating: [], count: 2)
+            for (i, v) in [CK_SCALAR, CK_SIMD].enumerated() {
+                dX[i] = [Float](repeating: .nan, count: s.N * s.C * s.H * s.W)
+                var work = [Float](repeating: .nan, count: ck_conv2d_backward_input_work_size(s.geometry))
+                ck_conv2d_backward_input(v, &dX[i], dY, K, &work, s.geometry)
+            }
+            #expect(dX[0] == dX[1], "\(s)")
+        }
+    }
+
     @Test("the reference itself: padding 1 of a 2×2 plane by hand")
     func referenceByHand() {
         // X = [[1, 2], [3, 4]] padded by 1, a 2×2 kernel of ones, stride 2: each output sees one
