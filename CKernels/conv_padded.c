@@ -7,37 +7,61 @@
 // the SIMD input gradient runs along the input channel axis, over K copied input-channel-last.
 #include "conv_internal.h"
 
-// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros. Memory-bound: one thread.
-void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g) {
+// The copies below are memory-bound, but the convolution they feed is not: they run on the team
+// whenever it does (work: the convolution's flops), or one core would copy while the other waits.
+
+// Plane p of Xp: its border zero, its inside row by row from X.
+static void pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p) {
     const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW;
-    memset(Xp, 0, sizeof(float) * padded_size(g));
-    for (size_t p = 0; p < (size_t)g.N * g.C; p++)
-        for (int y = 0; y < g.H; y++)
-            memcpy(Xp + (p * HP + y + g.PH) * WP + g.PW, X + (p * g.H + y) * g.W, sizeof(float) * g.W);
+    float *out = Xp + p * HP * WP;
+    memset(out, 0, sizeof(float) * g.PH * WP);
+    for (int y = 0; y < g.H; y++) {
+        float *row = out + (size_t)(y + g.PH) * WP;
+        memset(row, 0, sizeof(float) * g.PW);
+        memcpy(row + g.PW, X + (p * g.H + y) * g.W, sizeof(float) * g.W);
+        memset(row + g.PW + g.W, 0, sizeof(float) * g.PW);
+    }
+    memset(out + (size_t)(g.H + g.PH) * WP, 0, sizeof(float) * g.PH * WP);
+}
+
+// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros.
+void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g) {
+    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), pad_plane(Xp, X, g, (size_t)p));
+}
+
+static void crop_plane(float *dX, const float *dXp, ck_conv2d_geometry g, size_t p) {
+    const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW;
+    for (int y = 0; y < g.H; y++)
+        memcpy(dX + (p * g.H + y) * g.W, dXp + (p * HP + y + g.PH) * WP + g.PW, sizeof(float) * g.W);
 }
 
 // dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
 void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g) {
-    const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW;
-    for (size_t p = 0; p < (size_t)g.N * g.C; p++)
-        for (int y = 0; y < g.H; y++)
-            memcpy(dX + (p * g.H + y) * g.W, dXp + (p * HP + y + g.PH) * WP + g.PW, sizeof(float) * g.W);
+    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), crop_plane(dX, dXp, g, (size_t)p));
+}
+
+// Tap t (of C·KH·KW) of Kt.
+static void channel_last_kernel_tap(float *Kt, const float *K, ck_conv2d_geometry g, int t) {
+    const int OP = channel_vectors(g) * VL, taps = g.C * g.KH * g.KW;
+    for (int o = 0; o < OP; o++) Kt[(size_t)t * OP + o] = o < g.O ? K[(size_t)o * taps + t] : 0.0f;
 }
 
 // Kt (C,KH,KW,OP) = K (O,C,KH,KW) with the output channel last.
 static void channel_last_kernel(float *Kt, const float *K, ck_conv2d_geometry g) {
-    const int OP = channel_vectors(g) * VL, taps = g.C * g.KH * g.KW;
-    for (int t = 0; t < taps; t++)
-        for (int o = 0; o < OP; o++) Kt[(size_t)t * OP + o] = o < g.O ? K[(size_t)o * taps + t] : 0.0f;
+    CK_PARALLEL_FOR(t, g.C * g.KH * g.KW, conv_flops(g), channel_last_kernel_tap(Kt, K, g, t));
+}
+
+// Image n of dYt.
+static void channel_last_output_image(float *dYt, const float *dY, ck_conv2d_geometry g, int n) {
+    const int OP = channel_vectors(g) * VL, plane = g.OH * g.OW;
+    for (int p = 0; p < plane; p++)
+        for (int o = 0; o < OP; o++)
+            dYt[((size_t)n * plane + p) * OP + o] = o < g.O ? dY[((size_t)n * g.O + o) * plane + p] : 0.0f;
 }
 
 // dYt (N,OH,OW,OP) = dY (N,O,OH,OW) with the output channel last.
 static void channel_last_output(float *dYt, const float *dY, ck_conv2d_geometry g) {
-    const int OP = channel_vectors(g) * VL, plane = g.OH * g.OW;
-    for (int n = 0; n < g.N; n++)
-        for (int p = 0; p < plane; p++)
-            for (int o = 0; o < OP; o++)
-                dYt[((size_t)n * plane + p) * OP + o] = o < g.O ? dY[((size_t)n * g.O + o) * plane + p] : 0.0f;
+    CK_PARALLEL_FOR(n, g.N, conv_flops(g), channel_last_output_image(dYt, dY, g, n));
 }
 
 // Along one axis (kernel size KS, stride SS, output size OS): the taps kh of K that reach padded
@@ -224,14 +248,18 @@ FORCE_INLINE float input_grad_sum(const float *dY, const float *K, ck_conv2d_geo
     return sum;
 }
 
+// Output channel o of Kc.
+static void input_channel_last_kernel_row(float *Kc, const float *K, ck_conv2d_geometry g, int o) {
+    const int CP = input_channel_blocks(g) * CK_IG_VECTORS * VL, taps = g.KH * g.KW;
+    for (int t = 0; t < taps; t++)
+        for (int c = 0; c < CP; c++)
+            Kc[((size_t)o * taps + t) * CP + c] = c < g.C ? K[((size_t)o * g.C + c) * taps + t] : 0.0f;
+}
+
 // Kc (O,KH,KW,CP) = K (O,C,KH,KW) with the input channel last, CP = C rounded up to whole
 // blocks of CK_IG_VECTORS vectors, the extra lanes zero.
 static void input_channel_last_kernel(float *Kc, const float *K, ck_conv2d_geometry g) {
-    const int CP = input_channel_blocks(g) * CK_IG_VECTORS * VL, taps = g.KH * g.KW;
-    for (int o = 0; o < g.O; o++)
-        for (int t = 0; t < taps; t++)
-            for (int c = 0; c < CP; c++)
-                Kc[((size_t)o * taps + t) * CP + c] = c < g.C ? K[((size_t)o * g.C + c) * taps + t] : 0.0f;
+    CK_PARALLEL_FOR(o, g.O, conv_flops(g), input_channel_last_kernel_row(Kc, K, g, o));
 }
 
 // XT elements (y, x), (y, x+SW), ... of the input gradient for CV channel vectors, each lane summed
