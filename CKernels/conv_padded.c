@@ -17,9 +17,8 @@ static void pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p)
     memset(out, 0, sizeof(float) * g.PH * WP);
     for (int y = 0; y < g.H; y++) {
         float *row = out + (size_t)(y + g.PH) * WP;
-        memset(row, 0, sizeof(float) * g.PW);
+        for (int i = 0; i < g.PW; i++) row[i] = row[g.PW + g.W + i] = 0.0f;  // a call each costs more
         memcpy(row + g.PW, X + (p * g.H + y) * g.W, sizeof(float) * g.W);
-        memset(row + g.PW + g.W, 0, sizeof(float) * g.PW);
     }
     memset(out + (size_t)(g.H + g.PH) * WP, 0, sizeof(float) * g.PH * WP);
 }

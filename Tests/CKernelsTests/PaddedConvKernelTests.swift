@@ -208,7 +208,9 @@ struct PaddedConvKernelTests {
     @Test("one thread and two give bit-identical results", arguments: variants,
           [PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 1), PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 2),
            PaddedConv(4, 3, 30, 30, 20, 5, 5, P: 2, S: 3), PaddedConv(8, 1, 28, 28, 32, 5, 5, P: 2, S: 1),
-           PaddedConv(4, 4, 24, 40, 12, 3, 3, PH: 1, PW: 0, SH: 2, SW: 1)])
+           PaddedConv(4, 4, 24, 40, 12, 3, 3, PH: 1, PW: 0, SH: 2, SW: 1),
+           // A ResNet's last stage: a narrow plane, and its 1×1 stride-2 projection.
+           PaddedConv(8, 32, 4, 4, 64, 3, 3, P: 1, S: 1), PaddedConv(32, 16, 16, 16, 32, 1, 1, P: 0, S: 2)])
     func threadIndependence(variant: ck_variant, s: PaddedConv) {
         #expect(2.0 * Double(s.N * s.O * s.OH * s.OW * s.C * s.KH * s.KW) >= Double(1 << 20))
         var rng = SeededGenerator(seed: 23)
