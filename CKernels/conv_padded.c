@@ -50,12 +50,22 @@ static void channel_last_kernel(float *Kt, const float *K, ck_conv2d_geometry g)
     CK_PARALLEL_FOR(t, g.C * g.KH * g.KW, conv_flops(g), channel_last_kernel_tap(Kt, K, g, t));
 }
 
-// Image n of dYt.
+// Image n of dYt: 8 positions × 8 channels at a time, transposed in registers (the channels
+// past O zero), the last positions one at a time.
 static void channel_last_output_image(float *dYt, const float *dY, ck_conv2d_geometry g, int n) {
     const int OP = channel_vectors(g) * VL, plane = g.OH * g.OW;
-    for (int p = 0; p < plane; p++)
-        for (int o = 0; o < OP; o++)
-            dYt[((size_t)n * plane + p) * OP + o] = o < g.O ? dY[((size_t)n * g.O + o) * plane + p] : 0.0f;
+    const float *dYn = dY + (size_t)n * g.O * plane;
+    float *out = dYt + (size_t)n * plane * OP;
+    int p = 0;
+    for (; p + 8 <= plane; p += 8)
+        for (int o0 = 0; o0 < OP; o0 += VL) {
+            vf r[8];
+            for (int l = 0; l < 8; l++) r[l] = o0 + l < g.O ? vload(dYn + (size_t)(o0 + l) * plane + p) : vsplat(0.0f);
+            vtranspose8(r);
+            for (int i = 0; i < 8; i++) vstore(out + (size_t)(p + i) * OP + o0, r[i]);
+        }
+    for (; p < plane; p++)
+        for (int o = 0; o < OP; o++) out[(size_t)p * OP + o] = o < g.O ? dYn[(size_t)o * plane + p] : 0.0f;
 }
 
 // dYt (N,OH,OW,OP) = dY (N,O,OH,OW) with the output channel last.
