@@ -271,70 +271,102 @@ static void input_channel_last_kernel(float *Kc, const float *K, ck_conv2d_geome
     CK_PARALLEL_FOR(o, g.O, conv_flops(g), input_channel_last_kernel_row(Kc, K, g, o));
 }
 
-// XT elements (y, x), (y, x+SW), ... of the input gradient for CV channel vectors, each lane summed
-// over the taps kh (kh0, kh0+SH, ... ≤ kh1), then kw (likewise), then o, in input_grad_sum's order.
-// Per tap and o: CV weight vectors of Kc and XT broadcast values of dY, consecutive in its row (x
-// moving SW columns moves the output column by one). out is the block's plane (H,W,BW) at (y, x);
-// Ko is Kc at the block's first channel. Needs every element's taps kw0 ... kw1 inside dY.
-FORCE_INLINE void input_grad_tile(float *out, const float *dY, const float *Ko, ck_conv2d_geometry g, int n, int y,
-                                  int x, int kh0, int kh1, int kw0, int kw1, const int CV, const int XT) {
+// Along one axis, the elements whose taps are alike: a run start, start+step, ... (count of
+// them). Inside [lo, hi] every element reaches all the taps of its residue mod the stride (the
+// first tap is that residue, the last KS-1 or the one before it), so a residue's elements are one
+// run; each element outside, where padding or the plane's end cuts taps off, is a run of its own.
+typedef struct { int start, step, count; } tap_run;
+
+typedef struct { int lo, hi, runs, stride; } tap_runs;
+
+static tap_runs axis_runs(int L, int KS, int SS, int PS, int OS) {
+    tap_runs a = {KS - 1 - PS, (OS - 1) * SS - PS, 0, SS};
+    if (a.lo < 0) a.lo = 0;
+    if (a.hi > L - 1) a.hi = L - 1;
+    if (a.lo > a.hi) { a.lo = L; a.hi = L - 1; }  // no inside: every element on its own
+    const int inside = a.hi - a.lo + 1;
+    a.runs = a.lo + (inside < SS ? inside : SS) + (L - 1 - a.hi);
+    return a;
+}
+
+static tap_run axis_run(tap_runs a, int i) {
+    const int inside = a.hi - a.lo + 1, residues = inside < a.stride ? inside : a.stride;
+    if (i < a.lo) return (tap_run){i, 1, 1};
+    i -= a.lo;
+    if (i < residues) return (tap_run){a.lo + i, a.stride, (a.hi - a.lo - i) / a.stride + 1};
+    return (tap_run){a.hi + 1 + i - residues, 1, 1};
+}
+
+// XT elements of the input gradient that share their taps (kh0, kh0+SH, ... ≤ kh1; kw0, ... ≤
+// kw1) for CV channel vectors, each lane summed over the taps kh, then kw, then o, in
+// input_grad_sum's order. at[t] is element t's place in the block's plane (H,W,BW) and from[t] its
+// first tap's output in a plane of dY; a tap further on is a row or column back for all of them.
+// Per tap and o: CV weight vectors of Kc and XT broadcast values of dY. Ko is Kc at the block's
+// first channel; dYn is dY at image n.
+FORCE_INLINE void input_grad_tile(float *plane, const float *dYn, const float *Ko, ck_conv2d_geometry g,
+                                  const int *at, const int *from, int kh0, int kh1, int kw0, int kw1, const int CV,
+                                  const int XT) {
     const int BW = CK_IG_VECTORS * VL, CP = input_channel_blocks(g) * BW;
     const size_t dYstep = (size_t)g.OH * g.OW, Kstep = (size_t)g.KH * g.KW * CP;
     vf acc[CK_IG_VECTORS][8];
     for (int j = 0; j < CV; j++)
         for (int t = 0; t < XT; t++) acc[j][t] = vsplat(0.0f);
-    // The output row and column of the first taps; each further tap is one row or column back.
-    const int oy0 = (y + g.PH - kh0) / g.SH, ox0 = (x + g.PW - kw0) / g.SW;
-    const float *dYn = dY + (size_t)n * g.O * dYstep;
-    for (int kh = kh0, oy = oy0; kh <= kh1; kh += g.SH, oy--) {
-        for (int kw = kw0, ox = ox0; kw <= kw1; kw += g.SW, ox--) {
-            const float *d = dYn + (size_t)oy * g.OW + ox;
+    for (int kh = kh0, back = 0; kh <= kh1; kh += g.SH, back += g.OW) {
+        for (int kw = kw0, tap = back; kw <= kw1; kw += g.SW, tap++) {
+            const float *d = dYn - tap;
             const float *k = Ko + (size_t)(kh * g.KW + kw) * CP;
             for (int o = 0; o < g.O; o++, d += dYstep, k += Kstep) {
                 vf w[CK_IG_VECTORS];
                 for (int j = 0; j < CV; j++) w[j] = vload(k + j * VL);
                 for (int t = 0; t < XT; t++) {
-                    const vf in = vsplat(d[t]);
+                    const vf in = vsplat(d[from[t]]);
                     for (int j = 0; j < CV; j++) acc[j][t] += in * w[j];
                 }
             }
         }
     }
     for (int t = 0; t < XT; t++)
-        for (int j = 0; j < CV; j++) vstore(out + (size_t)t * g.SW * BW + j * VL, acc[j][t]);
+        for (int j = 0; j < CV; j++) vstore(plane + (size_t)at[t] * BW + j * VL, acc[j][t]);
 }
 
-// Row y (its taps kh0 ... kh1) of the block's plane. Columns all of whose taps land inside dY,
-// [xlo, xhi], go SW classes at a time (x ≡ x0 mod SW share their taps) in tiles of 8, 4 and 2
-// elements; the border columns and what is left one at a time.
-FORCE_INLINE void input_grad_row(float *plane, const float *dY, const float *Ko, ck_conv2d_geometry g, int n, int y,
-                                 int kh0, int kh1, const int CV) {
-    const int BW = CK_IG_VECTORS * VL;
-    float *row = plane + (size_t)y * g.W * BW;
-    int xlo = g.KW - 1 - g.PW, xhi = (g.OW - 1) * g.SW - g.PW;
-    if (xlo < 0) xlo = 0;
-    if (xhi > g.W - 1) xhi = g.W - 1;
-    for (int x = 0; x < g.W; x++) {
-        if (x >= xlo && x <= xhi) continue;
-        int kw0, kw1;
-        taps_reaching(x + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
-        input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 1);
-    }
-    for (int x0 = xlo; x0 < xlo + g.SW && x0 <= xhi; x0++) {
-        int kw0, kw1;
-        taps_reaching(x0 + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
-        int x = x0;
-        for (; x + 7 * g.SW <= xhi; x += 8 * g.SW)
-            input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 8);
-        if (x + 3 * g.SW <= xhi) {
-            input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 4);
-            x += 4 * g.SW;
+// The block's plane: for each pair of a row run and a column run, its elements (all with the
+// same taps) in tiles of 8, whatever rows they span. A last tile short of its width repeats its
+// last element, which stores the same value again and costs no more time than a narrower tile
+// (whose fewer accumulators wait on the adds' latency); with two channel vectors a tile of 4
+// already keeps the FMA units busy, so at most 4 elements left take one.
+FORCE_INLINE void input_grad_block(float *plane, const float *dYn, const float *Ko, ck_conv2d_geometry g,
+                                   const int CV) {
+    const tap_runs rows = axis_runs(g.H, g.KH, g.SH, g.PH, g.OH), cols = axis_runs(g.W, g.KW, g.SW, g.PW, g.OW);
+    for (int i = 0; i < rows.runs; i++) {
+        const tap_run ry = axis_run(rows, i);
+        int kh0, kh1;
+        taps_reaching(ry.start + g.PH, g.KH, g.SH, g.OH, &kh0, &kh1);
+        // A run inside steps SH rows, one output row a step; a run outside is one element.
+        const int oy = (ry.start + g.PH - kh0) / g.SH;
+        for (int j = 0; j < cols.runs; j++) {
+            const tap_run rx = axis_run(cols, j);
+            int kw0, kw1;
+            taps_reaching(rx.start + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
+            const int ox = (rx.start + g.PW - kw0) / g.SW;
+            int left = ry.count * rx.count, iy = 0, ix = 0;  // the next element: row iy, column ix of the pair
+            while (left > 0) {
+                const int XT = CV == 2 && left <= 4 ? 4 : 8;
+                int at[8], from[8];
+                for (int t = 0; t < XT; t++) {
+                    if (t < left) {
+                        at[t] = (ry.start + iy * ry.step) * g.W + rx.start + ix * rx.step;
+                        from[t] = (oy + iy) * g.OW + ox + ix;
+                        if (++ix == rx.count) { ix = 0; iy++; }
+                    } else {
+                        at[t] = at[t - 1];
+                        from[t] = from[t - 1];
+                    }
+                }
+                if (XT == 4) input_grad_tile(plane, dYn, Ko, g, at, from, kh0, kh1, kw0, kw1, CV, 4);
+                else input_grad_tile(plane, dYn, Ko, g, at, from, kh0, kh1, kw0, kw1, CV, 8);
+                left -= XT;
+            }
         }
-        if (x + g.SW <= xhi) {
-            input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 2);
-            x += 2 * g.SW;
-        }
-        if (x <= xhi) input_grad_tile(row + (size_t)x * BW, dY, Ko, g, n, y, x, kh0, kh1, kw0, kw1, CV, 1);
     }
 }
 
@@ -368,13 +400,9 @@ static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, fl
     const size_t HW = (size_t)g.H * g.W;
     float *plane = dXt + ((size_t)n * blocks + b) * HW * BW;
     const float *Ko = Kc + c0;
-    const int two = CK_IG_VECTORS == 2 && g.C - c0 > VL;
-    for (int y = 0; y < g.H; y++) {
-        int kh0, kh1;
-        taps_reaching(y + g.PH, g.KH, g.SH, g.OH, &kh0, &kh1);
-        if (two) input_grad_row(plane, dY, Ko, g, n, y, kh0, kh1, CK_IG_VECTORS);
-        else input_grad_row(plane, dY, Ko, g, n, y, kh0, kh1, 1);
-    }
+    const float *dYn = dY + (size_t)n * g.O * g.OH * g.OW;
+    if (CK_IG_VECTORS == 2 && g.C - c0 > VL) input_grad_block(plane, dYn, Ko, g, CK_IG_VECTORS);
+    else input_grad_block(plane, dYn, Ko, g, 1);
     // Into dX: 8 positions × 8 channels at a time, transposed in registers; the last positions
     // one at a time.
     const int count = g.C - c0 < BW ? g.C - c0 : BW;
