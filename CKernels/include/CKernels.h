@@ -250,6 +250,9 @@ int ck_mpi_allreduce_sum_ints(int64_t *x, int64_t *work, size_t n);
 // parallel region, 8-lane vectors, 12 accumulator chains per thread) and returns the number of
 // flops done, for the caller to divide by the wall time: the machine's peak fp32 FMA rate.
 double ck_peak_fma(int threads, long iterations);
+// The same with 16-lane vectors (one AVX-512 zmm register; two halves where there is none), which
+// the kernels do not use: the rate they could reach if they did.
+double ck_peak_fma_16(int threads, long iterations);
 // Passes `passes` times over x (n floats, split into one contiguous slice per thread as the
 // kernels split their rows) with a read sweep and a read-modify-write sweep, as a training step
 // passes over a weight matrix, and returns the bytes moved (12 per element per pass), for the

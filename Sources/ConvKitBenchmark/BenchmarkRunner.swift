@@ -57,6 +57,9 @@ public struct BenchmarkReport: Codable, Sendable {
     /// Peak of the largest thread count measured, in GFLOP/s; per thread count in `peaks`.
     public var peakGflops: Double
     public var peaks: [String: Double]
+    /// Per thread count, the peak with 16-lane vectors, which the kernels do not use: where it is
+    /// no higher than `peaks`, 16-lane kernels could not beat 8-lane ones.
+    public var peaks16Lane: [String: Double] = [:]
     public var results: [BenchmarkResult]
     /// One per end-to-end row and thread count (SIMD variant).
     public var rooflines: [Roofline] = []
@@ -64,6 +67,7 @@ public struct BenchmarkReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case results, peaks, clock, rooflines
         case peakGflops = "peak_gflops"
+        case peaks16Lane = "peaks_16_lane"
     }
 }
 
@@ -93,7 +97,11 @@ public struct BenchmarkRunner {
         let saved = Kernels.threads
         defer { Kernels.threads = saved }
         var peaks: [Int: Double] = [:]
-        for t in threadCounts { peaks[t] = KernelBenchmark.peak(threads: t, base: timeBase).median / 1e9 }
+        var peaks16: [Int: Double] = [:]
+        for t in threadCounts {
+            peaks[t] = KernelBenchmark.peak(threads: t, base: timeBase).median / 1e9
+            peaks16[t] = KernelBenchmark.peak(threads: t, lanes: 16, base: timeBase).median / 1e9
+        }
         var results: [BenchmarkResult] = []
         for bench in cases {
             Kernels.threads = threadCounts.max() ?? 1
@@ -125,6 +133,7 @@ public struct BenchmarkRunner {
         var report = BenchmarkReport(clock: timeBase.rawValue, peakGflops: peaks[top] ?? 0,
                                      peaks: Dictionary(uniqueKeysWithValues: peaks.map { (String($0.key), $0.value) }),
                                      results: results)
+        report.peaks16Lane = Dictionary(uniqueKeysWithValues: peaks16.map { (String($0.key), $0.value) })
         for bench in cases {
             guard let bytes = bench.bytesPerItem, let workingSet = bench.workingSetBytes else { continue }
             for t in threadCounts {

@@ -332,17 +332,20 @@ public enum KernelBenchmark {
 
     /// Peak fp32 FMA rate in flop/s of `threads` threads over `repeats` runs of ~50 ms. `median`
     /// is the best run, not the middle one: other work on the machine can only lower a peak.
-    public static func peak(threads: Int, repeats: Int = 5, base: TimeBase = .wall) -> Timing {
+    /// `lanes` is 8, the kernels' vectors, or 16, AVX-512's widest, which they do not use: the
+    /// rate 16-lane kernels could reach.
+    public static func peak(threads: Int, lanes: Int = 8, repeats: Int = 5, base: TimeBase = .wall) -> Timing {
+        let run = lanes == 16 ? ck_peak_fma_16 : ck_peak_fma
         var iterations = 1 << 14
         while true {
-            let t = seconds { _ = ck_peak_fma(Int32(threads), iterations) }
+            let t = seconds { _ = run(Int32(threads), iterations) }
             if t > 0.01 { iterations = max(1, Int(Double(iterations) * 0.05 / t)); break }
             iterations *= 4
         }
         var rates: [Double] = []
         for _ in 0..<max(repeats, 3) {
             var flops = 0.0
-            let t = seconds(base, threads: threads) { flops = ck_peak_fma(Int32(threads), iterations) }
+            let t = seconds(base, threads: threads) { flops = run(Int32(threads), iterations) }
             rates.append(flops / t)
         }
         var timing = summarize(rates)
