@@ -75,7 +75,12 @@ var kernelCSettings: [CSetting] {
     // call and the loop cannot vectorise. No result changes: sqrt is exact either way.
     var settings: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=fast", "-fno-math-errno"])]
     #if arch(x86_64)
-    settings.append(.unsafeFlags(["-march=native"]))
+    // CONVKIT_MARCH builds another machine kind's kernels (x86-64-v3: AVX2's 8-lane ones;
+    // znver4: Zen 4's), to test or time them on this one. -mprefer-vector-width=512: the kernels'
+    // 16-lane vectors stay whole zmm registers; clang's default for Intel's AVX-512 cores splits
+    // them into ymm halves, at half the peak of their two 512-bit FMA units.
+    let march = ProcessInfo.processInfo.environment["CONVKIT_MARCH"] ?? "native"
+    settings.append(.unsafeFlags(["-march=\(march)", "-mprefer-vector-width=512"]))
     #elseif arch(arm64)
     settings.append(.unsafeFlags(["-mcpu=native"]))
     #endif

@@ -1,86 +1,131 @@
 // The convolution's SIMD forward pass over an unpadded input, stride 1: a batched valid
-// cross-correlation Y[n,o] = B[o] + sum_c X[n,c] ⋆ K[o,c] in register tiles of output channels,
-// rows and column vectors.
+// cross-correlation Y[n,o] = B[o] + sum_c X[n,c] ⋆ K[o,c] in register tiles of output channels ×
+// flat positions.
+//
+// Flat positions: output (y, x) is taken as q = y·W + x, a place in a plane as wide as the input,
+// so tap (kh, kw) reads the input at q + kh·W + kw for every q, and VL consecutive q's are one
+// vector load per tap however wide the rows are. The last KW-1 places of each such row are not
+// outputs (x ≥ OW): they are computed and not stored, a waste of (KW-1)/W of the work, where
+// vectors along each row would waste the ragged end of every row (a 24-wide row is a vector and
+// a half of 16 lanes). q runs over [0, Q), Q = (OH-1)·W + OW: its last read is the plane's last
+// element, so nothing past the input is read.
 #include "conv_internal.h"
 
-// One register tile of the forward correlation of image n (Yn, Xn): OB output channels × R output
-// rows × V vectors of VL columns, starting at output channel o0, row y0, column x0. Called with
-// constant OB, R, V (OB·R·V ≤ CK_TILE_MAX), so after inlining the accumulators live in registers: per
-// kernel tap the tile loads R·V input vectors and OB broadcast weights for OB·R·V fused
-// multiply-adds. AVX2 has 16 vector registers: 12 accumulators, the inputs of one tap and a
-// weight still fit; AVX-512's 32 hold 24 with 6 inputs and a weight.
+// Q: the flat positions up to the last output.
+static inline int flat_positions(ck_conv2d_geometry g) { return (g.OH - 1) * g.W + g.OW; }
+
+// Flat positions q ..< q+VL, q = y·W + x (0 ≤ x < W), of a plane (OH,OW) run over at most
+// VL/W + 2 rows (W ≥ 8 here): for each, the lanes lo ..< hi that are outputs, lane l at
+// offset + l of the plane.
+#define FLAT_SEGMENTS_MAX (VL / 8 + 2)
+typedef struct { int count, lo[FLAT_SEGMENTS_MAX], hi[FLAT_SEGMENTS_MAX], offset[FLAT_SEGMENTS_MAX]; } flat_segments;
+
+FORCE_INLINE flat_segments flat_segments_at(int y, int x, ck_conv2d_geometry g) {
+    flat_segments s;
+    s.count = 0;
+    for (int start = -x; start < VL; start += g.W, y++) {  // lane `start` is row y's x = 0
+        const int lo = start > 0 ? start : 0, hi = start + g.OW < VL ? start + g.OW : VL;
+        if (lo >= hi) continue;
+        s.lo[s.count] = lo;
+        s.hi[s.count] = hi;
+        s.offset[s.count] = y * g.OW - start;
+        s.count++;
+    }
+    return s;
+}
+
+// One register tile of image n (Yn, Xn): OB output channels from o0 × V vectors of flat positions
+// from q0. Called with constant OB and V (OB·V ≤ CK_TILE_MAX), so after inlining the
+// accumulators live in registers: per kernel tap the tile loads V input vectors and broadcasts
+// OB weights for OB·V fused multiply-adds. Each output is its bias, then the sum over c, kh, kw
+// in that order, whatever tile computes it.
 FORCE_INLINE void forward_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                               ck_conv2d_geometry g, int o0, int y0, int x0, const int OB, const int R, const int V) {
+                               ck_conv2d_geometry g, int o0, int q0, const int OB, const int V) {
+    const size_t plane = (size_t)g.OH * g.OW;
+    int row[CK_TILE_MAX], col[CK_TILE_MAX];  // where each vector starts: q0 + v·VL = row·W + col
+    row[0] = q0 / g.W;
+    col[0] = q0 - row[0] * g.W;
+    for (int v = 1; v < V; v++) {
+        row[v] = row[v - 1];
+        col[v] = col[v - 1] + VL;
+        while (col[v] >= g.W) { col[v] -= g.W; row[v]++; }
+    }
     vf acc[CK_TILE_MAX];
-    for (int ob = 0; ob < OB; ob++) {
-        for (int r = 0; r < R; r++) {
-            for (int v = 0; v < V; v++) {
-                const int o = o0 + ob, y = y0 + r, x = x0 + v * VL;
-                vf a;
-                if (bias == CK_BIAS_CHANNEL) a = vsplat(B[o]);
-                else if (bias == CK_BIAS_UNTIED) a = vload(B + ((size_t)o * g.OH + y) * g.OW + x);
-                else a = vsplat(0.0f);
-                acc[(ob * R + r) * V + v] = a;
-            }
+    for (int v = 0; v < V; v++) {
+        const flat_segments s = bias == CK_BIAS_UNTIED ? flat_segments_at(row[v], col[v], g) : (flat_segments){0};
+        for (int ob = 0; ob < OB; ob++) {
+            vf a = vsplat(bias == CK_BIAS_CHANNEL ? B[o0 + ob] : 0.0f);
+            for (int i = 0; i < s.count; i++) a = vload_lanes(a, B + (o0 + ob) * plane + s.offset[i], s.lo[i], s.hi[i]);
+            acc[ob * V + v] = a;
         }
     }
     const size_t kstride = (size_t)g.C * g.KH * g.KW;  // from K[o,c] to K[o+1,c]
     for (int c = 0; c < g.C; c++) {
-        const float *Xc = Xn + (size_t)c * g.H * g.W + (size_t)y0 * g.W + x0;
+        const float *Xc = Xn + (size_t)c * g.H * g.W + q0;
         const float *Kc = K + ((size_t)o0 * g.C + c) * g.KH * g.KW;
         for (int kh = 0; kh < g.KH; kh++) {
             for (int kw = 0; kw < g.KW; kw++) {
                 vf in[CK_TILE_MAX];
-                for (int r = 0; r < R; r++)
-                    for (int v = 0; v < V; v++)
-                        in[r * V + v] = vload(Xc + (size_t)(r + kh) * g.W + kw + v * VL);
+                for (int v = 0; v < V; v++) in[v] = vload(Xc + kh * g.W + kw + v * VL);
                 for (int ob = 0; ob < OB; ob++) {
                     const vf w = vsplat(Kc[ob * kstride + kh * g.KW + kw]);
-                    for (int r = 0; r < R; r++)
-                        for (int v = 0; v < V; v++)
-                            acc[(ob * R + r) * V + v] += w * in[r * V + v];
+                    for (int v = 0; v < V; v++) acc[ob * V + v] += w * in[v];
                 }
             }
         }
     }
-    for (int ob = 0; ob < OB; ob++)
-        for (int r = 0; r < R; r++)
-            for (int v = 0; v < V; v++)
-                vstore(Yn + ((size_t)(o0 + ob) * g.OH + y0 + r) * g.OW + x0 + v * VL, acc[(ob * R + r) * V + v]);
-}
-
-// Rows 0 ..< OH of columns x0 ..< x0 + V·VL in tiles of R rows; the last tile moves up to end
-// at OH (needs OH ≥ R), recomputing a few rows.
-FORCE_INLINE void forward_column(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                                 ck_conv2d_geometry g, int o0, int x0, const int OB, const int R, const int V) {
-    for (int yi = 0; yi < g.OH; yi += R) {
-        const int y0 = yi + R <= g.OH ? yi : g.OH - R;
-        forward_tile(Yn, Xn, K, B, bias, g, o0, y0, x0, OB, R, V);
+    for (int v = 0; v < V; v++) {
+        const flat_segments s = flat_segments_at(row[v], col[v], g);
+        if (s.count == 1 && s.hi[0] - s.lo[0] == VL) {  // all outputs: an unmasked store
+            for (int ob = 0; ob < OB; ob++) vstore(Yn + (o0 + ob) * plane + s.offset[0], acc[ob * V + v]);
+            continue;
+        }
+        for (int ob = 0; ob < OB; ob++)
+            for (int i = 0; i < s.count; i++)
+                vstore_lanes(Yn + (o0 + ob) * plane + s.offset[i], acc[ob * V + v], s.lo[i], s.hi[i]);
     }
 }
 
-// Every output of OB channels with tiles of R rows × V vectors (needs OH ≥ R, OW ≥ V·VL). Ragged
-// edges are not done element by element: the last row tile moves up to end at OH and the last
-// column tile (of 1 or 2 vectors) moves left to end at OW, recomputing a few outputs. Each
-// output is summed in the same order by every tile that covers it, so the repeats write equal
-// values and the result is still independent of tiling and threads.
-FORCE_INLINE void forward_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                                ck_conv2d_geometry g, int o0, const int OB, const int R, const int V) {
-    const int full = g.OW / (V * VL) * (V * VL);  // columns covered by whole tiles
-    for (int x0 = 0; x0 < full; x0 += V * VL) forward_column(Yn, Xn, K, B, bias, g, o0, x0, OB, R, V);
-    const int rem = g.OW - full;
-    if (rem == 0) return;
-    // The ragged strip: vr ≤ V vectors wide (and full ≥ V·VL, so the moved tile fits), with
-    // taller tiles when it is one vector wide, to keep OB·R·V accumulators.
-    const int vr = (rem + VL - 1) / VL, x0 = g.OW - vr * VL;
-    if (vr == 1 && g.OH >= R * V) forward_column(Yn, Xn, K, B, bias, g, o0, x0, OB, R * V, 1);
-    else if (vr == 1) forward_column(Yn, Xn, K, B, bias, g, o0, x0, OB, R, 1);
-    else if (V >= 2 && vr == 2) forward_column(Yn, Xn, K, B, bias, g, o0, x0, OB, R, 2);
-    else if (V >= 3) forward_column(Yn, Xn, K, B, bias, g, o0, x0, OB, R, 3);  // a whole tile moved left
+// Tile widths, in vectors: AVX-512's 32 registers hold 4 channels × 6 vectors (24 accumulators,
+// 6 inputs and a weight), AVX2's 16 hold 4 × 3.
+#define FLAT_V (CK_VREGS == 32 ? 6 : 3)
+
+// A tile of OB channels at q0 of vr vectors, 1 ≤ vr ≤ FLAT_V, vr a variable.
+FORCE_INLINE void forward_tile_any(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                                   ck_conv2d_geometry g, int o0, int q0, const int OB, int vr) {
+    switch (vr) {
+    case 1: forward_tile(Yn, Xn, K, B, bias, g, o0, q0, OB, 1); break;
+    case 2: forward_tile(Yn, Xn, K, B, bias, g, o0, q0, OB, 2); break;
+#if FLAT_V == 6
+    case 4: forward_tile(Yn, Xn, K, B, bias, g, o0, q0, OB, 4); break;
+    case 5: forward_tile(Yn, Xn, K, B, bias, g, o0, q0, OB, 5); break;
+    case 6: forward_tile(Yn, Xn, K, B, bias, g, o0, q0, OB, 6); break;
+#endif
+    default: forward_tile(Yn, Xn, K, B, bias, g, o0, q0, OB, 3); break;
+    }
 }
 
-// Planes narrower than one vector: a block of rows at a time, each output its own running sum
-// (up to 32 independent multiply-add chains, where one chain per output waited on the FMA
+// Every flat position of OB channels (needs Q ≥ VL): whole tiles, then the rest in one tile of
+// as many vectors as it needs, moved left to end at Q, recomputing a few positions. Each output
+// is summed in the same order by every tile that covers it, so the repeats store equal values
+// and the result does not depend on the tiling.
+FORCE_INLINE void forward_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                                ck_conv2d_geometry g, int o0, const int OB) {
+    const int Q = flat_positions(g), T = FLAT_V * VL;
+    int q0 = 0;
+    for (; q0 + T <= Q; q0 += T) forward_tile(Yn, Xn, K, B, bias, g, o0, q0, OB, FLAT_V);
+    if (q0 == Q) return;
+    const int vr = (Q - q0 + VL - 1) / VL;
+    if (vr * VL <= Q) {
+        forward_tile_any(Yn, Xn, K, B, bias, g, o0, Q - vr * VL, OB, vr);
+    } else {  // a plane narrower than its vectors: whole vectors from 0, then one ending at Q
+        forward_tile_any(Yn, Xn, K, B, bias, g, o0, 0, OB, vr - 1);
+        forward_tile(Yn, Xn, K, B, bias, g, o0, Q - VL, OB, 1);
+    }
+}
+
+// Planes of fewer than VL flat positions: a block of rows at a time, each output its own running
+// sum (up to 32 independent multiply-add chains, where one chain per output waited on the FMA
 // latency at every step). Each output is still summed over c, kh, kw in that order, from its
 // bias: the same numbers as one element at a time.
 static void forward_block_narrow(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
@@ -112,39 +157,19 @@ static void forward_block_narrow(float *Yn, const float *Xn, const float *K, con
     }
 }
 
-// Output channels o0 ..< o0+OB (OB is 4 or 1) of one image. Tile shapes keep 8 to 12
-// accumulators (FMA latency 4 × 2 pipes needs 8 in flight): wide rows take 3 vectors, narrow
-// ones stack rows instead; a single channel stacks 4 rows.
-FORCE_INLINE void forward_block(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                                ck_conv2d_geometry g, int o0, const int OB) {
-    const int V = g.OW >= 3 * VL ? 3 : g.OW >= 2 * VL ? 2 : g.OW >= VL ? 1 : 0;
-#if CK_VREGS == 32
-    // One-vector rows (LeNet's second layer, 8 wide) stack 4 rows instead of 3: 16 accumulators
-    // share each weight broadcast. Wider rows measured no faster with 24 (docs/kernels.md, "Bigger
-    // tiles where there are 32 registers").
-    if (OB == 4 && V == 1 && g.OH >= 4) { forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 4, 1); return; }
-#endif
-    if (OB == 4 && V == 3) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 1, 3);
-    else if (OB == 4 && V == 2) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 1, 2);
-    else if (OB == 4 && V == 1 && g.OH >= 3) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 3, 1);
-    else if (OB == 4 && V == 1) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4, 1, 1);
-    else if (OB == 1 && V == 3 && g.OH >= 4) forward_sweep(Yn, Xn, K, B, bias, g, o0, 1, 4, 3);
-    else if (OB == 1 && V == 2 && g.OH >= 6) forward_sweep(Yn, Xn, K, B, bias, g, o0, 1, 6, 2);
-    else if (OB == 1 && V == 1 && g.OH >= 8) forward_sweep(Yn, Xn, K, B, bias, g, o0, 1, 8, 1);
-    else if (OB == 1 && V == 3) forward_sweep(Yn, Xn, K, B, bias, g, o0, 1, 1, 3);
-    else if (OB == 1 && V == 2) forward_sweep(Yn, Xn, K, B, bias, g, o0, 1, 1, 2);
-    else if (OB == 1 && V == 1) forward_sweep(Yn, Xn, K, B, bias, g, o0, 1, 1, 1);
-    else forward_block_narrow(Yn, Xn, K, B, bias, g, o0, OB);
-}
-
 // Output channels 4b ..< 4b+4 of image n (fewer at the end, one at a time).
 FORCE_INLINE void forward_channels(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                    ck_conv2d_geometry g, int n, int b) {
     float *Yn = Y + (size_t)n * g.O * g.OH * g.OW;
     const float *Xn = X + (size_t)n * g.C * g.H * g.W;
     const int o0 = 4 * b;
-    if (o0 + 4 <= g.O) forward_block(Yn, Xn, K, B, bias, g, o0, 4);
-    else for (int o = o0; o < g.O; o++) forward_block(Yn, Xn, K, B, bias, g, o, 1);
+    if (flat_positions(g) < VL || g.W < 8) {
+        forward_block_narrow(Yn, Xn, K, B, bias, g, o0, o0 + 4 <= g.O ? 4 : g.O - o0);
+    } else if (o0 + 4 <= g.O) {
+        forward_sweep(Yn, Xn, K, B, bias, g, o0, 4);
+    } else {
+        for (int o = o0; o < g.O; o++) forward_sweep(Yn, Xn, K, B, bias, g, o, 1);
+    }
 }
 
 // Item (image n, block b of 4 output channels) of the forward pass. Not inlined: it holds every

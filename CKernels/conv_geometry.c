@@ -16,10 +16,37 @@ static int fits_int32(int64_t a, int64_t b, int64_t c, int64_t d) {
     return p <= INT32_MAX;
 }
 
-// Whether the SIMD kernels take the channel-last path (the output channels in the vector
-// lanes): strided convolutions, and planes narrower than one vector, where vectors along a row
-// would be mostly empty. The workspaces are sized for it whichever variant runs.
-static int channel_last(ck_conv2d_geometry g) { return is_strided(g) || g.OW < VL; }
+// Whether a SIMD kernel takes the channel-last path, with channels in the vector lanes (the
+// output channels; for the input gradient the input channels), rather than flat positions along
+// the planes (conv_forward.c): for strided convolutions, whose inputs are not a vector apart, and
+// where the flat positions would fill the lanes less well. Flat positions fill OW of every W+2PW
+// (the forward pass's padded row), channel vectors C or O of that many rounded up to whole
+// vectors; the flat kernels are the faster at equal fill, so they give way only below 3/4 of the
+// channels' fill (measured in docs/kernels.md, "Flat positions or channels in the lanes").
+static int flat_fills_less(int64_t flat, int64_t outputs, int64_t row, int64_t channels, int64_t padded) {
+    return flat < VL || 4 * outputs * padded < 3 * channels * row;
+}
+
+// The forward pass and the kernel gradient: output channels in the lanes, or flat positions of
+// the padded input's rows.
+static int output_channel_last(ck_conv2d_geometry g) {
+    if (is_strided(g)) return 1;
+    const int64_t WP = (int64_t)g.W + 2 * g.PW;
+    return flat_fills_less((g.OH - 1) * WP + g.OW, g.OW, WP, g.O, (int64_t)channel_vectors(g) * VL);
+}
+
+// The input gradient is a forward pass over dY padded to OW+2(KW-1-PW) columns (conv_input_grad.c).
+static int input_grad_channel_last(ck_conv2d_geometry g) {
+    if (is_strided(g)) return 1;
+    const ck_conv2d_geometry t = input_grad_as_forward(g);
+    const int64_t WP = (int64_t)t.W + 2 * t.PW;
+    return flat_fills_less((t.OH - 1) * WP + t.OW, t.OW, WP, g.C,
+                           (int64_t)input_channel_blocks(g) * CK_IG_VECTORS * VL);
+}
+
+static int channel_last(ck_conv2d_geometry g) {
+    return output_channel_last(g) || input_grad_channel_last(g);
+}
 
 ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, int H, int W, int O, int KH, int KW,
                                          int PH, int PW, int SH, int SW) {
@@ -33,9 +60,10 @@ ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, in
     if (KH > HP || KW > WP) return CK_CONV2D_KERNEL_TOO_LARGE;
     *g = (ck_conv2d_geometry){.N = N, .C = C, .H = H, .W = W, .O = O, .KH = KH, .KW = KW, .PH = PH, .PW = PW,
                               .SH = SH, .SW = SW, .OH = (int)((HP - KH) / SH + 1), .OW = (int)((WP - KW) / SW + 1)};
-    // X, K, Y, the padded input and, when strided, dY with the output channel last (rounded up
-    // to whole vectors).
+    // X, K, Y, the padded input, dY padded for the input gradient and, channel-last, dY and dX
+    // with the channels rounded up to whole vectors.
     if (!fits_int32(N, C, HP, WP) || !fits_int32(O, C, KH, KW) || !fits_int32(N, O, g->OH, g->OW) ||
+        !fits_int32(N, O, (int64_t)H + KH - 1, (int64_t)W + KW - 1) ||
         (channel_last(*g) && !fits_int32(N, channel_vectors(*g) * (int64_t)VL, g->OH, g->OW)) ||
         (channel_last(*g) && !fits_int32(N, input_channel_blocks(*g) * (int64_t)CK_IG_VECTORS * VL, H, W)))
         return CK_CONV2D_TOO_LARGE;
@@ -45,16 +73,17 @@ ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, in
 // ---- workspaces ----
 
 size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g) {
-    return (is_padded(g) ? padded_size(g) : 0) + (channel_last(g) ? channel_last_kernel_size(g) : 0);
+    return (is_padded(g) ? padded_size(g) : 0) + (output_channel_last(g) ? channel_last_kernel_size(g) : 0);
 }
 
 size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g) {
-    return (is_padded(g) ? padded_size(g) : 0) + (channel_last(g) ? channel_last_output_size(g) : 0);
+    return (is_padded(g) ? padded_size(g) : 0) +
+           (output_channel_last(g) ? channel_last_output_size(g) : kernel_grad_flat_work_size(without_padding(g)));
 }
 
 size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
-    if (channel_last(g)) return input_channel_last_kernel_size(g) + input_channel_last_grad_size(g);
-    return is_padded(g) ? padded_size(g) : 0;
+    if (input_grad_channel_last(g)) return input_channel_last_kernel_size(g) + input_channel_last_grad_size(g);
+    return input_grad_flat_work_size(g);
 }
 
 // ---- entry points ----
@@ -67,7 +96,7 @@ void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, c
         work += padded_size(g);
         g = without_padding(g);
     }
-    if (v == CK_SIMD && channel_last(g)) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+    if (v == CK_SIMD && output_channel_last(g)) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
     else if (!is_strided(g)) conv_forward_valid(v, Y, X, K, B, bias, g);
     else conv_forward_scalar(Y, X, K, B, bias, g);
 }
@@ -81,7 +110,7 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
         g = without_padding(g);
     }
     if (v != CK_SIMD) conv_backward_kernel_scalar(dK, X, dY, g);
-    else if (!channel_last(g)) conv_backward_kernel_simd(dK, X, dY, g);
+    else if (!output_channel_last(g)) conv_backward_kernel_simd(dK, X, dY, g, work);
     else conv_strided_backward_kernel_simd(dK, X, dY, g, work);
 }
 
@@ -113,18 +142,7 @@ void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, in
 
 void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
                               ck_conv2d_geometry g) {
-    if (v == CK_SIMD && channel_last(g)) {
-        conv_backward_input_any(v, dX, dY, K, g, work);
-    } else if (!is_padded(g) && !is_strided(g)) {
-        // Valid, stride 1: dY scattered straight into dX.
-        if (v == CK_SIMD) conv_backward_input_simd(dX, dY, K, g);
-        else conv_backward_input_scalar(dX, dY, K, g);
-    } else if (v == CK_SIMD && !is_strided(g)) {
-        // The valid input gradient of the padded plane, then its inside: the border is the
-        // gradient of the zeros, and dropped.
-        conv_backward_input_simd(work, dY, K, without_padding(g));
-        conv_crop_input(dX, work, g);
-    } else {
-        conv_backward_input_any(v, dX, dY, K, g, work);
-    }
+    if (v == CK_SIMD && !input_grad_channel_last(g)) conv_backward_input_simd(dX, dY, K, g, work);
+    else if (v == CK_SCALAR && !is_padded(g) && !is_strided(g)) conv_backward_input_scalar(dX, dY, K, g);
+    else conv_backward_input_any(v, dX, dY, K, g, work);
 }

@@ -9,7 +9,7 @@
 //   conv_reference.c    the scalar variants over an unpadded input (the reference)
 //   conv_forward.c      SIMD forward pass, unpadded, stride 1
 //   conv_kernel_grad.c  SIMD kernel gradient, unpadded, stride 1
-//   conv_input_grad.c   SIMD input gradient, unpadded, stride 1
+//   conv_input_grad.c   SIMD input gradient, stride 1, as a forward pass over padded dY
 //   conv_padded.c       padding and stride: the padded copy, the channel-last copies, the strided
 //                       SIMD kernels and the input gradient of any padding and stride
 //   correlate.c         single-plane correlation and convolution (ck_correlate_*, ck_convolve_full)
@@ -83,13 +83,19 @@ CK_INTERNAL void conv_forward_scalar(float *Y, const float *X, const float *K, c
 CK_INTERNAL void conv_backward_kernel_scalar(float *dK, const float *X, const float *dY, ck_conv2d_geometry g);
 CK_INTERNAL void conv_backward_input_scalar(float *dX, const float *dY, const float *K, ck_conv2d_geometry g);
 
-// conv_forward.c, conv_kernel_grad.c, conv_input_grad.c: stride 1. The two gradients need rows at
-// least one vector wide (OW ≥ VL): narrower ones take the channel-last kernels of conv_padded.c
-// (conv_geometry.c, channel_last).
+// conv_forward.c: stride 1, over flat positions. No workspace.
 CK_INTERNAL void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                    ck_conv2d_geometry g);
-CK_INTERNAL void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g);
-CK_INTERNAL void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g);
+// conv_kernel_grad.c: stride 1, over flat positions. work: kernel_grad_flat_work_size(g) floats
+// (dY with rows as wide as X's).
+CK_INTERNAL size_t kernel_grad_flat_work_size(ck_conv2d_geometry g);
+CK_INTERNAL void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work);
+
+// conv_input_grad.c: stride 1, any padding (g as given, padding included). The forward pass whose
+// output is g's input gradient, and the workspace: K turned (C,O,KH,KW) and dY padded for it.
+CK_INTERNAL ck_conv2d_geometry input_grad_as_forward(ck_conv2d_geometry g);
+CK_INTERNAL size_t input_grad_flat_work_size(ck_conv2d_geometry g);
+CK_INTERNAL void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, float *work);
 
 // The valid stride-1 forward pass of either variant (the layer's and the single planes').
 static inline void conv_forward_valid(ck_variant v, float *Y, const float *X, const float *K, const float *B,
@@ -102,8 +108,6 @@ static inline void conv_forward_valid(ck_variant v, float *Y, const float *X, co
 
 // Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros.
 CK_INTERNAL void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g);
-// dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
-CK_INTERNAL void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g);
 // Stride > 1, unpadded input. work: channel_last_kernel_size(g) floats.
 CK_INTERNAL void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                            ck_conv2d_geometry g, float *work);

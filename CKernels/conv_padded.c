@@ -28,17 +28,6 @@ void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g) {
     CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), pad_plane(Xp, X, g, (size_t)p));
 }
 
-static void crop_plane(float *dX, const float *dXp, ck_conv2d_geometry g, size_t p) {
-    const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW;
-    for (int y = 0; y < g.H; y++)
-        memcpy(dX + (p * g.H + y) * g.W, dXp + (p * HP + y + g.PH) * WP + g.PW, sizeof(float) * g.W);
-}
-
-// dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
-void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g) {
-    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), crop_plane(dX, dXp, g, (size_t)p));
-}
-
 // Tap t (of C·KH·KW) of Kt.
 static void channel_last_kernel_tap(float *Kt, const float *K, ck_conv2d_geometry g, int t) {
     const int OP = channel_vectors(g) * VL, taps = g.C * g.KH * g.KW;
@@ -58,11 +47,11 @@ static void channel_last_output_image(float *dYt, const float *dY, ck_conv2d_geo
     float *out = dYt + (size_t)n * plane * OP;
     int p = 0;
     for (; p + 8 <= plane; p += 8)
-        for (int o0 = 0; o0 < OP; o0 += VL) {
-            vf r[8];
-            for (int l = 0; l < 8; l++) r[l] = o0 + l < g.O ? vload(dYn + (size_t)(o0 + l) * plane + p) : vsplat(0.0f);
+        for (int o0 = 0; o0 < OP; o0 += 8) {
+            vf8 r[8];
+            for (int l = 0; l < 8; l++) r[l] = o0 + l < g.O ? vload8(dYn + (size_t)(o0 + l) * plane + p) : (vf8){0};
             vtranspose8(r);
-            for (int i = 0; i < 8; i++) vstore(out + (size_t)(p + i) * OP + o0, r[i]);
+            for (int i = 0; i < 8; i++) vstore8(out + (size_t)(p + i) * OP + o0, r[i]);
         }
     for (; p < plane; p++)
         for (int o = 0; o < OP; o++) out[(size_t)p * OP + o] = o < g.O ? dYn[(size_t)o * plane + p] : 0.0f;
@@ -122,9 +111,8 @@ FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt
     for (int j = 0; j < OV; j++) {
         const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
         float *Yo = Y + ((size_t)n * g.O + oj) * plane + p0;
-        if (XT == 8 && count == VL) {
-            vtranspose8(acc[j]);
-            for (int l = 0; l < VL; l++) vstore(Yo + (size_t)l * plane, acc[j][l]);
+        if (XT == 8) {
+            vstore_transposed(Yo, plane, acc[j], count);
         } else {
             for (int t = 0; t < XT; t++)
                 for (int l = 0; l < count; l++) Yo[(size_t)l * plane + t] = acc[j][t][l];
@@ -409,11 +397,11 @@ static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, fl
     float *dXb = dX + ((size_t)n * g.C + c0) * HW;
     size_t p = 0;
     for (; p + 8 <= HW; p += 8)
-        for (int j = 0; j * VL < count; j++) {
-            vf r[8];
-            for (int i = 0; i < 8; i++) r[i] = vload(plane + (p + i) * BW + j * VL);
+        for (int c8 = 0; c8 < count; c8 += 8) {
+            vf8 r[8];
+            for (int i = 0; i < 8; i++) r[i] = vload8(plane + (p + i) * BW + c8);
             vtranspose8(r);
-            for (int l = 0; l < VL && j * VL + l < count; l++) vstore(dXb + (size_t)(j * VL + l) * HW + p, r[l]);
+            for (int l = 0; l < 8 && c8 + l < count; l++) vstore8(dXb + (size_t)(c8 + l) * HW + p, r[l]);
         }
     for (; p < HW; p++)
         for (int c = 0; c < count; c++) dXb[(size_t)c * HW + p] = plane[p * BW + c];

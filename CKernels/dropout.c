@@ -1,11 +1,9 @@
 // Dropout. The mask is a pure function of (key, sample, element), a counter-based hash rather
 // than a generator's state, so it is the same on any thread count, in any share of a batch and
-// after a resume. 32-bit arithmetic throughout: AVX2 has an 8-lane 32-bit multiply but no
+// after a resume. 32-bit arithmetic throughout: AVX2 has a 32-bit vector multiply but no
 // 64-bit one, and the SIMD variant gives exactly the scalar variant's mask.
 #include "CKernels.h"
 #include "vec.h"
-
-typedef uint32_t vu __attribute__((vector_size(32)));
 
 // lowbias32 (Chris Wellons' hash prospector): a bijection of 32 bits with strong avalanche.
 static inline uint32_t mix32(uint32_t x) {
@@ -29,7 +27,8 @@ static void dropout_sample(ck_variant v, float *Yp, float *Mp, const float *Xp, 
                            uint32_t threshold, float scale, int D) {
     int i = 0;
     if (v == CK_SIMD) {
-        const vu lanes = {0, 1, 2, 3, 4, 5, 6, 7};
+        vu lanes;
+        for (int l = 0; l < VL; l++) lanes[l] = (uint32_t)l;
         for (; i + VL <= D; i += VL) {
             const vu h = vmix32(vmix32(s + (lanes + (uint32_t)i) * 0x9E3779B9U) ^ k1);
             const vi keep = (vi)(h >= threshold);  // all bits set where kept

@@ -28,10 +28,15 @@ void ck_set_num_threads(int n) {
 #endif
 }
 
-// The register count is CK_VREGS, the one the convolution's tiles are sized from.
+int ck_simd_lanes(void) { return VL; }
+
+// The lane count is VL and the register count CK_VREGS, the one the convolution's tiles are
+// sized from.
 const char *ck_simd_isa(void) {
-#if CK_VREGS == 32 && defined(__FMA__)
-    return "AVX-512VL+FMA (8-lane vectors, tiles for 32 registers)";
+#if VL == 16 && CK_VREGS == 32
+    return "AVX-512 (16-lane vectors, tiles for 32 registers)";
+#elif VL == 16
+    return "AVX-512F (16-lane vectors, tiles for 16 registers)";
 #elif defined(__AVX2__) && defined(__FMA__)
     return "AVX2+FMA (8-lane vectors, tiles for 16 registers)";
 #elif defined(__AVX__)

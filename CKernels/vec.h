@@ -1,19 +1,35 @@
-// Private to CKernels: the 8-lane vector type the SIMD variants are written in, and the
-// threshold below which work stays on one thread.
+// Private to CKernels: the vector type the SIMD variants are written in, and the threshold below
+// which work stays on one thread.
 #ifndef CKERNELS_VEC_H
 #define CKERNELS_VEC_H
 
+#include <stdint.h>
 #include <string.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
-// GCC/Clang vector extension: one AVX ymm register on x86-64 with AVX2 (Zen 4 runs 256-bit FMAs
-// at the same peak as 512-bit ones), two xmm on plain x86-64, two NEON registers on arm64.
-typedef float vf __attribute__((vector_size(32)));
-typedef int vi __attribute__((vector_size(32)));
+// One vector register (GCC/Clang vector extension): 16 lanes, a zmm register, where the CPU has
+// AVX-512; 8 lanes elsewhere, a ymm register with AVX2 (two xmm on plain x86-64, two NEON
+// registers on arm64). Zen 4 runs a 512-bit FMA as two 256-bit halves, so there the width only
+// halves the instructions; Intel's AVX-512 cores have two 512-bit FMA units and twice AVX2's
+// peak (docs/kernels.md, "Vector width"). The manifest passes -mprefer-vector-width=512, without
+// which clang splits these vectors into ymm halves on Intel.
+#if defined(__AVX512F__)
+#define VL 16
+#else
 #define VL 8
+#endif
+typedef float vf __attribute__((vector_size(4 * VL)));
+typedef int32_t vi __attribute__((vector_size(4 * VL)));
+typedef uint32_t vu __attribute__((vector_size(4 * VL)));
+// 8 lanes whatever VL is: the blocks of the 8×8 transposes that move planes to and from the
+// channel-last layouts.
+typedef float vf8 __attribute__((vector_size(32)));
 
-// Vector registers the compiler may allocate: AVX-512 has 32 (zmm0-31, of which the ymm halves
-// carry these 8-lane vectors), AVX2 16. The convolution's register tiles are sized from it at
-// compile time; every tile sums each output in the same order, so results do not depend on it.
+// Vector registers the compiler may allocate: AVX-512 has 32 (zmm0-31), AVX2 16. The
+// convolution's register tiles are sized from it at compile time; every tile sums each output
+// in the same order, so results do not depend on it.
 #if defined(__AVX512F__) && defined(__AVX512VL__)
 #define CK_VREGS 32
 #else
@@ -25,18 +41,47 @@ typedef int vi __attribute__((vector_size(32)));
 
 static inline vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf vsplat(float s) { return (vf){s, s, s, s, s, s, s, s}; }
-// Lanes summed pairwise in a fixed order, so the result never depends on who computed it.
-static inline float vsum(vf v) {
+static inline vf vsplat(float s) {
+    vf v;
+    for (int l = 0; l < VL; l++) v[l] = s;  // one broadcast (0 + s would be an add: -0 + 0 is +0)
+    return v;
+}
+static inline vf8 vload8(const float *p) { vf8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore8(float *p, vf8 v) { memcpy(p, &v, sizeof v); }
+// Lanes 8h ..< 8h+8 of v.
+static inline vf8 vpart8(vf v, int h) { vf8 r; memcpy(&r, (const float *)&v + 8 * h, sizeof r); return r; }
+
+// Lanes summed pairwise in a fixed order, so the result never depends on who computed it: the
+// two halves of a 16-lane vector added lane by lane first.
+static inline float vsum8(vf8 v) {
     float a = (v[0] + v[4]) + (v[2] + v[6]);
     float b = (v[1] + v[5]) + (v[3] + v[7]);
     return a + b;
 }
+static inline float vsum(vf v) {
+#if VL == 16
+    return vsum8(vpart8(v, 0) + vpart8(v, 1));
+#else
+    return vsum8(v);
+#endif
+}
+
+// Lanes VL-s ..< 2VL-s of the concatenation (a, b): b moved up by s lanes with a's top lanes
+// below it (AVX-512's valignd). s must be a constant.
+#if VL == 16
+#define CK_ALIGN(a, b, s)                                                                          \
+    __builtin_shufflevector(a, b, 16 - (s), 17 - (s), 18 - (s), 19 - (s), 20 - (s), 21 - (s), 22 - (s), \
+                            23 - (s), 24 - (s), 25 - (s), 26 - (s), 27 - (s), 28 - (s), 29 - (s),       \
+                            30 - (s), 31 - (s))
+#else
+#define CK_ALIGN(a, b, s)                                                                          \
+    __builtin_shufflevector(a, b, 8 - (s), 9 - (s), 10 - (s), 11 - (s), 12 - (s), 13 - (s), 14 - (s), 15 - (s))
+#endif
 
 // r[0..7] := its transpose, lane j of r[i] to lane i of r[j]: two rounds of pair interleaves,
 // then the halves swapped (the usual 24-shuffle 8×8 transpose).
-static inline void vtranspose8(vf r[8]) {
-    vf t[8], u[8];
+static inline void vtranspose8(vf8 r[8]) {
+    vf8 t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
         t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
@@ -51,6 +96,49 @@ static inline void vtranspose8(vf r[8]) {
         r[j + 4] = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
     }
 }
+
+// Rows r[0..7] of VL lanes stored transposed: lane l of the 8 rows, 8 floats, to dst + l·stride,
+// for lanes l < count (8 at a time through vtranspose8 where all 8 are wanted).
+static inline void vstore_transposed(float *dst, size_t stride, const vf r[8], int count) {
+    for (int h = 0; h < VL / 8 && 8 * h < count; h++) {
+        if (8 * h + 8 <= count) {
+            vf8 t[8];
+            for (int i = 0; i < 8; i++) t[i] = vpart8(r[i], h);
+            vtranspose8(t);
+            for (int l = 0; l < 8; l++) vstore8(dst + (size_t)(8 * h + l) * stride, t[l]);
+        } else {
+            for (int l = 8 * h; l < count; l++)
+                for (int i = 0; i < 8; i++) dst[(size_t)l * stride + i] = r[i][l];
+        }
+    }
+}
+
+// Lanes lo ..< hi of v stored to p[lo ..< hi], the other lanes' memory untouched (and not
+// touched at all where masked stores exist: p[0 ..< VL) need not all be valid); and loaded,
+// the other lanes kept from `into`.
+#if VL == 16
+static inline __mmask16 lane_mask(int lo, int hi) { return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)); }
+static inline void vstore_lanes(float *p, vf v, int lo, int hi) { _mm512_mask_storeu_ps(p, lane_mask(lo, hi), (__m512)v); }
+static inline vf vload_lanes(vf into, const float *p, int lo, int hi) {
+    return (vf)_mm512_mask_loadu_ps((__m512)into, lane_mask(lo, hi), p);
+}
+#elif defined(__AVX2__)
+static inline __m256i lane_mask(int lo, int hi) {
+    const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(lo - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), l));
+}
+static inline void vstore_lanes(float *p, vf v, int lo, int hi) { _mm256_maskstore_ps(p, lane_mask(lo, hi), (__m256)v); }
+static inline vf vload_lanes(vf into, const float *p, int lo, int hi) {
+    const __m256i m = lane_mask(lo, hi);
+    return (vf)_mm256_blendv_ps((__m256)into, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+#else
+static inline void vstore_lanes(float *p, vf v, int lo, int hi) { for (int l = lo; l < hi; l++) p[l] = v[l]; }
+static inline vf vload_lanes(vf into, const float *p, int lo, int hi) {
+    for (int l = lo; l < hi; l++) into[l] = p[l];
+    return into;
+}
+#endif
 
 #define FORCE_INLINE static inline __attribute__((always_inline))
 #define NO_VECTORIZE _Pragma("clang loop vectorize(disable) interleave(disable)")

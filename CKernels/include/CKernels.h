@@ -34,6 +34,7 @@ int ck_openmp_enabled(void);           // 1 if built with OpenMP
 int ck_max_threads(void);              // threads a parallel region will use
 void ck_set_num_threads(int n);        // no-op without OpenMP
 const char *ck_simd_isa(void);         // vector instructions the SIMD variant was compiled for
+int ck_simd_lanes(void);               // floats per vector in the SIMD variant: 16 with AVX-512, else 8
 
 // ---- single-plane correlation and convolution ----------------------------------------------
 // The convolution below with one image, one channel in and one out. Sizes must be ones
@@ -72,7 +73,7 @@ typedef enum {
     CK_CONV2D_BAD_PADDING = 2,       // PH, PW not in 0 ..< KH, KW, or above the maximum
     CK_CONV2D_BAD_STRIDE = 3,        // SH, SW not in 1 ... the maximum
     CK_CONV2D_KERNEL_TOO_LARGE = 4,  // KH > H+2PH or KW > W+2PW
-    CK_CONV2D_TOO_LARGE = 5,         // X, K, Y, the padded X or (strided) channel-last dY has
+    CK_CONV2D_TOO_LARGE = 5,         // X, K, Y, the padded X or dY or a channel-last copy has
                                      // more than INT32_MAX elements; *g is filled in all the same
 } ck_conv2d_status;
 
@@ -89,14 +90,14 @@ typedef enum {
 
 // Y[n,o,y,x] = B[o] + sum over c, kh, kw of Xpad[n,c,y·SH+kh,x·SW+kw]·K[o,c,kh,kw], B per bias
 // (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_forward_work_size(g) floats (the padded
-// input, and K with the output channel last when strided or when OW is under 8, where the SIMD
+// input, and K with the output channel last when strided or when OW is under ck_simd_lanes(), where the SIMD
 // kernels put output channels in the lanes); work may be NULL where that size is 0.
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                        float *work, ck_conv2d_geometry g);
 size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g);
 // dK (O,C,KH,KW) = sum over n, y, x of Xpad[n,c,y·SH+kh,x·SW+kw]·dY[n,o,y,x]. Overwrites dK.
 // work: ck_conv2d_backward_kernel_work_size(g) floats (the padded input, and dY with the output
-// channel last when strided or when OW is under 8).
+// channel last when strided or when OW is under ck_simd_lanes()).
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
                                ck_conv2d_geometry g);
 size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g);

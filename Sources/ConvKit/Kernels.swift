@@ -14,6 +14,9 @@ public enum Kernels {
     public static var openMP: Bool { ck_openmp_enabled() != 0 }
     /// The vector instructions the SIMD variants were compiled for, e.g. "AVX2+FMA (8-lane vectors)".
     public static var simdInstructions: String { String(cString: ck_simd_isa()) }
+    /// Floats per vector in the SIMD variants: 16 where the CPU has AVX-512, else 8. Sums along
+    /// a vector's lanes, and so the last bits of some results, depend on it (docs/kernels.md).
+    public static var simdLanes: Int { Int(ck_simd_lanes()) }
 
     /// Threads a parallel kernel uses: `OMP_NUM_THREADS`, else one per core, until set.
     /// Process-wide, as OpenMP's own setting is. Values below 1 are taken as 1.

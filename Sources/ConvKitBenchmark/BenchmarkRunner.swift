@@ -57,8 +57,9 @@ public struct BenchmarkReport: Codable, Sendable {
     /// Peak of the largest thread count measured, in GFLOP/s; per thread count in `peaks`.
     public var peakGflops: Double
     public var peaks: [String: Double]
-    /// Per thread count, the peak with 16-lane vectors, which the kernels do not use: where it is
-    /// no higher than `peaks`, 16-lane kernels could not beat 8-lane ones.
+    /// Per thread count, the peak with 16-lane vectors: the same as `peaks` where the kernels
+    /// have 16 lanes (`Kernels.simdLanes`); where they have 8 and it is no higher than `peaks`,
+    /// 16-lane kernels could not beat them.
     public var peaks16Lane: [String: Double] = [:]
     public var results: [BenchmarkResult]
     /// One per end-to-end row and thread count (SIMD variant).
@@ -100,7 +101,7 @@ public struct BenchmarkRunner {
         var peaks16: [Int: Double] = [:]
         for t in threadCounts {
             peaks[t] = KernelBenchmark.peak(threads: t, base: timeBase).median / 1e9
-            peaks16[t] = KernelBenchmark.peak(threads: t, lanes: 16, base: timeBase).median / 1e9
+            peaks16[t] = Kernels.simdLanes == 16 ? peaks[t] : KernelBenchmark.peak(threads: t, lanes: 16, base: timeBase).median / 1e9
         }
         var results: [BenchmarkResult] = []
         for bench in cases {

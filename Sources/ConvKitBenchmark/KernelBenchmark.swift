@@ -332,9 +332,9 @@ public enum KernelBenchmark {
 
     /// Peak fp32 FMA rate in flop/s of `threads` threads over `repeats` runs of ~50 ms. `median`
     /// is the best run, not the middle one: other work on the machine can only lower a peak.
-    /// `lanes` is 8, the kernels' vectors, or 16, AVX-512's widest, which they do not use: the
-    /// rate 16-lane kernels could reach.
-    public static func peak(threads: Int, lanes: Int = 8, repeats: Int = 5, base: TimeBase = .wall) -> Timing {
+    /// `lanes` is 16, AVX-512's widest vectors, or (nil) the kernels' own, `Kernels.simdLanes`:
+    /// where the kernels have 8 lanes, the 16-lane peak is the rate wider kernels could reach.
+    public static func peak(threads: Int, lanes: Int? = nil, repeats: Int = 5, base: TimeBase = .wall) -> Timing {
         let run = lanes == 16 ? ck_peak_fma_16 : ck_peak_fma
         var iterations = 1 << 14
         while true {

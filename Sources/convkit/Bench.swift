@@ -71,10 +71,12 @@ struct Bench: ParsableCommand {
         } else {
             let peaks = report.peaks.sorted { Int($0.key)! < Int($1.key)! }
                 .map { "\($0.key) thr \(format($0.value, 1)) GFLOP/s" }.joined(separator: ", ")
-            print("peak fp32 FMA: \(peaks); % peak is against the row's own thread count (for a training step: its convolution and dense arithmetic per second); spread = (max-min)/median")
-            let wide = report.peaks16Lane.sorted { Int($0.key)! < Int($1.key)! }
-                .map { "\($0.key) thr \(format($0.value, 1))" }.joined(separator: ", ")
-            print("peak with 16-lane vectors, which the kernels do not use: \(wide) GFLOP/s")
+            print("peak fp32 FMA (\(Kernels.simdLanes)-lane vectors, as the kernels): \(peaks); % peak is against the row's own thread count (for a training step: its convolution and dense arithmetic per second); spread = (max-min)/median")
+            if Kernels.simdLanes != 16 {
+                let wide = report.peaks16Lane.sorted { Int($0.key)! < Int($1.key)! }
+                    .map { "\($0.key) thr \(format($0.value, 1))" }.joined(separator: ", ")
+                print("peak with 16-lane vectors, which the kernels do not use here: \(wide) GFLOP/s")
+            }
             printRooflines(report.rooflines)
         }
     }

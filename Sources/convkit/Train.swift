@@ -284,7 +284,7 @@ struct Train: ParsableCommand {
                 },
                 "confusion": evaluation.confusion,
                 "recipe": recipeReport(recipe, normalization: model.info.normalization, loss: model.info.loss),
-                "data_digest": dataDigest ?? NSNull(), "export_data": exportData.map(absolute) ?? NSNull(),
+                "data_digest": dataDigest.map { $0 as Any } ?? NSNull(), "export_data": exportData.map(absolute) ?? NSNull(),
             ]))
         } else {
             console.line()
