@@ -124,6 +124,63 @@ FORCE_INLINE void forward_sweep(float *Yn, const float *Xn, const float *K, cons
     }
 }
 
+// Along rows (conv_internal.h, along_rows): tiles of R rows × V vectors, the last vector of a
+// row moved left to end at OW (needs OW ≥ VL), so every store is a whole vector, where flat
+// vectors that straddle a row end take masked stores split across cache lines; recomputed
+// outputs are summed in the same order and stored equal.
+FORCE_INLINE void row_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                           ck_conv2d_geometry g, int o0, int y0, const int OB, const int R, const int V) {
+    int x[4];
+    for (int v = 0; v < V; v++) x[v] = v * VL + VL <= g.OW ? v * VL : g.OW - VL;
+    vf acc[CK_TILE_MAX];
+    for (int ob = 0; ob < OB; ob++)
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < V; v++) {
+                const int o = o0 + ob, y = y0 + r;
+                vf a = vsplat(bias == CK_BIAS_CHANNEL ? B[o] : 0.0f);
+                if (bias == CK_BIAS_UNTIED) a = vload(B + ((size_t)o * g.OH + y) * g.OW + x[v]);
+                acc[(ob * R + r) * V + v] = a;
+            }
+    const size_t kstride = (size_t)g.C * g.KH * g.KW;
+    for (int c = 0; c < g.C; c++) {
+        const float *Xc = Xn + (size_t)c * g.H * g.W + (size_t)y0 * g.W;
+        const float *Kc = K + ((size_t)o0 * g.C + c) * g.KH * g.KW;
+        for (int kh = 0; kh < g.KH; kh++)
+            for (int kw = 0; kw < g.KW; kw++) {
+                vf in[CK_TILE_MAX];
+                for (int r = 0; r < R; r++)
+                    for (int v = 0; v < V; v++) in[r * V + v] = vload(Xc + (size_t)(r + kh) * g.W + x[v] + kw);
+                for (int ob = 0; ob < OB; ob++) {
+                    const vf w = vsplat(Kc[ob * kstride + kh * g.KW + kw]);
+                    for (int t = 0; t < R * V; t++) acc[ob * R * V + t] += w * in[t];
+                }
+            }
+    }
+    for (int ob = 0; ob < OB; ob++)
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < V; v++)
+                vstore(Yn + ((size_t)(o0 + ob) * g.OH + y0 + r) * g.OW + x[v], acc[(ob * R + r) * V + v]);
+}
+
+// Rows of V vectors for OB channels, R rows a tile (the last tile moved up to end at OH).
+FORCE_INLINE void row_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                            ck_conv2d_geometry g, int o0, const int OB, const int R, const int V) {
+    for (int y = 0; y < g.OH; y += R) row_tile(Yn, Xn, K, B, bias, g, o0, y + R <= g.OH ? y : g.OH - R, OB, R, V);
+}
+
+// 4 channels × R rows × V vectors: 24 accumulators on AVX-512, 12 on AVX2.
+#define ROW_ACC (CK_VREGS == 32 ? 24 : 12)
+
+FORCE_INLINE int row_sweep_any(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                               ck_conv2d_geometry g, int o0, const int OB) {
+    const int V = along_rows(g) ? (g.OW + VL - 1) / VL : 0;
+    if (V == 1 && g.OH >= ROW_ACC / (4 * 1)) row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 1), 1);
+    else if (V == 2 && g.OH >= ROW_ACC / (4 * 2)) row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 2), 2);
+    else if (V == 3 && g.OH >= ROW_ACC / (4 * 3)) row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 3), 3);
+    else return 0;
+    return 1;
+}
+
 // Planes of fewer than VL flat positions: a block of rows at a time, each output its own running
 // sum (up to 32 independent multiply-add chains, where one chain per output waited on the FMA
 // latency at every step). Each output is still summed over c, kh, kw in that order, from its
@@ -166,7 +223,7 @@ FORCE_INLINE void forward_channels(float *Y, const float *X, const float *K, con
     if (flat_positions(g) < VL || g.W < 8) {
         forward_block_narrow(Yn, Xn, K, B, bias, g, o0, o0 + 4 <= g.O ? 4 : g.O - o0);
     } else if (o0 + 4 <= g.O) {
-        forward_sweep(Yn, Xn, K, B, bias, g, o0, 4);
+        if (!row_sweep_any(Yn, Xn, K, B, bias, g, o0, 4)) forward_sweep(Yn, Xn, K, B, bias, g, o0, 4);
     } else {
         for (int o = o0; o < g.O; o++) forward_sweep(Yn, Xn, K, B, bias, g, o, 1);
     }

@@ -77,6 +77,19 @@ static inline ck_conv2d_geometry without_padding(ck_conv2d_geometry g) {
 
 // ---- kernels over an unpadded input (PH = PW = 0); each overwrites its output ----
 
+// Stride 1, over an unpadded input (W is the padded row): whether the forward pass and the
+// kernel gradient run along rows, vectors from each row's start (the last moved left to end at
+// OW), rather than over flat positions (conv_forward.c). Rows where an output costs few
+// multiply-adds (a first layer, bound by writing Y or reading dY, which flat positions would
+// store with masks or copy wide) and where whole vectors fill the rows at least as well as flat
+// positions do (V vectors of VL lanes against W flat positions a row); rows of 1 to 3 vectors,
+// kernels no wider than a register tile.
+static inline int along_rows(ck_conv2d_geometry g) {
+    if (g.OW < VL || g.OW > 3 * VL || g.KW > CK_TILE_MAX) return 0;
+    const int V = (g.OW + VL - 1) / VL;
+    return (int64_t)g.C * g.KH * g.KW <= 32 || V * VL <= g.W;
+}
+
 // conv_reference.c: forward and kernel gradient for any stride, input gradient for stride 1.
 CK_INTERNAL void conv_forward_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                      ck_conv2d_geometry g);

@@ -1,9 +1,11 @@
 // The convolution's SIMD kernel gradient over an unpadded input, stride 1:
 // dK[o,c,kh,kw] = sum over n and the outputs (y, x) of X[n,c,y+kh,x+kw]·dY[n,o,y,x], a tiny output
-// with its own loop. It runs over flat positions as the forward pass does (conv_forward.c):
-// output (y, x) is q = y·W + x, so tap (kh, kw) pairs dY at q with X at q + kh·W + kw, one
-// vector load each for VL consecutive q's. dY is first copied wide, (N,O,QP) with rows W apart
-// and zeros at x ≥ OW and past Q, so the positions that are not outputs add nothing.
+// with its own loop. It runs as the forward pass does (conv_forward.c), over flat positions or
+// along rows (conv_internal.h, along_rows). Flat: output (y, x) is q = y·W + x, so tap (kh, kw)
+// pairs dY at q with X at q + kh·W + kw, one vector load each for VL consecutive q's; dY is first
+// copied wide, (N,O,QP) with rows W apart and zeros at x ≥ OW and past Q, so the positions that
+// are not outputs add nothing. Rows: vectors from each row's start of dY as it is, the last
+// moved left to end at OW with the lanes the one before counted zeroed.
 #include "conv_internal.h"
 
 // Q: the flat positions up to the last output; QP: Q rounded up to whole vectors.
@@ -12,7 +14,9 @@ static inline int flat_positions_padded(ck_conv2d_geometry g) { return (flat_pos
 
 // dYw starts at the first 64-byte boundary of the workspace, so that its vectors, whole rows of
 // QP floats, never straddle two cache lines (a straddling 64-byte load costs two).
-size_t kernel_grad_flat_work_size(ck_conv2d_geometry g) { return (size_t)g.N * g.O * flat_positions_padded(g) + 16; }
+size_t kernel_grad_flat_work_size(ck_conv2d_geometry g) {
+    return along_rows(g) ? 0 : (size_t)g.N * g.O * flat_positions_padded(g) + 16;
+}
 
 static float *aligned64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
@@ -28,43 +32,64 @@ static void wide_output_plane(float *dYw, const float *dY, ck_conv2d_geometry g,
     }
 }
 
-// Images per pass over a block of dK: as many as keep their planes of X[n,c] and dYw[n,o] (OB
+// Images per pass over a block of dK: as many as keep their planes of X[n,c] and dY[n,o] (OB
 // channels) within about half of a 32 KB L1, so each pass over kernel rows finds them there.
 static int kernel_grad_images(ck_conv2d_geometry g, int OB) {
-    const int bytes = (int)sizeof(float) * (g.H * g.W + OB * flat_positions_padded(g));
+    const int plane = along_rows(g) ? g.OH * g.OW : flat_positions_padded(g);
+    const int bytes = (int)sizeof(float) * (g.H * g.W + OB * plane);
     const int images = (16 * 1024) / bytes;
     return images < 1 ? 1 : images;
 }
 
-// One vector of flat positions: acc[(ob·KR + r)·KW + kw] += dYw[o0+ob, q..] · X[c, q + (kh0+r)·W + kw..].
-// `lanes` < VL for the last, partial vector: X is read only in lanes < lanes (the rest would lie
-// past the plane, and dYw is zero there).
+// One vector of positions: acc[(ob·KR + r)·KW + kw] += dY[o0+ob, at dq] · X[c, at xq + r·W + kw].
+// X is read only in lanes < xlanes (flat: the rest of the last vector would lie past the plane,
+// and dYw is zero there), dY only in lanes ≥ dfrom (rows: the last vector's lanes that the one
+// before it counted).
 FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
-                                   const int KR, const int KW, const int partial, int lanes) {
+                                   const int KR, const int KW, int xlanes, int dfrom) {
     vf d[CK_TILE_MAX];
-    for (int ob = 0; ob < OB; ob++) d[ob] = vload(dq + ob * stride);
+    for (int ob = 0; ob < OB; ob++)
+        d[ob] = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
     for (int r = 0; r < KR; r++)
         for (int kw = 0; kw < KW; kw++) {
             const float *p = xq + r * W + kw;
-            const vf in = partial ? vload_lanes(vsplat(0.0f), p, 0, lanes) : vload(p);
+            const vf in = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
             for (int ob = 0; ob < OB; ob++) acc[(ob * KR + r) * KW + kw] += d[ob] * in;
         }
 }
 
 // Rows kh0 ..< kh0+KR of dK[o0 ..< o0+OB, c] over images n0 ..< n1, added to the running vector
 // sums (OB·KR·KW of them, all constant, at most CK_TILE_MAX): per vector of positions the tile
-// loads OB dY vectors and KR·KW shifted input vectors for OB·KR·KW fused multiply-adds.
-FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dYw, ck_conv2d_geometry g, int o0, const int OB,
+// loads OB dY vectors and KR·KW shifted input vectors for OB·KR·KW fused multiply-adds. dY is dYw
+// over flat positions, dY itself along rows.
+FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck_conv2d_geometry g, int o0, const int OB,
                                    int c, int kh0, const int KR, int n0, int n1) {
-    const int KW = g.KW, Q = flat_positions(g), QP = flat_positions_padded(g), whole = Q / VL;
+    const int KW = g.KW;
     vf acc[CK_TILE_MAX];
     for (int t = 0; t < OB * KR * KW; t++) acc[t] = sums[t];
-    for (int n = n0; n < n1; n++) {
-        const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W + (size_t)kh0 * g.W;
-        const float *dYn = dYw + ((size_t)n * g.O + o0) * QP;
-        for (int v = 0; v < whole; v++)
-            kernel_grad_step(acc, Xc + v * VL, dYn + v * VL, g.W, QP, OB, KR, KW, 0, VL);
-        if (Q % VL) kernel_grad_step(acc, Xc + whole * VL, dYn + whole * VL, g.W, QP, OB, KR, KW, 1, Q % VL);
+    if (along_rows(g)) {
+        const size_t plane = (size_t)g.OH * g.OW;
+        const int whole = g.OW / VL, rem = g.OW % VL;
+        for (int n = n0; n < n1; n++) {
+            const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W + (size_t)kh0 * g.W;
+            const float *dYn = dY + ((size_t)n * g.O + o0) * plane;
+            for (int y = 0; y < g.OH; y++) {
+                const float *xrow = Xc + (size_t)y * g.W, *drow = dYn + (size_t)y * g.OW;
+                for (int v = 0; v < whole; v++)
+                    kernel_grad_step(acc, xrow + v * VL, drow + v * VL, g.W, plane, OB, KR, KW, VL, 0);
+                if (rem)
+                    kernel_grad_step(acc, xrow + g.OW - VL, drow + g.OW - VL, g.W, plane, OB, KR, KW, VL, VL - rem);
+            }
+        }
+    } else {
+        const int Q = flat_positions(g), QP = flat_positions_padded(g), whole = Q / VL;
+        for (int n = n0; n < n1; n++) {
+            const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W + (size_t)kh0 * g.W;
+            const float *dYn = dY + ((size_t)n * g.O + o0) * QP;
+            for (int v = 0; v < whole; v++)
+                kernel_grad_step(acc, Xc + v * VL, dYn + v * VL, g.W, QP, OB, KR, KW, VL, 0);
+            if (Q % VL) kernel_grad_step(acc, Xc + whole * VL, dYn + whole * VL, g.W, QP, OB, KR, KW, Q % VL, 0);
+        }
     }
     for (int t = 0; t < OB * KR * KW; t++) sums[t] = acc[t];
 }
@@ -73,7 +98,7 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dYw, c
 // KR). The images go in groups that fit L1 (kernel_grad_images); each group makes one pass per
 // KR kernel rows, carrying their vector sums over from the previous group. Each dK element is
 // summed over n, then vectors of positions, in that order, then across lanes: a fixed order.
-FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dYw, ck_conv2d_geometry g, int o0,
+FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, int o0,
                                     const int OB, const int KR, int c) {
     const int KW = g.KW, passes = g.KH / KR, group = kernel_grad_images(g, OB);
     vf sums[passes][CK_TILE_MAX];  // on the stack: KH·OB·KW vectors
@@ -81,7 +106,7 @@ FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dYw,
         for (int t = 0; t < OB * KR * KW; t++) sums[i][t] = vsplat(0.0f);
     for (int n0 = 0; n0 < g.N; n0 += group) {
         const int n1 = n0 + group < g.N ? n0 + group : g.N;
-        for (int i = 0; i < passes; i++) kernel_grad_rows(sums[i], X, dYw, g, o0, OB, c, i * KR, KR, n0, n1);
+        for (int i = 0; i < passes; i++) kernel_grad_rows(sums[i], X, dY, g, o0, OB, c, i * KR, KR, n0, n1);
     }
     for (int ob = 0; ob < OB; ob++)
         for (int i = 0; i < passes; i++)
@@ -119,28 +144,31 @@ static int kernel_grad_channels(ck_conv2d_geometry g) {
 
 // Item (block b of output channels, input channel c) of the kernel gradient. Not inlined: it
 // holds every tile shape, and is called from both loops of CK_PARALLEL_FOR.
-static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dYw, ck_conv2d_geometry g,
+static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY, ck_conv2d_geometry g,
                                                        int b, int c) {
     const int OB = kernel_grad_channels(g), o0 = b * OB, count = g.O - o0 < OB ? g.O - o0 : OB;
     if (g.KH == 3 && g.KW == 3) {
         const ck_conv2d_geometry g3 = with_kernel(g, 3, 3);
-        if (count == KG_OB3) kernel_grad_block(dK, X, dYw, g3, o0, KG_OB3, 1, c);
-        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dYw, g3, o, 1, 3, c);
+        if (count == KG_OB3) kernel_grad_block(dK, X, dY, g3, o0, KG_OB3, 1, c);
+        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g3, o, 1, 3, c);
     } else if (g.KW == 5) {
         const ck_conv2d_geometry g5 = with_kernel(g, g.KH, 5);
-        if (count == KG_OB5) kernel_grad_block(dK, X, dYw, g5, o0, KG_OB5, 1, c);
-        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dYw, g5, o, 1, 1, c);
+        if (count == KG_OB5) kernel_grad_block(dK, X, dY, g5, o0, KG_OB5, 1, c);
+        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g5, o, 1, 1, c);
     } else if (g.KW <= CK_TILE_MAX) {
-        kernel_grad_block(dK, X, dYw, g, o0, 1, 1, c);
+        kernel_grad_block(dK, X, dY, g, o0, 1, 1, c);
     } else {
-        kernel_grad_taps(dK, X, dYw, g, o0, c);
+        kernel_grad_taps(dK, X, dY, g, o0, c);  // flat positions: along_rows takes no such kernel
     }
 }
 
 // work: kernel_grad_flat_work_size(g) floats.
 void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work) {
-    work = aligned64(work);
-    CK_PARALLEL_FOR(p, g.N * g.O, conv_flops(g), wide_output_plane(work, dY, g, (size_t)p));
+    if (!along_rows(g)) {
+        work = aligned64(work);
+        CK_PARALLEL_FOR(p, g.N * g.O, conv_flops(g), wide_output_plane(work, dY, g, (size_t)p));
+        dY = work;
+    }
     const int OB = kernel_grad_channels(g), blocks = (g.O + OB - 1) / OB;
-    CK_PARALLEL_FOR(i, blocks * g.C, conv_flops(g), kernel_grad_item(dK, X, work, g, i / g.C, i % g.C));
+    CK_PARALLEL_FOR(i, blocks * g.C, conv_flops(g), kernel_grad_item(dK, X, dY, g, i / g.C, i % g.C));
 }
