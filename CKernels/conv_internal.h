@@ -19,9 +19,6 @@
 #include "CKernels.h"
 #include "vec.h"
 
-// Shared between the files of the convolution, never exported from the library.
-#define CK_INTERNAL __attribute__((visibility("hidden")))
-
 static inline int is_padded(ck_conv2d_geometry g) { return g.PH != 0 || g.PW != 0; }
 static inline int is_strided(ck_conv2d_geometry g) { return g.SH != 1 || g.SW != 1; }
 

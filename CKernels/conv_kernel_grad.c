@@ -47,15 +47,18 @@ static int kernel_grad_images(ck_conv2d_geometry g, int OB) {
 // before it counted).
 FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
                                    const int KR, const int KW, int xlanes, int dfrom) {
-    vf d[CK_TILE_MAX];
-    for (int ob = 0; ob < OB; ob++)
-        d[ob] = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
+    // The KR·KW inputs first, then one dY vector at a time: the accumulators, the inputs and one
+    // dY vector fit the registers (24 + 3 + 1 of AVX-512's 32), all OB dY vectors would not.
+    vf in[CK_TILE_MAX];
     for (int r = 0; r < KR; r++)
         for (int kw = 0; kw < KW; kw++) {
             const float *p = xq + r * W + kw;
-            const vf in = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
-            for (int ob = 0; ob < OB; ob++) acc[(ob * KR + r) * KW + kw] += d[ob] * in;
+            in[r * KW + kw] = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
         }
+    for (int ob = 0; ob < OB; ob++) {
+        const vf d = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
+        for (int t = 0; t < KR * KW; t++) acc[ob * KR * KW + t] += d * in[t];
+    }
 }
 
 // Rows kh0 ..< kh0+KR of dK[o0 ..< o0+OB, c] over images n0 ..< n1, added to the running vector

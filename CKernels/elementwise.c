@@ -4,6 +4,7 @@
 #include <math.h>
 #include "CKernels.h"
 #include "vec.h"
+#include "planes.h"
 
 // e^x for x in [-87, 88] (callers clamp): x = k·ln2 + r with |r| ≤ ln2/2, e^r by the
 // degree-6 minimax polynomial of Cephes' expf (relative error about 1e-7), 2^k built in the
@@ -76,7 +77,7 @@ static void tanh_backward(ck_variant v, float *dx, const float *dy, const float 
     }
 }
 
-static void relu_forward(ck_variant v, float *y, const float *x, const float *unused, size_t n) {
+void relu_forward(ck_variant v, float *y, const float *x, const float *unused, size_t n) {
     (void)unused;
     if (v == CK_SIMD) {
         #pragma omp simd
@@ -88,7 +89,7 @@ static void relu_forward(ck_variant v, float *y, const float *x, const float *un
 }
 
 // The gradient is taken from the output: y > 0 exactly where x > 0.
-static void relu_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n) {
+void relu_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n) {
     if (v == CK_SIMD) {
         #pragma omp simd
         for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;

@@ -10,6 +10,7 @@
 #include <math.h>
 #include "CKernels.h"
 #include "vec.h"
+#include "planes.h"
 
 // Σ p[0..n) in float: 8 lanes (pairwise-combined at the end) for SIMD, a plain loop for scalar.
 static inline float plane_sum(ck_variant v, const float *p, int n) {
@@ -56,10 +57,10 @@ void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float 
     CK_PARALLEL_FOR(c, C, work, channel_statistics(v, mean, var, X, N, C, HW, c));
 }
 
-static inline float inverse_std(float var, float eps) { return 1.0f / sqrtf(var + eps); }
+float inverse_std(float var, float eps) { return 1.0f / sqrtf(var + eps); }
 
 // One (n, c) plane: y = (x − mean)·invstd·γ + β, the terms in the order of the equation.
-static void normalize_plane(ck_variant v, float *Yp, const float *Xp, float m, float invstd, float g, float b, int HW) {
+void normalize_plane(ck_variant v, float *Yp, const float *Xp, float m, float invstd, float g, float b, int HW) {
     int i = 0;
     if (v == CK_SIMD) {
         const vf mv = vsplat(m), iv = vsplat(invstd), gv = vsplat(g), bv = vsplat(b);
@@ -87,7 +88,7 @@ void ck_batchnorm_update_running(float *running_mean, float *running_var, const 
 }
 
 // Σ dY and Σ dY·x̂ over one plane, x̂ = (x − mean)·invstd.
-static inline void plane_gradient_sums(ck_variant v, const float *dYp, const float *Xp, float m, float invstd, int HW,
+void plane_gradient_sums(ck_variant v, const float *dYp, const float *Xp, float m, float invstd, int HW,
                                        float *sum_dy, float *sum_dy_xhat) {
     int i = 0;
     float a = 0.0f, b = 0.0f;
@@ -109,7 +110,7 @@ static inline void plane_gradient_sums(ck_variant v, const float *dYp, const flo
 }
 
 // dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) on one plane.
-static inline void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const float *Xp, float m, float invstd,
+void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const float *Xp, float m, float invstd,
                                         float scale, float mean_dy, float mean_dy_xhat, int HW) {
     int i = 0;
     if (v == CK_SIMD) {

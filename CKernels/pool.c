@@ -3,6 +3,7 @@
 // runs four outputs per vector (bit-identical to the window loop, which is the reference).
 #include "CKernels.h"
 #include "vec.h"
+#include "planes.h"
 
 // The window loop with K known at compile time (unrolled), for the common 2×2 case. Ap NULL
 // (inference) is also a constant at each call site, so the store it skips costs no branch.
@@ -63,7 +64,7 @@ FORCE_INLINE void pool_2x2_plane(float *Yp, int32_t *Ap, const float *Xp, int W,
     }
 }
 
-static void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int K, int S) {
+void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int K, int S) {
     if (K == 2 && S == 2 && OW >= 4) {
         if (Ap) pool_2x2_plane(Yp, Ap, Xp, W, OH, OW);
         else pool_2x2_plane(Yp, NULL, Xp, W, OH, OW);
@@ -89,7 +90,7 @@ void ck_maxpool_forward(float *Y, int32_t *argmax, const float *X,
                                                    X + (size_t)p * H * W, W, OH, OW, K, S));
 }
 
-static void unpool_plane(float *dXp, const float *dYp, const int32_t *Ap, int inputs, int outputs) {
+void unpool_plane(float *dXp, const float *dYp, const int32_t *Ap, int inputs, int outputs) {
     memset(dXp, 0, sizeof(float) * inputs);
     // Overlapping windows (stride < size) can pick the same input: accumulate.
     for (int i = 0; i < outputs; i++) dXp[Ap[i]] += dYp[i];

@@ -141,6 +141,8 @@ static inline vf vload_lanes(vf into, const float *p, int lo, int hi) {
 #endif
 
 #define FORCE_INLINE static inline __attribute__((always_inline))
+// Shared between CKernels' files, never exported from the library.
+#define CK_INTERNAL __attribute__((visibility("hidden")))
 #define NO_VECTORIZE _Pragma("clang loop vectorize(disable) interleave(disable)")
 
 // A parallel region costs a few microseconds to wake the team; below this many flops (about

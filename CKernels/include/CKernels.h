@@ -184,6 +184,40 @@ void ck_batchnorm_update_running(float *running_mean, float *running_var, const 
 void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *X,
                            const float *mean, const float *var, const float *gamma, float eps, int N, int C, int HW);
 
+// ---- batch norm, ReLU and max pooling fused ------------------------------------------------------
+// The passes that follow a convolution, in one pass over memory where separately they would be two
+// or three: each gives the separate kernels' results bit for bit, and leaves out the outputs of
+// the steps inside (BN(X), relu(BN(X)) before the pooling), which their backward passes rebuild
+// plane by plane. Planes (HW = H·W) of at most CK_FUSED_PLANE_MAX values: each is held on the
+// stack while it passes through the steps.
+#define CK_FUSED_PLANE_MAX 16384
+
+// Y = relu(ck_batchnorm_forward's Y), shapes as there. Overwrites Y.
+void ck_batchnorm_relu_forward(ck_variant v, float *Y, const float *X, const float *mean, const float *var,
+                               const float *gamma, const float *beta, float eps, int N, int C, int HW);
+// ck_batchnorm_backward of the gradient under the ReLU, (Y > 0 ? dY : 0): dY is ∂E/∂Y and Y the
+// output of ck_batchnorm_relu_forward. Overwrites dX (skipped when NULL), dgamma and dbeta.
+void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *Y,
+                                const float *X, const float *mean, const float *var, const float *gamma, float eps,
+                                int N, int C, int HW);
+// Y, argmax = ck_maxpool_forward of relu(X). Overwrites Y and argmax (which may be NULL).
+void ck_relu_maxpool_forward(float *Y, int32_t *argmax, const float *X, int N, int C, int H, int W, int K, int S);
+// dX = the ReLU's backward pass of ck_maxpool_backward's dX: Y and argmax as the forward pass
+// wrote them. Overwrites dX.
+void ck_relu_maxpool_backward(float *dX, const float *dY, const float *Y, const int32_t *argmax,
+                              int N, int C, int H, int W, int OH, int OW);
+// Y, argmax = ck_maxpool_forward of relu(BN(X)), BN as ck_batchnorm_forward. Overwrites Y and argmax
+// (which may be NULL).
+void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, const float *X, const float *mean,
+                                       const float *var, const float *gamma, const float *beta, float eps,
+                                       int N, int C, int H, int W, int K, int S);
+// ck_batchnorm_backward of the gradient under the ReLU and the pooling: dY (N,C,OH,OW) is ∂E/∂Y, and
+// Y and argmax what the forward pass wrote. Overwrites dX (skipped when NULL), dgamma and dbeta.
+void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY,
+                                        const float *Y, const int32_t *argmax, const float *X, const float *mean,
+                                        const float *var, const float *gamma, float eps, int N, int C, int H, int W,
+                                        int OH, int OW);
+
 // ---- dropout -------------------------------------------------------------------------------------
 
 // X, Y, mask (N,D): mask = 1/(1−p) or 0, Y = X·mask. Element i of sample n is dropped with

@@ -42,10 +42,10 @@ public final class BatchNorm: BatchLayer {
     /// C: channels (features).
     public let channels: Int
     /// S: values per channel and sample, H·W (1 after a dense layer).
-    private let planeSize: Int
+    package let planeSize: Int
     /// The statistics of the last training forward pass, which its backward pass needs.
-    private let batchMean: Buffer
-    private let batchVariance: Buffer
+    package let batchMean: Buffer
+    package let batchVariance: Buffer
 
     /// Normalisation of samples of `input`: (C, H, W) per channel or (F) per feature. Throws
     /// `ShapeError` for any other rank, and unless `input` has positive dimensions and at most
@@ -88,14 +88,23 @@ public final class BatchNorm: BatchLayer {
     public var forwardFlops: Int { 4 * inputCount }
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
-        guard pass.training else { return infer(x, y, batch: batch, pass: pass, workspace: nil) }
-        let (n, c, s) = (Int32(batch), Int32(channels), Int32(planeSize))
-        ck_batchnorm_statistics(pass.variant.c, batchMean.pointer, batchVariance.pointer, x, n, c, s)
-        ck_batchnorm_forward(pass.variant.c, y, x, batchMean.pointer, batchVariance.pointer,
-                             weight.value.pointer, bias.value.pointer, epsilon, n, c, s)
+        let (mean, variance) = statistics(x, batch: batch, pass: pass)
+        ck_batchnorm_forward(pass.variant.c, y, x, mean, variance, weight.value.pointer, bias.value.pointer, epsilon,
+                             Int32(batch), Int32(channels), Int32(planeSize))
+    }
+
+    /// The mean and variance a forward pass normalises x by: in training the batch's own, which
+    /// this computes, keeps for the backward pass and moves the running statistics towards; in
+    /// inference the running ones. What the forward pass does before it normalises, for it and
+    /// for the fused passes that normalise too (`FusedPasses`).
+    package func statistics(_ x: UnsafePointer<Float>, batch: Int, pass: Pass) -> (mean: UnsafePointer<Float>, variance: UnsafePointer<Float>) {
+        guard pass.training else { return (UnsafePointer(runningMean.value.pointer), UnsafePointer(runningVariance.value.pointer)) }
+        let c = Int32(channels)
+        ck_batchnorm_statistics(pass.variant.c, batchMean.pointer, batchVariance.pointer, x, Int32(batch), c, Int32(planeSize))
         ck_batchnorm_update_running(runningMean.value.pointer, runningVariance.value.pointer, batchMean.pointer,
                                     batchVariance.pointer, momentum, batch * planeSize, c)
         batchesTracked.value.pointer[0] += 1
+        return (UnsafePointer(batchMean.pointer), UnsafePointer(batchVariance.pointer))
     }
 
     /// Normalised by the running statistics, which it only reads.

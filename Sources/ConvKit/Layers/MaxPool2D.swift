@@ -10,7 +10,8 @@ public final class MaxPool2D: BatchLayer {
     public let size: Int
     /// S, the distance between windows.
     public let stride: Int
-    private var argmax: UnsafeMutablePointer<Int32>
+    /// Where each maximum of the last forward pass came from, (N, C, OH, OW) planes' indices.
+    package private(set) var argmax: UnsafeMutablePointer<Int32>
     private var capacity = 0
 
     /// A layer pooling `size`×`size` windows `stride` apart (nil: `size`, windows side by side) over

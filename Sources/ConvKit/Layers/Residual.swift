@@ -32,6 +32,16 @@ public final class Residual: BatchLayer {
     public let state: [Parameter]
     private let bodyLayers: [any BatchLayer]
     private let shortcutLayers: [any BatchLayer]
+    /// How each branch runs (`LayerChain`): fused where batch norm and ReLU follow one another.
+    private var bodyChain: LayerChain
+    private var shortcutChain: LayerChain
+    /// Whether the branches fuse (`Sequential.fusesLayers` sets it for the blocks it holds).
+    package var fusesLayers = true {
+        didSet {
+            bodyChain = LayerChain(bodyLayers, fusing: fusesLayers)
+            shortcutChain = LayerChain(shortcutLayers, fusing: fusesLayers)
+        }
+    }
     /// The output of each layer of the body, then of the shortcut, for the backward pass.
     private let bodyOutputs: [BatchBuffer]
     private let shortcutOutputs: [BatchBuffer]
@@ -93,6 +103,8 @@ public final class Residual: BatchLayer {
         self.shortcut = shortcut
         bodyLayers = runnable
         shortcutLayers = shortcut
+        bodyChain = LayerChain(runnable)
+        shortcutChain = LayerChain(shortcut)
         parameters = body.flatMap(\.parameters) + shortcut.flatMap(\.parameters)
         state = body.flatMap(\.state) + shortcut.flatMap(\.state)
         bodyOutputs = body.map { BatchBuffer(perSample: $0.outputCount, capacity: 0) }
@@ -146,17 +158,17 @@ public final class Residual: BatchLayer {
         var inner = pass
         inner.noiseKey = Dropout.key(pass.noiseKey, layer: pass.layerIndex)
         var source = x
-        for (k, layer) in bodyLayers.enumerated() {
-            inner.layerIndex = k
-            layer.forward(source, bodyOutputs[k].pointer, batch: batch, pass: inner)
-            source = UnsafePointer(bodyOutputs[k].pointer)
+        for step in bodyChain.steps {
+            inner.layerIndex = step.first
+            step.runner.forward(source, bodyOutputs[step.last].pointer, batch: batch, pass: inner)
+            source = UnsafePointer(bodyOutputs[step.last].pointer)
         }
         let bodyOutput = source
         source = x
-        for (k, layer) in shortcutLayers.enumerated() {
-            inner.layerIndex = bodyLayers.count + k
-            layer.forward(source, shortcutOutputs[k].pointer, batch: batch, pass: inner)
-            source = UnsafePointer(shortcutOutputs[k].pointer)
+        for step in shortcutChain.steps {
+            inner.layerIndex = bodyLayers.count + step.first
+            step.runner.forward(source, shortcutOutputs[step.last].pointer, batch: batch, pass: inner)
+            source = UnsafePointer(shortcutOutputs[step.last].pointer)
         }
         ck_add(pass.variant.c, y, bodyOutput, source, batch * outputCount)
     }
@@ -164,26 +176,28 @@ public final class Residual: BatchLayer {
     /// dy goes to both branches unchanged; dx = (body's dx) + (shortcut's dx).
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                           _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
-        Self.backward(bodyLayers, x, bodyOutputs, bodyGradients, dy, dx, batch: batch, pass: pass)
+        Self.backward(bodyChain, x, bodyOutputs, bodyGradients, dy, dx, batch: batch, pass: pass)
         guard !shortcutLayers.isEmpty else {
             if let dx { ck_add(pass.variant.c, dx, dx, dy, batch * inputCount) }
             return
         }
         let shortcutDx = dx == nil ? nil : shortcutInputGradient.pointer
-        Self.backward(shortcutLayers, x, shortcutOutputs, shortcutGradients, dy, shortcutDx, batch: batch, pass: pass)
+        Self.backward(shortcutChain, x, shortcutOutputs, shortcutGradients, dy, shortcutDx, batch: batch, pass: pass)
         if let dx, let shortcutDx { ck_add(pass.variant.c, dx, dx, shortcutDx, batch * inputCount) }
     }
 
-    /// Backward through one branch, last layer first: layer k reads its input (x or the output of
-    /// layer k − 1), its output and the gradient of that output (dy for the last layer).
-    private static func backward(_ layers: [any BatchLayer], _ x: UnsafePointer<Float>, _ outputs: [BatchBuffer],
+    /// Backward through one branch, last step first: the step over layers i ... j reads its input
+    /// (x or the output of layer i − 1), its output (layer j's) and the gradient of that output (dy
+    /// for the branch's last layer).
+    private static func backward(_ chain: LayerChain, _ x: UnsafePointer<Float>, _ outputs: [BatchBuffer],
                                  _ gradients: [BatchBuffer], _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
                                  batch: Int, pass: Pass) {
-        for k in layers.indices.reversed() {
-            let input = k == 0 ? x : UnsafePointer(outputs[k - 1].pointer)
-            let outputGradient = k == layers.count - 1 ? dy : UnsafePointer(gradients[k].pointer)
-            let inputGradient = k == 0 ? dx : gradients[k - 1].pointer
-            layers[k].backward(input, UnsafePointer(outputs[k].pointer), outputGradient, inputGradient, batch: batch, pass: pass)
+        for step in chain.steps.reversed() {
+            let (i, j) = (step.first, step.last)
+            let input = i == 0 ? x : UnsafePointer(outputs[i - 1].pointer)
+            let outputGradient = j == outputs.count - 1 ? dy : UnsafePointer(gradients[j].pointer)
+            let inputGradient = i == 0 ? dx : gradients[i - 1].pointer
+            step.runner.backward(input, UnsafePointer(outputs[j].pointer), outputGradient, inputGradient, batch: batch, pass: pass)
         }
     }
 
@@ -202,14 +216,14 @@ public final class Residual: BatchLayer {
         let scratch = scratchCount == 0 ? nil : workspace! + 2 * batch * widest
         func buffer(_ k: Int) -> UnsafeMutablePointer<Float> { k % 2 == 0 ? buffers.0 : buffers.1 }
         var source = x
-        for (k, layer) in bodyLayers.enumerated() {
-            let target = k == bodyLayers.count - 1 ? y : buffer(k)
-            layer.infer(source, target, batch: batch, pass: pass, workspace: scratch)
+        for (k, step) in bodyChain.steps.enumerated() {
+            let target = k == bodyChain.steps.count - 1 ? y : buffer(k)
+            step.runner.infer(source, target, batch: batch, pass: pass, workspace: scratch)
             source = UnsafePointer(target)
         }
         source = x
-        for (k, layer) in shortcutLayers.enumerated() {
-            layer.infer(source, buffer(k), batch: batch, pass: pass, workspace: scratch)
+        for (k, step) in shortcutChain.steps.enumerated() {
+            step.runner.infer(source, buffer(k), batch: batch, pass: pass, workspace: scratch)
             source = UnsafePointer(buffer(k))
         }
         ck_add(pass.variant.c, y, y, source, batch * outputCount)

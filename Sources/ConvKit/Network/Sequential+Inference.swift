@@ -61,9 +61,9 @@ extension Sequential {
         precondition(batch <= workspace.batch, "batch \(batch) over the workspace's \(workspace.batch)")
         guard !batchLayers.isEmpty else { return y.update(from: x, count: batch * inputCount) }
         var source = x
-        for (i, layer) in batchLayers.enumerated() {
-            let target = i == batchLayers.count - 1 ? y : workspace.activation(i)
-            layer.infer(source, target, batch: batch, pass: Pass(variant: variant), workspace: workspace.scratchPointer)
+        for (k, step) in chain.steps.enumerated() {
+            let target = k == chain.steps.count - 1 ? y : workspace.activation(k)
+            step.runner.infer(source, target, batch: batch, pass: Pass(variant: variant), workspace: workspace.scratchPointer)
             source = UnsafePointer(target)
         }
     }

@@ -20,6 +20,15 @@ public final class Sequential: @unchecked Sendable {
     /// Which implementation of the C kernels this network runs: `.simd` unless changed.
     public var variant: Kernels.Variant = .simd
     package let batchLayers: [any BatchLayer]
+    /// How the layers run: fused where batch norm, ReLU and max pooling follow one another.
+    package private(set) var chain: LayerChain
+    /// Whether `chain` fuses (true unless a test compares the two): the results are the same.
+    package var fusesLayers = true {
+        didSet {
+            chain = LayerChain(batchLayers, fusing: fusesLayers)
+            for case let block as Residual in layers { block.fusesLayers = fusesLayers }
+        }
+    }
     private var activations: [BatchBuffer]
     private var gradients: [BatchBuffer]
     package private(set) var capacity = 0
@@ -51,6 +60,7 @@ public final class Sequential: @unchecked Sendable {
         self.inputShape = inputShape
         self.layers = layers
         self.batchLayers = batchLayers
+        chain = LayerChain(batchLayers)
         outputShape = shape
         outputCount = shape.reduce(1, *)
         inputCount = inputShape.reduce(1, *)
@@ -167,9 +177,9 @@ public final class Sequential: @unchecked Sendable {
     package func forward(batch: Int, training: Bool = false, noiseKey: UInt64 = 0, firstSample: Int = 0) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
         var pass = Pass(variant: variant, training: training, noiseKey: noiseKey, firstSample: firstSample)
-        for (i, layer) in batchLayers.enumerated() {
-            pass.layerIndex = i
-            layer.forward(activations[i].pointer, activations[i + 1].pointer, batch: batch, pass: pass)
+        for step in chain.steps {
+            pass.layerIndex = step.first
+            step.runner.forward(activations[step.first].pointer, activations[step.last + 1].pointer, batch: batch, pass: pass)
         }
     }
 
@@ -179,21 +189,25 @@ public final class Sequential: @unchecked Sendable {
     /// the same result as the gradient and then the SGD step, in fewer passes over memory.
     package func backward(batch: Int, fusedSGD: (layers: [Bool], rate: Float)? = nil) {
         precondition(batch <= capacity, "batch \(batch) over the reserved \(capacity)")
-        for i in batchLayers.indices.reversed() {
+        for step in chain.steps.reversed() {
+            let (i, j) = (step.first, step.last + 1)
             let dx = i == 0 ? nil : gradients[i].pointer
+            // A fused step's parameters are its first layer's (batch norm's).
             if let fusedSGD, fusedSGD.layers[i] {
-                batchLayers[i].backwardThenSGD(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
-                                               dx, batch: batch, pass: Pass(variant: variant), learningRate: fusedSGD.rate)
+                step.runner.backwardThenSGD(activations[i].pointer, activations[j].pointer, gradients[j].pointer,
+                                            dx, batch: batch, pass: Pass(variant: variant), learningRate: fusedSGD.rate)
             } else {
-                batchLayers[i].backward(activations[i].pointer, activations[i + 1].pointer, gradients[i + 1].pointer,
-                                        dx, batch: batch, pass: Pass(variant: variant))
+                step.runner.backward(activations[i].pointer, activations[j].pointer, gradients[j].pointer,
+                                     dx, batch: batch, pass: Pass(variant: variant))
             }
         }
     }
 
-    /// Layer i's input for the last forward pass (i = layers.count: the output); for tests and pictures.
+    /// Layer i's input for the last forward pass (i = layers.count: the output); for tests. Not
+    /// written for a layer inside a fused step (its input is the output of a layer before it in
+    /// the step).
     package func activation(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(activations[i].pointer) }
-    /// ∂E/∂(layer i's input) from the last backward pass.
+    /// ∂E/∂(layer i's input) from the last backward pass; not written inside a fused step either.
     package func gradient(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(gradients[i].pointer) }
 }
 

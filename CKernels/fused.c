@@ -1,0 +1,142 @@
+// Batch norm, ReLU and max pooling fused into fewer passes over memory. After a convolution they
+// are memory-bound: a batch's activations outgrow the caches (64 Fashion-MNIST images through 32
+// filters are 6.4 MB), so each separate pass reads and writes them from L3 or DRAM. Here each
+// plane (n, c) goes through all the steps while it is in L1, in a scratch plane on the stack, and
+// only the last step's output is written: relu(BN(X)) without BN(X); the pooled maximum of
+// relu(BN(X)) with neither; on the way back, the gradient under the ReLU and the pooling is
+// rebuilt plane by plane where batch norm's backward pass reads it.
+//
+// Every value is computed by the same plane steps as the separate kernels (planes.h), in the same
+// order, so the fused passes give the separate passes' results bit for bit (tested).
+#include "CKernels.h"
+#include "vec.h"
+#include "planes.h"
+
+// ---- batch norm then ReLU ----
+
+static void batchnorm_relu_plane(ck_variant v, float *Yp, const float *Xp, float m, float invstd, float g, float b, int HW) {
+    normalize_plane(v, Yp, Xp, m, invstd, g, b, HW);
+    relu_forward(v, Yp, Yp, NULL, (size_t)HW);
+}
+
+void ck_batchnorm_relu_forward(ck_variant v, float *Y, const float *X, const float *mean, const float *var,
+                               const float *gamma, const float *beta, float eps, int N, int C, int HW) {
+    const double work = 4.0 * N * C * HW;
+    CK_PARALLEL_FOR(p, N * C, work, batchnorm_relu_plane(v, Y + (size_t)p * HW, X + (size_t)p * HW, mean[p % C],
+                                                         inverse_std(var[p % C], eps), gamma[p % C], beta[p % C], HW));
+}
+
+// What a batch norm's backward pass reads for plane (n, c): ∂E/∂BN(X), here rebuilt into dZp
+// (HW) from what follows the batch norm.
+typedef void (*gradient_plane_fn)(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap,
+                                  int HW, int OHW);
+
+// Batch norm's backward pass for channel c (ck_batchnorm_backward's, step for step), with each
+// plane of its incoming gradient rebuilt by `rebuild` from dY, Y and argmax (planes of OHW values)
+// into a scratch plane, once for the sums and once for dX.
+static void channel_backward_rebuilt(ck_variant v, gradient_plane_fn rebuild, float *dX, float *dgamma, float *dbeta,
+                                     const float *dY, const float *Y, const int32_t *argmax, const float *X,
+                                     const float *mean, const float *var, const float *gamma, float eps, int N, int C,
+                                     int HW, int OHW, int c) {
+    float dZp[HW];  // HW ≤ CK_FUSED_PLANE_MAX
+    const float m = mean[c], invstd = inverse_std(var[c], eps);
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (int n = 0; n < N; n++) {
+        const size_t p = (size_t)n * C + c;
+        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, HW, OHW);
+        float a, b;
+        plane_gradient_sums(v, dZp, X + p * HW, m, invstd, HW, &a, &b);
+        sum_dy += a;
+        sum_dy_xhat += b;
+    }
+    dbeta[c] = (float)sum_dy;
+    dgamma[c] = (float)sum_dy_xhat;
+    if (!dX) return;
+    const double count = (double)N * HW;
+    const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
+    for (int n = 0; n < N; n++) {
+        const size_t p = (size_t)n * C + c;
+        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, HW, OHW);
+        plane_input_gradient(v, dX + p * HW, dZp, X + p * HW, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
+    }
+}
+
+// Under a ReLU: dZ = Y > 0 ? dY : 0 (Y the ReLU's output).
+static void relu_gradient_plane(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap,
+                                int HW, int OHW) {
+    (void)Ap;
+    (void)OHW;
+    relu_backward(v, dZp, dYp, Yp, (size_t)HW);
+}
+
+void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *Y,
+                                const float *X, const float *mean, const float *var, const float *gamma, float eps,
+                                int N, int C, int HW) {
+    const double work = 10.0 * N * C * HW;
+    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_gradient_plane, dX, dgamma, dbeta, dY, Y, NULL, X,
+                                                         mean, var, gamma, eps, N, C, HW, HW, c));
+}
+
+// ---- ReLU then max pooling ----
+
+static void relu_maxpool_plane(float *Yp, int32_t *Ap, const float *Xp, int H, int W, int OH, int OW, int K, int S) {
+    float Zp[H * W];  // H·W ≤ CK_FUSED_PLANE_MAX
+    relu_forward(CK_SIMD, Zp, Xp, NULL, (size_t)H * W);
+    pool_plane_any(Yp, Ap, Zp, W, OH, OW, K, S);
+}
+
+void ck_relu_maxpool_forward(float *Y, int32_t *argmax, const float *X, int N, int C, int H, int W, int K, int S) {
+    const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+    const double bytes = 4.0 * N * C * (H * W + 2.0 * OH * OW);
+    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * OH * OW * K * K;
+    CK_PARALLEL_FOR(p, N * C, work, relu_maxpool_plane(Y + (size_t)p * OH * OW, argmax ? argmax + (size_t)p * OH * OW : NULL,
+                                                       X + (size_t)p * H * W, H, W, OH, OW, K, S));
+}
+
+// Under a ReLU and a max pool: each window's dY goes to its maximum where that maximum, the
+// window's Y, is positive. A position several windows pick has one ReLU output, their common Y,
+// so this adds the same terms in the same order as the pool's backward pass masked afterwards.
+static void relu_maxpool_gradient_plane(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap,
+                                        int HW, int OHW) {
+    float dYmasked[OHW];  // OHW ≤ HW ≤ CK_FUSED_PLANE_MAX
+    relu_backward(v, dYmasked, dYp, Yp, (size_t)OHW);  // a select per value: no branch to mispredict
+    unpool_plane(dZp, dYmasked, Ap, HW, OHW);
+}
+
+void ck_relu_maxpool_backward(float *dX, const float *dY, const float *Y, const int32_t *argmax,
+                              int N, int C, int H, int W, int OH, int OW) {
+    const double bytes = 4.0 * N * C * (H * W + 2.0 * OH * OW);
+    const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * H * W;
+    CK_PARALLEL_FOR(p, N * C, work, relu_maxpool_gradient_plane(CK_SIMD, dX + (size_t)p * H * W, dY + (size_t)p * OH * OW,
+                                                                Y + (size_t)p * OH * OW, argmax + (size_t)p * OH * OW,
+                                                                H * W, OH * OW));
+}
+
+// ---- batch norm, ReLU and max pooling ----
+
+static void batchnorm_relu_maxpool_plane(ck_variant v, float *Yp, int32_t *Ap, const float *Xp, float m, float invstd,
+                                         float g, float b, int H, int W, int OH, int OW, int K, int S) {
+    float Zp[H * W];  // H·W ≤ CK_FUSED_PLANE_MAX
+    batchnorm_relu_plane(v, Zp, Xp, m, invstd, g, b, H * W);
+    pool_plane_any(Yp, Ap, Zp, W, OH, OW, K, S);
+}
+
+void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, const float *X, const float *mean,
+                                       const float *var, const float *gamma, const float *beta, float eps,
+                                       int N, int C, int H, int W, int K, int S) {
+    const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+    const double work = 4.0 * N * C * H * W;
+    CK_PARALLEL_FOR(p, N * C, work,
+                    batchnorm_relu_maxpool_plane(v, Y + (size_t)p * OH * OW, argmax ? argmax + (size_t)p * OH * OW : NULL,
+                                                 X + (size_t)p * H * W, mean[p % C], inverse_std(var[p % C], eps),
+                                                 gamma[p % C], beta[p % C], H, W, OH, OW, K, S));
+}
+
+void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY,
+                                        const float *Y, const int32_t *argmax, const float *X, const float *mean,
+                                        const float *var, const float *gamma, float eps, int N, int C, int H, int W,
+                                        int OH, int OW) {
+    const double work = 10.0 * N * C * H * W;
+    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_maxpool_gradient_plane, dX, dgamma, dbeta, dY, Y,
+                                                         argmax, X, mean, var, gamma, eps, N, C, H * W, OH * OW, c));
+}

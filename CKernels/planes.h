@@ -1,0 +1,32 @@
+// Private to CKernels: the steps of batch norm, ReLU and max pooling on one plane (N·C of them in
+// a batch), which their own kernels (norm.c, elementwise.c, pool.c) and the fused ones (fused.c)
+// both run, so a fused pass computes every value as the separate passes do, bit for bit.
+#ifndef CKERNELS_PLANES_H
+#define CKERNELS_PLANES_H
+
+#include "CKernels.h"
+#include "vec.h"
+
+// norm.c. 1/sqrt(var + eps), as every batch norm kernel takes it.
+CK_INTERNAL float inverse_std(float var, float eps);
+// Yp (HW) = (Xp − m)·invstd·g + b.
+CK_INTERNAL void normalize_plane(ck_variant v, float *Yp, const float *Xp, float m, float invstd, float g, float b, int HW);
+// Σ dYp and Σ dYp·x̂ over one plane, x̂ = (Xp − m)·invstd.
+CK_INTERNAL void plane_gradient_sums(ck_variant v, const float *dYp, const float *Xp, float m, float invstd, int HW,
+                                     float *sum_dy, float *sum_dy_xhat);
+// dXp = scale·(dYp − mean_dy − x̂·mean_dy_xhat) on one plane.
+CK_INTERNAL void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const float *Xp, float m, float invstd,
+                                      float scale, float mean_dy, float mean_dy_xhat, int HW);
+
+// elementwise.c, on n values (y and x may alias; so may dx and dy). The last argument of
+// relu_forward is unused (the maps share one signature).
+CK_INTERNAL void relu_forward(ck_variant v, float *y, const float *x, const float *unused, size_t n);
+CK_INTERNAL void relu_backward(ck_variant v, float *dx, const float *dy, const float *y, size_t n);
+
+// pool.c. Yp, Ap (OH,OW) = max pooling of Xp (rows W wide) over K×K windows S apart, Ap the index
+// of each maximum in the plane (Ap may be NULL).
+CK_INTERNAL void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int K, int S);
+// dXp (inputs) = dYp (outputs) routed to the indices Ap, overlapping windows added.
+CK_INTERNAL void unpool_plane(float *dXp, const float *dYp, const int32_t *Ap, int inputs, int outputs);
+
+#endif
