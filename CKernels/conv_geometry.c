@@ -36,12 +36,15 @@ static int output_channel_last(ck_conv2d_geometry g) {
 }
 
 // The input gradient is a forward pass over dY padded to OW+2(KW-1-PW) columns (conv_input_grad.c).
+// Its lanes also multiply the padding's zeros (all but OH·OW of every H·W outputs' taps: more than
+// half on LeNet's 12×12 planes), but the channel-last kernel is slower still there: the elements
+// near the border each have taps of their own and go in part-empty tiles (docs/kernels.md).
 static int input_grad_channel_last(ck_conv2d_geometry g) {
     if (is_strided(g)) return 1;
     const ck_conv2d_geometry t = input_grad_as_forward(g);
     const int64_t WP = (int64_t)t.W + 2 * t.PW;
     return flat_fills_less((t.OH - 1) * WP + t.OW, t.OW, WP, g.C,
-                           (int64_t)input_channel_blocks(g) * CK_IG_VECTORS * VL);
+                           (int64_t)input_channel_blocks(g) * input_block_width(g));
 }
 
 static int channel_last(ck_conv2d_geometry g) {
@@ -65,7 +68,7 @@ ck_conv2d_status ck_conv2d_geometry_make(ck_conv2d_geometry *g, int N, int C, in
     if (!fits_int32(N, C, HP, WP) || !fits_int32(O, C, KH, KW) || !fits_int32(N, O, g->OH, g->OW) ||
         !fits_int32(N, O, (int64_t)H + KH - 1, (int64_t)W + KW - 1) ||
         (channel_last(*g) && !fits_int32(N, channel_vectors(*g) * (int64_t)VL, g->OH, g->OW)) ||
-        (channel_last(*g) && !fits_int32(N, input_channel_blocks(*g) * (int64_t)CK_IG_VECTORS * VL, H, W)))
+        (channel_last(*g) && !fits_int32(N, input_channel_blocks(*g) * (int64_t)input_block_width(*g), H, W)))
         return CK_CONV2D_TOO_LARGE;
     return CK_CONV2D_OK;
 }

@@ -49,19 +49,22 @@ static inline int channel_vectors(ck_conv2d_geometry g) { return (g.O + VL - 1) 
 static inline size_t channel_last_kernel_size(ck_conv2d_geometry g) { return (size_t)g.C * g.KH * g.KW * channel_vectors(g) * VL; }
 static inline size_t channel_last_output_size(ck_conv2d_geometry g) { return (size_t)g.N * g.OH * g.OW * channel_vectors(g) * VL; }
 
-// The channel-last input gradient runs along the input channels, CK_IG_VECTORS vectors of them a
-// block: K with the input channel last, (O,KH,KW,CP), CP = C rounded up to whole blocks, and dX
-// built block by block, (N, blocks, H, W, CK_IG_VECTORS·VL), then moved into place. AVX-512's 32
-// registers hold a tile of two vectors × 8 columns; AVX2's 16 one × 8.
+// The channel-last input gradient runs along the input channels, a block of one or two vectors
+// of them at a time: K with the input channel last, (O,KH,KW,CP), CP = C rounded up to whole
+// blocks, and dX built block by block, (N, blocks, H, W, block), then moved into place.
+// AVX-512's 32 registers hold a tile of two vectors × 8 elements, AVX2's 16 one × 8; a layer of
+// at most one vector of channels takes blocks of one, to leave fewer lanes empty.
 #define CK_IG_VECTORS (CK_VREGS == 32 ? 2 : 1)
+static inline int input_block_vectors(ck_conv2d_geometry g) { return g.C > VL ? CK_IG_VECTORS : 1; }
+static inline int input_block_width(ck_conv2d_geometry g) { return input_block_vectors(g) * VL; }
 static inline int input_channel_blocks(ck_conv2d_geometry g) {
-    return (int)(((int64_t)g.C + CK_IG_VECTORS * VL - 1) / (CK_IG_VECTORS * VL));
+    return (int)(((int64_t)g.C + input_block_width(g) - 1) / input_block_width(g));
 }
 static inline size_t input_channel_last_kernel_size(ck_conv2d_geometry g) {
-    return (size_t)g.O * g.KH * g.KW * input_channel_blocks(g) * CK_IG_VECTORS * VL;
+    return (size_t)g.O * g.KH * g.KW * input_channel_blocks(g) * input_block_width(g);
 }
 static inline size_t input_channel_last_grad_size(ck_conv2d_geometry g) {
-    return (size_t)g.N * g.H * g.W * input_channel_blocks(g) * CK_IG_VECTORS * VL;
+    return (size_t)g.N * g.H * g.W * input_channel_blocks(g) * input_block_width(g);
 }
 
 // The same convolution over X already padded: no padding left, the same OH and OW.

@@ -10,15 +10,20 @@
 // The copies below are memory-bound, but the convolution they feed is not: they run on the team
 // whenever it does (work: the convolution's flops), or one core would copy while the other waits.
 
-// Plane p of Xp: its border zero, its inside row by row from X.
+// Plane p of Xp: its border zero, its inside row by row from X, a vector at a time (rows are a
+// few vectors: a memcpy call per row cost more than the copy, a third of LeNet's second input
+// gradient, which pads 8×8 planes of dY).
 static void pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p) {
-    const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW;
+    const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW, whole = g.W / VL * VL;
     float *out = Xp + p * HP * WP;
+    const float *in = X + p * g.H * g.W;
     memset(out, 0, sizeof(float) * g.PH * WP);
     for (int y = 0; y < g.H; y++) {
         float *row = out + (size_t)(y + g.PH) * WP;
-        for (int i = 0; i < g.PW; i++) row[i] = row[g.PW + g.W + i] = 0.0f;  // a call each costs more
-        memcpy(row + g.PW, X + (p * g.H + y) * g.W, sizeof(float) * g.W);
+        const float *from = in + (size_t)y * g.W;
+        for (int i = 0; i < g.PW; i++) row[i] = row[g.PW + g.W + i] = 0.0f;
+        for (int x = 0; x < whole; x += VL) vstore(row + g.PW + x, vload(from + x));
+        if (whole < g.W) vstore_lanes(row + g.PW + whole, vload_lanes(vsplat(0.0f), from + whole, 0, g.W - whole), 0, g.W - whole);
     }
     memset(out + (size_t)(g.H + g.PH) * WP, 0, sizeof(float) * g.PH * WP);
 }
@@ -77,15 +82,15 @@ static void taps_reaching(int yy, int KS, int SS, int OS, int *k0, int *k1) {
 // the flat position y·OW+x (a tile may span rows: narrow planes fill it too), OV·XT accumulators
 // of VL channels: per tap OV weight vectors and XT broadcast inputs. Each lane is bias, then sum
 // over c, kh, kw in that order, as forward_plane_scalar. Bv holds the OV vectors of channel
-// biases (zero beyond O, or without bias); an untied bias is read per lane. Full tiles of 8
-// positions and VL channels are transposed in registers and stored as vectors of Y's plane.
+// biases (zero beyond O, or without bias); an untied bias is read per lane. Tiles of 8 or 16
+// positions are transposed in registers 8 × 8 at a time and stored as rows of Y's planes.
 FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
                                        const vf *Bv, ck_conv2d_geometry g, int n, int o0, int p0, const int OV,
                                        const int XT) {
     const int OP = channel_vectors(g) * VL, plane = g.OH * g.OW;
-    int off[8];  // each position's first input, from its input plane's start
+    int off[16];  // each position's first input, from its input plane's start
     for (int t = 0; t < XT; t++) off[t] = ((p0 + t) / g.OW) * g.SH * g.W + ((p0 + t) % g.OW) * g.SW;
-    vf acc[2][8];
+    vf acc[2][16];
     for (int j = 0; j < OV; j++) {
         const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
         for (int t = 0; t < XT; t++) {
@@ -111,8 +116,8 @@ FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt
     for (int j = 0; j < OV; j++) {
         const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
         float *Yo = Y + ((size_t)n * g.O + oj) * plane + p0;
-        if (XT == 8) {
-            vstore_transposed(Yo, plane, acc[j], count);
+        if (XT % 8 == 0) {
+            for (int t = 0; t < XT; t += 8) vstore_transposed(Yo + t, plane, acc[j] + t, count);
         } else {
             for (int t = 0; t < XT; t++)
                 for (int l = 0; l < count; l++) Yo[(size_t)l * plane + t] = acc[j][t][l];
@@ -124,11 +129,16 @@ FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt
 // two vectors × 8 positions (16 accumulators, the two weights and a broadcast input); AVX2 one.
 #define STRIDED_OV (CK_VREGS == 32 ? 2 : 1)
 
-// The output plane of OV channel vectors: tiles of 8 positions, the rest in 4, 2 and 1.
+// The output plane of OV channel vectors: tiles of 8 positions (16 for one vector of a 3×3 or
+// smaller kernel on AVX-512, 16 accumulators either way, enough multiply-adds in flight to hide
+// their latency; a 5×5 kernel's 25 taps unrolled over 16 positions measured slower), the rest
+// in 8, 4, 2 and 1.
 FORCE_INLINE void strided_forward_plane(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
                                         const vf *Bv, ck_conv2d_geometry g, int n, int o0, const int OV) {
     const int plane = g.OH * g.OW;
     int p0 = 0;
+    if (CK_VREGS == 32 && OV == 1 && g.KH * g.KW <= 9)
+        for (; p0 + 16 <= plane; p0 += 16) strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, 1, 16);
     for (; p0 + 8 <= plane; p0 += 8) strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, OV, 8);
     if (p0 + 4 <= plane) { strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, OV, 4); p0 += 4; }
     if (p0 + 2 <= plane) { strided_forward_tile(Y, X, Kt, B, bias, Bv, g, n, o0, p0, OV, 2); p0 += 2; }
@@ -137,8 +147,8 @@ FORCE_INLINE void strided_forward_plane(float *Y, const float *X, const float *K
 
 // Item (image n, block b of STRIDED_OV·VL output channels) of the strided forward pass; a last
 // block with one channel vector takes the one-vector tiles.
-static __attribute__((noinline)) void strided_forward_item(float *Y, const float *X, const float *Kt, const float *B,
-                                                           ck_bias bias, ck_conv2d_geometry g, int n, int b) {
+FORCE_INLINE void strided_forward_item(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
+                                       ck_conv2d_geometry g, int n, int b) {
     const int o0 = b * STRIDED_OV * VL, two = STRIDED_OV == 2 && (channel_vectors(g) - b * STRIDED_OV) >= 2;
     vf Bv[2] = {vsplat(0.0f), vsplat(0.0f)};
     if (bias == CK_BIAS_CHANNEL)
@@ -147,12 +157,21 @@ static __attribute__((noinline)) void strided_forward_item(float *Y, const float
     else strided_forward_plane(Y, X, Kt, B, bias, Bv, g, n, o0, 1);
 }
 
+// 3×3 and 5×5 kernels get copies with the tap loops unrolled (a 4×4 plane's tile sums only
+// C·KH·KW terms: loop overhead would be a good part of it).
+static void strided_forward_item_sized(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
+                                       ck_conv2d_geometry g, int n, int b) {
+    if (g.KH == 3 && g.KW == 3) strided_forward_item(Y, X, Kt, B, bias, with_kernel(g, 3, 3), n, b);
+    else if (g.KH == 5 && g.KW == 5) strided_forward_item(Y, X, Kt, B, bias, with_kernel(g, 5, 5), n, b);
+    else strided_forward_item(Y, X, Kt, B, bias, g, n, b);
+}
+
 // work: channel_last_kernel_size(g) floats.
 void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                ck_conv2d_geometry g, float *work) {
     channel_last_kernel(work, K, g);
     const int blocks = (channel_vectors(g) + STRIDED_OV - 1) / STRIDED_OV;
-    CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), strided_forward_item(Y, X, work, B, bias, g, i / blocks, i % blocks));
+    CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), strided_forward_item_sized(Y, X, work, B, bias, g, i / blocks, i % blocks));
 }
 
 // Taps kw0 ..< kw0+KT of rows kh0 ..< kh0+KR of dK[o0 ..< o0+OV·VL, c] over an unpadded input:
@@ -161,7 +180,7 @@ void conv_strided_forward_simd(float *Y, const float *X, const float *K, const f
 FORCE_INLINE void strided_kernel_grad_taps(float *dK, const float *X, const float *dYt, ck_conv2d_geometry g, int o0,
                                            int c, int kh0, int kw0, const int OV, const int KR, const int KT) {
     const int OP = channel_vectors(g) * VL;
-    vf acc[2][3][4];
+    vf acc[2][5][5];
     for (int j = 0; j < OV; j++)
         for (int r = 0; r < KR; r++)
             for (int t = 0; t < KT; t++) acc[j][r][t] = vsplat(0.0f);
@@ -207,9 +226,24 @@ FORCE_INLINE void strided_kernel_grad_rows(float *dK, const float *X, const floa
 #define STRIDED_KR (CK_VREGS == 32 ? 3 : 1)
 
 // Item (block b of STRIDED_OV·VL output channels, input channel c) of the strided kernel gradient.
+// On AVX-512 a 3×3 or 5×5 kernel's taps all go in one tile, one pass over the positions: 2 × 9
+// or 1 × 25 accumulators (a pass over a row of 5 taps and the row's last tap on its own had left
+// 1 to 4 accumulators waiting on the multiply-add latency). Other kernels: rows as below.
 static __attribute__((noinline)) void strided_kernel_grad_item(float *dK, const float *X, const float *dYt,
                                                                ck_conv2d_geometry g, int b, int c) {
     const int o0 = b * STRIDED_OV * VL, two = STRIDED_OV == 2 && (channel_vectors(g) - b * STRIDED_OV) >= 2;
+    if (CK_VREGS == 32 && g.KH == 3 && g.KW == 3) {
+        const ck_conv2d_geometry g3 = with_kernel(g, 3, 3);
+        if (two) strided_kernel_grad_taps(dK, X, dYt, g3, o0, c, 0, 0, 2, 3, 3);
+        else strided_kernel_grad_taps(dK, X, dYt, g3, o0, c, 0, 0, 1, 3, 3);
+        return;
+    }
+    if (CK_VREGS == 32 && g.KH == 5 && g.KW == 5) {
+        const ck_conv2d_geometry g5 = with_kernel(g, 5, 5);
+        strided_kernel_grad_taps(dK, X, dYt, g5, o0, c, 0, 0, 1, 5, 5);
+        if (two) strided_kernel_grad_taps(dK, X, dYt, g5, o0 + VL, c, 0, 0, 1, 5, 5);
+        return;
+    }
     int kh = 0;
     for (; kh + STRIDED_KR <= g.KH; kh += STRIDED_KR) {
         if (two) strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 2, STRIDED_KR);
@@ -247,14 +281,14 @@ FORCE_INLINE float input_grad_sum(const float *dY, const float *K, ck_conv2d_geo
 
 // Output channel o of Kc.
 static void input_channel_last_kernel_row(float *Kc, const float *K, ck_conv2d_geometry g, int o) {
-    const int CP = input_channel_blocks(g) * CK_IG_VECTORS * VL, taps = g.KH * g.KW;
+    const int CP = input_channel_blocks(g) * input_block_width(g), taps = g.KH * g.KW;
     for (int t = 0; t < taps; t++)
         for (int c = 0; c < CP; c++)
             Kc[((size_t)o * taps + t) * CP + c] = c < g.C ? K[((size_t)o * g.C + c) * taps + t] : 0.0f;
 }
 
 // Kc (O,KH,KW,CP) = K (O,C,KH,KW) with the input channel last, CP = C rounded up to whole
-// blocks of CK_IG_VECTORS vectors, the extra lanes zero.
+// blocks, the extra lanes zero.
 static void input_channel_last_kernel(float *Kc, const float *K, ck_conv2d_geometry g) {
     CK_PARALLEL_FOR(o, g.O, conv_flops(g), input_channel_last_kernel_row(Kc, K, g, o));
 }
@@ -294,7 +328,7 @@ static tap_run axis_run(tap_runs a, int i) {
 FORCE_INLINE void input_grad_tile(float *plane, const float *dYn, const float *Ko, ck_conv2d_geometry g,
                                   const int *at, const int *from, int kh0, int kh1, int kw0, int kw1, const int CV,
                                   const int XT) {
-    const int BW = CK_IG_VECTORS * VL, CP = input_channel_blocks(g) * BW;
+    const int BW = input_block_width(g), CP = input_channel_blocks(g) * BW;
     const size_t dYstep = (size_t)g.OH * g.OW, Kstep = (size_t)g.KH * g.KW * CP;
     vf acc[CK_IG_VECTORS][8];
     for (int j = 0; j < CV; j++)
@@ -384,12 +418,12 @@ static void input_grad_item_scalar(float *dX, const float *dY, const float *K, c
 static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, float *dXt, const float *dY,
                                                                    const float *Kc, ck_conv2d_geometry g, int n,
                                                                    int b) {
-    const int BW = CK_IG_VECTORS * VL, blocks = input_channel_blocks(g), c0 = b * BW;
+    const int BW = input_block_width(g), blocks = input_channel_blocks(g), c0 = b * BW;
     const size_t HW = (size_t)g.H * g.W;
     float *plane = dXt + ((size_t)n * blocks + b) * HW * BW;
     const float *Ko = Kc + c0;
     const float *dYn = dY + (size_t)n * g.O * g.OH * g.OW;
-    if (CK_IG_VECTORS == 2 && g.C - c0 > VL) input_grad_block(plane, dYn, Ko, g, CK_IG_VECTORS);
+    if (input_block_vectors(g) == 2 && g.C - c0 > VL) input_grad_block(plane, dYn, Ko, g, 2);
     else input_grad_block(plane, dYn, Ko, g, 1);
     // Into dX: 8 positions × 8 channels at a time, transposed in registers; the last positions
     // one at a time.
