@@ -26,10 +26,20 @@ void ck_batchnorm_relu_forward(ck_variant v, float *Y, const float *X, const flo
                                                          inverse_std(var[p % C], eps), gamma[p % C], beta[p % C], HW));
 }
 
+// The planes a fused backward pass reads and rebuilds: its input (H,W), its output after the
+// pooling (OH,OW), windows K×K, S apart (K = S = 1, OH = H, OW = W without pooling).
+typedef struct { int H, W, OH, OW, K, S; } pool_shape;
+
+static pool_shape no_pool(int HW) { return (pool_shape){.H = 1, .W = HW, .OH = 1, .OW = HW, .K = 1, .S = 1}; }
+
+static pool_shape pooled(int H, int W, int K, int S) {
+    return (pool_shape){.H = H, .W = W, .OH = (H - K) / S + 1, .OW = (W - K) / S + 1, .K = K, .S = S};
+}
+
 // What a batch norm's backward pass reads for plane (n, c): ∂E/∂BN(X), here rebuilt into dZp
-// (HW) from what follows the batch norm.
+// (H·W) from what follows the batch norm.
 typedef void (*gradient_plane_fn)(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap,
-                                  int HW, int OHW);
+                                  pool_shape s);
 
 // Batch norm's backward pass for channel c (ck_batchnorm_backward's, step for step), with each
 // plane of its incoming gradient rebuilt by `rebuild` from dY, Y and argmax (planes of OHW values)
@@ -37,13 +47,14 @@ typedef void (*gradient_plane_fn)(ck_variant v, float *dZp, const float *dYp, co
 static void channel_backward_rebuilt(ck_variant v, gradient_plane_fn rebuild, float *dX, float *dgamma, float *dbeta,
                                      const float *dY, const float *Y, const int32_t *argmax, const float *X,
                                      const float *mean, const float *var, const float *gamma, float eps, int N, int C,
-                                     int HW, int OHW, int c) {
+                                     pool_shape s, int c) {
+    const int HW = s.H * s.W, OHW = s.OH * s.OW;
     float dZp[HW];  // HW ≤ CK_FUSED_PLANE_MAX
     const float m = mean[c], invstd = inverse_std(var[c], eps);
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int n = 0; n < N; n++) {
         const size_t p = (size_t)n * C + c;
-        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, HW, OHW);
+        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, s);
         float a, b;
         plane_gradient_sums(v, dZp, X + p * HW, m, invstd, HW, &a, &b);
         sum_dy += a;
@@ -56,17 +67,16 @@ static void channel_backward_rebuilt(ck_variant v, gradient_plane_fn rebuild, fl
     const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
     for (int n = 0; n < N; n++) {
         const size_t p = (size_t)n * C + c;
-        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, HW, OHW);
+        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, s);
         plane_input_gradient(v, dX + p * HW, dZp, X + p * HW, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
     }
 }
 
 // Under a ReLU: dZ = Y > 0 ? dY : 0 (Y the ReLU's output).
 static void relu_gradient_plane(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap,
-                                int HW, int OHW) {
+                                pool_shape s) {
     (void)Ap;
-    (void)OHW;
-    relu_backward(v, dZp, dYp, Yp, (size_t)HW);
+    relu_backward(v, dZp, dYp, Yp, (size_t)s.H * s.W);
 }
 
 void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *Y,
@@ -74,7 +84,7 @@ void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *d
                                 int N, int C, int HW) {
     const double work = 10.0 * N * C * HW;
     CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_gradient_plane, dX, dgamma, dbeta, dY, Y, NULL, X,
-                                                         mean, var, gamma, eps, N, C, HW, HW, c));
+                                                         mean, var, gamma, eps, N, C, no_pool(HW), c));
 }
 
 // ---- ReLU then max pooling ----
@@ -97,19 +107,20 @@ void ck_relu_maxpool_forward(float *Y, int32_t *argmax, const float *X, int N, i
 // window's Y, is positive. A position several windows pick has one ReLU output, their common Y,
 // so this adds the same terms in the same order as the pool's backward pass masked afterwards.
 static void relu_maxpool_gradient_plane(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap,
-                                        int HW, int OHW) {
-    float dYmasked[OHW];  // OHW ≤ HW ≤ CK_FUSED_PLANE_MAX
-    relu_backward(v, dYmasked, dYp, Yp, (size_t)OHW);  // a select per value: no branch to mispredict
-    unpool_plane(dZp, dYmasked, Ap, HW, OHW);
+                                        pool_shape s) {
+    float dYmasked[s.OH * s.OW];  // OH·OW ≤ H·W ≤ CK_FUSED_PLANE_MAX
+    relu_backward(v, dYmasked, dYp, Yp, (size_t)s.OH * s.OW);  // a select per value: no branch to mispredict
+    unpool_plane_any(dZp, dYmasked, Ap, s.H, s.W, s.OH, s.OW, s.K, s.S);
 }
 
 void ck_relu_maxpool_backward(float *dX, const float *dY, const float *Y, const int32_t *argmax,
-                              int N, int C, int H, int W, int OH, int OW) {
-    const double bytes = 4.0 * N * C * (H * W + 2.0 * OH * OW);
+                              int N, int C, int H, int W, int K, int S) {
+    const pool_shape s = pooled(H, W, K, S);
+    const double bytes = 4.0 * N * C * (H * W + 2.0 * s.OH * s.OW);
     const double work = bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : 1.0 * N * C * H * W;
-    CK_PARALLEL_FOR(p, N * C, work, relu_maxpool_gradient_plane(CK_SIMD, dX + (size_t)p * H * W, dY + (size_t)p * OH * OW,
-                                                                Y + (size_t)p * OH * OW, argmax + (size_t)p * OH * OW,
-                                                                H * W, OH * OW));
+    const size_t plane = (size_t)H * W, outputs = (size_t)s.OH * s.OW;
+    CK_PARALLEL_FOR(p, N * C, work, relu_maxpool_gradient_plane(CK_SIMD, dX + p * plane, dY + p * outputs, Y + p * outputs,
+                                                                argmax + p * outputs, s));
 }
 
 // ---- batch norm, ReLU and max pooling ----
@@ -135,8 +146,8 @@ void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, 
 void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY,
                                         const float *Y, const int32_t *argmax, const float *X, const float *mean,
                                         const float *var, const float *gamma, float eps, int N, int C, int H, int W,
-                                        int OH, int OW) {
+                                        int K, int S) {
     const double work = 10.0 * N * C * H * W;
     CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_maxpool_gradient_plane, dX, dgamma, dbeta, dY, Y,
-                                                         argmax, X, mean, var, gamma, eps, N, C, H * W, OH * OW, c));
+                                                         argmax, X, mean, var, gamma, eps, N, C, pooled(H, W, K, S), c));
 }

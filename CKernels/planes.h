@@ -28,5 +28,7 @@ CK_INTERNAL void relu_backward(ck_variant v, float *dx, const float *dy, const f
 CK_INTERNAL void pool_plane_any(float *Yp, int32_t *Ap, const float *Xp, int W, int OH, int OW, int K, int S);
 // dXp (inputs) = dYp (outputs) routed to the indices Ap, overlapping windows added.
 CK_INTERNAL void unpool_plane(float *dXp, const float *dYp, const int32_t *Ap, int inputs, int outputs);
+// The same for planes (H,W) → (OH,OW) of K×K windows S apart: 2×2 windows 2 apart vectorised.
+CK_INTERNAL void unpool_plane_any(float *dXp, const float *dYp, const int32_t *Ap, int H, int W, int OH, int OW, int K, int S);
 
 #endif

@@ -202,10 +202,10 @@ void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *d
                                 int N, int C, int HW);
 // Y, argmax = ck_maxpool_forward of relu(X). Overwrites Y and argmax (which may be NULL).
 void ck_relu_maxpool_forward(float *Y, int32_t *argmax, const float *X, int N, int C, int H, int W, int K, int S);
-// dX = the ReLU's backward pass of ck_maxpool_backward's dX: Y and argmax as the forward pass
-// wrote them. Overwrites dX.
+// dX (N,C,H,W) = the ReLU's backward pass of ck_maxpool_backward's dX: Y and argmax as the forward
+// pass wrote them. Overwrites dX.
 void ck_relu_maxpool_backward(float *dX, const float *dY, const float *Y, const int32_t *argmax,
-                              int N, int C, int H, int W, int OH, int OW);
+                              int N, int C, int H, int W, int K, int S);
 // Y, argmax = ck_maxpool_forward of relu(BN(X)), BN as ck_batchnorm_forward. Overwrites Y and argmax
 // (which may be NULL).
 void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, const float *X, const float *mean,
@@ -216,7 +216,7 @@ void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, 
 void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY,
                                         const float *Y, const int32_t *argmax, const float *X, const float *mean,
                                         const float *var, const float *gamma, float eps, int N, int C, int H, int W,
-                                        int OH, int OW);
+                                        int K, int S);
 
 // ---- dropout -------------------------------------------------------------------------------------
 

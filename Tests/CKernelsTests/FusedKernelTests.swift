@@ -13,10 +13,12 @@ struct FusedKernelTests {
         var testDescription: String { "\(N)x\(C)x\(H)x\(W), pool \(K) stride \(S)" }
     }
 
-    /// 2×2 windows on even planes, on odd ones whose last row and column no window takes,
-    /// overlapping 3×3 windows 2 apart, a plane of one value per channel (after a dense layer),
-    /// and a batch above the parallel threshold (both threads at work).
+    /// 2×2 windows on even planes, on odd ones whose last row and column no window takes (rows
+    /// of 4 windows and of 9, one vector of 8 and the last one moved back over it), overlapping
+    /// 3×3 windows 2 apart, a plane of one value per channel (after a dense layer), and a batch
+    /// above the parallel threshold (both threads at work).
     static let cases = [Case(N: 3, C: 4, H: 10, W: 12, K: 2, S: 2), Case(N: 2, C: 3, H: 7, W: 9, K: 2, S: 2),
+                        Case(N: 2, C: 3, H: 17, W: 19, K: 2, S: 2),
                         Case(N: 2, C: 2, H: 9, W: 11, K: 3, S: 2), Case(N: 5, C: 6, H: 1, W: 1, K: 1, S: 1),
                         Case(N: 16, C: 8, H: 28, W: 28, K: 2, S: 2)]
 
@@ -69,7 +71,7 @@ struct FusedKernelTests {
         ck_relu_maxpool_forward(&Pf, &Af, B, n, ch, h, w, k, s)
         #expect(Pf == P && Af == A, "pool(relu(B)) \(c)")
         var dBf = [Float](repeating: .nan, count: X.count)
-        ck_relu_maxpool_backward(&dBf, dP, P, A, n, ch, h, w, oh, ow)
+        ck_relu_maxpool_backward(&dBf, dP, P, A, n, ch, h, w, k, s)
         #expect(dBf == dBpool, "ReLU, pool backward \(c)")
 
         // All three.
@@ -78,7 +80,7 @@ struct FusedKernelTests {
         #expect(Pa == P && Aa == A, "pool(relu(BN(X))) \(c)")
         var dXa = [Float](repeating: .nan, count: X.count), dgammaA = [Float](repeating: .nan, count: C), dbetaA = dgammaA
         ck_batchnorm_relu_maxpool_backward(v, &dXa, &dgammaA, &dbetaA, dP, P, A, X, mean, variance, gamma, eps,
-                                           n, ch, h, w, oh, ow)
+                                           n, ch, h, w, k, s)
         #expect(dXa == dX && dgammaA == dgamma && dbetaA == dbeta, "BN, ReLU, pool backward \(c)")
         // The inputs really had ReLU ties and pooled zeros, and some gradient got through.
         #expect(Z.contains(0) && P.contains(where: { $0 > 0 }) && dX.contains(where: { $0 != 0 }))

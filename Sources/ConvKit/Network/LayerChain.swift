@@ -110,16 +110,15 @@ package final class FusedPasses: BatchLayer {
         guard let norm else {
             guard let dx, let pool else { return }
             let (c, h, w) = shape(relu.inputShape)
-            let (_, oh, ow) = shape(pool.outputShape)
-            return ck_relu_maxpool_backward(dx, dy, y, pool.argmax, n, c, h, w, oh, ow)
+            return ck_relu_maxpool_backward(dx, dy, y, pool.argmax, n, c, h, w, Int32(pool.size), Int32(pool.stride))
         }
         let (mean, variance) = (UnsafePointer(norm.batchMean.pointer), UnsafePointer(norm.batchVariance.pointer))
         let (dgamma, dbeta) = (norm.weight.gradient.pointer, norm.bias.gradient.pointer)
         if let pool {
             let (c, h, w) = shape(norm.inputShape)
-            let (_, oh, ow) = shape(pool.outputShape)
             ck_batchnorm_relu_maxpool_backward(pass.variant.c, dx, dgamma, dbeta, dy, y, pool.argmax, x, mean, variance,
-                                               norm.weight.value.pointer, norm.epsilon, n, c, h, w, oh, ow)
+                                               norm.weight.value.pointer, norm.epsilon, n, c, h, w,
+                                               Int32(pool.size), Int32(pool.stride))
         } else {
             ck_batchnorm_relu_backward(pass.variant.c, dx, dgamma, dbeta, dy, y, x, mean, variance, norm.weight.value.pointer,
                                        norm.epsilon, n, Int32(norm.channels), Int32(norm.planeSize))
