@@ -2,8 +2,8 @@
 // share of them.
 //
 // Each thread runs PEAK_CHAINS independent accumulator vectors through acc = acc·a + b: FMA
-// latency is 4 cycles and Zen 4 issues two 256-bit FMAs a cycle, so at least 8 chains are in
-// flight; 12 (plus the two constants) still fit the 16 ymm registers of AVX2, so nothing spills.
+// latency is 4 cycles and the cores issue two FMAs a cycle, so at least 8 chains are in flight;
+// 12 (plus the two constants) still fit the 16 registers of AVX2, so nothing spills.
 // a = 0.999999 and b = 1e-6 converge to 1.0: no overflow, no subnormals.
 #include "CKernels.h"
 #include "vec.h"
@@ -16,9 +16,8 @@
 static volatile float peak_sink;
 
 // 16-lane vectors: one zmm register where the CPU has AVX-512 (12 chains and the constants fit
-// its 32), two ymm halves elsewhere. Only the peak is measured with them: it shows whether
-// 16-lane kernels could go faster than the 8-lane ones (on Zen 4 they cannot: it splits each
-// 512-bit FMA into two 256-bit halves).
+// its 32), two ymm halves elsewhere. Where the kernels have 8 lanes, it shows what 16-lane ones
+// could reach; where they have 16 (vf is then the same type), it is the same measurement.
 typedef float vf16 __attribute__((vector_size(64)));
 
 // One thread's chains of type T (LANES lanes): acc = acc·a + b, summed at the end so no chain is

@@ -282,11 +282,12 @@ int ck_mpi_allreduce_sum_ints(int64_t *x, int64_t *work, size_t n);
 // ---- benchmark support ---------------------------------------------------------------------------
 
 // Runs `iterations` steps of independent fused multiply-adds on each of `threads` threads (one
-// parallel region, 8-lane vectors, 12 accumulator chains per thread) and returns the number of
-// flops done, for the caller to divide by the wall time: the machine's peak fp32 FMA rate.
+// parallel region, vectors of ck_simd_lanes() lanes as the kernels', 12 accumulator chains per
+// thread) and returns the number of flops done, for the caller to divide by the wall time: the
+// peak fp32 FMA rate the kernels can reach.
 double ck_peak_fma(int threads, long iterations);
-// The same with 16-lane vectors (one AVX-512 zmm register; two halves where there is none), which
-// the kernels do not use: the rate they could reach if they did.
+// The same with 16-lane vectors (one AVX-512 zmm register; two halves where there is none): where
+// the kernels have 8 lanes, the rate 16-lane kernels could reach.
 double ck_peak_fma_16(int threads, long iterations);
 // Passes `passes` times over x (n floats, split into one contiguous slice per thread as the
 // kernels split their rows) with a read sweep and a read-modify-write sweep, as a training step
