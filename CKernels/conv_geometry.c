@@ -117,22 +117,28 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
     else conv_strided_backward_kernel_simd(dK, X, dY, g, work);
 }
 
+// dB[o] = Σ over n and the plane of dY[n,o]: a vector of running sums rather than one (a single
+// chain is bound by the add latency: LeNet's first layer sums 37 000 values per channel per
+// batch), each channel summed by one thread in a fixed order.
+static void bias_gradient_channel(float *dB, const float *dY, int N, int O, size_t plane, int o) {
+    vf acc = vsplat(0.0f);
+    float tail = 0.0f;
+    const size_t nvec = plane / VL;
+    for (int n = 0; n < N; n++) {
+        const float *dYo = dY + ((size_t)n * O + o) * plane;
+        for (size_t v = 0; v < nvec; v++) acc += vload(dYo + v * VL);
+        for (size_t i = nvec * VL; i < plane; i++) tail += dYo[i];
+    }
+    dB[o] = vsum(acc) + tail;
+}
+
 void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, int O, int OH, int OW) {
     const size_t plane = (size_t)OH * OW;
     if (bias == CK_BIAS_CHANNEL) {
-        // Eight running sums per channel rather than one: a single chain is bound by the add
-        // latency (LeNet's first layer sums 37 000 values per channel per batch).
-        for (int o = 0; o < O; o++) {
-            vf acc = vsplat(0.0f);
-            float tail = 0.0f;
-            const size_t nvec = plane / VL;
-            for (int n = 0; n < N; n++) {
-                const float *dYo = dY + ((size_t)n * O + o) * plane;
-                for (size_t v = 0; v < nvec; v++) acc += vload(dYo + v * VL);
-                for (size_t i = nvec * VL; i < plane; i++) tail += dYo[i];
-            }
-            dB[o] = vsum(acc) + tail;
-        }
+        // Bound by memory: on the team once dY outgrows CK_MEMORY_BOUND_BYTES (see vec.h).
+        const double bytes = 4.0 * N * O * plane;
+        CK_PARALLEL_FOR(o, O, bytes >= CK_MEMORY_BOUND_BYTES ? CK_PARALLEL_MIN_FLOPS : bytes / 4,
+                        bias_gradient_channel(dB, dY, N, O, plane, o));
     } else if (bias == CK_BIAS_UNTIED) {
         memcpy(dB, dY, sizeof(float) * O * plane);
         for (int n = 1; n < N; n++) {

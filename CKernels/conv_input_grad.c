@@ -32,7 +32,7 @@ static void turned_kernel_channel(float *Kt, const float *K, ck_conv2d_geometry 
 void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, float *work) {
     const ck_conv2d_geometry t = input_grad_as_forward(g);
     float *Kt = work;
-    CK_PARALLEL_FOR(c, g.C, conv_flops(g), turned_kernel_channel(Kt, K, g, c));
+    CK_PARALLEL_FOR(c, g.C, (double)g.O * g.C * g.KH * g.KW, turned_kernel_channel(Kt, K, g, c));  // a few KB: one thread
     if (is_padded(t)) {  // not for a 1×1 kernel with no padding
         float *dYp = work + (size_t)g.O * g.C * g.KH * g.KW;
         conv_pad_input(dYp, dY, t);

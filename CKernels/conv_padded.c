@@ -7,8 +7,10 @@
 // the SIMD input gradient runs along the input channel axis, over K copied input-channel-last.
 #include "conv_internal.h"
 
-// The copies below are memory-bound, but the convolution they feed is not: they run on the team
-// whenever it does (work: the convolution's flops), or one core would copy while the other waits.
+// The copies of X and dY below are memory-bound, but the convolution they feed is not: they run on
+// the team whenever it does (work: the convolution's flops), or one core would copy while the
+// other waits. The copies of K are a few kilobytes: they stay on the calling thread (work: their
+// size), where a parallel region would cost more than the copy.
 
 // Plane p of Xp: its border zero, its inside row by row from X, a vector at a time (rows are a
 // few vectors: a memcpy call per row cost more than the copy, a third of LeNet's second input
@@ -41,7 +43,7 @@ static void channel_last_kernel_tap(float *Kt, const float *K, ck_conv2d_geometr
 
 // Kt (C,KH,KW,OP) = K (O,C,KH,KW) with the output channel last.
 static void channel_last_kernel(float *Kt, const float *K, ck_conv2d_geometry g) {
-    CK_PARALLEL_FOR(t, g.C * g.KH * g.KW, conv_flops(g), channel_last_kernel_tap(Kt, K, g, t));
+    CK_PARALLEL_FOR(t, g.C * g.KH * g.KW, (double)channel_last_kernel_size(g), channel_last_kernel_tap(Kt, K, g, t));
 }
 
 // Image n of dYt: 8 positions × 8 channels at a time, transposed in registers (the channels
@@ -290,7 +292,7 @@ static void input_channel_last_kernel_row(float *Kc, const float *K, ck_conv2d_g
 // Kc (O,KH,KW,CP) = K (O,C,KH,KW) with the input channel last, CP = C rounded up to whole
 // blocks, the extra lanes zero.
 static void input_channel_last_kernel(float *Kc, const float *K, ck_conv2d_geometry g) {
-    CK_PARALLEL_FOR(o, g.O, conv_flops(g), input_channel_last_kernel_row(Kc, K, g, o));
+    CK_PARALLEL_FOR(o, g.O, (double)input_channel_last_kernel_size(g), input_channel_last_kernel_row(Kc, K, g, o));
 }
 
 // Along one axis, the elements whose taps are alike: a run start, start+step, ... (count of
