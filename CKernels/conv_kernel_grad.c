@@ -97,25 +97,31 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck
     for (int t = 0; t < OB * KR * KW; t++) sums[t] = acc[t];
 }
 
-// dK[o,c] for channels o0 ..< o0+OB and input channel c, KR kernel rows a pass (KH a multiple of
-// KR). The images go in groups that fit L1 (kernel_grad_images); each group makes one pass per
-// KR kernel rows, carrying their vector sums over from the previous group. Each dK element is
-// summed over n, then vectors of positions, in that order, then across lanes: a fixed order.
+// dK[o,c] for channels o0 ..< o0+OB and input channels c0 ..< c1, KR kernel rows a pass (KH a
+// multiple of KR). The images go in groups that fit L1 (kernel_grad_images); each group makes one
+// pass per input channel and KR kernel rows, carrying their vector sums over from the previous
+// group, so the group's dY planes, read from L2 once, serve every input channel from L1 (one
+// input channel at a time, they had come from L2 again for each). Each dK element is summed over
+// n, then vectors of positions, in that order, then across lanes: a fixed order.
 FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, int o0,
-                                    const int OB, const int KR, int c) {
-    const int KW = g.KW, passes = g.KH / KR, group = kernel_grad_images(g, OB);
-    vf sums[passes][CK_TILE_MAX];  // on the stack: KH·OB·KW vectors
-    for (int i = 0; i < passes; i++)
-        for (int t = 0; t < OB * KR * KW; t++) sums[i][t] = vsplat(0.0f);
+                                    const int OB, const int KR, int c0, int c1) {
+    const int KW = g.KW, passes = g.KH / KR, group = kernel_grad_images(g, OB), CB = c1 - c0;
+    vf sums[CB][passes][CK_TILE_MAX];  // on the stack: kernel_grad_input_channels keeps it within 32 KB
+    for (int c = 0; c < CB; c++)
+        for (int i = 0; i < passes; i++)
+            for (int t = 0; t < OB * KR * KW; t++) sums[c][i][t] = vsplat(0.0f);
     for (int n0 = 0; n0 < g.N; n0 += group) {
         const int n1 = n0 + group < g.N ? n0 + group : g.N;
-        for (int i = 0; i < passes; i++) kernel_grad_rows(sums[i], X, dY, g, o0, OB, c, i * KR, KR, n0, n1);
+        for (int c = 0; c < CB; c++)
+            for (int i = 0; i < passes; i++) kernel_grad_rows(sums[c][i], X, dY, g, o0, OB, c0 + c, i * KR, KR, n0, n1);
     }
-    for (int ob = 0; ob < OB; ob++)
-        for (int i = 0; i < passes; i++)
-            for (int r = 0; r < KR; r++)
-                for (int kw = 0; kw < KW; kw++)
-                    dK[(((size_t)(o0 + ob) * g.C + c) * g.KH + i * KR + r) * KW + kw] = vsum(sums[i][(ob * KR + r) * KW + kw]);
+    for (int c = 0; c < CB; c++)
+        for (int ob = 0; ob < OB; ob++)
+            for (int i = 0; i < passes; i++)
+                for (int r = 0; r < KR; r++)
+                    for (int kw = 0; kw < KW; kw++)
+                        dK[(((size_t)(o0 + ob) * g.C + c0 + c) * g.KH + i * KR + r) * KW + kw] =
+                            vsum(sums[c][i][(ob * KR + r) * KW + kw]);
 }
 
 // Kernels wider than a tile: one tap at a time, a dot product over n and the positions in one
@@ -145,23 +151,32 @@ static int kernel_grad_channels(ck_conv2d_geometry g) {
     return g.KH == 3 && g.KW == 3 ? KG_OB3 : g.KW == 5 ? KG_OB5 : 1;
 }
 
-// Item (block b of output channels, input channel c) of the kernel gradient. Not inlined: it
-// holds every tile shape, and is called from both loops of CK_PARALLEL_FOR.
+// Input channels per item: as many as keep the block's vector sums (per channel KH·OB·KW vectors)
+// within 32 KB, at most 8 (so two cores still get several items each).
+static int kernel_grad_input_channels(ck_conv2d_geometry g) {
+    const int bytes = (int)(sizeof(vf) * g.KH * kernel_grad_channels(g) * g.KW);
+    const int count = (32 * 1024) / bytes;
+    return count < 1 ? 1 : count > 8 ? 8 : count;
+}
+
+// Item (block b of output channels, block cb of input channels) of the kernel gradient. Not
+// inlined: it holds every tile shape, and is called from both loops of CK_PARALLEL_FOR.
 static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY, ck_conv2d_geometry g,
-                                                       int b, int c) {
+                                                       int b, int cb) {
     const int OB = kernel_grad_channels(g), o0 = b * OB, count = g.O - o0 < OB ? g.O - o0 : OB;
+    const int CB = kernel_grad_input_channels(g), c0 = cb * CB, c1 = c0 + CB < g.C ? c0 + CB : g.C;
     if (g.KH == 3 && g.KW == 3) {
         const ck_conv2d_geometry g3 = with_kernel(g, 3, 3);
-        if (count == KG_OB3) kernel_grad_block(dK, X, dY, g3, o0, KG_OB3, 1, c);
-        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g3, o, 1, 3, c);
+        if (count == KG_OB3) kernel_grad_block(dK, X, dY, g3, o0, KG_OB3, 1, c0, c1);
+        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g3, o, 1, 3, c0, c1);
     } else if (g.KW == 5) {
         const ck_conv2d_geometry g5 = with_kernel(g, g.KH, 5);
-        if (count == KG_OB5) kernel_grad_block(dK, X, dY, g5, o0, KG_OB5, 1, c);
-        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g5, o, 1, 1, c);
+        if (count == KG_OB5) kernel_grad_block(dK, X, dY, g5, o0, KG_OB5, 1, c0, c1);
+        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g5, o, 1, 1, c0, c1);
     } else if (g.KW <= CK_TILE_MAX) {
-        kernel_grad_block(dK, X, dY, g, o0, 1, 1, c);
-    } else {
-        kernel_grad_taps(dK, X, dY, g, o0, c);  // flat positions: along_rows takes no such kernel
+        kernel_grad_block(dK, X, dY, g, o0, 1, 1, c0, c1);
+    } else {  // flat positions: along_rows takes no such kernel
+        for (int c = c0; c < c1; c++) kernel_grad_taps(dK, X, dY, g, o0, c);
     }
 }
 
@@ -173,5 +188,6 @@ void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_co
         dY = work;
     }
     const int OB = kernel_grad_channels(g), blocks = (g.O + OB - 1) / OB;
-    CK_PARALLEL_FOR(i, blocks * g.C, conv_flops(g), kernel_grad_item(dK, X, dY, g, i / g.C, i % g.C));
+    const int CB = kernel_grad_input_channels(g), cblocks = (g.C + CB - 1) / CB;
+    CK_PARALLEL_FOR(i, blocks * cblocks, conv_flops(g), kernel_grad_item(dK, X, dY, g, i / cblocks, i % cblocks));
 }
