@@ -240,6 +240,12 @@ static __attribute__((noinline)) void forward_item(float *Y, const float *X, con
     else forward_channels(Y, X, K, B, bias, g, n, b);
 }
 
+// One image (g.N = 1) on the calling thread: for a caller that splits the images itself.
+void conv_forward_simd_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                             ck_conv2d_geometry g) {
+    for (int b = 0; b < (g.O + 3) / 4; b++) forward_item(Y, X, K, B, bias, g, 0, b);
+}
+
 void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias, ck_conv2d_geometry g) {
     const int blocks = (g.O + 3) / 4;
     CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), forward_item(Y, X, K, B, bias, g, i / blocks, i % blocks));

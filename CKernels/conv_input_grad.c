@@ -14,8 +14,18 @@ ck_conv2d_geometry input_grad_as_forward(ck_conv2d_geometry g) {
                                 .PH = g.KH - 1 - g.PH, .PW = g.KW - 1 - g.PW, .SH = 1, .SW = 1, .OH = g.H, .OW = g.W};
 }
 
+// An image's padded dY of at most this many floats (64 KB) is padded on the stack of the thread
+// that runs it, where the forward tiles read it from L1, one image at a time: the whole batch's
+// padded dY went through memory (LeNet's second layer: 2 MB per batch of 128, a tenth of its
+// input gradient's time). Larger images are padded whole into the workspace first.
+#define PADDED_IMAGE_MAX (16 * 1024)
+
+static size_t padded_image_size(ck_conv2d_geometry t) { return (size_t)t.C * (t.H + 2 * t.PH) * (t.W + 2 * t.PW); }
+
 size_t input_grad_flat_work_size(ck_conv2d_geometry g) {
-    return (size_t)g.O * g.C * g.KH * g.KW + padded_size(input_grad_as_forward(g));
+    const ck_conv2d_geometry t = input_grad_as_forward(g);
+    const size_t padded = padded_image_size(t) <= PADDED_IMAGE_MAX ? 0 : padded_size(t);
+    return (size_t)g.O * g.C * g.KH * g.KW + padded;
 }
 
 // Input channel c of Kt: Kt[c,o,kh,kw] = K[o,c,KH-1-kh,KW-1-kw].
@@ -28,11 +38,26 @@ static void turned_kernel_channel(float *Kt, const float *K, ck_conv2d_geometry 
     }
 }
 
+// Image n of dX: its dY padded on the stack, then the forward pass over it (t is the forward
+// geometry, padded_image_size(t) ≤ PADDED_IMAGE_MAX).
+static void input_grad_image(float *dX, const float *dY, const float *Kt, ck_conv2d_geometry t, int n) {
+    float dYp[padded_image_size(t)];
+    ck_conv2d_geometry one = t;
+    one.N = 1;
+    const float *dYn = dY + (size_t)n * t.C * t.H * t.W;
+    for (int p = 0; p < t.C; p++) conv_pad_plane(dYp, dYn, one, (size_t)p);
+    conv_forward_simd_image(dX + (size_t)n * t.O * t.OH * t.OW, dYp, Kt, NULL, CK_BIAS_NONE, without_padding(one));
+}
+
 // work: input_grad_flat_work_size(g) floats.
 void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, float *work) {
     const ck_conv2d_geometry t = input_grad_as_forward(g);
     float *Kt = work;
     CK_PARALLEL_FOR(c, g.C, (double)g.O * g.C * g.KH * g.KW, turned_kernel_channel(Kt, K, g, c));  // a few KB: one thread
+    if (is_padded(t) && padded_image_size(t) <= PADDED_IMAGE_MAX) {
+        CK_PARALLEL_FOR(n, g.N, conv_flops(g), input_grad_image(dX, dY, Kt, t, n));
+        return;
+    }
     if (is_padded(t)) {  // not for a 1×1 kernel with no padding
         float *dYp = work + (size_t)g.O * g.C * g.KH * g.KW;
         conv_pad_input(dYp, dY, t);

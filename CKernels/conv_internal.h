@@ -96,9 +96,12 @@ CK_INTERNAL void conv_forward_scalar(float *Y, const float *X, const float *K, c
 CK_INTERNAL void conv_backward_kernel_scalar(float *dK, const float *X, const float *dY, ck_conv2d_geometry g);
 CK_INTERNAL void conv_backward_input_scalar(float *dX, const float *dY, const float *K, ck_conv2d_geometry g);
 
-// conv_forward.c: stride 1, over flat positions. No workspace.
+// conv_forward.c: stride 1, over flat positions or along rows. No workspace. The _image form runs
+// one image (g.N = 1) on the calling thread.
 CK_INTERNAL void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                    ck_conv2d_geometry g);
+CK_INTERNAL void conv_forward_simd_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                         ck_conv2d_geometry g);
 // conv_kernel_grad.c: stride 1, over flat positions. work: kernel_grad_flat_work_size(g) floats
 // (dY with rows as wide as X's).
 CK_INTERNAL size_t kernel_grad_flat_work_size(ck_conv2d_geometry g);
@@ -119,8 +122,9 @@ static inline void conv_forward_valid(ck_variant v, float *Y, const float *X, co
 
 // ---- padding and stride (conv_padded.c) ----
 
-// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros.
+// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros; plane p of it alone.
 CK_INTERNAL void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g);
+CK_INTERNAL void conv_pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p);
 // Stride > 1, unpadded input. work: channel_last_kernel_size(g) floats.
 CK_INTERNAL void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                            ck_conv2d_geometry g, float *work);

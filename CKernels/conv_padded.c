@@ -15,7 +15,7 @@
 // Plane p of Xp: its border zero, its inside row by row from X, a vector at a time (rows are a
 // few vectors: a memcpy call per row cost more than the copy, a third of LeNet's second input
 // gradient, which pads 8×8 planes of dY).
-static void pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p) {
+void conv_pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p) {
     const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW, whole = g.W / VL * VL;
     float *out = Xp + p * HP * WP;
     const float *in = X + p * g.H * g.W;
@@ -32,7 +32,7 @@ static void pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p)
 
 // Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros.
 void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g) {
-    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), pad_plane(Xp, X, g, (size_t)p));
+    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), conv_pad_plane(Xp, X, g, (size_t)p));
 }
 
 // Tap t (of C·KH·KW) of Kt.
