@@ -129,9 +129,9 @@ FORCE_INLINE void forward_sweep(float *Yn, const float *Xn, const float *K, cons
 // vectors that straddle a row end take masked stores split across cache lines; recomputed
 // outputs are summed in the same order and stored equal.
 FORCE_INLINE void row_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                           ck_conv2d_geometry g, int o0, int y0, const int OB, const int R, const int V) {
-    int x[4];
-    for (int v = 0; v < V; v++) x[v] = v * VL + VL <= g.OW ? v * VL : g.OW - VL;
+                           ck_conv2d_geometry g, int o0, int y0, const int OB, const int R, const int V, int xs) {
+    int x[4];  // vectors from column xs, the last of a row moved left to end at OW
+    for (int v = 0; v < V; v++) x[v] = xs + v * VL + VL <= g.OW ? xs + v * VL : g.OW - VL;
     vf acc[CK_TILE_MAX];
     for (int ob = 0; ob < OB; ob++)
         for (int r = 0; r < R; r++)
@@ -162,10 +162,11 @@ FORCE_INLINE void row_tile(float *Yn, const float *Xn, const float *K, const flo
                 vstore(Yn + ((size_t)(o0 + ob) * g.OH + y0 + r) * g.OW + x[v], acc[(ob * R + r) * V + v]);
 }
 
-// Rows of V vectors for OB channels, R rows a tile (the last tile moved up to end at OH).
+// Rows of V vectors from column xs for OB channels, R rows a tile (the last tile moved up to end
+// at OH).
 FORCE_INLINE void row_sweep(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                            ck_conv2d_geometry g, int o0, const int OB, const int R, const int V) {
-    for (int y = 0; y < g.OH; y += R) row_tile(Yn, Xn, K, B, bias, g, o0, y + R <= g.OH ? y : g.OH - R, OB, R, V);
+                            ck_conv2d_geometry g, int o0, const int OB, const int R, const int V, int xs) {
+    for (int y = 0; y < g.OH; y += R) row_tile(Yn, Xn, K, B, bias, g, o0, y + R <= g.OH ? y : g.OH - R, OB, R, V, xs);
 }
 
 // 4 channels × R rows × V vectors: 24 accumulators on AVX-512, 12 on AVX2.
@@ -174,10 +175,20 @@ FORCE_INLINE void row_sweep(float *Yn, const float *Xn, const float *K, const fl
 FORCE_INLINE int row_sweep_any(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                                ck_conv2d_geometry g, int o0, const int OB) {
     const int V = along_rows(g) ? (g.OW + VL - 1) / VL : 0;
-    if (V == 1 && g.OH >= ROW_ACC / (4 * 1)) row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 1), 1);
-    else if (V == 2 && g.OH >= ROW_ACC / (4 * 2)) row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 2), 2);
-    else if (V == 3 && g.OH >= ROW_ACC / (4 * 3)) row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 3), 3);
-    else return 0;
+    if (V == 4 && ROW_ACC >= 16) {  // 4 channels × 4 vectors on AVX-512
+        row_sweep(Yn, Xn, K, B, bias, g, o0, OB, 1, 4, 0);
+    } else if (V == 4 && g.OH >= 3) {  // in AVX2's 12: the first 3 vectors a row at a time, the last 3 rows at a time
+        row_sweep(Yn, Xn, K, B, bias, g, o0, OB, 1, 3, 0);
+        row_sweep(Yn, Xn, K, B, bias, g, o0, OB, 3, 1, g.OW - VL);
+    } else if (V == 1 && g.OH >= ROW_ACC / (4 * 1)) {
+        row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 1), 1, 0);
+    } else if (V == 2 && g.OH >= ROW_ACC / (4 * 2)) {
+        row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 2), 2, 0);
+    } else if (V == 3 && g.OH >= ROW_ACC / (4 * 3)) {
+        row_sweep(Yn, Xn, K, B, bias, g, o0, OB, ROW_ACC / (4 * 3), 3, 0);
+    } else {
+        return 0;
+    }
     return 1;
 }
 

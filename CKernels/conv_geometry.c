@@ -17,34 +17,31 @@ static int fits_int32(int64_t a, int64_t b, int64_t c, int64_t d) {
 }
 
 // Whether a SIMD kernel takes the channel-last path, with channels in the vector lanes (the
-// output channels; for the input gradient the input channels), rather than flat positions along
-// the planes (conv_forward.c): for strided convolutions, whose inputs are not a vector apart, and
-// where the flat positions would fill the lanes less well. Flat positions fill OW of every W+2PW
-// (the forward pass's padded row), channel vectors C or O of that many rounded up to whole
-// vectors; the flat kernels are the faster at equal fill, so they give way only below 3/4 of the
-// channels' fill (measured in docs/kernels.md, "Flat positions or channels in the lanes").
-static int flat_fills_less(int64_t flat, int64_t outputs, int64_t row, int64_t channels, int64_t padded) {
-    return flat < VL || 4 * outputs * padded < 3 * channels * row;
-}
+// output channels; for the input gradient the input channels), rather than its stride-1 layout
+// (flat positions or rows, conv_forward.c; for the input gradient a forward pass or a scatter,
+// conv_input_grad.c): for strided convolutions, whose inputs are not a vector apart, and where
+// the stride-1 layout would fill the lanes less well: below 3/4 of the channels' fill (C or O of
+// that many rounded up to whole vectors), since the stride-1 kernels are the faster at equal fill
+// (measured in docs/kernels.md, "Flat positions, rows or channels in the lanes").
+static double channel_fill(int channels, int64_t rounded) { return (double)channels / (double)rounded; }
 
-// The forward pass and the kernel gradient: output channels in the lanes, or flat positions of
-// the padded input's rows.
+// The forward pass and the kernel gradient.
 static int output_channel_last(ck_conv2d_geometry g) {
     if (is_strided(g)) return 1;
-    const int64_t WP = (int64_t)g.W + 2 * g.PW;
-    return flat_fills_less((g.OH - 1) * WP + g.OW, g.OW, WP, g.O, (int64_t)channel_vectors(g) * VL);
+    const ck_conv2d_geometry u = without_padding(g);
+    return (int64_t)(u.OH - 1) * u.W + u.OW < VL ||
+           output_lane_fill(u) < 0.75 * channel_fill(g.O, (int64_t)channel_vectors(g) * VL);
 }
 
-// The input gradient is a forward pass over dY padded to OW+2(KW-1-PW) columns (conv_input_grad.c).
-// Its lanes also multiply the padding's zeros (all but OH·OW of every H·W outputs' taps: more than
-// half on LeNet's 12×12 planes), but the channel-last kernel is slower still there: the elements
-// near the border each have taps of their own and go in part-empty tiles (docs/kernels.md).
+// The input gradient. Its forward-pass way also multiplies the padding's zeros, not counted here:
+// the channel-last kernel is slower still on small valid planes with large kernels, whose border
+// elements each have taps of their own and go in part-empty tiles (docs/kernels.md).
 static int input_grad_channel_last(ck_conv2d_geometry g) {
     if (is_strided(g)) return 1;
-    const ck_conv2d_geometry t = input_grad_as_forward(g);
-    const int64_t WP = (int64_t)t.W + 2 * t.PW;
-    return flat_fills_less((t.OH - 1) * WP + t.OW, t.OW, WP, g.C,
-                           (int64_t)input_channel_blocks(g) * input_block_width(g));
+    const ck_conv2d_geometry t = without_padding(input_grad_as_forward(g));
+    const double fill = input_grad_lane_fill(g);
+    return (int64_t)(t.OH - 1) * t.W + t.OW < VL ||
+           fill < 0.75 * channel_fill(g.C, (int64_t)input_channel_blocks(g) * input_block_width(g));
 }
 
 static int channel_last(ck_conv2d_geometry g) {
@@ -86,7 +83,7 @@ size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g) {
 
 size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
     if (input_grad_channel_last(g)) return input_channel_last_kernel_size(g) + input_channel_last_grad_size(g);
-    return input_grad_flat_work_size(g);
+    return input_grad_work_size(g);
 }
 
 // ---- entry points ----

@@ -1,10 +1,19 @@
-// The convolution's SIMD input gradient for stride 1 and any padding, as a forward pass: the
-// derivation's dX[n,c] = sum_o dY[n,o] *full K[o,c] is the valid correlation of dY, zero-padded by
-// KH-1-PH rows and KW-1-PW columns on each side, with K[o,c] rotated 180°; padding PH, PW of the
-// forward pass only cuts the full result down to the input's size. So K is turned into
-// Kt (C,O,KH,KW), Kt[c,o] = rot180(K[o,c]), dY is padded, and the forward pass's flat tiles
-// (conv_forward.c) do the rest: one register-tiled kernel for both passes. Each element of dX is
-// summed over o, then the taps, in the forward pass's fixed order.
+// The convolution's SIMD input gradient for stride 1 and any padding, two ways, whichever fills
+// the vector lanes better (input_grad_by_scatter):
+//
+// As a forward pass: the derivation's dX[n,c] = sum_o dY[n,o] *full K[o,c] is the valid
+// correlation of dY, zero-padded by KH-1-PH rows and KW-1-PW columns on each side, with K[o,c]
+// rotated 180°; padding PH, PW of the forward pass only cuts the full result down to the input's
+// size. So K is turned into Kt (C,O,KH,KW), Kt[c,o] = rot180(K[o,c]), dY is padded, and the
+// forward pass's tiles (conv_forward.c) do the rest. Its lanes also multiply the padding's zeros:
+// all but OH·OW of every H·W outputs' taps, none for a padded 3×3 layer, more than half on a small
+// valid plane with a 5×5 kernel.
+//
+// As a scatter, along rows of dY at least one vector wide: each row of dY[n,o], times the tap
+// K[o,c,kh,kw], lands on row y+kh of dX[n,c], shifted right by kw, and no multiply-add meets a
+// padding zero. For padding, over a padded dX in the workspace, then cropped.
+//
+// Each element of dX is summed in a fixed order either way (different orders for the two).
 #include "conv_internal.h"
 
 // The forward pass that computes g's input gradient: X = padded dY (N,O,OH,OW), K = Kt, Y = dX
@@ -14,6 +23,150 @@ ck_conv2d_geometry input_grad_as_forward(ck_conv2d_geometry g) {
                                 .PH = g.KH - 1 - g.PH, .PW = g.KW - 1 - g.PW, .SH = 1, .SW = 1, .OH = g.H, .OW = g.W};
 }
 
+// ---- the scatter ----
+
+// Read in place of a dY row that lies outside the plane (stride 0: the same zeros for every o).
+static const float zero_row[VL];
+
+// v moved up by t lanes (0 ≤ t < VL, a constant): *lo gets lanes t.. (zeros below), *hi the t
+// lanes pushed out at the top (in its lanes 0 ..< t, zeros above).
+FORCE_INLINE void shift_lanes(vf v, const int t, vf *lo, vf *hi) {
+    const vf z = vsplat(0.0f);
+    switch (t) {
+#define CK_SHIFT_CASE(T) case T: *lo = CK_ALIGN(z, v, T); *hi = CK_ALIGN(v, z, T); break;
+    CK_SHIFT_CASE(1) CK_SHIFT_CASE(2) CK_SHIFT_CASE(3) CK_SHIFT_CASE(4)
+    CK_SHIFT_CASE(5) CK_SHIFT_CASE(6) CK_SHIFT_CASE(7)
+#if VL == 16
+    CK_SHIFT_CASE(8) CK_SHIFT_CASE(9) CK_SHIFT_CASE(10) CK_SHIFT_CASE(11)
+    CK_SHIFT_CASE(12) CK_SHIFT_CASE(13) CK_SHIFT_CASE(14) CK_SHIFT_CASE(15)
+#endif
+#undef CK_SHIFT_CASE
+    default: *lo = v; *hi = z; break;
+    }
+}
+
+// One register tile of the input gradient of dXc = dX[n,c]: rows j0 ..< j0+R of dX, taps
+// kw0 ..< kw0+TW of every kernel row, and the VL columns of dY at x0:
+//   acc[t][r] = sum over kh, o of K[o,c,kh,kw0+t] · dY[n,o,j0+r-kh, x0 ..< x0+VL)
+// then added to dX[n,c,j0+r, x0+kw0+t ..]. Per (kh, o) the tile loads R dY vectors and TW
+// weights for TW·R fused multiply-adds (TW·R ≤ 12, both constant); the adds into dX cost one
+// read-modify-write per O·KH multiply-adds. A row j0+r-kh outside dY reads zeros (only in the
+// first and last tiles of a plane). When `masked`, the vector is the row's last VL columns
+// with the lanes an earlier vector covered zeroed, so they add nothing.
+FORCE_INLINE void input_grad_tile(float *dXc, const float *dYn, const float *Kc, ck_conv2d_geometry g, int o0, int o1,
+                                  int j0, int x0, int kw0, const int TW, const int R, const int masked, vi mask) {
+    vf acc[12];
+    for (int t = 0; t < TW * R; t++) acc[t] = vsplat(0.0f);
+    const size_t plane = (size_t)g.OH * g.OW, kstride = (size_t)g.C * g.KH * g.KW;
+    const int kh0 = j0 - g.OH + 1 > 0 ? j0 - g.OH + 1 : 0, kh1 = j0 + R - 1 < g.KH - 1 ? j0 + R - 1 : g.KH - 1;
+    for (int kh = kh0; kh <= kh1; kh++) {
+        const float *src[12];
+        size_t step[12];
+        for (int r = 0; r < R; r++) {
+            const int y = j0 + r - kh;
+            const int inside = y >= 0 && y < g.OH;
+            src[r] = inside ? dYn + (size_t)o0 * plane + (size_t)y * g.OW + x0 : zero_row;
+            step[r] = inside ? plane : 0;
+        }
+        const float *k = Kc + o0 * kstride + kh * g.KW + kw0;
+        for (int o = o0; o < o1; o++) {
+            vf w[12];
+            for (int t = 0; t < TW; t++) w[t] = vsplat(k[(size_t)(o - o0) * kstride + t]);
+            for (int r = 0; r < R; r++) {
+                vf in = vload(src[r] + (size_t)(o - o0) * step[r]);
+                if (masked) in = (vf)((vi)in & mask);
+                for (int t = 0; t < TW; t++) acc[t * R + r] += w[t] * in;
+            }
+        }
+    }
+    // Tap t adds to columns x0+kw0+t ..: shifted by t lanes, the taps of a row sum to two vectors
+    // at x0+kw0 and x0+kw0+VL, so the adds into dX overlap the previous tile's exactly (a
+    // partial overlap would stall the load until the store reaches the cache). The second
+    // vector is zero past the last tap; in the plane's last row it would reach past the plane,
+    // so only the columns inside are added there.
+    for (int r = 0; r < R; r++) {
+        vf lo = acc[r], hi = vsplat(0.0f);
+        for (int t = 1; t < TW; t++) {
+            vf l, h;
+            shift_lanes(acc[t * R + r], t, &l, &h);
+            lo += l;
+            hi += h;
+        }
+        float *p = dXc + (size_t)(j0 + r) * g.W + x0 + kw0;
+        vstore(p, vload(p) + lo);
+        if (TW == 1) continue;
+        if (j0 + r < g.H - 1 || x0 + kw0 + 2 * VL <= g.W) {
+            vstore(p + VL, vload(p + VL) + hi);
+        } else {
+            for (int l = 0; l < VL && x0 + kw0 + VL + l < g.W; l++) p[VL + l] += hi[l];
+        }
+    }
+}
+
+// Rows j0 ..< j0+R of dX[n,c]: every column vector of dY and group of TW taps.
+FORCE_INLINE void input_grad_rows(float *dXc, const float *dYn, const float *Kc, ck_conv2d_geometry g, int j0,
+                                  const int TW, const int R, int group, vi mask) {
+    const int nvec = g.OW / VL;
+    for (int o0 = 0; o0 < g.O; o0 += group) {
+        const int o1 = o0 + group < g.O ? o0 + group : g.O;
+        for (int xv = 0; xv < nvec; xv++)
+            for (int kw0 = 0; kw0 < g.KW; kw0 += TW)
+                input_grad_tile(dXc, dYn, Kc, g, o0, o1, j0, xv * VL, kw0, TW, R, 0, mask);
+        for (int kw0 = 0; g.OW % VL != 0 && kw0 < g.KW; kw0 += TW)
+            input_grad_tile(dXc, dYn, Kc, g, o0, o1, j0, g.OW - VL, kw0, TW, R, 1, mask);
+    }
+}
+
+// Channels of dY per pass of a row tile: as many as keep the RT+KH-1 rows a tile reads from each
+// within about half of L1 (16 KB), so every column vector and kernel row after the first finds
+// them there. More passes cost one more read-modify-write of dX per tile.
+static int input_grad_group(ck_conv2d_geometry g, int RT) {
+    const int bytes = (int)sizeof(float) * (RT + g.KH - 1) * g.OW;
+    const int group = (16 * 1024) / bytes;
+    return group < 8 ? 8 : group;
+}
+
+// Plane dX[n,c]: zeroed, then in tiles of RT rows (TW·RT accumulators: 10 for 5-wide kernels,
+// 12 for 3-wide, 8 otherwise). Each element of dX is summed over kh and o in registers, then
+// over (column vector, tap group) in that order in memory, whatever the thread: a fixed order.
+// Needs OW ≥ VL.
+FORCE_INLINE void input_grad_plane(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n, int c,
+                                   const int TW, const int RT) {
+    float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
+    const float *dYn = dY + (size_t)n * g.O * g.OH * g.OW;
+    const float *Kc = K + (size_t)c * g.KH * g.KW;
+    memset(dXc, 0, sizeof(float) * g.H * g.W);
+    const int group = input_grad_group(g, RT);
+    const int rem = g.OW % VL;
+    vi mask;  // lanes of the ragged last vector not covered by the full ones
+    for (int l = 0; l < VL; l++) mask[l] = l >= VL - rem ? -1 : 0;
+    int j0 = 0;
+    for (; j0 + RT <= g.H; j0 += RT) input_grad_rows(dXc, dYn, Kc, g, j0, TW, RT, group, mask);
+    // The rows left over (fewer than RT, a power of two) in tiles of RT/2, RT/4, ... 1 rows:
+    // a constant R for each keeps the accumulators in registers.
+    const int left = g.H - j0;
+    if (RT > 4 && (left & 4)) { input_grad_rows(dXc, dYn, Kc, g, j0, TW, 4, group, mask); j0 += 4; }
+    if (RT > 2 && (left & 2)) { input_grad_rows(dXc, dYn, Kc, g, j0, TW, 2, group, mask); j0 += 2; }
+    if (RT > 1 && (left & 1)) input_grad_rows(dXc, dYn, Kc, g, j0, TW, 1, group, mask);
+}
+
+// Item (image n, input channel c) of the scatter; see forward_item.
+static __attribute__((noinline)) void scatter_item(float *dX, const float *dY, const float *K, ck_conv2d_geometry g,
+                                                      int n, int c) {
+    if (g.KH == 3 && g.KW == 3) input_grad_plane(dX, dY, K, with_kernel(g, 3, 3), n, c, 3, 4);
+    else if (g.KH == 5 && g.KW == 5) input_grad_plane(dX, dY, K, with_kernel(g, 5, 5), n, c, 5, 2);
+    else if (g.KW == 3) input_grad_plane(dX, dY, K, with_kernel(g, g.KH, 3), n, c, 3, 4);
+    else if (g.KW == 5) input_grad_plane(dX, dY, K, with_kernel(g, g.KH, 5), n, c, 5, 2);
+    else input_grad_plane(dX, dY, K, g, n, c, 1, 8);
+}
+
+// The scatter over an unpadded dX (N,C,H,W), stride 1, OW ≥ VL.
+static void conv_backward_input_scatter(float *dX, const float *dY, const float *K, ck_conv2d_geometry g) {
+    CK_PARALLEL_FOR(i, g.N * g.C, conv_flops(g), scatter_item(dX, dY, K, g, i / g.C, i % g.C));
+}
+
+// ---- as a forward pass ----
+
 // An image's padded dY of at most this many floats (64 KB) is padded on the stack of the thread
 // that runs it, where the forward tiles read it from L1, one image at a time: the whole batch's
 // padded dY went through memory (LeNet's second layer: 2 MB per batch of 128, a tenth of its
@@ -22,7 +175,29 @@ ck_conv2d_geometry input_grad_as_forward(ck_conv2d_geometry g) {
 
 static size_t padded_image_size(ck_conv2d_geometry t) { return (size_t)t.C * (t.H + 2 * t.PH) * (t.W + 2 * t.PW); }
 
-size_t input_grad_flat_work_size(ck_conv2d_geometry g) {
+// The lanes that carry a term each way: the scatter's rows of OW in vectors of VL (only where
+// OW ≥ VL); the forward pass's W outputs of every W+KW−1 flat positions, times the share of its
+// taps that are not padding, OH·OW of every H·W.
+static double scatter_fill(ck_conv2d_geometry g) {
+    return g.OW < VL ? 0.0 : (double)g.OW / (VL * ((g.OW + VL - 1) / VL));
+}
+static double forward_fill(ck_conv2d_geometry g) {
+    return (double)g.W / (g.W + g.KW - 1) * ((double)g.OH * g.OW) / ((double)g.H * g.W);
+}
+
+// The scatter where it fills more lanes; at equal fill the forward pass, the faster (fashion's
+// 14-wide layer with 8 lanes: 66 GFLOP/s against 45).
+static int by_scatter(ck_conv2d_geometry g) { return scatter_fill(g) > forward_fill(g); }
+
+// The lanes that carry a position of dX (the forward pass's zero taps left out: against the
+// channel-last kernel, which fares worse on the planes that have many of them, see
+// input_grad_channel_last).
+double input_grad_lane_fill(ck_conv2d_geometry g) {
+    return by_scatter(g) ? scatter_fill(g) : (double)g.W / (g.W + g.KW - 1);
+}
+
+size_t input_grad_work_size(ck_conv2d_geometry g) {
+    if (by_scatter(g)) return is_padded(g) ? padded_size(g) : 0;
     const ck_conv2d_geometry t = input_grad_as_forward(g);
     const size_t padded = padded_image_size(t) <= PADDED_IMAGE_MAX ? 0 : padded_size(t);
     return (size_t)g.O * g.C * g.KH * g.KW + padded;
@@ -49,8 +224,13 @@ static void input_grad_image(float *dX, const float *dY, const float *Kt, ck_con
     conv_forward_simd_image(dX + (size_t)n * t.O * t.OH * t.OW, dYp, Kt, NULL, CK_BIAS_NONE, without_padding(one));
 }
 
-// work: input_grad_flat_work_size(g) floats.
+// work: input_grad_work_size(g) floats.
 void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, float *work) {
+    if (by_scatter(g) && !is_padded(g)) return conv_backward_input_scatter(dX, dY, K, g);
+    if (by_scatter(g)) {  // the padded plane's input gradient, then its inside
+        conv_backward_input_scatter(work, dY, K, without_padding(g));
+        return conv_crop_input(dX, work, g);
+    }
     const ck_conv2d_geometry t = input_grad_as_forward(g);
     float *Kt = work;
     CK_PARALLEL_FOR(c, g.C, (double)g.O * g.C * g.KH * g.KW, turned_kernel_channel(Kt, K, g, c));  // a few KB: one thread

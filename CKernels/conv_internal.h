@@ -82,12 +82,18 @@ static inline ck_conv2d_geometry without_padding(ck_conv2d_geometry g) {
 // OW), rather than over flat positions (conv_forward.c). Rows where an output costs few
 // multiply-adds (a first layer, bound by writing Y or reading dY, which flat positions would
 // store with masks or copy wide) and where whole vectors fill the rows at least as well as flat
-// positions do (V vectors of VL lanes against W flat positions a row); rows of 1 to 3 vectors,
+// positions do (V vectors of VL lanes against W flat positions a row); rows of 1 to 4 vectors,
 // kernels no wider than a register tile.
 static inline int along_rows(ck_conv2d_geometry g) {
-    if (g.OW < VL || g.OW > 3 * VL || g.KW > CK_TILE_MAX) return 0;
+    if (g.OW < VL || g.OW > 4 * VL || g.KW > CK_TILE_MAX) return 0;
     const int V = (g.OW + VL - 1) / VL;
     return (int64_t)g.C * g.KH * g.KW <= 32 || V * VL <= g.W;
+}
+
+// The fraction of vector lanes that carry an output, stride 1 (g unpadded): OW of every V·VL
+// along rows, OW of every W over flat positions.
+static inline double output_lane_fill(ck_conv2d_geometry g) {
+    return along_rows(g) ? (double)g.OW / (VL * ((g.OW + VL - 1) / VL)) : (double)g.OW / g.W;
 }
 
 // conv_reference.c: forward and kernel gradient for any stride, input gradient for stride 1.
@@ -107,10 +113,12 @@ CK_INTERNAL void conv_forward_simd_image(float *Y, const float *X, const float *
 CK_INTERNAL size_t kernel_grad_flat_work_size(ck_conv2d_geometry g);
 CK_INTERNAL void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work);
 
-// conv_input_grad.c: stride 1, any padding (g as given, padding included). The forward pass whose
-// output is g's input gradient, and the workspace: K turned (C,O,KH,KW) and dY padded for it.
+// conv_input_grad.c: stride 1, any padding (g as given, padding included), as a forward pass or a
+// scatter. The forward pass whose output is g's input gradient; the fraction of vector lanes
+// that carry a position of dX, by the way it takes; and its workspace.
 CK_INTERNAL ck_conv2d_geometry input_grad_as_forward(ck_conv2d_geometry g);
-CK_INTERNAL size_t input_grad_flat_work_size(ck_conv2d_geometry g);
+CK_INTERNAL double input_grad_lane_fill(ck_conv2d_geometry g);
+CK_INTERNAL size_t input_grad_work_size(ck_conv2d_geometry g);
 CK_INTERNAL void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, float *work);
 
 // The valid stride-1 forward pass of either variant (the layer's and the single planes').
@@ -125,6 +133,8 @@ static inline void conv_forward_valid(ck_variant v, float *Y, const float *X, co
 // Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros; plane p of it alone.
 CK_INTERNAL void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g);
 CK_INTERNAL void conv_pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p);
+// dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
+CK_INTERNAL void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g);
 // Stride > 1, unpadded input. work: channel_last_kernel_size(g) floats.
 CK_INTERNAL void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                            ck_conv2d_geometry g, float *work);

@@ -47,17 +47,31 @@ static int kernel_grad_images(ck_conv2d_geometry g, int OB) {
 // before it counted).
 FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
                                    const int KR, const int KW, int xlanes, int dfrom) {
-    // The KR·KW inputs first, then one dY vector at a time: the accumulators, the inputs and one
-    // dY vector fit the registers (24 + 3 + 1 of AVX-512's 32), all OB dY vectors would not.
-    vf in[CK_TILE_MAX];
-    for (int r = 0; r < KR; r++)
-        for (int kw = 0; kw < KW; kw++) {
-            const float *p = xq + r * W + kw;
-            in[r * KW + kw] = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
+    // Whichever of the inputs (KR·KW) and the dY vectors (OB) are fewer are all loaded first and
+    // the others one at a time, so that they, the accumulators and one more vector fit the
+    // registers: 3 inputs beside 24 accumulators for 8 channels of a 3-wide kernel on AVX-512,
+    // 2 dY vectors beside 10 for a 5-wide one in AVX2's 16 (5 inputs had spilled).
+    if (KR * KW <= OB) {
+        vf in[CK_TILE_MAX];
+        for (int r = 0; r < KR; r++)
+            for (int kw = 0; kw < KW; kw++) {
+                const float *p = xq + r * W + kw;
+                in[r * KW + kw] = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
+            }
+        for (int ob = 0; ob < OB; ob++) {
+            const vf d = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
+            for (int t = 0; t < KR * KW; t++) acc[ob * KR * KW + t] += d * in[t];
         }
-    for (int ob = 0; ob < OB; ob++) {
-        const vf d = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
-        for (int t = 0; t < KR * KW; t++) acc[ob * KR * KW + t] += d * in[t];
+    } else {
+        vf d[CK_TILE_MAX];
+        for (int ob = 0; ob < OB; ob++)
+            d[ob] = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
+        for (int r = 0; r < KR; r++)
+            for (int kw = 0; kw < KW; kw++) {
+                const float *p = xq + r * W + kw;
+                const vf in = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
+                for (int ob = 0; ob < OB; ob++) acc[(ob * KR + r) * KW + kw] += d[ob] * in;
+            }
     }
 }
 
@@ -76,13 +90,15 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck
         for (int n = n0; n < n1; n++) {
             const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W + (size_t)kh0 * g.W;
             const float *dYn = dY + ((size_t)n * g.O + o0) * plane;
-            for (int y = 0; y < g.OH; y++) {
-                const float *xrow = Xc + (size_t)y * g.W, *drow = dYn + (size_t)y * g.OW;
-                for (int v = 0; v < whole; v++)
-                    kernel_grad_step(acc, xrow + v * VL, drow + v * VL, g.W, plane, OB, KR, KW, VL, 0);
-                if (rem)
-                    kernel_grad_step(acc, xrow + g.OW - VL, drow + g.OW - VL, g.W, plane, OB, KR, KW, VL, VL - rem);
-            }
+            // Down the columns innermost: long loops with constant strides, the partial vectors
+            // (masked loads) in a loop of their own.
+            for (int v = 0; v < whole; v++)
+                for (int y = 0; y < g.OH; y++)
+                    kernel_grad_step(acc, Xc + (size_t)y * g.W + v * VL, dYn + (size_t)y * g.OW + v * VL, g.W, plane,
+                                     OB, KR, KW, VL, 0);
+            for (int y = 0; rem && y < g.OH; y++)
+                kernel_grad_step(acc, Xc + (size_t)y * g.W + g.OW - VL, dYn + (size_t)y * g.OW + g.OW - VL, g.W, plane,
+                                 OB, KR, KW, VL, VL - rem);
         }
     } else {
         const int Q = flat_positions(g), QP = flat_positions_padded(g), whole = Q / VL;

@@ -35,6 +35,17 @@ void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g) {
     CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), conv_pad_plane(Xp, X, g, (size_t)p));
 }
 
+static void crop_plane(float *dX, const float *dXp, ck_conv2d_geometry g, size_t p) {
+    const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW;
+    for (int y = 0; y < g.H; y++)
+        memcpy(dX + (p * g.H + y) * g.W, dXp + (p * HP + y + g.PH) * WP + g.PW, sizeof(float) * g.W);
+}
+
+// dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
+void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g) {
+    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), crop_plane(dX, dXp, g, (size_t)p));
+}
+
 // Tap t (of C·KH·KW) of Kt.
 static void channel_last_kernel_tap(float *Kt, const float *K, ck_conv2d_geometry g, int t) {
     const int OP = channel_vectors(g) * VL, taps = g.C * g.KH * g.KW;
