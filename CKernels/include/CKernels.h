@@ -59,7 +59,8 @@ void ck_convolve_full(ck_variant v, float *Y, const float *X, const float *K, fl
 // right, K (O,C,KH,KW) moved SH rows and SW columns at a time, Y (N,O,OH,OW) with
 // OH = (H+2PH-KH)/SH+1 and OW = (W+2PW-KW)/SW+1, rounded down as in PyTorch (rows and columns of
 // the padded input that no kernel position reaches are ignored). Padding 0 and stride 1 is the
-// valid correlation, on its register-tiled kernels with no workspace.
+// valid correlation. Each call takes a workspace of its own size, which depends on the layout
+// the SIMD kernels take for g (conv_geometry.c): ask for it whichever variant runs.
 // Make one with ck_conv2d_geometry_make, which fills OH and OW: every function below trusts them.
 typedef struct { int N, C, H, W, O, KH, KW, PH, PW, SH, SW, OH, OW; } ck_conv2d_geometry;
 
@@ -90,14 +91,14 @@ typedef enum {
 
 // Y[n,o,y,x] = B[o] + sum over c, kh, kw of Xpad[n,c,y·SH+kh,x·SW+kw]·K[o,c,kh,kw], B per bias
 // (untied: (O,OH,OW)). Overwrites Y. work: ck_conv2d_forward_work_size(g) floats (the padded
-// input, and K with the output channel last when strided or when OW is under ck_simd_lanes(), where the SIMD
-// kernels put output channels in the lanes); work may be NULL where that size is 0.
+// input, and K with the output channel last where the SIMD kernels put output channels in the
+// lanes: strided, or narrow planes); work may be NULL where that size is 0.
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                        float *work, ck_conv2d_geometry g);
 size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g);
 // dK (O,C,KH,KW) = sum over n, y, x of Xpad[n,c,y·SH+kh,x·SW+kw]·dY[n,o,y,x]. Overwrites dK.
-// work: ck_conv2d_backward_kernel_work_size(g) floats (the padded input, and dY with the output
-// channel last when strided or when OW is under ck_simd_lanes()).
+// work: ck_conv2d_backward_kernel_work_size(g) floats (the padded input, and dY copied with rows
+// as wide as the input's, or with the output channel last where the forward pass's is).
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
                                ck_conv2d_geometry g);
 size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g);
@@ -107,8 +108,8 @@ void ck_conv2d_backward_bias(float *dB, const float *dY, ck_bias bias, int N, in
 // dX (N,C,H,W): dX[n,c,y,x] = sum over o and the taps kh, kw with (y+PH-kh)/SH and (x+PW-kw)/SW
 // whole and inside dY of dY[n,o,(y+PH-kh)/SH,(x+PW-kw)/SW]·K[o,c,kh,kw]; for padding 0 and
 // stride 1, dX[n,c] = sum_o dY[n,o] *full K[o,c]. Overwrites dX.
-// work: ck_conv2d_backward_input_work_size(g) floats (the padded dX for stride 1; K and dX with
-// the input channel last when strided or narrower than one vector).
+// work: ck_conv2d_backward_input_work_size(g) floats (for stride 1 K turned and dY padded, or a
+// padded dX; K and dX with the input channel last when strided or on narrow planes).
 void ck_conv2d_backward_input(ck_variant v, float *dX, const float *dY, const float *K, float *work,
                               ck_conv2d_geometry g);
 size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g);
