@@ -1,6 +1,8 @@
 // The convolution's SIMD forward pass over an unpadded input, stride 1: a batched valid
 // cross-correlation Y[n,o] = B[o] + sum_c X[n,c] ⋆ K[o,c] in register tiles of output channels ×
-// flat positions.
+// flat positions, or of output channels × rows × vectors along them (along_rows,
+// conv_internal.h); planes of fewer than one vector of positions, or narrower than 8, one
+// running sum per output.
 //
 // Flat positions: output (y, x) is taken as q = y·W + x, a place in a plane as wide as the input,
 // so tap (kh, kw) reads the input at q + kh·W + kw for every q, and VL consecutive q's are one
@@ -199,7 +201,7 @@ FORCE_INLINE int row_sweep_any(float *Yn, const float *Xn, const float *K, const
 static void forward_block_narrow(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                                  ck_conv2d_geometry g, int o0, int OB) {
     enum { CHAINS = 32 };
-    const int R = CHAINS / g.OW;  // OW < VL ≤ 16, so at least 2 rows
+    const int R = CHAINS / g.OW;  // OW < VL ≤ 16 (or W < 8), so at least 2 rows
     float acc[CHAINS];
     for (int ob = 0; ob < OB; ob++) {
         const int o = o0 + ob;

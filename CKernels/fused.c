@@ -36,40 +36,37 @@ static pool_shape pooled(int H, int W, int K, int S) {
     return (pool_shape){.H = H, .W = W, .OH = (H - K) / S + 1, .OW = (W - K) / S + 1, .K = K, .S = S};
 }
 
-// What a batch norm's backward pass reads for plane (n, c): ∂E/∂BN(X), here rebuilt into dZp
-// (H·W) from what follows the batch norm.
-typedef void (*gradient_plane_fn)(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap,
-                                  pool_shape s);
+// What a batch norm's backward pass reads for plane (n, c), ∂E/∂BN(X), rebuilt by `rebuild`
+// into the scratch plane dZp (H·W) from dY, Y and argmax (planes of OH·OW), what follows the
+// batch norm.
+typedef void (*rebuild_fn)(ck_variant v, float *dZp, const float *dYp, const float *Yp, const int32_t *Ap, pool_shape s);
 
-// Batch norm's backward pass for channel c (ck_batchnorm_backward's, step for step), with each
-// plane of its incoming gradient rebuilt by `rebuild` from dY, Y and argmax (planes of OHW values)
-// into a scratch plane, once for the sums and once for dX.
-static void channel_backward_rebuilt(ck_variant v, gradient_plane_fn rebuild, float *dX, float *dgamma, float *dbeta,
+typedef struct {
+    ck_variant v;
+    rebuild_fn rebuild;
+    const float *dY, *Y;
+    const int32_t *argmax;
+    pool_shape s;
+    int C;
+    float *dZp;
+} rebuilt_planes;
+
+static const float *rebuilt_plane(const void *context, int n, int c) {
+    const rebuilt_planes *r = context;
+    const size_t p = (size_t)n * r->C + c, OHW = (size_t)r->s.OH * r->s.OW;
+    r->rebuild(r->v, r->dZp, r->dY + p * OHW, r->Y + p * OHW, r->argmax ? r->argmax + p * OHW : NULL, r->s);
+    return r->dZp;
+}
+
+// Batch norm's backward pass for channel c over the rebuilt planes, each in a scratch plane on
+// the stack.
+static void channel_backward_rebuilt(ck_variant v, rebuild_fn rebuild, float *dX, float *dgamma, float *dbeta,
                                      const float *dY, const float *Y, const int32_t *argmax, const float *X,
                                      const float *mean, const float *var, const float *gamma, float eps, int N, int C,
                                      pool_shape s, int c) {
-    const int HW = s.H * s.W, OHW = s.OH * s.OW;
-    float dZp[HW];  // HW ≤ CK_FUSED_PLANE_MAX
-    const float m = mean[c], invstd = inverse_std(var[c], eps);
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int n = 0; n < N; n++) {
-        const size_t p = (size_t)n * C + c;
-        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, s);
-        float a, b;
-        plane_gradient_sums(v, dZp, X + p * HW, m, invstd, HW, &a, &b);
-        sum_dy += a;
-        sum_dy_xhat += b;
-    }
-    dbeta[c] = (float)sum_dy;
-    dgamma[c] = (float)sum_dy_xhat;
-    if (!dX) return;
-    const double count = (double)N * HW;
-    const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
-    for (int n = 0; n < N; n++) {
-        const size_t p = (size_t)n * C + c;
-        rebuild(v, dZp, dY + p * OHW, Y + p * OHW, argmax ? argmax + p * OHW : NULL, s);
-        plane_input_gradient(v, dX + p * HW, dZp, X + p * HW, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
-    }
+    float dZp[s.H * s.W];  // H·W ≤ CK_FUSED_PLANE_MAX
+    const rebuilt_planes planes = {v, rebuild, dY, Y, argmax, s, C, dZp};
+    batchnorm_channel_backward(v, rebuilt_plane, &planes, dX, dgamma, dbeta, X, mean, var, gamma, eps, N, C, s.H * s.W, c);
 }
 
 // Under a ReLU: dZ = Y > 0 ? dY : 0 (Y the ReLU's output).
