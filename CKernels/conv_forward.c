@@ -259,6 +259,20 @@ void conv_forward_simd_image(float *Y, const float *X, const float *K, const flo
     for (int b = 0; b < (g.O + 3) / 4; b++) forward_item(Y, X, K, B, bias, g, 0, b);
 }
 
+static void forward_padded_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                 ck_conv2d_geometry g, int n) {
+    float Xp[padded_image_size(g)];  // ≤ PADDED_IMAGE_MAX
+    conv_pad_image(Xp, X, g, n);
+    ck_conv2d_geometry one = without_padding(g);
+    one.N = 1;
+    conv_forward_simd_image(Y + (size_t)n * g.O * g.OH * g.OW, Xp, K, B, bias, one);
+}
+
+void conv_forward_simd_padded_images(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                     ck_conv2d_geometry g) {
+    CK_PARALLEL_FOR(n, g.N, conv_flops(g), forward_padded_image(Y, X, K, B, bias, g, n));
+}
+
 void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias, ck_conv2d_geometry g) {
     const int blocks = (g.O + 3) / 4;
     CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), forward_item(Y, X, K, B, bias, g, i / blocks, i % blocks));

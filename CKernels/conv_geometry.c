@@ -88,8 +88,18 @@ size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
 
 // ---- entry points ----
 
+// The forward pass pads image by image on the stack (conv_internal.h, PADDED_IMAGE_MAX) where
+// the stride-1 tiles take it and the batch gives every thread PADDED_IMAGES_MIN images or more
+// (items of one image each: fewer would leave a thread idle where items of 4 output channels
+// keep both busy).
+static int pads_by_image(ck_variant v, ck_conv2d_geometry g) {
+    return v == CK_SIMD && is_padded(g) && !output_channel_last(g) && padded_image_size(g) <= PADDED_IMAGE_MAX &&
+           g.N >= PADDED_IMAGES_MIN * ck_max_threads();
+}
+
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                        float *work, ck_conv2d_geometry g) {
+    if (pads_by_image(v, g)) return conv_forward_simd_padded_images(Y, X, K, B, bias, g);
     if (is_padded(g)) {
         conv_pad_input(work, X, g);
         X = work;

@@ -167,14 +167,6 @@ static void conv_backward_input_scatter(float *dX, const float *dY, const float 
 
 // ---- as a forward pass ----
 
-// An image's padded dY of at most this many floats (64 KB) is padded on the stack of the thread
-// that runs it, where the forward tiles read it from L1, one image at a time: the whole batch's
-// padded dY went through memory (LeNet's second layer: 2 MB per batch of 128, a tenth of its
-// input gradient's time). Larger images are padded whole into the workspace first.
-#define PADDED_IMAGE_MAX (16 * 1024)
-
-static size_t padded_image_size(ck_conv2d_geometry t) { return (size_t)t.C * (t.H + 2 * t.PH) * (t.W + 2 * t.PW); }
-
 // The lanes that carry a term each way: the scatter's rows of OW in vectors of VL (only where
 // OW ≥ VL); the forward pass's W outputs of every W+KW−1 flat positions, times the share of its
 // taps that are not padding, OH·OW of every H·W.
@@ -217,11 +209,10 @@ static void turned_kernel_channel(float *Kt, const float *K, ck_conv2d_geometry 
 // geometry, padded_image_size(t) ≤ PADDED_IMAGE_MAX).
 static void input_grad_image(float *dX, const float *dY, const float *Kt, ck_conv2d_geometry t, int n) {
     float dYp[padded_image_size(t)];
-    ck_conv2d_geometry one = t;
+    conv_pad_image(dYp, dY, t, n);
+    ck_conv2d_geometry one = without_padding(t);
     one.N = 1;
-    const float *dYn = dY + (size_t)n * t.C * t.H * t.W;
-    for (int p = 0; p < t.C; p++) conv_pad_plane(dYp, dYn, one, (size_t)p);
-    conv_forward_simd_image(dX + (size_t)n * t.O * t.OH * t.OW, dYp, Kt, NULL, CK_BIAS_NONE, without_padding(one));
+    conv_forward_simd_image(dX + (size_t)n * t.O * t.OH * t.OW, dYp, Kt, NULL, CK_BIAS_NONE, one);
 }
 
 // work: input_grad_work_size(g) floats.

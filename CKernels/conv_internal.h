@@ -45,6 +45,16 @@ static inline float bias_at(const float *B, ck_bias bias, int o, int y, int x, i
 // (N,OH,OW,OP), OP = O rounded up to a whole vector.
 
 static inline size_t padded_size(ck_conv2d_geometry g) { return (size_t)g.N * g.C * (g.H + 2 * g.PH) * (g.W + 2 * g.PW); }
+
+// An image of at most this many floats (64 KB) once padded is padded on the stack of the thread
+// that runs it, where the tiles then read it from L1 or L2, one image at a time: the whole
+// batch's padded copy went through memory, in a pass of its own (LeNet's second layer's dY: 2 MB
+// per batch of 128, a tenth of its input gradient's time). Larger images are padded whole into
+// the workspace first. Per image means a team shares the batch's images, so only batches of
+// PADDED_IMAGES_MIN or more per thread take it.
+#define PADDED_IMAGE_MAX (16 * 1024)
+#define PADDED_IMAGES_MIN 4
+static inline size_t padded_image_size(ck_conv2d_geometry g) { return (size_t)g.C * (g.H + 2 * g.PH) * (g.W + 2 * g.PW); }
 static inline int channel_vectors(ck_conv2d_geometry g) { return (g.O + VL - 1) / VL; }
 static inline size_t channel_last_kernel_size(ck_conv2d_geometry g) { return (size_t)g.C * g.KH * g.KW * channel_vectors(g) * VL; }
 static inline size_t channel_last_output_size(ck_conv2d_geometry g) { return (size_t)g.N * g.OH * g.OW * channel_vectors(g) * VL; }
@@ -108,6 +118,10 @@ CK_INTERNAL void conv_forward_simd(float *Y, const float *X, const float *K, con
                                    ck_conv2d_geometry g);
 CK_INTERNAL void conv_forward_simd_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                          ck_conv2d_geometry g);
+// Padded X, padded_image_size(g) ≤ PADDED_IMAGE_MAX: each image padded on the stack, then its
+// forward pass, the images shared by the team.
+CK_INTERNAL void conv_forward_simd_padded_images(float *Y, const float *X, const float *K, const float *B,
+                                                 ck_bias bias, ck_conv2d_geometry g);
 // conv_kernel_grad.c: stride 1, over flat positions. work: kernel_grad_flat_work_size(g) floats
 // (dY with rows as wide as X's).
 CK_INTERNAL size_t kernel_grad_flat_work_size(ck_conv2d_geometry g);
@@ -130,9 +144,10 @@ static inline void conv_forward_valid(ck_variant v, float *Y, const float *X, co
 
 // ---- padding and stride (conv_padded.c) ----
 
-// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros; plane p of it alone.
+// Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros; or image n of it alone, Xp
+// (C,H+2PH,W+2PW).
 CK_INTERNAL void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g);
-CK_INTERNAL void conv_pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p);
+CK_INTERNAL void conv_pad_image(float *Xp, const float *X, ck_conv2d_geometry g, int n);
 // dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
 CK_INTERNAL void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g);
 // Stride > 1, unpadded input. work: channel_last_kernel_size(g) floats.

@@ -12,13 +12,11 @@
 // other waits. The copies of K are a few kilobytes: they stay on the calling thread (work: their
 // size), where a parallel region would cost more than the copy.
 
-// Plane p of Xp: its border zero, its inside row by row from X, a vector at a time (rows are a
-// few vectors: a memcpy call per row cost more than the copy, a third of LeNet's second input
-// gradient, which pads 8×8 planes of dY).
-void conv_pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p) {
-    const int HP = g.H + 2 * g.PH, WP = g.W + 2 * g.PW, whole = g.W / VL * VL;
-    float *out = Xp + p * HP * WP;
-    const float *in = X + p * g.H * g.W;
+// A plane padded, out (H+2PH,W+2PW) from in (H,W): its border zero, its inside row by row, a
+// vector at a time (rows are a few vectors: a memcpy call per row cost more than the copy, a
+// third of LeNet's second input gradient, which pads 8×8 planes of dY).
+static void pad_plane(float *out, const float *in, ck_conv2d_geometry g) {
+    const int WP = g.W + 2 * g.PW, whole = g.W / VL * VL;
     memset(out, 0, sizeof(float) * g.PH * WP);
     for (int y = 0; y < g.H; y++) {
         float *row = out + (size_t)(y + g.PH) * WP;
@@ -30,9 +28,15 @@ void conv_pad_plane(float *Xp, const float *X, ck_conv2d_geometry g, size_t p) {
     memset(out + (size_t)(g.H + g.PH) * WP, 0, sizeof(float) * g.PH * WP);
 }
 
+void conv_pad_image(float *Xp, const float *X, ck_conv2d_geometry g, int n) {
+    const size_t HW = (size_t)g.H * g.W, padded = (size_t)(g.H + 2 * g.PH) * (g.W + 2 * g.PW);
+    for (int c = 0; c < g.C; c++) pad_plane(Xp + c * padded, X + ((size_t)n * g.C + c) * HW, g);
+}
+
 // Xp (N,C,H+2PH,W+2PW) = X (N,C,H,W) with a border of zeros.
 void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g) {
-    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), conv_pad_plane(Xp, X, g, (size_t)p));
+    const size_t HW = (size_t)g.H * g.W, padded = (size_t)(g.H + 2 * g.PH) * (g.W + 2 * g.PW);
+    CK_PARALLEL_FOR(p, g.N * g.C, conv_flops(g), pad_plane(Xp + p * padded, X + p * HW, g));
 }
 
 static void crop_plane(float *dX, const float *dXp, ck_conv2d_geometry g, size_t p) {

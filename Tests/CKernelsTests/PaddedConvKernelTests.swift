@@ -72,7 +72,8 @@ struct PaddedConvKernelTests {
     /// reach their vector tiles), stride 2 and 3 with and without padding (the direct kernels),
     /// odd and non-square planes and kernels, an even kernel whose last padded row no position
     /// reaches, C and O above 1 with O below, at and above one vector of 8 channels, batches of
-    /// up to 4, and a 1×1 kernel with stride 2.
+    /// up to 4, and a 1×1 kernel with stride 2; batches of 9, whose padded forward passes pad
+    /// image by image (PADDED_IMAGES_MIN per thread), over flat positions and along rows.
     static let shapes: [PaddedConv] = [
         PaddedConv(1, 1, 5, 5, 1, 3, 3, P: 1, S: 1), PaddedConv(2, 3, 7, 9, 5, 3, 3, P: 1, S: 1),
         PaddedConv(2, 2, 11, 13, 4, 5, 5, P: 2, S: 1), PaddedConv(3, 2, 9, 20, 9, 3, 2, P: 1, S: 1),
@@ -85,6 +86,7 @@ struct PaddedConvKernelTests {
         // Per axis, as the C geometry allows: padding only on one axis, strides that differ.
         PaddedConv(2, 3, 9, 20, 6, 3, 5, PH: 1, PW: 0, SH: 1, SW: 1), PaddedConv(2, 2, 10, 12, 9, 3, 3, PH: 0, PW: 2, SH: 2, SW: 1),
         PaddedConv(1, 3, 11, 14, 4, 5, 3, PH: 2, PW: 1, SH: 3, SW: 2), PaddedConv(3, 2, 7, 30, 5, 1, 4, PH: 0, PW: 1, SH: 1, SW: 3),
+        PaddedConv(9, 5, 14, 14, 7, 3, 3, P: 1, S: 1), PaddedConv(9, 1, 28, 28, 6, 3, 3, P: 1, S: 1),
     ]
 
     @Test("ck_conv2d_geometry_make: the output size of every shape, each refusal in order")
@@ -212,11 +214,12 @@ struct PaddedConvKernelTests {
         }
     }
 
-    /// Every call is above the parallel threshold (2^20 flops), so two threads split the work.
+    /// Every call is above the parallel threshold (2^20 flops), so two threads split the work. A
+    /// batch of 6 pads image by image on one thread and whole on two (PADDED_IMAGES_MIN).
     @Test("one thread and two give bit-identical results", arguments: variants,
           [PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 1), PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 2),
            PaddedConv(4, 3, 30, 30, 20, 5, 5, P: 2, S: 3), PaddedConv(8, 1, 28, 28, 32, 5, 5, P: 2, S: 1),
-           PaddedConv(4, 4, 24, 40, 12, 3, 3, PH: 1, PW: 0, SH: 2, SW: 1),
+           PaddedConv(4, 4, 24, 40, 12, 3, 3, PH: 1, PW: 0, SH: 2, SW: 1), PaddedConv(6, 8, 28, 28, 16, 3, 3, P: 1, S: 1),
            // A ResNet's last stage: a narrow plane, and its 1×1 stride-2 projection.
            PaddedConv(8, 32, 4, 4, 64, 3, 3, P: 1, S: 1), PaddedConv(32, 16, 16, 16, 32, 1, 1, P: 0, S: 2)])
     func threadIndependence(variant: ck_variant, s: PaddedConv) {
