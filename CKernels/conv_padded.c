@@ -1,10 +1,11 @@
-// Padding and stride. Padding: the input is copied once into a zero-padded workspace and the
-// kernels for an unpadded input run on it (for stride 1 the register-tiled ones, unchanged); the
-// SIMD input gradient of stride 1 is the valid one's over the padded plane, cropped. Stride > 1
-// has direct kernels: the SIMD forward pass and kernel gradient run along the output channel axis,
-// over K and dY copied channel-last (..., OP) with OP = O rounded up to a whole vector and the
-// extra lanes zero, so every lane is one output channel, summed in the scalar variant's order;
-// the SIMD input gradient runs along the input channel axis, over K copied input-channel-last.
+// Padding and stride. Padding: the input is copied into a zero-padded workspace, or an image at a
+// time onto the stack (conv_pad_image), and the kernels for an unpadded input run on it (for stride
+// 1 the register-tiled ones, unchanged); the SIMD input gradient of stride 1 is the valid one's
+// over the padded plane, cropped. Stride > 1 has direct kernels: the SIMD forward pass and kernel
+// gradient run along the output channel axis, over K and dY copied channel-last (..., OP) with OP =
+// O rounded up to a whole vector and the extra lanes zero, so every lane is one output channel,
+// summed in the scalar variant's order; the SIMD input gradient runs along the input channel axis,
+// over K copied input-channel-last.
 #include "conv_internal.h"
 
 // The copies of X and dY below are memory-bound, but the convolution they feed is not: they run on
