@@ -127,15 +127,17 @@ void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const floa
     }
 }
 
-void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, float *dX,
-                                float *dgamma, float *dbeta, const float *X, const float *mean, const float *var,
-                                const float *gamma, float eps, int N, int C, int HW, int c) {
+void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int rebuilds,
+                                float *scratch, float *dX, float *dgamma, float *dbeta, const float *X,
+                                const float *mean, const float *var, const float *gamma, float eps, int N, int C,
+                                int HW, int c) {
     const float m = mean[c], invstd = inverse_std(var[c], eps);
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int n = 0; n < N; n++) {
         const size_t at = ((size_t)n * C + c) * HW;
         float a, b;
-        plane_gradient_sums(v, gradient(context, n, c), X + at, m, invstd, HW, &a, &b);
+        const float *dYp = gradient(context, n, c, rebuilds && dX ? dX + at : scratch);
+        plane_gradient_sums(v, dYp, X + at, m, invstd, HW, &a, &b);
         sum_dy += a;
         sum_dy_xhat += b;
     }
@@ -146,15 +148,17 @@ void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const 
     const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
     for (int n = 0; n < N; n++) {
         const size_t at = ((size_t)n * C + c) * HW;
-        plane_input_gradient(v, dX + at, gradient(context, n, c), X + at, m, invstd, gamma[c] * invstd, mean_dy,
-                             mean_dy_xhat, HW);
+        // A rebuilt plane is already in dX (each value read before it is overwritten).
+        const float *dYp = rebuilds ? dX + at : gradient(context, n, c, scratch);
+        plane_input_gradient(v, dX + at, dYp, X + at, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
     }
 }
 
 // dY's own plane: the separate batch norm's gradient, read where it is.
 typedef struct { const float *dY; int C, HW; } gradient_planes;
 
-static const float *gradient_plane_of(const void *context, int n, int c) {
+static const float *gradient_plane_of(const void *context, int n, int c, float *into) {
+    (void)into;
     const gradient_planes *g = context;
     return g->dY + ((size_t)n * g->C + c) * g->HW;
 }
@@ -163,6 +167,6 @@ void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta,
                            const float *mean, const float *var, const float *gamma, float eps, int N, int C, int HW) {
     const double work = 10.0 * N * C * HW;
     const gradient_planes planes = {dY, C, HW};
-    CK_PARALLEL_FOR(c, C, work, batchnorm_channel_backward(v, gradient_plane_of, &planes, dX, dgamma, dbeta, X, mean, var,
-                                                          gamma, eps, N, C, HW, c));
+    CK_PARALLEL_FOR(c, C, work, batchnorm_channel_backward(v, gradient_plane_of, &planes, 0, NULL, dX, dgamma, dbeta, X,
+                                                          mean, var, gamma, eps, N, C, HW, c));
 }

@@ -93,37 +93,55 @@ struct DenseAndMapTests {
         }
     }
 
-    @Test("optimizer updates")
-    func optimizers() {
+    /// SGD, momentum, Nesterov and Adam on n values from one seed, on the given thread count: the
+    /// updated weights and states, in that order.
+    private func optimizerUpdates(n: Int, threads: Int) -> [[Float]] {
         var rng = SeededGenerator(seed: 13)
-        let n = 37
         let w0 = randomFloats(n, &rng), g = randomFloats(n, &rng), state = randomFloats(n, &rng)
         let (lr, wd, mu): (Float, Float, Float) = (0.1, 0.01, 0.9)
-
-        var w = w0
-        ck_sgd_update(&w, g, lr, wd, n)
-        for i in 0..<n { #expect(abs(w[i] - (w0[i] - lr * (g[i] + wd * w0[i]))) <= 1e-6) }
-
-        for nesterov in [0, 1] {
-            var w = w0, u = state
-            ck_momentum_update(&w, &u, g, lr, mu, wd, Int32(nesterov), n)
-            for i in 0..<n {
-                let gi = g[i] + wd * w0[i], ui = mu * state[i] + gi
-                #expect(abs(u[i] - ui) <= 1e-6)
-                #expect(abs(w[i] - (w0[i] - lr * (nesterov == 1 ? gi + mu * ui : ui))) <= 1e-6)
+        let (b1, b2, eps, t): (Float, Float, Float, Float) = (0.9, 0.999, 1e-8, 3)
+        return withThreads(threads) {
+            var results: [[Float]] = []
+            var w = w0
+            ck_sgd_update(&w, g, lr, wd, n)
+            results.append(w)
+            for nesterov in [0, 1] {
+                var w = w0, u = state
+                ck_momentum_update(&w, &u, g, lr, mu, wd, Int32(nesterov), n)
+                results += [w, u]
             }
+            var wa = w0, m = state, s = state.map { $0 * $0 }
+            ck_adam_update(&wa, &m, &s, g, lr, b1, b2, eps, wd, 1 - pow(b1, t), 1 - pow(b2, t), n)
+            return results + [wa, m, s]
         }
+    }
 
-        var wa = w0, m = state, s = state.map { $0 * $0 }
+    // 37 values; three chunks of the team's 4096 and a tail; and enough that every update runs on
+    // the team (Adam from 65,536 values, SGD from 32,768).
+    @Test("optimizer updates", arguments: [37, 3 * 4096 + 5, 70_001])
+    func optimizers(n: Int) {
+        var rng = SeededGenerator(seed: 13)
+        let w0 = randomFloats(n, &rng), g = randomFloats(n, &rng), state = randomFloats(n, &rng)
+        let (lr, wd, mu): (Float, Float, Float) = (0.1, 0.01, 0.9)
         let (b1, b2, eps, t): (Float, Float, Float, Float) = (0.9, 0.999, 1e-8, 3)
         let c1 = 1 - pow(b1, t), c2 = 1 - pow(b2, t)
-        ck_adam_update(&wa, &m, &s, g, lr, b1, b2, eps, wd, c1, c2, n)
-        for i in 0..<n {
-            let gi = g[i] + wd * w0[i]
-            let mi = b1 * state[i] + (1 - b1) * gi, si = b2 * state[i] * state[i] + (1 - b2) * gi * gi
-            #expect(abs(m[i] - mi) <= 1e-6 && abs(s[i] - si) <= 1e-6)
-            #expect(abs(wa[i] - (w0[i] - lr * (mi / c1) / ((si / c2).squareRoot() + eps))) <= 1e-5)
+        let results = optimizerUpdates(n: n, threads: 2)
+        #expect(results == optimizerUpdates(n: n, threads: 1), "the same bits on 1 and 2 threads")
+
+        // The largest deviation from the reference over all n values, per array.
+        func worst(_ actual: [Float], _ expected: (Int) -> Float) -> Float {
+            (0..<n).map { abs(actual[$0] - expected($0)) }.max() ?? 0
         }
+        #expect(worst(results[0]) { w0[$0] - lr * (g[$0] + wd * w0[$0]) } <= 1e-6)
+        for nesterov in [0, 1] {
+            let gi = { g[$0] + wd * w0[$0] }, ui = { mu * state[$0] + gi($0) }
+            #expect(worst(results[2 + 2 * nesterov], ui) <= 1e-6)
+            #expect(worst(results[1 + 2 * nesterov]) { w0[$0] - lr * (nesterov == 1 ? gi($0) + mu * ui($0) : ui($0)) } <= 1e-6)
+        }
+        let gi = { g[$0] + wd * w0[$0] }
+        let mi = { b1 * state[$0] + (1 - b1) * gi($0) }, si = { b2 * state[$0] * state[$0] + (1 - b2) * gi($0) * gi($0) }
+        #expect(worst(results[6], mi) <= 1e-6 && worst(results[7], si) <= 1e-6)
+        #expect(worst(results[5]) { w0[$0] - lr * (mi($0) / c1) / ((si($0) / c2).squareRoot() + eps) } <= 1e-5)
     }
 }
 
