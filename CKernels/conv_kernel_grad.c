@@ -20,15 +20,27 @@ size_t kernel_grad_flat_work_size(ck_conv2d_geometry g) {
 
 static float *aligned64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
-// Plane (n, o) of dYw: row y of dY at y·W, zeros between the rows and after the last.
+// Plane (n, o) of dYw: row y of dY at y·W, zeros between the rows and after the last. Each row's
+// stretch of dYw goes a vector at a time, dY's values in a masked load (a memcpy and a memset
+// call per row, 14 floats and 2 at Fashion-MNIST's second layer, had cost more than the copy).
 static void wide_output_plane(float *dYw, const float *dY, ck_conv2d_geometry g, size_t p) {
     const int QP = flat_positions_padded(g);
     float *out = dYw + p * QP;
     const float *in = dY + p * g.OH * g.OW;
     for (int y = 0; y < g.OH; y++) {
-        memcpy(out + (size_t)y * g.W, in + (size_t)y * g.OW, sizeof(float) * g.OW);
-        const int end = y + 1 < g.OH ? (y + 1) * g.W : QP;  // zeros up to the next row
-        memset(out + (size_t)y * g.W + g.OW, 0, sizeof(float) * (end - y * g.W - g.OW));
+        float *row = out + (size_t)y * g.W;
+        const float *from = in + (size_t)y * g.OW;
+        const int span = (y + 1 < g.OH ? (y + 1) * g.W : QP) - y * g.W;  // up to the next row
+        for (int x = 0; x < span; x += VL) {
+            const int lanes = span - x < VL ? span - x : VL;
+            const int values = g.OW - x < 0 ? 0 : g.OW - x < lanes ? g.OW - x : lanes;
+            const vf v = values == VL ? vload(from + x) : vload_lanes(vsplat(0.0f), from + x, 0, values);
+            // A whole vector where it ends within the plane: past the stretch, it writes into
+            // the rows after, which are written later. Past QP begins the next plane, another
+            // thread's.
+            if (y * g.W + x + VL <= QP) vstore(row + x, v);
+            else vstore_lanes(row + x, v, 0, lanes);
+        }
     }
 }
 
