@@ -56,17 +56,35 @@ static const float *rebuilt_plane(const void *context, int n, int c, float *into
     return into;
 }
 
-// Batch norm's backward pass for channel c over the rebuilt planes, each rebuilt once, into dX's
-// plane, which the pass then overwrites with batch norm's input gradient (it had rebuilt each
-// plane twice, once for the sums and once for dX: a third of the pass's time).
-static void channel_backward_rebuilt(ck_variant v, rebuild_fn rebuild, float *dX, float *dgamma, float *dbeta,
-                                     const float *dY, const float *Y, const int32_t *argmax, const float *X,
-                                     const float *mean, const float *var, const float *gamma, float eps, int N, int C,
-                                     pool_shape s, int c) {
-    float scratch[s.H * s.W];  // H·W ≤ CK_FUSED_PLANE_MAX: where planes are rebuilt when there is no dX
+// Batch norm's backward pass for channel c over the rebuilt planes. Where dX overlaps none of the
+// inputs, each plane is rebuilt once, into dX's own plane, which the pass then overwrites with
+// batch norm's input gradient (rebuilding each plane twice, once for the sums and once for dX,
+// had taken a third of the pass's time); otherwise, as for a caller that works in place, twice,
+// on the stack.
+static void channel_backward_rebuilt(ck_variant v, rebuild_fn rebuild, int into_dX, float *dX, float *dgamma,
+                                     float *dbeta, const float *dY, const float *Y, const int32_t *argmax,
+                                     const float *X, const float *mean, const float *var, const float *gamma, float eps,
+                                     int N, int C, pool_shape s, int c) {
+    float scratch[s.H * s.W];  // H·W ≤ CK_FUSED_PLANE_MAX
     const rebuilt_planes planes = {v, rebuild, dY, Y, argmax, s, C};
-    batchnorm_channel_backward(v, rebuilt_plane, &planes, 1, scratch, dX, dgamma, dbeta, X, mean, var, gamma, eps, N, C,
-                               s.H * s.W, c);
+    batchnorm_channel_backward(v, rebuilt_plane, &planes, into_dX, scratch, dX, dgamma, dbeta, X, mean, var, gamma, eps,
+                               N, C, s.H * s.W, c);
+}
+
+// Whether [a, a + a_bytes) and [b, b + b_bytes) share a byte.
+static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes) {
+    const uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return a && b && x < y + b_bytes && y < x + a_bytes;
+}
+
+// Whether dX (N,C,H,W) can hold the rebuilt planes: it overlaps none of what the pass reads, X of
+// its shape, dY, Y and argmax of (N,C,OH,OW).
+static int rebuilds_into(const float *dX, const float *X, const float *dY, const float *Y, const int32_t *argmax,
+                         int N, int C, pool_shape s) {
+    const size_t inputs = sizeof(float) * N * C * s.H * s.W, outputs = (size_t)N * C * s.OH * s.OW;
+    return dX && !overlaps(dX, inputs, X, inputs) && !overlaps(dX, inputs, dY, sizeof(float) * outputs) &&
+           !overlaps(dX, inputs, Y, sizeof(float) * outputs) &&
+           !overlaps(dX, inputs, argmax, sizeof(int32_t) * outputs);
 }
 
 // Under a ReLU: dZ = Y > 0 ? dY : 0 (Y the ReLU's output).
@@ -80,8 +98,9 @@ void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *d
                                 const float *X, const float *mean, const float *var, const float *gamma, float eps,
                                 int N, int C, int HW) {
     const double work = 10.0 * N * C * HW;
-    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_gradient_plane, dX, dgamma, dbeta, dY, Y, NULL, X,
-                                                         mean, var, gamma, eps, N, C, no_pool(HW), c));
+    const int into_dX = rebuilds_into(dX, X, dY, Y, NULL, N, C, no_pool(HW));
+    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_gradient_plane, into_dX, dX, dgamma, dbeta, dY, Y,
+                                                         NULL, X, mean, var, gamma, eps, N, C, no_pool(HW), c));
 }
 
 // ---- ReLU then max pooling ----
@@ -145,6 +164,8 @@ void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, 
                                         const float *var, const float *gamma, float eps, int N, int C, int H, int W,
                                         int K, int S) {
     const double work = 10.0 * N * C * H * W;
-    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_maxpool_gradient_plane, dX, dgamma, dbeta, dY, Y,
-                                                         argmax, X, mean, var, gamma, eps, N, C, pooled(H, W, K, S), c));
+    const pool_shape s = pooled(H, W, K, S);
+    const int into_dX = rebuilds_into(dX, X, dY, Y, argmax, N, C, s);
+    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_maxpool_gradient_plane, into_dX, dX, dgamma, dbeta, dY,
+                                                         Y, argmax, X, mean, var, gamma, eps, N, C, s, c));
 }

@@ -127,7 +127,7 @@ void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const floa
     }
 }
 
-void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int rebuilds,
+void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int into_dX,
                                 float *scratch, float *dX, float *dgamma, float *dbeta, const float *X,
                                 const float *mean, const float *var, const float *gamma, float eps, int N, int C,
                                 int HW, int c) {
@@ -136,7 +136,7 @@ void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const 
     for (int n = 0; n < N; n++) {
         const size_t at = ((size_t)n * C + c) * HW;
         float a, b;
-        const float *dYp = gradient(context, n, c, rebuilds && dX ? dX + at : scratch);
+        const float *dYp = gradient(context, n, c, into_dX && dX ? dX + at : scratch);
         plane_gradient_sums(v, dYp, X + at, m, invstd, HW, &a, &b);
         sum_dy += a;
         sum_dy_xhat += b;
@@ -148,8 +148,8 @@ void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const 
     const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
     for (int n = 0; n < N; n++) {
         const size_t at = ((size_t)n * C + c) * HW;
-        // A rebuilt plane is already in dX (each value read before it is overwritten).
-        const float *dYp = rebuilds ? dX + at : gradient(context, n, c, scratch);
+        // A plane rebuilt into dX is there (each value read before it is overwritten).
+        const float *dYp = into_dX ? dX + at : gradient(context, n, c, scratch);
         plane_input_gradient(v, dX + at, dYp, X + at, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
     }
 }

@@ -19,12 +19,12 @@ CK_INTERNAL void plane_input_gradient(ck_variant v, float *dXp, const float *dYp
                                       float scale, float mean_dy, float mean_dy_xhat, int HW);
 
 // Batch norm's backward pass for channel c (ck_batchnorm_backward's), its incoming gradient's
-// plane (n, c) given by `gradient`: dY's own plane, asked for once for the sums and again for dX;
-// or, where `rebuilds`, one rebuilt from what follows batch norm (fused.c) into `into` (HW
-// floats), asked for once: into dX's plane, which the second pass then overwrites in place (into
-// `scratch` when there is no dX).
+// plane (n, c) given by `gradient`: dY's own plane, or one it rebuilds from what follows batch
+// norm (fused.c) into `into` (HW floats). Each plane is asked for twice, once for the sums and
+// once for dX, into `scratch`; or, where `into_dX` (and there is a dX), once, into dX's own
+// plane, which the second pass then overwrites in place.
 typedef const float *(*gradient_plane_fn)(const void *context, int n, int c, float *into);
-CK_INTERNAL void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int rebuilds,
+CK_INTERNAL void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int into_dX,
                                             float *scratch, float *dX, float *dgamma, float *dbeta, const float *X,
                                             const float *mean, const float *var, const float *gamma, float eps, int N,
                                             int C, int HW, int c);

@@ -197,8 +197,8 @@ void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta,
 void ck_batchnorm_relu_forward(ck_variant v, float *Y, const float *X, const float *mean, const float *var,
                                const float *gamma, const float *beta, float eps, int N, int C, int HW);
 // ck_batchnorm_backward of the gradient under the ReLU, (Y > 0 ? dY : 0): dY is ∂E/∂Y and Y the
-// output of ck_batchnorm_relu_forward. Overwrites dX (skipped when NULL; it holds the rebuilt
-// gradient on the way, so it must not overlap the inputs), dgamma and dbeta.
+// output of ck_batchnorm_relu_forward. Overwrites dX (skipped when NULL; it may be X's or dY's
+// own memory, at the cost of a second pass rebuilding the gradient), dgamma and dbeta.
 void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *Y,
                                 const float *X, const float *mean, const float *var, const float *gamma, float eps,
                                 int N, int C, int HW);
@@ -214,8 +214,8 @@ void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, 
                                        const float *var, const float *gamma, const float *beta, float eps,
                                        int N, int C, int H, int W, int K, int S);
 // ck_batchnorm_backward of the gradient under the ReLU and the pooling: dY (N,C,OH,OW) is ∂E/∂Y, and
-// Y and argmax what the forward pass wrote. Overwrites dX (skipped when NULL; it holds the rebuilt
-// gradient on the way, so it must not overlap the inputs), dgamma and dbeta.
+// Y and argmax what the forward pass wrote. Overwrites dX (skipped when NULL; it may be X's own
+// memory, at the cost of a second pass rebuilding the gradient), dgamma and dbeta.
 void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY,
                                         const float *Y, const int32_t *argmax, const float *X, const float *mean,
                                         const float *var, const float *gamma, float eps, int N, int C, int H, int W,

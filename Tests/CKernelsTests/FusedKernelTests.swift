@@ -86,6 +86,65 @@ struct FusedKernelTests {
         #expect(Z.contains(0) && P.contains(where: { $0 > 0 }) && dX.contains(where: { $0 != 0 }))
     }
 
+    /// What a caller may do with dX: give it X's own memory (in place), dY's (batch norm then ReLU,
+    /// whose dY has X's shape), or none (dgamma and dbeta alone). Each gives what separate
+    /// buffers give: the fused pass rebuilds its planes into dX only where dX is memory of its own.
+    @Test("backward in place, and without dX", arguments: variants, [cases[0], cases[5]])
+    func inPlaceAndWithoutDX(variant v: ck_variant, c: Case) {
+        var rng = SeededGenerator(seed: 33)
+        let (N, C, HW, OHW) = (c.N, c.C, c.H * c.W, c.OH * c.OW)
+        let X = Self.inputs(N * C * HW, &rng), gamma = randomFloats(C, &rng), beta = randomFloats(C, &rng)
+        let dP = randomFloats(N * C * OHW, &rng), dZ = randomFloats(N * C * HW, &rng)
+        var mean = [Float](repeating: 0, count: C), variance = [Float](repeating: 0, count: C)
+        ck_batchnorm_statistics(v, &mean, &variance, X, Int32(N), Int32(C), Int32(HW))
+        let (n, ch, h, w, k, s) = (Int32(N), Int32(C), Int32(c.H), Int32(c.W), Int32(c.K), Int32(c.S))
+        let eps: Float = 1e-5
+        var Z = [Float](repeating: .nan, count: X.count), P = [Float](repeating: .nan, count: N * C * OHW)
+        var A = [Int32](repeating: -1, count: P.count)
+        ck_batchnorm_relu_forward(v, &Z, X, mean, variance, gamma, beta, eps, n, ch, Int32(HW))
+        ck_batchnorm_relu_maxpool_forward(v, &P, &A, X, mean, variance, gamma, beta, eps, n, ch, h, w, k, s)
+
+        // Separate buffers.
+        var dX = [Float](repeating: .nan, count: X.count), dgamma = [Float](repeating: .nan, count: C), dbeta = dgamma
+        ck_batchnorm_relu_maxpool_backward(v, &dX, &dgamma, &dbeta, dP, P, A, X, mean, variance, gamma, eps,
+                                           n, ch, h, w, k, s)
+        var dXrelu = dX, dgammaRelu = dgamma, dbetaRelu = dbeta
+        ck_batchnorm_relu_backward(v, &dXrelu, &dgammaRelu, &dbetaRelu, dZ, Z, X, mean, variance, gamma, eps,
+                                   n, ch, Int32(HW))
+
+        // dX over X.
+        var overX = X, dg = [Float](repeating: .nan, count: C), db = dg
+        overX.withUnsafeMutableBufferPointer { x in
+            ck_batchnorm_relu_maxpool_backward(v, x.baseAddress, &dg, &db, dP, P, A, x.baseAddress, mean, variance,
+                                               gamma, eps, n, ch, h, w, k, s)
+        }
+        #expect(overX == dX && dg == dgamma && db == dbeta, "BN, ReLU, pool backward over X \(c)")
+        var overXrelu = X
+        overXrelu.withUnsafeMutableBufferPointer { x in
+            ck_batchnorm_relu_backward(v, x.baseAddress, &dg, &db, dZ, Z, x.baseAddress, mean, variance, gamma, eps,
+                                       n, ch, Int32(HW))
+        }
+        #expect(overXrelu == dXrelu && dg == dgammaRelu && db == dbetaRelu, "BN, ReLU backward over X \(c)")
+
+        // dX over dY.
+        var overDY = dZ
+        overDY.withUnsafeMutableBufferPointer { d in
+            ck_batchnorm_relu_backward(v, d.baseAddress, &dg, &db, d.baseAddress, Z, X, mean, variance, gamma, eps,
+                                       n, ch, Int32(HW))
+        }
+        #expect(overDY == dXrelu && dg == dgammaRelu && db == dbetaRelu, "BN, ReLU backward over dY \(c)")
+
+        // No dX.
+        dg = [Float](repeating: .nan, count: C)
+        db = dg
+        ck_batchnorm_relu_maxpool_backward(v, nil, &dg, &db, dP, P, A, X, mean, variance, gamma, eps, n, ch, h, w, k, s)
+        #expect(dg == dgamma && db == dbeta, "BN, ReLU, pool backward without dX \(c)")
+        dg = [Float](repeating: .nan, count: C)
+        db = dg
+        ck_batchnorm_relu_backward(v, nil, &dg, &db, dZ, Z, X, mean, variance, gamma, eps, n, ch, Int32(HW))
+        #expect(dg == dgammaRelu && db == dbetaRelu, "BN, ReLU backward without dX \(c)")
+    }
+
     @Test("inference: no argmax, the same outputs")
     func withoutArgmax() {
         var rng = SeededGenerator(seed: 32)
