@@ -27,14 +27,23 @@ struct FusedKernelTests {
         randomFloats(count, &rng).map { ($0 * 4).rounded() / 4 }
     }
 
-    @Test("forward and backward equal the separate passes", arguments: variants, cases)
-    func fusedEqualsSeparate(variant v: ck_variant, c: Case) {
-        var rng = SeededGenerator(seed: 31)
+    /// A batch of case c from `seed`: inputs X (N,C,H,W), γ and β, gradients dP after the pooling
+    /// and dZ before it, and X's batch statistics.
+    static func batch(_ c: Case, variant v: ck_variant, seed: UInt64)
+        -> (X: [Float], gamma: [Float], beta: [Float], dP: [Float], dZ: [Float], mean: [Float], variance: [Float]) {
+        var rng = SeededGenerator(seed: seed)
         let (N, C, HW, OHW) = (c.N, c.C, c.H * c.W, c.OH * c.OW)
-        let X = Self.inputs(N * C * HW, &rng), gamma = randomFloats(C, &rng), beta = randomFloats(C, &rng)
+        let X = inputs(N * C * HW, &rng), gamma = randomFloats(C, &rng), beta = randomFloats(C, &rng)
         let dP = randomFloats(N * C * OHW, &rng), dZ = randomFloats(N * C * HW, &rng)
         var mean = [Float](repeating: 0, count: C), variance = [Float](repeating: 0, count: C)
         ck_batchnorm_statistics(v, &mean, &variance, X, Int32(N), Int32(C), Int32(HW))
+        return (X, gamma, beta, dP, dZ, mean, variance)
+    }
+
+    @Test("forward and backward equal the separate passes", arguments: variants, cases)
+    func fusedEqualsSeparate(variant v: ck_variant, c: Case) {
+        let (N, C, HW, OHW) = (c.N, c.C, c.H * c.W, c.OH * c.OW)
+        let (X, gamma, beta, dP, dZ, mean, variance) = Self.batch(c, variant: v, seed: 31)
         let (n, ch, h, w, k, s, oh, ow) = (Int32(N), Int32(C), Int32(c.H), Int32(c.W), Int32(c.K), Int32(c.S), Int32(c.OH), Int32(c.OW))
         let eps: Float = 1e-5
 
@@ -91,12 +100,8 @@ struct FusedKernelTests {
     /// buffers give: the fused pass rebuilds its planes into dX only where dX is memory of its own.
     @Test("backward in place, and without dX", arguments: variants, [cases[0], cases[5]])
     func inPlaceAndWithoutDX(variant v: ck_variant, c: Case) {
-        var rng = SeededGenerator(seed: 33)
         let (N, C, HW, OHW) = (c.N, c.C, c.H * c.W, c.OH * c.OW)
-        let X = Self.inputs(N * C * HW, &rng), gamma = randomFloats(C, &rng), beta = randomFloats(C, &rng)
-        let dP = randomFloats(N * C * OHW, &rng), dZ = randomFloats(N * C * HW, &rng)
-        var mean = [Float](repeating: 0, count: C), variance = [Float](repeating: 0, count: C)
-        ck_batchnorm_statistics(v, &mean, &variance, X, Int32(N), Int32(C), Int32(HW))
+        let (X, gamma, beta, dP, dZ, mean, variance) = Self.batch(c, variant: v, seed: 33)
         let (n, ch, h, w, k, s) = (Int32(N), Int32(C), Int32(c.H), Int32(c.W), Int32(c.K), Int32(c.S))
         let eps: Float = 1e-5
         var Z = [Float](repeating: .nan, count: X.count), P = [Float](repeating: .nan, count: N * C * OHW)
