@@ -130,12 +130,7 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
 static void bias_gradient_channel(float *dB, const float *dY, int N, int O, size_t plane, int o) {
     vf acc = vsplat(0.0f);
     float tail = 0.0f;
-    const size_t nvec = plane / VL;
-    for (int n = 0; n < N; n++) {
-        const float *dYo = dY + ((size_t)n * O + o) * plane;
-        for (size_t v = 0; v < nvec; v++) acc += vload(dYo + v * VL);
-        for (size_t i = nvec * VL; i < plane; i++) tail += dYo[i];
-    }
+    for (int n = 0; n < N; n++) add_plane_sum(&acc, &tail, dY + ((size_t)n * O + o) * plane, plane);
     dB[o] = vsum(acc) + tail;
 }
 
