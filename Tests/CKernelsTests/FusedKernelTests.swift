@@ -165,4 +165,73 @@ struct FusedKernelTests {
         ck_relu_maxpool_forward(&without, nil, X, n, ch, h, w, 2, 2)
         #expect(with == without)
     }
+
+    /// A first convolution's gradients summed inside batch norm's backward pass
+    /// (ck_conv_batchnorm_relu_backward) against the separate passes: batch norm, ReLU and max
+    /// pooling backward into dZ, then ck_conv2d_backward_kernel and ck_conv2d_backward_bias over
+    /// dZ. Bit for bit, on 1 and 2 threads, with and without bias: fused, a padded 3×3 layer of
+    /// one input channel with pooling (Fashion-MNIST's first, a smaller batch) and an unpadded
+    /// 5×5 one of two channels without; not fused (the separate passes inside the call), a 5×5
+    /// layer whose 50 taps a row of 18 is too short for, and the scalar variant.
+    @Test("a first convolution's gradients inside batch norm's backward pass", arguments: [
+        (0, CK_SIMD, true), (1, CK_SIMD, true), (2, CK_SIMD, false), (0, CK_SCALAR, false),
+    ])
+    func convolutionIntoBatchNorm(shape: Int, variant v: ck_variant, fuses: Bool) {
+        let pooled = shape == 0
+        let g = [convGeometry(6, 1, 28, 28, 8, 3, 3, PH: 1, PW: 1), convGeometry(5, 2, 20, 20, 3, 5, 5),
+                 convGeometry(5, 2, 22, 22, 3, 5, 5)][shape]
+        let (N, O, OH, OW) = (Int(g.N), Int(g.O), Int(g.OH), Int(g.OW))
+        let (K, S) = pooled ? (2, 2) : (0, 0)
+        let (PH, PW) = pooled ? (OH / 2, OW / 2) : (OH, OW)
+        var rng = SeededGenerator(seed: 41)
+        let input = Self.inputs(N * Int(g.C * g.H * g.W), &rng), weights = randomFloats(O * Int(g.C * g.KH * g.KW), &rng)
+        let bias = randomFloats(O, &rng), gamma = randomFloats(O, &rng), beta = randomFloats(O, &rng)
+        let dP = randomFloats(N * O * PH * PW, &rng)
+        let (n, o, h, w, eps) = (Int32(N), Int32(O), Int32(OH), Int32(OW), Float(1e-5))
+        #expect((ck_conv_batchnorm_backward_fuses(v, g, CK_BIAS_CHANNEL) != 0) == fuses)
+        #expect(ck_conv_batchnorm_backward_fuses(v, g, CK_BIAS_UNTIED) == 0)
+
+        // Forward: X = conv(input), its statistics, then P (and argmax) or Z.
+        var X = [Float](repeating: .nan, count: N * O * OH * OW)
+        convForward(v, &X, input, weights, bias, CK_BIAS_CHANNEL, g)
+        var mean = [Float](repeating: 0, count: O), variance = mean
+        ck_batchnorm_statistics(v, &mean, &variance, X, n, o, h * w)
+        var P = [Float](repeating: .nan, count: dP.count), A = [Int32](repeating: -1, count: dP.count)
+        if pooled { ck_batchnorm_relu_maxpool_forward(v, &P, &A, X, mean, variance, gamma, beta, eps, n, o, h, w, 2, 2) }
+        else { ck_batchnorm_relu_forward(v, &P, X, mean, variance, gamma, beta, eps, n, o, h * w) }
+
+        for threads in [1, 2] {
+            // Separately: dZ, then the convolution's gradients from it.
+            var dZ = [Float](repeating: .nan, count: X.count), dgamma = [Float](repeating: .nan, count: O), dbeta = dgamma
+            var dK = [Float](repeating: .nan, count: weights.count), dB = [Float](repeating: .nan, count: O)
+            withThreads(threads) {
+                if pooled {
+                    ck_batchnorm_relu_maxpool_backward(v, &dZ, &dgamma, &dbeta, dP, P, A, X, mean, variance, gamma, eps,
+                                                       n, o, h, w, 2, 2)
+                } else {
+                    ck_batchnorm_relu_backward(v, &dZ, &dgamma, &dbeta, dP, P, X, mean, variance, gamma, eps, n, o, h * w)
+                }
+                var work = [Float](repeating: 0, count: max(ck_conv2d_backward_kernel_work_size(g), 1))
+                ck_conv2d_backward_kernel(v, &dK, input, dZ, &work, g)
+                ck_conv2d_backward_bias(&dB, dZ, CK_BIAS_CHANNEL, n, o, h, w)
+            }
+            // Fused, with the bias and without.
+            for withBias in [true, false] {
+                let bias = withBias ? CK_BIAS_CHANNEL : CK_BIAS_NONE
+                var work = [Float](repeating: .nan, count: max(ck_conv_batchnorm_backward_work_size(v, g, bias), 1))
+                var dKf = [Float](repeating: .nan, count: dK.count), dBf = [Float](repeating: .nan, count: O)
+                var dgammaF = [Float](repeating: .nan, count: O), dbetaF = dgammaF
+                withThreads(threads) {
+                    dBf.withUnsafeMutableBufferPointer { db in
+                        ck_conv_batchnorm_relu_backward(v, &dKf, withBias ? db.baseAddress : nil, input, &work, g,
+                                                        &dgammaF, &dbetaF, dP, P, pooled ? A : nil, X, mean, variance,
+                                                        gamma, eps, Int32(K), Int32(S))
+                    }
+                }
+                #expect(dKf == dK && dgammaF == dgamma && dbetaF == dbeta, "\(threads) threads, bias \(withBias)")
+                #expect(withBias ? dBf == dB : dBf.allSatisfy(\.isNaN), "bias, \(threads) threads")
+            }
+            #expect(dK.contains(where: { $0 != 0 }) && dB.contains(where: { $0 != 0 }))
+        }
+    }
 }
