@@ -189,12 +189,7 @@ int ck_conv_batchnorm_backward_fuses(ck_variant v, ck_conv2d_geometry g, ck_bias
            (int64_t)g.C * g.KH * g.KW <= CONV_FUSED_TAPS && (int64_t)g.OH * g.OW <= CK_FUSED_PLANE_MAX;
 }
 
-// Fused: the padded input. Else batch norm's input gradient dZ (N,O,OH,OW), then the kernel
-// gradient's workspace.
-size_t ck_conv_batchnorm_backward_work_size(ck_variant v, ck_conv2d_geometry g, ck_bias bias) {
-    if (ck_conv_batchnorm_backward_fuses(v, g, bias)) return is_padded(g) ? padded_size(g) : 0;
-    return (size_t)g.N * g.O * g.OH * g.OW + ck_conv2d_backward_kernel_work_size(g);
-}
+size_t ck_conv_batchnorm_backward_work_size(ck_conv2d_geometry g) { return is_padded(g) ? padded_size(g) : 0; }
 
 // A channel's running sums of the convolution's gradients, and what its terms read.
 typedef struct {
@@ -234,15 +229,6 @@ void ck_conv_batchnorm_relu_backward(ck_variant v, float *dK, float *dB, const f
                                      ck_conv2d_geometry g, float *dgamma, float *dbeta, const float *dY,
                                      const float *Y, const int32_t *argmax, const float *X, const float *mean,
                                      const float *var, const float *gamma, float eps, int K, int S) {
-    if (!ck_conv_batchnorm_backward_fuses(v, g, dB ? CK_BIAS_CHANNEL : CK_BIAS_NONE)) {  // the separate passes
-        float *dZ = work;
-        if (K > 0) ck_batchnorm_relu_maxpool_backward(v, dZ, dgamma, dbeta, dY, Y, argmax, X, mean, var, gamma, eps,
-                                                      g.N, g.O, g.OH, g.OW, K, S);
-        else ck_batchnorm_relu_backward(v, dZ, dgamma, dbeta, dY, Y, X, mean, var, gamma, eps, g.N, g.O, g.OH * g.OW);
-        ck_conv2d_backward_kernel(v, dK, conv_input, dZ, work + (size_t)g.N * g.O * g.OH * g.OW, g);
-        if (dB) ck_conv2d_backward_bias(dB, dZ, CK_BIAS_CHANNEL, g.N, g.O, g.OH, g.OW);
-        return;
-    }
     const pool_shape s = K > 0 ? pooled(g.OH, g.OW, K, S) : no_pool(g.OH * g.OW);
     const rebuild_fn rebuild = K > 0 ? relu_maxpool_gradient_plane : relu_gradient_plane;
     if (is_padded(g)) conv_pad_input(work, conv_input, g);

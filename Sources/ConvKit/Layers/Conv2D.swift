@@ -165,12 +165,12 @@ public final class Conv2D: BatchLayer {
     }
 
     /// The geometry of a batch and a workspace of at least `ck_conv_batchnorm_backward_work_size`
-    /// floats for it, for the backward pass with the batch norm after it (`ConvolutionThenPasses`).
-    package func fusedBackwardArguments(batch: Int, variant: Kernels.Variant) -> (ck_conv2d_geometry, UnsafeMutablePointer<Float>) {
-        let g = shape(batch: batch).geometry.c
-        let needed = ck_conv_batchnorm_backward_work_size(variant.c, g, biasMode.c)
+    /// floats for it, for the fused backward pass (`ConvolutionThenPasses`).
+    package func fusedBackwardArguments(batch: Int) -> (ck_conv2d_geometry, UnsafeMutablePointer<Float>) {
+        let shape = shape(batch: batch)
+        let needed = max(shape.workCount, ck_conv_batchnorm_backward_work_size(shape.geometry.c))
         if needed > work.count { work = Buffer(count: needed) }
-        return (g, work.pointer)
+        return (shape.geometry.c, work.pointer)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,

@@ -143,9 +143,8 @@ package final class FusedPasses: BatchLayer {
 /// take the convolution (`ck_conv_batchnorm_backward_fuses`: SIMD, stride 1, a first layer's few
 /// input channels), one pass computes each plane of that gradient on the stack and sums the
 /// convolution's kernel and bias gradients from it there, the same values as the two steps', bit
-/// for bit, without writing it (CKernels' fused.c); the scalar variant runs the separate passes
-/// inside the same call. Where a caller asks for the input's gradient after all, the two steps
-/// run as they would apart.
+/// for bit, without writing it (CKernels' fused.c). Elsewhere (the scalar variant, a gradient of
+/// the input asked for after all) the two steps run as they would apart.
 package final class ConvolutionThenPasses: BatchLayer {
     let conv: Conv2D
     let passes: FusedPasses
@@ -203,12 +202,12 @@ package final class ConvolutionThenPasses: BatchLayer {
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                           _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         let z = UnsafePointer(convOutput.pointer)
-        guard dx == nil else {
+        guard dx == nil, conv.fusesIntoNormBackward(variant: pass.variant) else {
             convOutputGradient.reserve(batch)
             passes.backward(z, y, dy, convOutputGradient.pointer, batch: batch, pass: pass)
             return conv.backward(x, z, convOutputGradient.pointer, dx, batch: batch, pass: pass)
         }
-        let (g, work) = conv.fusedBackwardArguments(batch: batch, variant: pass.variant)
+        let (g, work) = conv.fusedBackwardArguments(batch: batch)
         let pool = passes.pool
         ck_conv_batchnorm_relu_backward(pass.variant.c, conv.kernel.gradient.pointer, conv.bias?.gradient.pointer, x, work, g,
                                         norm.weight.gradient.pointer, norm.bias.gradient.pointer, dy, y, pool?.argmax, z,
