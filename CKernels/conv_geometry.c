@@ -130,7 +130,12 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
 static void bias_gradient_channel(float *dB, const float *dY, int N, int O, size_t plane, int o) {
     vf acc = vsplat(0.0f);
     float tail = 0.0f;
-    for (int n = 0; n < N; n++) add_plane_sum(&acc, &tail, dY + ((size_t)n * O + o) * plane, plane);
+    const size_t nvec = plane / VL;
+    for (int n = 0; n < N; n++) {
+        const float *dYo = dY + ((size_t)n * O + o) * plane;
+        for (size_t v = 0; v < nvec; v++) acc += vload(dYo + v * VL);
+        for (size_t i = nvec * VL; i < plane; i++) tail += dYo[i];
+    }
     dB[o] = vsum(acc) + tail;
 }
 

@@ -40,15 +40,6 @@ static inline float bias_at(const float *B, ck_bias bias, int o, int y, int x, i
     }
 }
 
-// Adds a plane of count values to a channel's running sums as the bias gradient sums them
-// (ck_conv2d_backward_bias): whole vectors into *acc, the values after them into *tail. Its
-// callers then take vsum(*acc) + *tail.
-FORCE_INLINE void add_plane_sum(vf *acc, float *tail, const float *p, size_t count) {
-    const size_t nvec = count / VL;
-    for (size_t v = 0; v < nvec; v++) *acc += vload(p + v * VL);
-    for (size_t i = nvec * VL; i < count; i++) *tail += p[i];
-}
-
 // ---- workspaces of padding and stride (conv_padded.c) ----
 // The padded input (N,C,H+2PH,W+2PW); K and dY with the output channel last, (C,KH,KW,OP) and
 // (N,OH,OW,OP), OP = O rounded up to a whole vector.
@@ -114,13 +105,6 @@ static inline int along_rows(ck_conv2d_geometry g) {
 static inline double output_lane_fill(ck_conv2d_geometry g) {
     return along_rows(g) ? (double)g.OW / (VL * ((g.OW + VL - 1) / VL)) : (double)g.OW / g.W;
 }
-
-// Image n's terms of the kernel gradient of output channel o, dK[o, 0 ..< C], from the plane
-// dYp (OH,OW) of dY[n,o], added to sums (C·KH·KW vectors, in (c,kh,kw) order; vsum of each is
-// the element): the same terms in the same order as conv_backward_kernel_simd adds them, for a
-// pass that has each plane of dY in L1 (fused.c). Xn: X[n] (C,H,W). g unpadded, stride 1, and
-// along_rows(g).
-CK_INTERNAL void kernel_grad_plane_sums(vf *sums, const float *Xn, const float *dYp, ck_conv2d_geometry g);
 
 // conv_reference.c: forward and kernel gradient for any stride, input gradient for stride 1.
 CK_INTERNAL void conv_forward_scalar(float *Y, const float *X, const float *K, const float *B, ck_bias bias,

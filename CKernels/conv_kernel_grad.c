@@ -152,53 +152,6 @@ FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, 
                             vsum(sums[c][i][(ob * KR + r) * KW + kw]);
 }
 
-// kernel_grad_plane_sums of one input channel for a 3×3 kernel: row r of Xc serves the rows
-// r−2 ..< r+1 of dY, so each row of X is loaded once (3 shifted vectors) and each row of dY once
-// (and kept for the next two rows of X), 4 loads per 9 multiply-adds where a row of dY at a time
-// takes 10, most of them split across cache lines. Each sum still adds over the vectors of a row,
-// then y, in order: the kernel gradient's order.
-static void plane_sums_3x3(vf *s, const float *Xc, const float *dYp, ck_conv2d_geometry g) {
-    const int whole = g.OW / VL, rem = g.OW % VL;
-    for (int v = 0; v < whole + (rem != 0); v++) {
-        const int x0 = v < whole ? v * VL : g.OW - VL, dfrom = v < whole ? 0 : VL - rem;
-        vf acc[9], d[3] = {vsplat(0.0f), vsplat(0.0f), vsplat(0.0f)};  // d[k]: row r − k of dY
-        for (int t = 0; t < 9; t++) acc[t] = s[t];
-        for (int r = 0; r < g.OH + 2; r++) {
-            d[2] = d[1];
-            d[1] = d[0];
-            if (r < g.OH) {
-                const float *p = dYp + (size_t)r * g.OW + x0;
-                d[0] = dfrom > 0 ? vload_lanes(vsplat(0.0f), p, dfrom, VL) : vload(p);
-            }
-            const float *xr = Xc + (size_t)r * g.W + x0;
-            const vf in0 = vload(xr), in1 = vload(xr + 1), in2 = vload(xr + 2);
-            for (int kh = 0; kh < 3; kh++) {
-                if (r - kh < 0 || r - kh >= g.OH) continue;
-                acc[kh * 3] += d[kh] * in0;
-                acc[kh * 3 + 1] += d[kh] * in1;
-                acc[kh * 3 + 2] += d[kh] * in2;
-            }
-        }
-        for (int t = 0; t < 9; t++) s[t] = acc[t];
-    }
-}
-
-void kernel_grad_plane_sums(vf *sums, const float *Xn, const float *dYp, ck_conv2d_geometry g) {
-    ck_conv2d_geometry one = g;  // image n as a batch of one, channel o as the only one
-    one.N = 1;
-    one.O = 1;
-    for (int c = 0; c < g.C; c++) {
-        vf *s = sums + (size_t)c * g.KH * g.KW;
-        if (g.KH == 3 && g.KW == 3) {
-            plane_sums_3x3(s, Xn + (size_t)c * g.H * g.W, dYp, g);
-        } else if (g.KW == 5) {
-            for (int kh = 0; kh < g.KH; kh++) kernel_grad_rows(s + kh * 5, Xn, dYp, with_kernel(one, g.KH, 5), 0, 1, c, kh, 1, 0, 1);
-        } else {
-            for (int kh = 0; kh < g.KH; kh++) kernel_grad_rows(s + kh * g.KW, Xn, dYp, one, 0, 1, c, kh, 1, 0, 1);
-        }
-    }
-}
-
 // Kernels wider than a tile: one tap at a time, a dot product over n and the positions in one
 // vector of sums, the same order as the tiles'.
 static void kernel_grad_taps(float *dK, const float *X, const float *dYw, ck_conv2d_geometry g, int o, int c) {

@@ -8,7 +8,8 @@
 //
 // Every value is computed by the same plane steps as the separate kernels (planes.h), in the same
 // order, so the fused passes give the separate passes' results bit for bit (tested).
-#include "conv_internal.h"
+#include "CKernels.h"
+#include "vec.h"
 #include "planes.h"
 
 // ---- batch norm then ReLU ----
@@ -67,7 +68,7 @@ static void channel_backward_rebuilt(ck_variant v, rebuild_fn rebuild, int into_
     float scratch[s.H * s.W];  // H·W ≤ CK_FUSED_PLANE_MAX
     const rebuilt_planes planes = {v, rebuild, dY, Y, argmax, s, C};
     batchnorm_channel_backward(v, rebuilt_plane, &planes, into_dX, scratch, dX, dgamma, dbeta, X, mean, var, gamma, eps,
-                               N, C, s.H * s.W, c, NULL, NULL);
+                               N, C, s.H * s.W, c);
 }
 
 // Whether [a, a + a_bytes) and [b, b + b_bytes) share a byte.
@@ -167,74 +168,4 @@ void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, 
     const int into_dX = rebuilds_into(dX, X, dY, Y, argmax, N, C, s);
     CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_maxpool_gradient_plane, into_dX, dX, dgamma, dbeta, dY,
                                                          Y, argmax, X, mean, var, gamma, eps, N, C, s, c));
-}
-
-// ---- a first convolution's gradients, in batch norm's backward pass ----
-//
-// A network's first convolution needs no input gradient, only dK and dB from its output gradient
-// dZ, which is batch norm's input gradient: a batch of planes as large as the activations (6.4 MB
-// for 64 Fashion-MNIST images through 32 filters), which the separate passes write, then read
-// for the bias gradient and again for the kernel gradient. Here batch norm's backward pass
-// computes each plane of dZ on the stack and adds its terms to the convolution's gradients while
-// it is in L1; dZ never reaches memory. Batch norm's pass runs by channel, one thread a channel,
-// images in order, which is the order in which the convolution's kernels (along rows, stride 1)
-// and bias sum each element of their channel: the results are the separate passes' bit for bit.
-
-// The largest C·KH·KW fused: the vector sums of a channel's kernel gradient stay on the stack.
-#define CONV_FUSED_TAPS 64
-
-int ck_conv_batchnorm_backward_fuses(ck_variant v, ck_conv2d_geometry g, ck_bias bias) {
-    const ck_conv2d_geometry u = without_padding(g);
-    return v == CK_SIMD && !is_strided(g) && bias != CK_BIAS_UNTIED && along_rows(u) &&
-           (int64_t)g.C * g.KH * g.KW <= CONV_FUSED_TAPS && (int64_t)g.OH * g.OW <= CK_FUSED_PLANE_MAX;
-}
-
-size_t ck_conv_batchnorm_backward_work_size(ck_conv2d_geometry g) { return is_padded(g) ? padded_size(g) : 0; }
-
-// A channel's running sums of the convolution's gradients, and what its terms read.
-typedef struct {
-    const float *X;         // the convolution's input, padded: (N,C,H,W) of g
-    ck_conv2d_geometry g;   // unpadded, stride 1
-    vf *kernel;             // C·KH·KW: dK[o, c, kh, kw] is the vsum of (c·KH + kh)·KW + kw
-    vf bias;                // with bias_tail, dB[o] (add_plane_sum)
-    float bias_tail;
-    int has_bias;
-} conv_channel_sums;
-
-static void add_conv_gradient_terms(void *context, int n, const float *dZp) {
-    conv_channel_sums *s = context;
-    const ck_conv2d_geometry g = s->g;
-    kernel_grad_plane_sums(s->kernel, s->X + (size_t)n * g.C * g.H * g.W, dZp, g);
-    if (s->has_bias) add_plane_sum(&s->bias, &s->bias_tail, dZp, (size_t)g.OH * g.OW);
-}
-
-static void conv_channel_backward(ck_variant v, rebuild_fn rebuild, float *dK, float *dB, const float *Xp,
-                                  ck_conv2d_geometry u, float *dgamma, float *dbeta, const float *dY, const float *Y,
-                                  const int32_t *argmax, const float *X, const float *mean, const float *var,
-                                  const float *gamma, float eps, pool_shape s, int c) {
-    const int taps = u.C * u.KH * u.KW;
-    vf kernel[taps];
-    for (int t = 0; t < taps; t++) kernel[t] = vsplat(0.0f);
-    conv_channel_sums sums = {.X = Xp, .g = u, .kernel = kernel, .bias = vsplat(0.0f), .bias_tail = 0.0f,
-                              .has_bias = dB != NULL};
-    float scratch[s.H * s.W];  // H·W ≤ CK_FUSED_PLANE_MAX
-    const rebuilt_planes planes = {v, rebuild, dY, Y, argmax, s, u.O};
-    batchnorm_channel_backward(v, rebuilt_plane, &planes, 0, scratch, NULL, dgamma, dbeta, X, mean, var, gamma, eps,
-                               u.N, u.O, s.H * s.W, c, add_conv_gradient_terms, &sums);
-    for (int t = 0; t < taps; t++) dK[(size_t)c * taps + t] = vsum(kernel[t]);
-    if (dB) dB[c] = vsum(sums.bias) + sums.bias_tail;
-}
-
-void ck_conv_batchnorm_relu_backward(ck_variant v, float *dK, float *dB, const float *conv_input, float *work,
-                                     ck_conv2d_geometry g, float *dgamma, float *dbeta, const float *dY,
-                                     const float *Y, const int32_t *argmax, const float *X, const float *mean,
-                                     const float *var, const float *gamma, float eps, int K, int S) {
-    const pool_shape s = K > 0 ? pooled(g.OH, g.OW, K, S) : no_pool(g.OH * g.OW);
-    const rebuild_fn rebuild = K > 0 ? relu_maxpool_gradient_plane : relu_gradient_plane;
-    if (is_padded(g)) conv_pad_input(work, conv_input, g);
-    const float *Xp = is_padded(g) ? work : conv_input;
-    const ck_conv2d_geometry u = without_padding(g);
-    const double work_flops = 10.0 * g.N * g.O * g.OH * g.OW + conv_flops(g) * 2.0;
-    CK_PARALLEL_FOR(c, g.O, work_flops, conv_channel_backward(v, rebuild, dK, dB, Xp, u, dgamma, dbeta, dY, Y, argmax, X,
-                                                            mean, var, gamma, eps, s, c));
 }

@@ -130,7 +130,7 @@ void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const floa
 void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int into_dX,
                                 float *scratch, float *dX, float *dgamma, float *dbeta, const float *X,
                                 const float *mean, const float *var, const float *gamma, float eps, int N, int C,
-                                int HW, int c, plane_consumer_fn consume, void *consumer) {
+                                int HW, int c) {
     const float m = mean[c], invstd = inverse_std(var[c], eps);
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int n = 0; n < N; n++) {
@@ -143,17 +143,14 @@ void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const 
     }
     dbeta[c] = (float)sum_dy;
     dgamma[c] = (float)sum_dy_xhat;
-    if (!dX && !consume) return;
+    if (!dX) return;
     const double count = (double)N * HW;
     const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
     for (int n = 0; n < N; n++) {
         const size_t at = ((size_t)n * C + c) * HW;
-        // A plane rebuilt into dX is there (each value read before it is overwritten); without
-        // a dX, the plane in scratch is overwritten in place the same way.
-        float *dXp = dX ? dX + at : scratch;
-        const float *dYp = into_dX && dX ? dX + at : gradient(context, n, c, scratch);
-        plane_input_gradient(v, dXp, dYp, X + at, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
-        if (consume) consume(consumer, n, dXp);
+        // A plane rebuilt into dX is there (each value read before it is overwritten).
+        const float *dYp = into_dX ? dX + at : gradient(context, n, c, scratch);
+        plane_input_gradient(v, dX + at, dYp, X + at, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
     }
 }
 
@@ -171,5 +168,5 @@ void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta,
     const double work = 10.0 * N * C * HW;
     const gradient_planes planes = {dY, C, HW};
     CK_PARALLEL_FOR(c, C, work, batchnorm_channel_backward(v, gradient_plane_of, &planes, 0, NULL, dX, dgamma, dbeta, X,
-                                                          mean, var, gamma, eps, N, C, HW, c, NULL, NULL));
+                                                          mean, var, gamma, eps, N, C, HW, c));
 }

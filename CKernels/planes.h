@@ -22,15 +22,12 @@ CK_INTERNAL void plane_input_gradient(ck_variant v, float *dXp, const float *dYp
 // plane (n, c) given by `gradient`: dY's own plane, or one it rebuilds from what follows batch
 // norm (fused.c) into `into` (HW floats). Each plane is asked for twice, once for the sums and
 // once for dX, into `scratch`; or, where `into_dX` (and there is a dX), once, into dX's own
-// plane, which the second pass then overwrites in place. Where `consume` is given, it is called
-// with each finished plane of dX, n in order: dX's own, or without a dX, one computed in
-// `scratch` that goes no further (for a consumer that needs nothing else of dX).
+// plane, which the second pass then overwrites in place.
 typedef const float *(*gradient_plane_fn)(const void *context, int n, int c, float *into);
-typedef void (*plane_consumer_fn)(void *context, int n, const float *dXp);
 CK_INTERNAL void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int into_dX,
                                             float *scratch, float *dX, float *dgamma, float *dbeta, const float *X,
                                             const float *mean, const float *var, const float *gamma, float eps, int N,
-                                            int C, int HW, int c, plane_consumer_fn consume, void *consumer);
+                                            int C, int HW, int c);
 
 // elementwise.c, on n values (y and x may alias; so may dx and dy). The last argument of
 // relu_forward is unused (the maps share one signature).

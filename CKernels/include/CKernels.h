@@ -221,26 +221,6 @@ void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, 
                                         const float *var, const float *gamma, float eps, int N, int C, int H, int W,
                                         int K, int S);
 
-// The backward pass of a convolution whose input needs no gradient (a network's first layer)
-// followed by batch norm, ReLU and, where K > 0, max pooling over K×K windows S apart: dgamma and
-// dbeta as ck_batchnorm_relu_backward or ck_batchnorm_relu_maxpool_backward give them, and the
-// convolution's dK and dB (NULL without a bias) as ck_conv2d_backward_kernel and
-// ck_conv2d_backward_bias (CK_BIAS_CHANNEL) give them, bit for bit, from dY, Y and argmax (the
-// pooling's, NULL where K = 0) and X, the convolution's output. The gradient between the two,
-// batch norm's input gradient, is computed a plane at a time and never written. g: the
-// convolution's geometry (X is (N,O,OH,OW)), for which ck_conv_batchnorm_backward_fuses is true;
-// conv_input its input (N,C,H,W). work: ck_conv_batchnorm_backward_work_size(g) floats.
-// Overwrites dK, dB, dgamma and dbeta.
-void ck_conv_batchnorm_relu_backward(ck_variant v, float *dK, float *dB, const float *conv_input, float *work,
-                                     ck_conv2d_geometry g, float *dgamma, float *dbeta, const float *dY,
-                                     const float *Y, const int32_t *argmax, const float *X, const float *mean,
-                                     const float *var, const float *gamma, float eps, int K, int S);
-// Whether ck_conv_batchnorm_relu_backward takes this convolution and bias: the SIMD variant,
-// stride 1, a channel or no bias, rows its kernel gradient runs along (an output at least one
-// vector and at most four wide), C·KH·KW ≤ 64, output planes within CK_FUSED_PLANE_MAX.
-int ck_conv_batchnorm_backward_fuses(ck_variant v, ck_conv2d_geometry g, ck_bias bias);
-size_t ck_conv_batchnorm_backward_work_size(ck_conv2d_geometry g);
-
 // ---- dropout -------------------------------------------------------------------------------------
 
 // X, Y, mask (N,D): mask = 1/(1−p) or 0, Y = X·mask. Element i of sample n is dropped with

@@ -158,21 +158,6 @@ public final class Conv2D: BatchLayer {
         ck_conv2d_forward(variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c, workspace, g.c)
     }
 
-    /// Whether `ck_conv_batchnorm_relu_backward` computes this layer's gradients for `variant`
-    /// inside the backward pass of a batch norm after it (`ConvolutionThenPasses`).
-    package func fusesIntoNormBackward(variant: Kernels.Variant) -> Bool {
-        ck_conv_batchnorm_backward_fuses(variant.c, geometry.c, biasMode.c) != 0
-    }
-
-    /// The geometry of a batch and a workspace of at least `ck_conv_batchnorm_backward_work_size`
-    /// floats for it, for the fused backward pass (`ConvolutionThenPasses`).
-    package func fusedBackwardArguments(batch: Int) -> (ck_conv2d_geometry, UnsafeMutablePointer<Float>) {
-        let shape = shape(batch: batch)
-        let needed = max(shape.workCount, ck_conv_batchnorm_backward_work_size(shape.geometry.c))
-        if needed > work.count { work = Buffer(count: needed) }
-        return (shape.geometry.c, work.pointer)
-    }
-
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                           _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
         let shape = shape(batch: batch), g = shape.geometry.c

@@ -18,16 +18,9 @@ package struct LayerChain {
     package let steps: [Step]
 
     /// The steps of `layers`; `fusing` false runs every layer on its own (for tests).
-    /// `inputNeedsGradient` false: nothing asks for the gradient of the first layer's input (a
-    /// network's own layers, not a residual block's), so a first convolution may hand its
-    /// gradients to the batch norm after it (`ConvolutionThenPasses`).
-    package init(_ layers: [any BatchLayer], fusing: Bool = true, inputNeedsGradient: Bool = true) {
+    package init(_ layers: [any BatchLayer], fusing: Bool = true) {
         var steps: [Step] = []
         var i = 0
-        if fusing, !inputNeedsGradient, let (fused, count) = ConvolutionThenPasses.starting(layers) {
-            steps.append(Step(first: 0, last: count - 1, runner: fused))
-            i = count
-        }
         while i < layers.count {
             if fusing, let (fused, count) = FusedPasses.starting(at: i, of: layers) {
                 steps.append(Step(first: i, last: i + count - 1, runner: fused))
@@ -134,84 +127,4 @@ package final class FusedPasses: BatchLayer {
 
     /// (C, H, W) as the kernels take them.
     private func shape(_ s: [Int]) -> (Int32, Int32, Int32) { (Int32(s[0]), Int32(s[1]), Int32(s[2])) }
-}
-
-/// A network's first layer, a convolution, and the fused passes after it that start with batch
-/// norm (`FusedPasses`), as one step. Forward: the convolution, then the passes. Backward: nothing
-/// asks for the gradient of the network's input, and the convolution's own gradients come from
-/// batch norm's input gradient, a batch of planes as large as the activations. Where the kernels
-/// take the convolution (`ck_conv_batchnorm_backward_fuses`: SIMD, stride 1, a first layer's few
-/// input channels), one pass computes each plane of that gradient on the stack and sums the
-/// convolution's kernel and bias gradients from it there, the same values as the two steps', bit
-/// for bit, without writing it (CKernels' fused.c). Elsewhere (the scalar variant, a gradient of
-/// the input asked for after all) the two steps run as they would apart.
-package final class ConvolutionThenPasses: BatchLayer {
-    let conv: Conv2D
-    let passes: FusedPasses
-    private let norm: BatchNorm
-    /// The convolution's output, batch norm's input, for the backward pass.
-    private let convOutput: BatchBuffer
-    /// The gradient between the two, only where the backward pass runs them apart.
-    private lazy var convOutputGradient = BatchBuffer(perSample: conv.outputCount, capacity: 0)
-
-    private init(conv: Conv2D, passes: FusedPasses, norm: BatchNorm) {
-        (self.conv, self.passes, self.norm) = (conv, passes, norm)
-        convOutput = BatchBuffer(perSample: conv.outputCount, capacity: 0)
-    }
-
-    /// The step that starts with `layers`' first, and how many layers it takes; nil where it does
-    /// not start with a convolution the kernels fuse into a batch norm's backward pass, followed
-    /// by passes that start with batch norm.
-    static func starting(_ layers: [any BatchLayer]) -> (ConvolutionThenPasses, Int)? {
-        guard let conv = layers.first as? Conv2D, conv.fusesIntoNormBackward(variant: .simd),
-              let (passes, count) = FusedPasses.starting(at: 1, of: layers), let norm = passes.norm else { return nil }
-        return (ConvolutionThenPasses(conv: conv, passes: passes, norm: norm), count + 1)
-    }
-
-    package var inputShape: [Int] { conv.inputShape }
-    package var outputShape: [Int] { passes.outputShape }
-    /// The convolution's and batch norm's, which a fused SGD step updates.
-    package var parameters: [Parameter] { conv.parameters + passes.parameters }
-    package var spec: String { conv.spec + ", " + passes.spec }
-    package var description: String { conv.description + ", " + passes.description }
-
-    package func reserve(batch: Int) {
-        conv.reserve(batch: batch)
-        passes.reserve(batch: batch)
-        convOutput.reserve(batch)
-    }
-
-    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
-        convOutput.reserve(batch)
-        conv.forward(x, convOutput.pointer, batch: batch, pass: pass)
-        passes.forward(convOutput.pointer, y, batch: batch, pass: pass)
-    }
-
-    /// The convolution's output, then the convolution's own scratch.
-    package func inferenceWorkspaceCount(batch: Int) -> Int {
-        batch * conv.outputCount + max(conv.inferenceWorkspaceCount(batch: batch), passes.inferenceWorkspaceCount(batch: batch))
-    }
-
-    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
-                       workspace: UnsafeMutablePointer<Float>?) {
-        let between = workspace!, scratch = between + batch * conv.outputCount
-        conv.infer(x, between, batch: batch, pass: pass, workspace: scratch)
-        passes.infer(between, y, batch: batch, pass: pass, workspace: scratch)
-    }
-
-    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
-        let z = UnsafePointer(convOutput.pointer)
-        guard dx == nil, conv.fusesIntoNormBackward(variant: pass.variant) else {
-            convOutputGradient.reserve(batch)
-            passes.backward(z, y, dy, convOutputGradient.pointer, batch: batch, pass: pass)
-            return conv.backward(x, z, convOutputGradient.pointer, dx, batch: batch, pass: pass)
-        }
-        let (g, work) = conv.fusedBackwardArguments(batch: batch)
-        let pool = passes.pool
-        ck_conv_batchnorm_relu_backward(pass.variant.c, conv.kernel.gradient.pointer, conv.bias?.gradient.pointer, x, work, g,
-                                        norm.weight.gradient.pointer, norm.bias.gradient.pointer, dy, y, pool?.argmax, z,
-                                        norm.batchMean.pointer, norm.batchVariance.pointer, norm.weight.value.pointer,
-                                        norm.epsilon, Int32(pool?.size ?? 0), Int32(pool?.stride ?? 0))
-    }
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// What one inference call writes besides its output: two activation buffers, each a batch of
 /// the widest layer's output, that the layers write in turn (layer i into buffer i mod 2, the
-/// last layer into the caller's output), and the largest scratch any layer or fused step asks
-/// for (`BatchLayer.inferenceWorkspaceCount`).
+/// last layer into the caller's output), and the largest scratch any layer asks for
+/// (`BatchLayer.inferenceWorkspaceCount`).
 package final class InferenceWorkspace {
     /// The most samples it holds.
     package let batch: Int
@@ -14,7 +14,7 @@ package final class InferenceWorkspace {
         self.batch = batch
         let widest = network.layers.map(\.outputCount).max() ?? 0
         activations = (Buffer(count: batch * widest), Buffer(count: batch * widest))
-        scratch = Buffer(count: (network.batchLayers + network.chain.steps.map(\.runner)).map { $0.inferenceWorkspaceCount(batch: batch) }.max() ?? 0)
+        scratch = Buffer(count: network.batchLayers.map { $0.inferenceWorkspaceCount(batch: batch) }.max() ?? 0)
     }
 
     fileprivate func activation(_ i: Int) -> UnsafeMutablePointer<Float> { i % 2 == 0 ? activations.0.pointer : activations.1.pointer }

@@ -25,7 +25,7 @@ public final class Sequential: @unchecked Sendable {
     /// Whether `chain` fuses (true unless a test compares the two): the results are the same.
     package var fusesLayers = true {
         didSet {
-            chain = LayerChain(batchLayers, fusing: fusesLayers, inputNeedsGradient: false)
+            chain = LayerChain(batchLayers, fusing: fusesLayers)
             for case let block as Residual in layers { block.fusesLayers = fusesLayers }
         }
     }
@@ -60,7 +60,7 @@ public final class Sequential: @unchecked Sendable {
         self.inputShape = inputShape
         self.layers = layers
         self.batchLayers = batchLayers
-        chain = LayerChain(batchLayers, inputNeedsGradient: false)
+        chain = LayerChain(batchLayers)
         outputShape = shape
         outputCount = shape.reduce(1, *)
         inputCount = inputShape.reduce(1, *)

@@ -97,18 +97,11 @@ package final class TrainingStep {
         targets = BatchBuffer(perSample: network.outputCount, capacity: batchSize)
         fusable = optimizer as? FusableOptimizer
         let owned = Set(optimizer.parameters.map(ObjectIdentifier.init))
-        // A step of the network's chain (a layer, or several fused) updates all of its parameters
-        // itself or none: itself where the optimizer owns every one of them.
-        var fusedLayers = Array(repeating: false, count: network.layers.count)
-        var fusedParameters: Set<ObjectIdentifier> = []
-        for step in network.chain.steps {
-            let ids = step.runner.parameters.map(ObjectIdentifier.init)
-            guard !ids.isEmpty, ids.allSatisfy(owned.contains) else { continue }
-            fusedLayers[step.first] = true
-            fusedParameters.formUnion(ids)
+        fusedLayers = network.layers.map { layer in
+            !layer.parameters.isEmpty && layer.parameters.allSatisfy { owned.contains(ObjectIdentifier($0)) }
         }
-        self.fusedLayers = fusedLayers
-        self.fusedParameters = fusable == nil ? [] : fusedParameters
+        fusedParameters = fusable == nil ? [] : Set(zip(network.layers, fusedLayers).filter(\.1)
+            .flatMap { $0.0.parameters.map(ObjectIdentifier.init) })
     }
 
     /// How many shares a batch is cut into, and which of them this process runs.
