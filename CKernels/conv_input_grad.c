@@ -13,7 +13,12 @@
 // K[o,c,kh,kw], lands on row y+kh of dX[n,c], shifted right by kw, and no multiply-add meets a
 // padding zero. For padding, over a padded dX in the workspace, then cropped.
 //
-// Each element of dX is summed in a fixed order either way (different orders for the two).
+// In pairs of rows, for planes of dY half a vector wide (8 columns on AVX-512, where neither of
+// the above fills the lanes: LeNet's and the fast preset's second layer, 8×8 planes under a 5×5
+// kernel): a vector of dY is two of its rows, and each tap's products land on two rows of dX.
+// See input_grad_pairs_tile.
+//
+// Each element of dX is summed in a fixed order either way (different orders for the three).
 #include "conv_internal.h"
 
 // The forward pass that computes g's input gradient: X = padded dY (N,O,OH,OW), K = Kt, Y = dX
@@ -165,6 +170,110 @@ static void conv_backward_input_scatter(float *dX, const float *dY, const float 
     CK_PARALLEL_FOR(i, g.N * g.C, conv_flops(g), scatter_item(dX, dY, K, g, i / g.C, i % g.C));
 }
 
+// ---- in pairs of rows ----
+
+// Rows of an image's planes of dY in the pairs' copy: KH−1 zero rows above and KH below (one
+// more for the last pair of an odd plane, whose second row is not written).
+static inline int pairs_rows(ck_conv2d_geometry g) { return g.OH + 2 * g.KH - 1; }
+
+// Whether dX goes in pairs of rows: OW is half a vector (two rows of dY fill one), two rows or
+// more, stride 1, no padding, rows of dX within a vector, a 3- or 5-wide kernel (the tiles'
+// constants), and an image's copy of dY within PADDED_IMAGE_MAX.
+static int by_row_pairs(ck_conv2d_geometry g) {
+    return VL == 16 && 2 * g.OW == VL && g.OH >= 2 && !is_padded(g) && !is_strided(g) && g.W <= VL &&
+           (g.KW == 3 || g.KW == 5) && (int64_t)g.O * pairs_rows(g) * g.OW <= PADDED_IMAGE_MAX;
+}
+
+// Lanes 0 ..< VL/2 of a (one row) moved up to t ..< t + VL/2, zeros elsewhere; and lanes
+// VL/2 ..< VL (the next row) moved down to the same place. t (a tap, < VL/2) a constant.
+FORCE_INLINE vf low_row_at(vf a, vi low, const int t) {
+    vf l, h;
+    shift_lanes((vf)((vi)a & low), t, &l, &h);
+    return l;  // h: the zeros of the upper half
+}
+FORCE_INLINE vf high_row_at(vf a, vi low, const int t) {
+    const vf upper = (vf)((vi)a & ~low), z = vsplat(0.0f);
+    switch (t) {  // CK_ALIGN(upper, z, VL/2 + t): lanes VL/2 .. of upper to t ..
+    case 0: return CK_ALIGN(upper, z, 8);
+    case 1: return CK_ALIGN(upper, z, 9);
+    case 2: return CK_ALIGN(upper, z, 10);
+    case 3: return CK_ALIGN(upper, z, 11);
+    default: return CK_ALIGN(upper, z, 12);
+    }
+}
+
+// Rows j0 ..< j0+2P of dX[n,c] (dXc), P pairs: per pair p and tap column kw a vector of sums,
+//   acc[p][kw] = sum over o, kh of K[o,c,kh,kw] · (rows y, y+1 of dY[n,o]),  y = j0 + 2p − kh,
+// whose lower half lands on row j0+2p of dX at columns kw ..< kw+OW and upper half on the row
+// after. dYp is the image's copy with zero rows around each plane (pairs_rows), so rows outside
+// the plane read zeros, with no branch: at LeNet's 12 rows, 22 of the 30 (pair, kh) vectors
+// carry a row of dY, against 64 of 144 positions for the forward pass over padded dY. Per (o,
+// kh) the tile loads P vectors and KW weights for P·KW multiply-adds. Then each row sums its KW
+// shifted halves, kw in order, and is written whole: every element of dX is summed over o and
+// kh in order, then over kw.
+FORCE_INLINE void input_grad_pairs_tile(float *dXc, const float *dYp, const float *Kc, ck_conv2d_geometry g, int j0,
+                                        const int P, const int KH, const int KW) {
+    const int half = VL / 2, R = pairs_rows(g);
+    const size_t kstride = (size_t)g.C * KH * KW;
+    vf acc[3][5];
+    for (int p = 0; p < P; p++)
+        for (int kw = 0; kw < KW; kw++) acc[p][kw] = vsplat(0.0f);
+    for (int o = 0; o < g.O; o++) {
+        // Row y of the plane is row y + KH − 1 of its copy.
+        const float *dYo = dYp + ((size_t)o * R + j0 + KH - 1) * half, *k = Kc + (size_t)o * kstride;
+        for (int kh = 0; kh < KH; kh++) {
+            vf w[5];
+            for (int kw = 0; kw < KW; kw++) w[kw] = vsplat(k[kh * KW + kw]);
+            for (int p = 0; p < P; p++) {
+                const vf d = vload(dYo + (ptrdiff_t)(2 * p - kh) * half);
+                for (int kw = 0; kw < KW; kw++) acc[p][kw] += w[kw] * d;
+            }
+        }
+    }
+    vi low;
+    for (int l = 0; l < VL; l++) low[l] = l < half ? -1 : 0;
+    for (int p = 0; p < P; p++) {
+        const int j = j0 + 2 * p;
+        vf top = low_row_at(acc[p][0], low, 0), bottom = high_row_at(acc[p][0], low, 0);
+        for (int kw = 1; kw < KW; kw++) {
+            top += low_row_at(acc[p][kw], low, kw);
+            bottom += high_row_at(acc[p][kw], low, kw);
+        }
+        vstore_lanes(dXc + (size_t)j * g.W, top, 0, g.W);
+        if (j + 1 < g.H) vstore_lanes(dXc + (size_t)(j + 1) * g.W, bottom, 0, g.W);
+    }
+}
+
+// Image n of dX: its planes of dY copied between zero rows on the stack, once for every input
+// channel, then each plane dX[n,c] in tiles of three pairs of rows (15 sums for a 5-wide kernel,
+// 5 weights and a vector of dY beside them), the rows left over in pairs and a last row alone.
+FORCE_INLINE void input_grad_pairs_image(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n,
+                                         const int KH, const int KW) {
+    const int R = pairs_rows(g), plane = g.OH * g.OW;
+    float dYp[g.O * R * g.OW];  // ≤ PADDED_IMAGE_MAX (by_row_pairs)
+    for (int o = 0; o < g.O; o++) {
+        float *to = dYp + (size_t)o * R * g.OW;
+        memset(to, 0, sizeof(float) * (KH - 1) * g.OW);
+        memcpy(to + (KH - 1) * g.OW, dY + ((size_t)n * g.O + o) * plane, sizeof(float) * plane);
+        memset(to + (KH - 1 + g.OH) * g.OW, 0, sizeof(float) * KH * g.OW);
+    }
+    for (int c = 0; c < g.C; c++) {
+        float *dXc = dX + ((size_t)n * g.C + c) * g.H * g.W;
+        const float *Kc = K + (size_t)c * KH * KW;
+        int j0 = 0;
+        for (; j0 + 6 <= g.H; j0 += 6) input_grad_pairs_tile(dXc, dYp, Kc, g, j0, 3, KH, KW);
+        for (; j0 < g.H; j0 += 2) input_grad_pairs_tile(dXc, dYp, Kc, g, j0, 1, KH, KW);  // a last row alone too
+    }
+}
+
+static __attribute__((noinline)) void pairs_image(float *dX, const float *dY, const float *K, ck_conv2d_geometry g,
+                                                  int n) {
+    if (g.KH == 5 && g.KW == 5) input_grad_pairs_image(dX, dY, K, with_kernel(g, 5, 5), n, 5, 5);
+    else if (g.KH == 3 && g.KW == 3) input_grad_pairs_image(dX, dY, K, with_kernel(g, 3, 3), n, 3, 3);
+    else if (g.KW == 5) input_grad_pairs_image(dX, dY, K, g, n, g.KH, 5);
+    else input_grad_pairs_image(dX, dY, K, g, n, g.KH, 3);
+}
+
 // ---- as a forward pass ----
 
 // The lanes that carry a term each way: the scatter's rows of OW in vectors of VL (only where
@@ -185,10 +294,12 @@ static int by_scatter(ck_conv2d_geometry g) { return scatter_fill(g) > forward_f
 // channel-last kernel, which fares worse on the planes that have many of them, see
 // input_grad_channel_last).
 double input_grad_lane_fill(ck_conv2d_geometry g) {
+    if (by_row_pairs(g)) return 1.0;
     return by_scatter(g) ? scatter_fill(g) : (double)g.W / (g.W + g.KW - 1);
 }
 
 size_t input_grad_work_size(ck_conv2d_geometry g) {
+    if (by_row_pairs(g)) return 0;
     if (by_scatter(g)) return is_padded(g) ? padded_size(g) : 0;
     const ck_conv2d_geometry t = input_grad_as_forward(g);
     const size_t padded = padded_image_size(t) <= PADDED_IMAGE_MAX ? 0 : padded_size(t);
@@ -217,6 +328,10 @@ static void input_grad_image(float *dX, const float *dY, const float *Kt, ck_con
 
 // work: input_grad_work_size(g) floats.
 void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, float *work) {
+    if (by_row_pairs(g)) {
+        CK_PARALLEL_FOR(n, g.N, conv_flops(g), pairs_image(dX, dY, K, g, n));
+        return;
+    }
     if (by_scatter(g) && !is_padded(g)) return conv_backward_input_scatter(dX, dY, K, g);
     if (by_scatter(g)) {  // the padded plane's input gradient, then its inside
         conv_backward_input_scatter(work, dY, K, without_padding(g));

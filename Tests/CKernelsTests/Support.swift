@@ -50,7 +50,9 @@ let variants: [ck_variant] = [CK_SCALAR, CK_SIMD]
 /// outputs (the contraction is over O), output widths of exactly one vector and of several plus
 /// a ragged one, row counts that leave 1–3 rows after the last full row tile, 3- and 5-wide
 /// kernels that are not square, O not a multiple of the channel block, more dY channels than
-/// one L1-sized group (O = 19 with 108-wide rows) and more images than one (N = 3 there).
+/// one L1-sized group (O = 19 with 108-wide rows) and more images than one (N = 3 there), and
+/// output rows half a 16-lane vector wide (the input gradient in pairs of rows) with an odd number
+/// of input rows, 3×3 and 5×5.
 let convShapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
     (1, 1, 3, 3, 1, 2, 2), (1, 1, 28, 28, 5, 3, 3), (2, 3, 7, 11, 5, 2, 4), (3, 2, 5, 5, 4, 5, 5),
     (2, 2, 9, 33, 6, 1, 1), (1, 3, 6, 6, 7, 6, 6), (4, 1, 28, 28, 8, 5, 5), (3, 8, 12, 12, 16, 5, 5),
@@ -59,6 +61,7 @@ let convShapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
     (2, 1, 28, 28, 32, 3, 3), (3, 2, 12, 12, 3, 5, 5), (2, 3, 6, 37, 10, 3, 3), (3, 2, 9, 110, 19, 3, 3),
     (2, 3, 11, 11, 5, 11, 11), (2, 4, 8, 15, 3, 1, 1), (1, 2, 13, 23, 4, 2, 7), (2, 2, 16, 16, 3, 3, 5),
     (2, 2, 14, 10, 3, 5, 3), (1, 1, 8, 8, 1, 1, 1), (2, 3, 15, 9, 6, 3, 3), (1, 2, 10, 13, 5, 5, 5),
+    (2, 3, 11, 10, 4, 3, 3), (1, 2, 13, 12, 3, 5, 5),
 ]
 
 /// The kernels' geometry of X (N,C,H,W) padded by PH, PW and K (O,C,KH,KW) moved SH, SW at a
