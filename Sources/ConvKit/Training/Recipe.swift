@@ -62,9 +62,9 @@ public struct Recipe: Sendable {
     /// (16k more parameters, almost no more compute), PyTorch's default init, two epochs at batch
     /// 128 of Adam with betas 0.7, 0.9 on a one-cycle schedule peaking at 8e-3, and label
     /// smoothing 0.1. Test accuracy after two epochs on the bundled data with 16-lane kernels,
-    /// seeds 0–9: mean 99.16 %, lowest 99.07 % (docs/performance.md). The `auto` init (He's for
-    /// ReLU layers) had given a mean of 99.07 % with seed 8 at 98.86 %; without the smoothing, or
-    /// at a peak of 5e-3, one seed in three ends below 98.9 %.
+    /// seeds 0–9: mean 99.18 %, lowest 99.09 % (docs/performance.md, 2026-12-07). The `auto`
+    /// init (He's for ReLU layers) had given a mean of 99.07 % with seed 8 at 98.86 %; without the
+    /// smoothing, or at a peak of 5e-3, one seed in three ends below 98.9 %.
     public static let fast: Recipe = {
         var recipe = Recipe(
             name: "fast",
