@@ -176,13 +176,16 @@ static void conv_backward_input_scatter(float *dX, const float *dY, const float 
 // more for the last pair of an odd plane, whose second row is not written).
 static inline int pairs_rows(ck_conv2d_geometry g) { return g.OH + 2 * g.KH - 1; }
 
-// Whether dX goes in pairs of rows: OW is half a vector (two rows of dY fill one), two rows or
-// more, stride 1, no padding, rows of dX within a vector, a 3- or 5-wide kernel (the tiles'
-// constants), and an image's copy of dY within PADDED_IMAGE_MAX.
+// Whether dX goes in pairs of rows: 16 lanes (with 8, a row of 8 is a whole vector: the
+// scatter's), OW is half a vector (two rows of dY fill one), two rows or more, stride 1, no
+// padding, rows of dX within a vector, a 3- or 5-wide kernel (the tiles' constants), and an
+// image's copy of dY within PADDED_IMAGE_MAX.
 static int by_row_pairs(ck_conv2d_geometry g) {
     return VL == 16 && 2 * g.OW == VL && g.OH >= 2 && !is_padded(g) && !is_strided(g) && g.W <= VL &&
            (g.KW == 3 || g.KW == 5) && (int64_t)g.O * pairs_rows(g) * g.OW <= PADDED_IMAGE_MAX;
 }
+
+#if VL == 16  // the shifts by up to VL/2 + 4 lanes below exist only for 16
 
 // Lanes 0 ..< VL/2 of a (one row) moved up to t ..< t + VL/2, zeros elsewhere; and lanes
 // VL/2 ..< VL (the next row) moved down to the same place. t (a tap, < VL/2) a constant.
@@ -273,6 +276,11 @@ static __attribute__((noinline)) void pairs_image(float *dX, const float *dY, co
     else if (g.KW == 5) input_grad_pairs_image(dX, dY, K, g, n, g.KH, 5);
     else input_grad_pairs_image(dX, dY, K, g, n, g.KH, 3);
 }
+#else
+static void pairs_image(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n) {
+    (void)dX, (void)dY, (void)K, (void)g, (void)n;  // by_row_pairs is false: never called
+}
+#endif
 
 // ---- as a forward pass ----
 
