@@ -208,12 +208,12 @@ FORCE_INLINE vf high_row_at(vf a, vi low, const int t) {
 // Rows j0 ..< j0+2P of dX[n,c] (dXc), P pairs: per pair p and tap column kw a vector of sums,
 //   acc[p][kw] = sum over o, kh of K[o,c,kh,kw] · (rows y, y+1 of dY[n,o]),  y = j0 + 2p − kh,
 // whose lower half lands on row j0+2p of dX at columns kw ..< kw+OW and upper half on the row
-// after. dYp is the image's copy with zero rows around each plane (pairs_rows), so rows outside
-// the plane read zeros, with no branch: at LeNet's 12 rows, 22 of the 30 (pair, kh) vectors
-// carry a row of dY, against 64 of 144 positions for the forward pass over padded dY. Per (o,
-// kh) the tile loads P vectors and KW weights for P·KW multiply-adds. Then each row sums its KW
-// shifted halves, kw in order, and is written whole: every element of dX is summed over o and
-// kh in order, then over kw.
+// after. dYp is the image's copy with zero rows around each plane (pairs_rows), so a pair that
+// reaches one row past the plane reads a zero row there; a pair entirely outside is skipped. At
+// LeNet's 12 rows 22 (pair, kh) vectors are left of 30, against 64 of 144 positions for the
+// forward pass over padded dY. Per (o, kh) the tile loads up to P vectors and KW weights for
+// P·KW multiply-adds. Then each row sums its KW shifted halves, kw in order, and is written
+// whole: every element of dX is summed over o and kh in order, then over kw.
 FORCE_INLINE void input_grad_pairs_tile(float *dXc, const float *dYp, const float *Kc, ck_conv2d_geometry g, int j0,
                                         const int P, const int KH, const int KW) {
     const int half = VL / 2, R = pairs_rows(g);
@@ -221,6 +221,14 @@ FORCE_INLINE void input_grad_pairs_tile(float *dXc, const float *dYp, const floa
     vf acc[3][5];
     for (int p = 0; p < P; p++)
         for (int kw = 0; kw < KW; kw++) acc[p][kw] = vsplat(0.0f);
+    // Bit p·KH + kh: the pair's rows y, y+1 meet the plane. The others read only zero rows and
+    // are skipped, a branch that takes the same way for every o.
+    unsigned live = 0;
+    for (int p = 0; p < P; p++)
+        for (int kh = 0; kh < KH; kh++) {
+            const int y = j0 + 2 * p - kh;
+            if (y >= -1 && y < g.OH) live |= 1u << (p * KH + kh);
+        }
     for (int o = 0; o < g.O; o++) {
         // Row y of the plane is row y + KH − 1 of its copy.
         const float *dYo = dYp + ((size_t)o * R + j0 + KH - 1) * half, *k = Kc + (size_t)o * kstride;
@@ -228,6 +236,7 @@ FORCE_INLINE void input_grad_pairs_tile(float *dXc, const float *dYp, const floa
             vf w[5];
             for (int kw = 0; kw < KW; kw++) w[kw] = vsplat(k[kh * KW + kw]);
             for (int p = 0; p < P; p++) {
+                if (!((live >> (p * KH + kh)) & 1)) continue;
                 const vf d = vload(dYo + (ptrdiff_t)(2 * p - kh) * half);
                 for (int kw = 0; kw < KW; kw++) acc[p][kw] += w[kw] * d;
             }
