@@ -185,24 +185,18 @@ static int by_row_pairs(ck_conv2d_geometry g) {
            (g.KW == 3 || g.KW == 5) && (int64_t)g.O * pairs_rows(g) * g.OW <= PADDED_IMAGE_MAX;
 }
 
-#if VL == 16  // the shifts by up to VL/2 + 4 lanes below exist only for 16
-
 // Lanes 0 ..< VL/2 of a (one row) moved up to t ..< t + VL/2, zeros elsewhere; and lanes
-// VL/2 ..< VL (the next row) moved down to the same place. t (a tap, < VL/2) a constant.
+// VL/2 ..< VL (the next row) moved down to the same place: the upper half shifted up by VL/2 + t
+// comes out at the top. t (a tap, < VL/2) a constant.
 FORCE_INLINE vf low_row_at(vf a, vi low, const int t) {
-    vf l, h;
-    shift_lanes((vf)((vi)a & low), t, &l, &h);
-    return l;  // h: the zeros of the upper half
+    vf lo, hi;
+    shift_lanes((vf)((vi)a & low), t, &lo, &hi);
+    return lo;  // hi: the zeros of the upper half
 }
 FORCE_INLINE vf high_row_at(vf a, vi low, const int t) {
-    const vf upper = (vf)((vi)a & ~low), z = vsplat(0.0f);
-    switch (t) {  // CK_ALIGN(upper, z, VL/2 + t): lanes VL/2 .. of upper to t ..
-    case 0: return CK_ALIGN(upper, z, 8);
-    case 1: return CK_ALIGN(upper, z, 9);
-    case 2: return CK_ALIGN(upper, z, 10);
-    case 3: return CK_ALIGN(upper, z, 11);
-    default: return CK_ALIGN(upper, z, 12);
-    }
+    vf lo, hi;
+    shift_lanes((vf)((vi)a & ~low), VL / 2 + t, &lo, &hi);
+    return hi;
 }
 
 // Rows j0 ..< j0+2P of dX[n,c] (dXc), P pairs: per pair p and tap column kw a vector of sums,
@@ -285,11 +279,6 @@ static __attribute__((noinline)) void pairs_image(float *dX, const float *dY, co
     else if (g.KW == 5) input_grad_pairs_image(dX, dY, K, g, n, g.KH, 5);
     else input_grad_pairs_image(dX, dY, K, g, n, g.KH, 3);
 }
-#else
-static void pairs_image(float *dX, const float *dY, const float *K, ck_conv2d_geometry g, int n) {
-    (void)dX, (void)dY, (void)K, (void)g, (void)n;  // by_row_pairs is false: never called
-}
-#endif
 
 // ---- as a forward pass ----
 
