@@ -100,19 +100,24 @@ static int pads_by_image(ck_variant v, ck_conv2d_geometry g) {
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                        float *work, ck_conv2d_geometry g) {
     if (pads_by_image(v, g)) return conv_forward_simd_padded_images(Y, X, K, B, bias, g);
+    const int channel_last = v == CK_SIMD && output_channel_last(g);
+    if (channel_last && channel_last_pads_images_on_stack(g) && (!is_padded(g) || g.N >= PADDED_IMAGES_MIN * ck_max_threads()))
+        return conv_strided_forward_simd(Y, X, K, B, bias, g, work);
     if (is_padded(g)) {
         conv_pad_input(work, X, g);
         X = work;
         work += padded_size(g);
         g = without_padding(g);
     }
-    if (v == CK_SIMD && output_channel_last(g)) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+    if (channel_last) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
     else if (!is_strided(g)) conv_forward_valid(v, Y, X, K, B, bias, g);
     else conv_forward_scalar(Y, X, K, B, bias, g);
 }
 
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,
                                ck_conv2d_geometry g) {
+    const int channel_last = v == CK_SIMD && output_channel_last(g);
+    if (channel_last && channel_last_pads_planes_on_stack(g)) return conv_strided_backward_kernel_simd(dK, X, dY, g, work);
     if (is_padded(g)) {
         conv_pad_input(work, X, g);
         X = work;
@@ -120,7 +125,7 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
         g = without_padding(g);
     }
     if (v != CK_SIMD) conv_backward_kernel_scalar(dK, X, dY, g);
-    else if (!output_channel_last(g)) conv_backward_kernel_simd(dK, X, dY, g, work);
+    else if (!channel_last) conv_backward_kernel_simd(dK, X, dY, g, work);
     else conv_strided_backward_kernel_simd(dK, X, dY, g, work);
 }
 

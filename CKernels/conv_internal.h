@@ -56,6 +56,23 @@ static inline size_t padded_size(ck_conv2d_geometry g) { return (size_t)g.N * g.
 #define PADDED_IMAGES_MIN 4
 static inline size_t padded_image_size(ck_conv2d_geometry g) { return (size_t)g.C * (g.H + 2 * g.PH) * (g.W + 2 * g.PW); }
 static inline int channel_vectors(ck_conv2d_geometry g) { return (g.O + VL - 1) / VL; }
+// Output channel vectors per block of the channel-last forward pass and kernel gradient
+// (conv_padded.c): AVX-512's 32 registers hold two vectors × 8 positions (16 accumulators, the two
+// weights and a broadcast input); AVX2 one.
+#define STRIDED_OV (CK_VREGS == 32 ? 2 : 1)
+
+// The channel-last forward pass pads each image on the stack, and its kernel gradient each plane
+// it sums over, where they fit PADDED_IMAGE_MAX: no padded copy of the batch is written (a third of
+// their time on the strided bench shape, a pass through memory of its own). The kernel gradient's
+// items are (block of output channels, input channel): it pads on the stack only where there is
+// one block, so that each plane is still padded once (with two, 8×8 planes' twice-padded copies
+// cost more than the batch's copy did).
+static inline int channel_last_pads_images_on_stack(ck_conv2d_geometry g) {
+    return padded_image_size(g) <= PADDED_IMAGE_MAX;
+}
+static inline int channel_last_pads_planes_on_stack(ck_conv2d_geometry g) {
+    return (size_t)(g.H + 2 * g.PH) * (g.W + 2 * g.PW) <= PADDED_IMAGE_MAX && channel_vectors(g) <= STRIDED_OV;
+}
 static inline size_t channel_last_kernel_size(ck_conv2d_geometry g) { return (size_t)g.C * g.KH * g.KW * channel_vectors(g) * VL; }
 static inline size_t channel_last_output_size(ck_conv2d_geometry g) { return (size_t)g.N * g.OH * g.OW * channel_vectors(g) * VL; }
 
@@ -150,10 +167,12 @@ CK_INTERNAL void conv_pad_input(float *Xp, const float *X, ck_conv2d_geometry g)
 CK_INTERNAL void conv_pad_image(float *Xp, const float *X, ck_conv2d_geometry g, int n);
 // dX (N,C,H,W) = the inside of dXp (N,C,H+2PH,W+2PW).
 CK_INTERNAL void conv_crop_input(float *dX, const float *dXp, ck_conv2d_geometry g);
-// Stride > 1, unpadded input. work: channel_last_kernel_size(g) floats.
+// Stride > 1 or narrow planes, with the output channel last: the input unpadded or padded within
+// channel_last_pads_images_on_stack. work: channel_last_kernel_size(g) floats.
 CK_INTERNAL void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                            ck_conv2d_geometry g, float *work);
-// Stride > 1, unpadded input. work: channel_last_output_size(g) floats.
+// The same, the input unpadded or padded within channel_last_pads_planes_on_stack. work:
+// channel_last_output_size(g) floats.
 CK_INTERNAL void conv_strided_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g,
                                                    float *work);
 // The input gradient for any padding and stride, from its definition (nothing padded): the

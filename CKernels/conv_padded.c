@@ -13,20 +13,23 @@
 // other waits. The copies of K are a few kilobytes: they stay on the calling thread (work: their
 // size), where a parallel region would cost more than the copy.
 
-// A plane padded, out (H+2PH,W+2PW) from in (H,W): its border zero, its inside row by row, a
-// vector at a time (rows are a few vectors: a memcpy call per row cost more than the copy, a
-// third of LeNet's second input gradient, which pads 8×8 planes of dY).
+// A plane padded, out (H+2PH,W+2PW) from in (H,W): all of it zeroed, then its inside row by row,
+// a vector at a time (both loops with no per-row masks to build: rows are a few vectors, and a
+// memcpy call per row had cost more than the copy, a third of LeNet's second input gradient, which
+// pads 8×8 planes of dY; masks and memsets per row, a quarter of the strided forward pass that pads
+// its 18×18 planes on the stack).
 static void pad_plane(float *out, const float *in, ck_conv2d_geometry g) {
-    const int WP = g.W + 2 * g.PW, whole = g.W / VL * VL;
-    memset(out, 0, sizeof(float) * g.PH * WP);
+    const int WP = g.W + 2 * g.PW, whole = g.W / VL * VL, tail = g.W - whole;
+    const size_t size = (size_t)(g.H + 2 * g.PH) * WP;
+    size_t i = 0;
+    for (; i + VL <= size; i += VL) vstore(out + i, vsplat(0.0f));
+    if (i < size) vstore_lanes(out + i, vsplat(0.0f), 0, (int)(size - i));
     for (int y = 0; y < g.H; y++) {
-        float *row = out + (size_t)(y + g.PH) * WP;
+        float *row = out + (size_t)(y + g.PH) * WP + g.PW;
         const float *from = in + (size_t)y * g.W;
-        for (int i = 0; i < g.PW; i++) row[i] = row[g.PW + g.W + i] = 0.0f;
-        for (int x = 0; x < whole; x += VL) vstore(row + g.PW + x, vload(from + x));
-        if (whole < g.W) vstore_lanes(row + g.PW + whole, vload_lanes(vsplat(0.0f), from + whole, 0, g.W - whole), 0, g.W - whole);
+        for (int x = 0; x < whole; x += VL) vstore(row + x, vload(from + x));
+        if (tail > 0) vstore_lanes(row + whole, vload_lanes(vsplat(0.0f), from + whole, 0, tail), 0, tail);
     }
-    memset(out + (size_t)(g.H + g.PH) * WP, 0, sizeof(float) * g.PH * WP);
 }
 
 void conv_pad_image(float *Xp, const float *X, ck_conv2d_geometry g, int n) {
@@ -143,10 +146,6 @@ FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt
     }
 }
 
-// Output channel vectors per block of the strided forward pass: AVX-512's 32 registers hold
-// two vectors × 8 positions (16 accumulators, the two weights and a broadcast input); AVX2 one.
-#define STRIDED_OV (CK_VREGS == 32 ? 2 : 1)
-
 // The output plane of OV channel vectors: tiles of 8 positions (16 for one vector of a 3×3 or
 // smaller kernel on AVX-512, 16 accumulators either way, enough multiply-adds in flight to hide
 // their latency; a 5×5 kernel's 25 taps unrolled over 16 positions measured slower), the rest
@@ -184,27 +183,65 @@ static void strided_forward_item_sized(float *Y, const float *X, const float *Kt
     else strided_forward_item(Y, X, Kt, B, bias, g, n, b);
 }
 
-// work: channel_last_kernel_size(g) floats.
+// Image n, padded on the stack first (g the padded geometry), all its blocks.
+static void strided_forward_image_padded(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
+                                         ck_conv2d_geometry g, int n) {
+    float Xp[padded_image_size(g)];  // ≤ PADDED_IMAGE_MAX (channel_last_pads_images_on_stack)
+    conv_pad_image(Xp, X, g, n);
+    ck_conv2d_geometry one = without_padding(g);
+    one.N = 1;
+    const int blocks = (channel_vectors(g) + STRIDED_OV - 1) / STRIDED_OV;
+    for (int b = 0; b < blocks; b++)
+        strided_forward_item_sized(Y + (size_t)n * g.O * g.OH * g.OW, Xp, Kt, B, bias, one, 0, b);
+}
+
+// work: channel_last_kernel_size(g) floats. g unpadded, or padded within
+// channel_last_pads_images_on_stack: items of an image each.
 void conv_strided_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                ck_conv2d_geometry g, float *work) {
     channel_last_kernel(work, K, g);
     const int blocks = (channel_vectors(g) + STRIDED_OV - 1) / STRIDED_OV;
-    CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), strided_forward_item_sized(Y, X, work, B, bias, g, i / blocks, i % blocks));
+    if (is_padded(g))
+        CK_PARALLEL_FOR(n, g.N, conv_flops(g), strided_forward_image_padded(Y, X, work, B, bias, g, n));
+    else
+        CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g),
+                        strided_forward_item_sized(Y, X, work, B, bias, g, i / blocks, i % blocks));
 }
 
-// Taps kw0 ..< kw0+KT of rows kh0 ..< kh0+KR of dK[o0 ..< o0+OV·VL, c] over an unpadded input:
-// each lane summed over n, y, x in that order, as kernel_grad_pair_scalar. The OV dY vectors of an
-// output position serve the KR·KT taps, and each broadcast input the OV vectors.
-FORCE_INLINE void strided_kernel_grad_taps(float *dK, const float *X, const float *dYt, ck_conv2d_geometry g, int o0,
-                                           int c, int kh0, int kw0, const int OV, const int KR, const int KT) {
+// Padded planes of X per chunk of the strided kernel gradient: as many as fill 32 KB (L1), at least
+// one (≤ PADDED_IMAGE_MAX by channel_last_pads_planes_on_stack).
+static inline int padded_planes_per_chunk(ck_conv2d_geometry g) {
+    const int plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW), fit = 8 * 1024 / plane;
+    return fit > 1 ? fit : 1;
+}
+
+// Taps kw0 ..< kw0+KT of rows kh0 ..< kh0+KR of dK[o0 ..< o0+OV·VL, c]: each lane summed over n,
+// y, x in that order, as kernel_grad_pair_scalar. The OV dY vectors of an output position serve
+// the KR·KT taps, and each broadcast input the OV vectors. gp is the geometry as given: padded, each
+// plane (n, c) of X is padded into buf (on the item's stack) before its positions are summed, a
+// chunk of planes at a time (a call that pads one plane costs the registers' spills around it:
+// a fifth of the time on 8×8 planes).
+FORCE_INLINE void strided_kernel_grad_taps(float *dK, const float *X, const float *dYt, ck_conv2d_geometry gp,
+                                           float *buf, int o0, int c, int kh0, int kw0, const int OV, const int KR,
+                                           const int KT) {
+    const ck_conv2d_geometry g = without_padding(gp);
     const int OP = channel_vectors(g) * VL;
     vf acc[2][5][5];
     for (int j = 0; j < OV; j++)
         for (int r = 0; r < KR; r++)
             for (int t = 0; t < KT; t++) acc[j][r][t] = vsplat(0.0f);
+    const size_t plane = (size_t)g.H * g.W;
+    const int chunk = padded_planes_per_chunk(gp);
     for (int n = 0; n < g.N; n++) {
+        const float *Xc = X + ((size_t)n * g.C + c) * gp.H * gp.W;
+        if (is_padded(gp)) {
+            if (n % chunk == 0)
+                for (int m = n; m < n + chunk && m < g.N; m++)
+                    pad_plane(buf + (m - n) * plane, X + ((size_t)m * g.C + c) * gp.H * gp.W, gp);
+            Xc = buf + (n % chunk) * plane;
+        }
         for (int y = 0; y < g.OH; y++) {
-            const float *xrow = X + (((size_t)n * g.C + c) * g.H + (size_t)y * g.SH + kh0) * g.W + kw0;
+            const float *xrow = Xc + ((size_t)y * g.SH + kh0) * g.W + kw0;
             const float *drow = dYt + (((size_t)n * g.OH + y) * g.OW) * OP + o0;
             for (int x = 0; x < g.OW; x++) {
                 vf d[2];
@@ -227,14 +264,14 @@ FORCE_INLINE void strided_kernel_grad_taps(float *dK, const float *X, const floa
 }
 
 // Rows kh0 ..< kh0+KR of dK for OV channel vectors: taps 4 at a time, then the rest.
-FORCE_INLINE void strided_kernel_grad_rows(float *dK, const float *X, const float *dYt, ck_conv2d_geometry g, int o0,
-                                           int c, int kh0, const int OV, const int KR) {
+FORCE_INLINE void strided_kernel_grad_rows(float *dK, const float *X, const float *dYt, ck_conv2d_geometry g,
+                                           float *buf, int o0, int c, int kh0, const int OV, const int KR) {
     int kw0 = 0;
-    for (; kw0 + 4 <= g.KW; kw0 += 4) strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 4);
+    for (; kw0 + 4 <= g.KW; kw0 += 4) strided_kernel_grad_taps(dK, X, dYt, g, buf, o0, c, kh0, kw0, OV, KR, 4);
     switch (g.KW - kw0) {
-    case 3: strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 3); break;
-    case 2: strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 2); break;
-    case 1: strided_kernel_grad_taps(dK, X, dYt, g, o0, c, kh0, kw0, OV, KR, 1); break;
+    case 3: strided_kernel_grad_taps(dK, X, dYt, g, buf, o0, c, kh0, kw0, OV, KR, 3); break;
+    case 2: strided_kernel_grad_taps(dK, X, dYt, g, buf, o0, c, kh0, kw0, OV, KR, 2); break;
+    case 1: strided_kernel_grad_taps(dK, X, dYt, g, buf, o0, c, kh0, kw0, OV, KR, 1); break;
     default: break;
     }
 }
@@ -246,34 +283,37 @@ FORCE_INLINE void strided_kernel_grad_rows(float *dK, const float *X, const floa
 // Item (block b of STRIDED_OV·VL output channels, input channel c) of the strided kernel gradient.
 // On AVX-512 a 3×3 or 5×5 kernel's taps all go in one tile, one pass over the positions: 2 × 9
 // or 1 × 25 accumulators (a pass over a row of 5 taps and the row's last tap on its own had left
-// 1 to 4 accumulators waiting on the multiply-add latency). Other kernels: rows as below.
+// 1 to 4 accumulators waiting on the multiply-add latency). Other kernels: rows as below. g as
+// given: padded, within channel_last_pads_planes_on_stack.
 static __attribute__((noinline)) void strided_kernel_grad_item(float *dK, const float *X, const float *dYt,
                                                                ck_conv2d_geometry g, int b, int c) {
+    float buf[is_padded(g) ? padded_planes_per_chunk(g) * (g.H + 2 * g.PH) * (g.W + 2 * g.PW) : 1];
     const int o0 = b * STRIDED_OV * VL, two = STRIDED_OV == 2 && (channel_vectors(g) - b * STRIDED_OV) >= 2;
     if (CK_VREGS == 32 && g.KH == 3 && g.KW == 3) {
         const ck_conv2d_geometry g3 = with_kernel(g, 3, 3);
-        if (two) strided_kernel_grad_taps(dK, X, dYt, g3, o0, c, 0, 0, 2, 3, 3);
-        else strided_kernel_grad_taps(dK, X, dYt, g3, o0, c, 0, 0, 1, 3, 3);
+        if (two) strided_kernel_grad_taps(dK, X, dYt, g3, buf, o0, c, 0, 0, 2, 3, 3);
+        else strided_kernel_grad_taps(dK, X, dYt, g3, buf, o0, c, 0, 0, 1, 3, 3);
         return;
     }
     if (CK_VREGS == 32 && g.KH == 5 && g.KW == 5) {
         const ck_conv2d_geometry g5 = with_kernel(g, 5, 5);
-        strided_kernel_grad_taps(dK, X, dYt, g5, o0, c, 0, 0, 1, 5, 5);
-        if (two) strided_kernel_grad_taps(dK, X, dYt, g5, o0 + VL, c, 0, 0, 1, 5, 5);
+        strided_kernel_grad_taps(dK, X, dYt, g5, buf, o0, c, 0, 0, 1, 5, 5);
+        if (two) strided_kernel_grad_taps(dK, X, dYt, g5, buf, o0 + VL, c, 0, 0, 1, 5, 5);
         return;
     }
     int kh = 0;
     for (; kh + STRIDED_KR <= g.KH; kh += STRIDED_KR) {
-        if (two) strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 2, STRIDED_KR);
-        else strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 1, STRIDED_KR);
+        if (two) strided_kernel_grad_rows(dK, X, dYt, g, buf, o0, c, kh, 2, STRIDED_KR);
+        else strided_kernel_grad_rows(dK, X, dYt, g, buf, o0, c, kh, 1, STRIDED_KR);
     }
     for (; kh < g.KH; kh++) {
-        if (two) strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 2, 1);
-        else strided_kernel_grad_rows(dK, X, dYt, g, o0, c, kh, 1, 1);
+        if (two) strided_kernel_grad_rows(dK, X, dYt, g, buf, o0, c, kh, 2, 1);
+        else strided_kernel_grad_rows(dK, X, dYt, g, buf, o0, c, kh, 1, 1);
     }
 }
 
-// work: channel_last_output_size(g) floats.
+// work: channel_last_output_size(g) floats. g unpadded, or padded within
+// channel_last_pads_planes_on_stack.
 void conv_strided_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work) {
     channel_last_output(work, dY, g);
     const int blocks = (channel_vectors(g) + STRIDED_OV - 1) / STRIDED_OV;

@@ -87,6 +87,11 @@ struct PaddedConvKernelTests {
         PaddedConv(2, 3, 9, 20, 6, 3, 5, PH: 1, PW: 0, SH: 1, SW: 1), PaddedConv(2, 2, 10, 12, 9, 3, 3, PH: 0, PW: 2, SH: 2, SW: 1),
         PaddedConv(1, 3, 11, 14, 4, 5, 3, PH: 2, PW: 1, SH: 3, SW: 2), PaddedConv(3, 2, 7, 30, 5, 1, 4, PH: 0, PW: 1, SH: 1, SW: 3),
         PaddedConv(9, 5, 14, 14, 7, 3, 3, P: 1, S: 1), PaddedConv(9, 1, 28, 28, 6, 3, 3, P: 1, S: 1),
+        // The channel-last kernels pad on the stack: strided forward passes image by image (two
+        // channel vectors; three, a last block of one), a padded image past PADDED_IMAGE_MAX
+        // padded whole instead, and a kernel gradient whose planes come in chunks of 4 (42×42).
+        PaddedConv(9, 3, 11, 10, 20, 3, 3, P: 1, S: 2), PaddedConv(9, 2, 9, 9, 40, 5, 5, P: 2, S: 2),
+        PaddedConv(9, 20, 30, 30, 3, 3, 3, P: 1, S: 2), PaddedConv(9, 1, 40, 40, 4, 3, 3, P: 1, S: 2),
     ]
 
     @Test("ck_conv2d_geometry_make: the output size of every shape, each refusal in order")
@@ -215,11 +220,13 @@ struct PaddedConvKernelTests {
     }
 
     /// Every call is above the parallel threshold (2^20 flops), so two threads split the work. A
-    /// batch of 6 pads image by image on one thread and whole on two (PADDED_IMAGES_MIN).
+    /// batch of 6 pads image by image on one thread and whole on two (PADDED_IMAGES_MIN), stride 1
+    /// and 2.
     @Test("one thread and two give bit-identical results", arguments: variants,
           [PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 1), PaddedConv(8, 8, 28, 28, 16, 3, 3, P: 1, S: 2),
            PaddedConv(4, 3, 30, 30, 20, 5, 5, P: 2, S: 3), PaddedConv(8, 1, 28, 28, 32, 5, 5, P: 2, S: 1),
            PaddedConv(4, 4, 24, 40, 12, 3, 3, PH: 1, PW: 0, SH: 2, SW: 1), PaddedConv(6, 8, 28, 28, 16, 3, 3, P: 1, S: 1),
+           PaddedConv(6, 8, 28, 28, 16, 3, 3, P: 1, S: 2),
            // A ResNet's last stage: a narrow plane, and its 1×1 stride-2 projection.
            PaddedConv(8, 32, 4, 4, 64, 3, 3, P: 1, S: 1), PaddedConv(32, 16, 16, 16, 32, 1, 1, P: 0, S: 2)])
     func threadIndependence(variant: ck_variant, s: PaddedConv) {
