@@ -32,6 +32,13 @@ FORCE_INLINE ck_conv2d_geometry with_kernel(ck_conv2d_geometry g, const int KH, 
     return g;
 }
 
+// g with the stride as constants: a FORCE_INLINE callee's offsets of x·SW are then constants.
+FORCE_INLINE ck_conv2d_geometry with_stride(ck_conv2d_geometry g, const int SH, const int SW) {
+    g.SH = SH;
+    g.SW = SW;
+    return g;
+}
+
 static inline float bias_at(const float *B, ck_bias bias, int o, int y, int x, int OH, int OW) {
     switch (bias) {
     case CK_BIAS_CHANNEL: return B[o];

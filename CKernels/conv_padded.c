@@ -13,22 +13,33 @@
 // other waits. The copies of K are a few kilobytes: they stay on the calling thread (work: their
 // size), where a parallel region would cost more than the copy.
 
-// A plane padded, out (H+2PH,W+2PW) from in (H,W): all of it zeroed, then its inside row by row,
-// a vector at a time (both loops with no per-row masks to build: rows are a few vectors, and a
-// memcpy call per row had cost more than the copy, a third of LeNet's second input gradient, which
-// pads 8×8 planes of dY; masks and memsets per row, a quarter of the strided forward pass that pads
-// its 18×18 planes on the stack).
-static void pad_plane(float *out, const float *in, ck_conv2d_geometry g) {
-    const int WP = g.W + 2 * g.PW, whole = g.W / VL * VL, tail = g.W - whole;
-    const size_t size = (size_t)(g.H + 2 * g.PH) * WP;
+// n floats of zeros at out.
+static void zero_floats(float *out, size_t n) {
     size_t i = 0;
-    for (; i + VL <= size; i += VL) vstore(out + i, vsplat(0.0f));
-    if (i < size) vstore_lanes(out + i, vsplat(0.0f), 0, (int)(size - i));
-    for (int y = 0; y < g.H; y++) {
-        float *row = out + (size_t)(y + g.PH) * WP + g.PW;
-        const float *from = in + (size_t)y * g.W;
-        for (int x = 0; x < whole; x += VL) vstore(row + x, vload(from + x));
-        if (tail > 0) vstore_lanes(row + whole, vload_lanes(vsplat(0.0f), from + whole, 0, tail), 0, tail);
+    for (; i + VL <= n; i += VL) vstore(out + i, vsplat(0.0f));
+    if (i < n) vstore_lanes(out + i, vsplat(0.0f), 0, (int)(n - i));
+}
+
+// A plane padded, out (H+2PH,W+2PW) from in (H,W): the rows above and below zeroed, then the
+// padded rows a vector at a time, each vector's lanes in the input loaded under a mask into
+// zeros and stored whole, so the columns of padding cost no stores of their own. A vector column
+// at a time, down the rows: its masks are built once (built per row, with memsets for the border,
+// they were a quarter of the strided forward pass that pads its 18×18 planes on the stack; a
+// memcpy call per row had cost more than the copy, a third of LeNet's second input gradient).
+static void pad_plane(float *out, const float *in, ck_conv2d_geometry g) {
+    const int WP = g.W + 2 * g.PW;
+    zero_floats(out, (size_t)g.PH * WP);
+    zero_floats(out + (size_t)(g.PH + g.H) * WP, (size_t)g.PH * WP);
+    for (int x0 = 0; x0 < WP; x0 += VL) {
+        // Lane l is padded column x0 + l, input column x0 + l - PW: inside for lanes lo ..< hi.
+        const int lo = g.PW > x0 ? g.PW - x0 : 0, hi = g.PW + g.W - x0 < VL ? g.PW + g.W - x0 : VL;
+        const int end = WP - x0 < VL ? WP - x0 : VL;
+        float *col = out + (size_t)g.PH * WP + x0;
+        for (int y = 0; y < g.H; y++) {
+            const vf v = lo < hi ? vload_lanes(vsplat(0.0f), in + (ptrdiff_t)y * g.W + x0 - g.PW, lo, hi) : vsplat(0.0f);
+            if (end == VL) vstore(col + (size_t)y * WP, v);
+            else vstore_lanes(col + (size_t)y * WP, v, 0, end);
+        }
     }
 }
 
@@ -146,12 +157,82 @@ FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt
     }
 }
 
-// The output plane of OV channel vectors: tiles of 8 positions (16 for one vector of a 3×3 or
-// smaller kernel on AVX-512, 16 accumulators either way, enough multiply-adds in flight to hide
-// their latency; a 5×5 kernel's 25 taps unrolled over 16 positions measured slower), the rest
-// in 8, 4, 2 and 1.
+// RT rows × CT columns of outputs (n, o0 ..< o0+OV·VL, y0 ..< y0+RT, x0 ..< x0+CT) of a strided
+// forward pass over an unpadded input, summed as strided_forward_tile's. With the stride a constant
+// each broadcast input is a row pointer plus a constant, one multiply-add with its operand in
+// memory; strided_forward_tile's positions span rows, so each has an offset of its own, 16 of them
+// reloaded from the stack for every tap (a third of its instructions). Stores a row of 8 positions
+// at a time transposed, or lane by lane.
+FORCE_INLINE void strided_forward_rows(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
+                                       const vf *Bv, ck_conv2d_geometry g, int n, int o0, int y0, int x0,
+                                       const int OV, const int RT, const int CT) {
+    const int OP = channel_vectors(g) * VL, plane = g.OH * g.OW;
+    vf acc[2][16];
+    for (int j = 0; j < OV; j++) {
+        const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
+        for (int r = 0; r < RT; r++)
+            for (int t = 0; t < CT; t++) {
+                acc[j][r * CT + t] = Bv[j];
+                if (bias == CK_BIAS_UNTIED)
+                    for (int l = 0; l < count; l++)
+                        acc[j][r * CT + t][l] = B[(size_t)(oj + l) * plane + (y0 + r) * g.OW + x0 + t];
+            }
+    }
+    for (int c = 0; c < g.C; c++) {
+        for (int kh = 0; kh < g.KH; kh++) {
+            const float *xrow = X + (((size_t)n * g.C + c) * g.H + (size_t)y0 * g.SH + kh) * g.W + (size_t)x0 * g.SW;
+            const float *krow = Kt + ((size_t)c * g.KH + kh) * g.KW * OP + o0;
+            for (int kw = 0; kw < g.KW; kw++) {
+                vf w[2];
+                for (int j = 0; j < OV; j++) w[j] = vload(krow + (size_t)kw * OP + j * VL);
+                for (int r = 0; r < RT; r++)
+                    for (int t = 0; t < CT; t++) {
+                        const vf in = vsplat(xrow[(size_t)r * g.SH * g.W + t * g.SW + kw]);
+                        for (int j = 0; j < OV; j++) acc[j][r * CT + t] += in * w[j];
+                    }
+            }
+        }
+    }
+    for (int j = 0; j < OV; j++) {
+        const int oj = o0 + j * VL, count = g.O - oj < VL ? g.O - oj : VL;
+        for (int r = 0; r < RT; r++) {
+            float *Yo = Y + (((size_t)n * g.O + oj) * g.OH + y0 + r) * g.OW + x0;
+            if (CT == 8) {
+                vstore_transposed(Yo, plane, acc[j] + r * CT, count);
+            } else {
+                for (int t = 0; t < CT; t++)
+                    for (int l = 0; l < count; l++) Yo[(size_t)l * plane + t] = acc[j][r * CT + t][l];
+            }
+        }
+    }
+}
+
+// The output plane of OV channel vectors. Rows of 8 or more positions go in row tiles of 8
+// columns, the last one moved back to end at the row's end (the columns it shares with the one
+// before are summed again, in the same order, and stored again), 16 accumulators (two rows of
+// one vector, one row of two; AVX2 one row of one vector); rows left over one at a time. Other
+// planes: flat tiles of 8 positions (16 for one vector of a 3×3 or smaller kernel on AVX-512, 16
+// accumulators either way, enough multiply-adds in flight to hide their latency; a 5×5 kernel's
+// 25 taps unrolled over 16 positions measured slower), the rest in 8, 4, 2 and 1.
 FORCE_INLINE void strided_forward_plane(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
                                         const vf *Bv, ck_conv2d_geometry g, int n, int o0, const int OV) {
+    if (g.OW >= 8) {
+        const int RT = CK_VREGS == 32 && OV == 1 ? 2 : 1;
+        int y0 = 0;
+        for (; y0 + RT <= g.OH; y0 += RT)
+            for (int x0 = 0;; x0 += 8) {
+                const int at = x0 + 8 <= g.OW ? x0 : g.OW - 8;
+                strided_forward_rows(Y, X, Kt, B, bias, Bv, g, n, o0, y0, at, OV, RT, 8);
+                if (at + 8 == g.OW) break;
+            }
+        for (; y0 < g.OH; y0++)
+            for (int x0 = 0;; x0 += 8) {
+                const int at = x0 + 8 <= g.OW ? x0 : g.OW - 8;
+                strided_forward_rows(Y, X, Kt, B, bias, Bv, g, n, o0, y0, at, OV, 1, 8);
+                if (at + 8 == g.OW) break;
+            }
+        return;
+    }
     const int plane = g.OH * g.OW;
     int p0 = 0;
     if (CK_VREGS == 32 && OV == 1 && g.KH * g.KW <= 9)
@@ -175,10 +256,13 @@ FORCE_INLINE void strided_forward_item(float *Y, const float *X, const float *Kt
 }
 
 // 3×3 and 5×5 kernels get copies with the tap loops unrolled (a 4×4 plane's tile sums only
-// C·KH·KW terms: loop overhead would be a good part of it).
+// C·KH·KW terms: loop overhead would be a good part of it), 3×3 of stride 2 one with the stride
+// a constant too (the row tiles' inputs at constant offsets).
 static void strided_forward_item_sized(float *Y, const float *X, const float *Kt, const float *B, ck_bias bias,
                                        ck_conv2d_geometry g, int n, int b) {
-    if (g.KH == 3 && g.KW == 3) strided_forward_item(Y, X, Kt, B, bias, with_kernel(g, 3, 3), n, b);
+    if (g.KH == 3 && g.KW == 3 && g.SH == 2 && g.SW == 2)
+        strided_forward_item(Y, X, Kt, B, bias, with_stride(with_kernel(g, 3, 3), 2, 2), n, b);
+    else if (g.KH == 3 && g.KW == 3) strided_forward_item(Y, X, Kt, B, bias, with_kernel(g, 3, 3), n, b);
     else if (g.KH == 5 && g.KW == 5) strided_forward_item(Y, X, Kt, B, bias, with_kernel(g, 5, 5), n, b);
     else strided_forward_item(Y, X, Kt, B, bias, g, n, b);
 }

@@ -92,6 +92,10 @@ struct PaddedConvKernelTests {
         // padded whole instead, and a kernel gradient whose planes come in chunks of 4 (42×42).
         PaddedConv(9, 3, 11, 10, 20, 3, 3, P: 1, S: 2), PaddedConv(9, 2, 9, 9, 40, 5, 5, P: 2, S: 2),
         PaddedConv(9, 20, 30, 30, 3, 3, 3, P: 1, S: 2), PaddedConv(9, 1, 40, 40, 4, 3, 3, P: 1, S: 2),
+        // Strided forward passes in row tiles of 8 columns: rows of 11 (the last tile moved back
+        // over 5 columns), an odd row count left over from tiles of two rows, and a 5×4 kernel of
+        // stride 3 with two channel vectors.
+        PaddedConv(2, 3, 17, 21, 5, 3, 3, P: 1, S: 2), PaddedConv(1, 2, 11, 30, 17, 5, 4, P: 2, S: 3),
     ]
 
     @Test("ck_conv2d_geometry_make: the output size of every shape, each refusal in order")
