@@ -493,8 +493,68 @@ FORCE_INLINE void input_grad_tile(float *plane, const float *dYn, const float *K
         for (int j = 0; j < CV; j++) vstore(plane + (size_t)at[t] * BW + j * VL, acc[j][t]);
 }
 
+// RT rows × CT columns of a pair of runs' elements, rows iy ..< iy+RT and columns ix ..< ix+CT
+// of the pair (oy, ox: its first element's first tap's output), summed as input_grad_tile's. The
+// elements of a row of a run read consecutive outputs of dY, so each broadcast is a row pointer
+// plus a constant: input_grad_tile's 8 offsets of their own kept 8 pointers live over the loop
+// over o, more than the registers left, reloaded from the stack for every multiply-add.
+FORCE_INLINE void input_grad_rows(float *plane, const float *dYn, const float *Ko, ck_conv2d_geometry g, tap_run ry,
+                                  tap_run rx, int oy, int ox, int iy, int ix, int kh0, int kh1, int kw0, int kw1,
+                                  const int CV, const int RT, const int CT) {
+    const int BW = input_block_width(g), CP = input_channel_blocks(g) * BW;
+    const size_t dYstep = (size_t)g.OH * g.OW, Kstep = (size_t)g.KH * g.KW * CP;
+    const float *first = dYn + (size_t)(oy + iy) * g.OW + ox + ix;
+    vf acc[CK_IG_VECTORS][16];
+    for (int j = 0; j < CV; j++)
+        for (int e = 0; e < RT * CT; e++) acc[j][e] = vsplat(0.0f);
+    for (int kh = kh0, back = 0; kh <= kh1; kh += g.SH, back += g.OW) {
+        for (int kw = kw0, tap = back; kw <= kw1; kw += g.SW, tap++) {
+            const float *d = first - tap;
+            const float *k = Ko + (size_t)(kh * g.KW + kw) * CP;
+            for (int o = 0; o < g.O; o++, d += dYstep, k += Kstep) {
+                vf w[CK_IG_VECTORS];
+                for (int j = 0; j < CV; j++) w[j] = vload(k + j * VL);
+                for (int r = 0; r < RT; r++)
+                    for (int t = 0; t < CT; t++) {
+                        const vf in = vsplat(d[(size_t)r * g.OW + t]);
+                        for (int j = 0; j < CV; j++) acc[j][r * CT + t] += in * w[j];
+                    }
+            }
+        }
+    }
+    for (int r = 0; r < RT; r++)
+        for (int t = 0; t < CT; t++) {
+            const int at = (ry.start + (iy + r) * ry.step) * g.W + rx.start + (ix + t) * rx.step;
+            for (int j = 0; j < CV; j++) vstore(plane + (size_t)at * BW + j * VL, acc[j][r * CT + t]);
+        }
+}
+
+// A pair of runs with rows of 8 or more elements in row tiles of 8 columns (two rows with one
+// channel vector, one with two: 16 accumulators), the last tile of a row moved back to end at the
+// row's end (the columns it shares with the one before are summed again, in the same order, and
+// stored again); rows left over one at a time.
+FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const float *Ko, ck_conv2d_geometry g,
+                                       tap_run ry, tap_run rx, int oy, int ox, int kh0, int kh1, int kw0, int kw1,
+                                       const int CV) {
+    const int RT = CV == 1 ? 2 : 1;
+    int iy = 0;
+    for (; iy + RT <= ry.count; iy += RT)
+        for (int ix = 0;; ix += 8) {
+            const int at = ix + 8 <= rx.count ? ix : rx.count - 8;
+            input_grad_rows(plane, dYn, Ko, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, CV, RT, 8);
+            if (at + 8 == rx.count) break;
+        }
+    for (; iy < ry.count; iy++)
+        for (int ix = 0;; ix += 8) {
+            const int at = ix + 8 <= rx.count ? ix : rx.count - 8;
+            input_grad_rows(plane, dYn, Ko, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, CV, 1, 8);
+            if (at + 8 == rx.count) break;
+        }
+}
+
 // The block's plane: for each pair of a row run and a column run, its elements (all with the
-// same taps) in tiles of 8, whatever rows they span. A last tile short of its width repeats its
+// same taps) in row tiles where its rows have 8 elements or more, else in tiles of 8, whatever
+// rows they span. A last tile short of its width repeats its
 // last element, which stores the same value again and costs no more time than a narrower tile
 // (whose fewer accumulators wait on the adds' latency); with two channel vectors a tile of 4
 // already keeps the FMA units busy, so at most 4 elements left take one.
@@ -512,6 +572,10 @@ FORCE_INLINE void input_grad_block(float *plane, const float *dYn, const float *
             int kw0, kw1;
             taps_reaching(rx.start + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
             const int ox = (rx.start + g.PW - kw0) / g.SW;
+            if (rx.count >= 8) {
+                input_grad_pair_rows(plane, dYn, Ko, g, ry, rx, oy, ox, kh0, kh1, kw0, kw1, CV);
+                continue;
+            }
             int left = ry.count * rx.count, iy = 0, ix = 0;  // the next element: row iy, column ix of the pair
             while (left > 0) {
                 const int XT = CV == 2 && left <= 4 ? 4 : 8;
