@@ -82,7 +82,8 @@ size_t ck_conv2d_backward_kernel_work_size(ck_conv2d_geometry g) {
 }
 
 size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
-    if (input_grad_channel_last(g)) return input_channel_last_kernel_size(g) + input_channel_last_grad_size(g);
+    if (input_grad_channel_last(g))
+        return input_channel_last_kernel_size(g) + input_paired_kernel_size(g) + input_channel_last_grad_size(g);
     return input_grad_work_size(g);
 }
 

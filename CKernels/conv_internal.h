@@ -100,6 +100,13 @@ static inline size_t input_channel_last_kernel_size(ck_conv2d_geometry g) {
 static inline size_t input_channel_last_grad_size(ck_conv2d_geometry g) {
     return (size_t)g.N * g.H * g.W * input_channel_blocks(g) * input_block_width(g);
 }
+// With 16 lanes and at most 8 input channels, a vector holds two elements of dX, the lanes of
+// channel c being 2c and 2c+1: K copied once more with each channel in two lanes, (O,KH,KW,VL),
+// for the row tiles that take it (conv_padded.c, input_grad_rows_paired).
+static inline int input_grad_pairs(ck_conv2d_geometry g) { return VL == 16 && g.C <= VL / 2; }
+static inline size_t input_paired_kernel_size(ck_conv2d_geometry g) {
+    return input_grad_pairs(g) ? (size_t)g.O * g.KH * g.KW * VL : 0;
+}
 
 // The same convolution over X already padded: no padding left, the same OH and OW.
 static inline ck_conv2d_geometry without_padding(ck_conv2d_geometry g) {
@@ -185,7 +192,8 @@ CK_INTERNAL void conv_strided_backward_kernel_simd(float *dK, const float *X, co
 // The input gradient for any padding and stride, from its definition (nothing padded): the
 // scalar variant from dY and K as they are, no workspace (work may be NULL); the SIMD one with K
 // and dX input-channel-last, summed in the scalar variant's order, work:
-// input_channel_last_kernel_size(g) + input_channel_last_grad_size(g) floats.
+// input_channel_last_kernel_size(g) + input_paired_kernel_size(g) + input_channel_last_grad_size(g)
+// floats.
 CK_INTERNAL void conv_backward_input_any(ck_variant v, float *dX, const float *dY, const float *K,
                                          ck_conv2d_geometry g, float *work);
 

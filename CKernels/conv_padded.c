@@ -435,6 +435,16 @@ static void input_channel_last_kernel(float *Kc, const float *K, ck_conv2d_geome
     CK_PARALLEL_FOR(o, g.O, (double)input_channel_last_kernel_size(g), input_channel_last_kernel_row(Kc, K, g, o));
 }
 
+// Kp (O,KH,KW,VL) = K (O,C,KH,KW) with input channel c in lanes 2c and 2c+1, the lanes past 2C
+// zero (input_grad_pairs).
+static void input_paired_kernel(float *Kp, const float *K, ck_conv2d_geometry g) {
+    const int taps = g.KH * g.KW;
+    for (int o = 0; o < g.O; o++)
+        for (int t = 0; t < taps; t++)
+            for (int l = 0; l < VL; l++)
+                Kp[((size_t)o * taps + t) * VL + l] = l / 2 < g.C ? K[((size_t)o * g.C + l / 2) * taps + t] : 0.0f;
+}
+
 // Along one axis, the elements whose taps are alike: a run start, start+step, ... (count of
 // them). Inside [lo, hi] every element reaches all the taps of its residue mod the stride (the
 // first tap is that residue, the last KS-1 or the one before it), so a residue's elements are one
@@ -529,13 +539,76 @@ FORCE_INLINE void input_grad_rows(float *plane, const float *dYn, const float *K
         }
 }
 
+#if VL == 16
+// input_grad_rows for at most 8 input channels (input_grad_pairs), RT rows × 8 columns: a vector
+// holds two neighbouring elements of a row, the lanes of channel c being 2c (the first) and 2c+1,
+// so every lane carries a term. Per tap and o: one weight vector of Kp (each channel in two lanes)
+// and, per pair, the pair's two outputs of dY in one 64-bit broadcast. The same sums, in the same
+// order, as input_grad_rows (lanes past 2C are zero weights, left out at the store).
+FORCE_INLINE void input_grad_rows_paired(float *plane, const float *dYn, const float *Kp, ck_conv2d_geometry g,
+                                         tap_run ry, tap_run rx, int oy, int ox, int iy, int ix, int kh0, int kh1,
+                                         int kw0, int kw1, const int RT) {
+    const size_t dYstep = (size_t)g.OH * g.OW, Kstep = (size_t)g.KH * g.KW * VL;
+    const float *first = dYn + (size_t)(oy + iy) * g.OW + ox + ix;
+    vf acc[16];
+    for (int e = 0; e < RT * 4; e++) acc[e] = vsplat(0.0f);
+    for (int kh = kh0, back = 0; kh <= kh1; kh += g.SH, back += g.OW) {
+        for (int kw = kw0, tap = back; kw <= kw1; kw += g.SW, tap++) {
+            const float *d = first - tap;
+            const float *k = Kp + (size_t)(kh * g.KW + kw) * VL;
+            for (int o = 0; o < g.O; o++, d += dYstep, k += Kstep) {
+                const vf w = vload(k);
+                for (int r = 0; r < RT; r++)
+                    for (int p = 0; p < 4; p++) {
+                        double two;
+                        memcpy(&two, d + (size_t)r * g.OW + 2 * p, sizeof two);
+                        const vf in = (vf)_mm512_set1_pd(two);
+                        acc[r * 4 + p] += in * w;
+                    }
+            }
+        }
+    }
+    const int BW = input_block_width(g);
+    for (int r = 0; r < RT; r++)
+        for (int p = 0; p < 4; p++) {
+            const vf a = acc[r * 4 + p];
+            const vf s = __builtin_shufflevector(a, a, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+            const int at = (ry.start + (iy + r) * ry.step) * g.W + rx.start + (ix + 2 * p) * rx.step;
+            vstore8(plane + (size_t)at * BW, vpart8(s, 0));
+            vstore8(plane + (size_t)(at + rx.step) * BW, vpart8(s, 1));
+        }
+}
+#endif
+
 // A pair of runs with rows of 8 or more elements in row tiles of 8 columns (two rows with one
 // channel vector, one with two: 16 accumulators), the last tile of a row moved back to end at the
 // row's end (the columns it shares with the one before are summed again, in the same order, and
 // stored again); rows left over one at a time.
-FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const float *Ko, ck_conv2d_geometry g,
-                                       tap_run ry, tap_run rx, int oy, int ox, int kh0, int kh1, int kw0, int kw1,
-                                       const int CV) {
+FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const float *Ko, const float *Kp,
+                                       ck_conv2d_geometry g, tap_run ry, tap_run rx, int oy, int ox, int kh0, int kh1,
+                                       int kw0, int kw1, const int CV) {
+#if VL == 16
+    // Two elements a vector: tiles of 4 rows (16 accumulators), the rows left over in one tile.
+    if (Kp) {
+        int iy = 0;
+        for (; iy < ry.count; iy += 4) {
+            const int rows = ry.count - iy < 4 ? ry.count - iy : 4;
+            for (int ix = 0;; ix += 8) {
+                const int at = ix + 8 <= rx.count ? ix : rx.count - 8;
+                switch (rows) {
+                case 4: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 4); break;
+                case 3: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 3); break;
+                case 2: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 2); break;
+                default: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 1); break;
+                }
+                if (at + 8 == rx.count) break;
+            }
+        }
+        return;
+    }
+#else
+    (void)Kp;
+#endif
     const int RT = CV == 1 ? 2 : 1;
     int iy = 0;
     for (; iy + RT <= ry.count; iy += RT)
@@ -558,8 +631,8 @@ FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const flo
 // last element, which stores the same value again and costs no more time than a narrower tile
 // (whose fewer accumulators wait on the adds' latency); with two channel vectors a tile of 4
 // already keeps the FMA units busy, so at most 4 elements left take one.
-FORCE_INLINE void input_grad_block(float *plane, const float *dYn, const float *Ko, ck_conv2d_geometry g,
-                                   const int CV) {
+FORCE_INLINE void input_grad_block(float *plane, const float *dYn, const float *Ko, const float *Kp,
+                                   ck_conv2d_geometry g, const int CV) {
     const tap_runs rows = axis_runs(g.H, g.KH, g.SH, g.PH, g.OH), cols = axis_runs(g.W, g.KW, g.SW, g.PW, g.OW);
     for (int i = 0; i < rows.runs; i++) {
         const tap_run ry = axis_run(rows, i);
@@ -573,7 +646,7 @@ FORCE_INLINE void input_grad_block(float *plane, const float *dYn, const float *
             taps_reaching(rx.start + g.PW, g.KW, g.SW, g.OW, &kw0, &kw1);
             const int ox = (rx.start + g.PW - kw0) / g.SW;
             if (rx.count >= 8) {
-                input_grad_pair_rows(plane, dYn, Ko, g, ry, rx, oy, ox, kh0, kh1, kw0, kw1, CV);
+                input_grad_pair_rows(plane, dYn, Ko, Kp, g, ry, rx, oy, ox, kh0, kh1, kw0, kw1, CV);
                 continue;
             }
             int left = ry.count * rx.count, iy = 0, ix = 0;  // the next element: row iy, column ix of the pair
@@ -622,15 +695,15 @@ static void input_grad_item_scalar(float *dX, const float *dY, const float *K, c
 // as input_grad_plane_any, built in the block's channel-last plane of dXt (cache-resident), then
 // moved into the planes of dX. A last block of one vector takes the one-vector tiles.
 static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, float *dXt, const float *dY,
-                                                                   const float *Kc, ck_conv2d_geometry g, int n,
-                                                                   int b) {
+                                                                   const float *Kc, const float *Kp,
+                                                                   ck_conv2d_geometry g, int n, int b) {
     const int BW = input_block_width(g), blocks = input_channel_blocks(g), c0 = b * BW;
     const size_t HW = (size_t)g.H * g.W;
     float *plane = dXt + ((size_t)n * blocks + b) * HW * BW;
     const float *Ko = Kc + c0;
     const float *dYn = dY + (size_t)n * g.O * g.OH * g.OW;
-    if (input_block_vectors(g) == 2 && g.C - c0 > VL) input_grad_block(plane, dYn, Ko, g, 2);
-    else input_grad_block(plane, dYn, Ko, g, 1);
+    if (input_block_vectors(g) == 2 && g.C - c0 > VL) input_grad_block(plane, dYn, Ko, NULL, g, 2);
+    else input_grad_block(plane, dYn, Ko, Kp, g, 1);
     // Into dX: 8 positions × 8 channels at a time, transposed in registers; the last positions
     // one at a time.
     const int count = g.C - c0 < BW ? g.C - c0 : BW;
@@ -650,11 +723,13 @@ static __attribute__((noinline)) void input_grad_item_channel_last(float *dX, fl
 void conv_backward_input_any(ck_variant v, float *dX, const float *dY, const float *K, ck_conv2d_geometry g,
                              float *work) {
     if (v == CK_SIMD) {
-        float *Kc = work, *dXt = work + input_channel_last_kernel_size(g);
+        float *Kc = work, *Kp = input_grad_pairs(g) ? Kc + input_channel_last_kernel_size(g) : NULL;
+        float *dXt = Kc + input_channel_last_kernel_size(g) + input_paired_kernel_size(g);
         const int blocks = input_channel_blocks(g);
         input_channel_last_kernel(Kc, K, g);
+        if (Kp) input_paired_kernel(Kp, K, g);
         CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g),
-                        input_grad_item_channel_last(dX, dXt, dY, Kc, g, i / blocks, i % blocks));
+                        input_grad_item_channel_last(dX, dXt, dY, Kc, Kp, g, i / blocks, i % blocks));
     } else {
         CK_PARALLEL_FOR(i, g.N * g.C, conv_flops(g), input_grad_item_scalar(dX, dY, K, g, i / g.C, i % g.C));
     }
