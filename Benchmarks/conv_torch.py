@@ -58,7 +58,7 @@ def main():
     try:
         import torch
     except ImportError:
-        sys.exit("conv_torch.py: needs torch (README, 'Comparing with PyTorch')")
+        sys.exit("conv_torch.py: needs torch (README, 'Performance': .venv-torch)")
     info = subprocess.run([args.convkit, "info"], capture_output=True, text=True, check=True).stdout
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, torch {torch.__version__}")
     print("".join(line + "\n" for line in info.splitlines() if line.startswith("kernels")), end="")
