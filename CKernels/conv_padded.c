@@ -580,9 +580,10 @@ FORCE_INLINE void input_grad_rows_paired(float *plane, const float *dYn, const f
 }
 #endif
 
-// A pair of runs with rows of 8 or more elements in row tiles of 8 columns (two rows with one
-// channel vector, one with two: 16 accumulators), the last tile of a row moved back to end at the
-// row's end (the columns it shares with the one before are summed again, in the same order, and
+// A pair of runs with rows of 8 or more elements in row tiles of 8 columns (on AVX-512 two rows
+// with one channel vector, one with two: 16 accumulators; AVX2's 16 registers one row of one, 8,
+// where two rows spilled and ran 16 % slower than the flat tiles), the last tile of a row moved
+// back to end at the row's end (the columns it shares with the one before are summed again, in the same order, and
 // stored again); rows left over one at a time.
 FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const float *Ko, const float *Kp,
                                        ck_conv2d_geometry g, tap_run ry, tap_run rx, int oy, int ox, int kh0, int kh1,
@@ -609,7 +610,7 @@ FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const flo
 #else
     (void)Kp;
 #endif
-    const int RT = CV == 1 ? 2 : 1;
+    const int RT = CK_VREGS == 32 && CV == 1 ? 2 : 1;
     int iy = 0;
     for (; iy + RT <= ry.count; iy += RT)
         for (int ix = 0;; ix += 8) {
