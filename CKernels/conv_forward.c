@@ -259,18 +259,25 @@ void conv_forward_simd_image(float *Y, const float *X, const float *K, const flo
     for (int b = 0; b < (g.O + 3) / 4; b++) forward_item(Y, X, K, B, bias, g, 0, b);
 }
 
-static void forward_padded_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                                 ck_conv2d_geometry g, int n) {
-    float Xp[padded_image_size(g)];  // ≤ PADDED_IMAGE_MAX
+// Image n padded into Xp, then its forward pass.
+static void forward_padded_image_in(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                    ck_conv2d_geometry g, int n, float *Xp) {
     conv_pad_image(Xp, X, g, n);
     ck_conv2d_geometry one = without_padding(g);
     one.N = 1;
     conv_forward_simd_image(Y + (size_t)n * g.O * g.OH * g.OW, Xp, K, B, bias, one);
 }
 
+static void forward_padded_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                                 ck_conv2d_geometry g, int n, float *slots) {
+    if (slots) return forward_padded_image_in(Y, X, K, B, bias, g, n, slots + (size_t)n * padded_image_size(g));
+    float Xp[padded_image_size(g)];  // ≤ PADDED_IMAGE_MAX
+    forward_padded_image_in(Y, X, K, B, bias, g, n, Xp);
+}
+
 void conv_forward_simd_padded_images(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                                     ck_conv2d_geometry g) {
-    CK_PARALLEL_FOR(n, g.N, conv_flops(g), forward_padded_image(Y, X, K, B, bias, g, n));
+                                     ck_conv2d_geometry g, float *slots) {
+    CK_PARALLEL_FOR(n, g.N, conv_flops(g), forward_padded_image(Y, X, K, B, bias, g, n, slots));
 }
 
 void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias, ck_conv2d_geometry g) {

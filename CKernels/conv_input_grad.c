@@ -292,9 +292,14 @@ static double forward_fill(ck_conv2d_geometry g) {
     return (double)g.W / (g.W + g.KW - 1) * ((double)g.OH * g.OW) / ((double)g.H * g.W);
 }
 
-// The scatter where it fills more lanes; at equal fill the forward pass, the faster (fashion's
-// 14-wide layer with 8 lanes: 66 GFLOP/s against 45).
-static int by_scatter(ck_conv2d_geometry g) { return scatter_fill(g) > forward_fill(g); }
+// The scatter where it fills a quarter more lanes or better; else the forward pass, the faster at
+// equal fill (fashion's 14-wide layer with 8 lanes: 66 GFLOP/s against 45) and still at 1/8 to
+// 1/5 fewer lanes (harness, one thread, GFLOP/s, scatter against forward, 16 lanes / 8 lanes:
+// 64x64x32x32->64,3x3p1 55 / 37 against 145 / 80; 64x32x16x16->32,3x3p1 99 / 62 against 132 / 74;
+// 64x32x34x34->32,3x3 62 / 42 against 109 / 60). At 2/5 more lanes (18×18 planes, 3×3) they tie
+// with 16 lanes and the scatter wins with 8 (57 against 51, 61 against 49); at LeNet's 3× (8 lanes)
+// it runs at 62 against 25.
+static int by_scatter(ck_conv2d_geometry g) { return scatter_fill(g) > 1.25 * forward_fill(g); }
 
 // The lanes that carry a position of dX (the forward pass's zero taps left out: against the
 // channel-last kernel, which fares worse on the planes that have many of them, see
@@ -322,14 +327,21 @@ static void turned_kernel_channel(float *Kt, const float *K, ck_conv2d_geometry 
     }
 }
 
-// Image n of dX: its dY padded on the stack, then the forward pass over it (t is the forward
-// geometry, padded_image_size(t) ≤ PADDED_IMAGE_MAX).
-static void input_grad_image(float *dX, const float *dY, const float *Kt, ck_conv2d_geometry t, int n) {
-    float dYp[padded_image_size(t)];
+// Image n of dX: its dY padded into dYp, then the forward pass over it (t is the forward geometry).
+static void input_grad_image_in(float *dX, const float *dY, const float *Kt, ck_conv2d_geometry t, int n,
+                                float *dYp) {
     conv_pad_image(dYp, dY, t, n);
     ck_conv2d_geometry one = without_padding(t);
     one.N = 1;
     conv_forward_simd_image(dX + (size_t)n * t.O * t.OH * t.OW, dYp, Kt, NULL, CK_BIAS_NONE, one);
+}
+
+// The same, dY padded on the stack (slots NULL, padded_image_size(t) ≤ PADDED_IMAGE_MAX) or into
+// slot n of slots (conv_internal.h).
+static void input_grad_image(float *dX, const float *dY, const float *Kt, ck_conv2d_geometry t, int n, float *slots) {
+    if (slots) return input_grad_image_in(dX, dY, Kt, t, n, slots + (size_t)n * padded_image_size(t));
+    float dYp[padded_image_size(t)];
+    input_grad_image_in(dX, dY, Kt, t, n, dYp);
 }
 
 // work: input_grad_work_size(g) floats.
@@ -346,12 +358,16 @@ void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_con
     const ck_conv2d_geometry t = input_grad_as_forward(g);
     float *Kt = work;
     CK_PARALLEL_FOR(c, g.C, (double)g.O * g.C * g.KH * g.KW, turned_kernel_channel(Kt, K, g, c));  // a few KB: one thread
+    float *dYp = work + (size_t)g.O * g.C * g.KH * g.KW;
     if (is_padded(t) && padded_image_size(t) <= PADDED_IMAGE_MAX) {
-        CK_PARALLEL_FOR(n, g.N, conv_flops(g), input_grad_image(dX, dY, Kt, t, n));
+        CK_PARALLEL_FOR(n, g.N, conv_flops(g), input_grad_image(dX, dY, Kt, t, n, NULL));
+        return;
+    }
+    if (is_padded(t) && g.N >= PADDED_IMAGES_MIN * ck_max_threads()) {
+        CK_PARALLEL_FOR(n, g.N, conv_flops(g), input_grad_image(dX, dY, Kt, t, n, dYp));
         return;
     }
     if (is_padded(t)) {  // not for a 1×1 kernel with no padding
-        float *dYp = work + (size_t)g.O * g.C * g.KH * g.KW;
         conv_pad_input(dYp, dY, t);
         dY = dYp;
     }

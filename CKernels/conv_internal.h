@@ -60,6 +60,10 @@ static inline size_t padded_size(ck_conv2d_geometry g) { return (size_t)g.N * g.
 // the workspace first. Per image means a team shares the batch's images, so only batches of
 // PADDED_IMAGES_MIN or more per thread take it.
 #define PADDED_IMAGE_MAX (16 * 1024)
+// Larger images are padded image by image too, where the batch gives every thread
+// PADDED_IMAGES_MIN of them, each into its own slot of the workspace just before its tiles read it
+// from L2: the batch's padded copy, a pass of its own, had been read back from L3 (half the time
+// of the first layer's input gradient at 28×28 with 32 channels).
 #define PADDED_IMAGES_MIN 4
 static inline size_t padded_image_size(ck_conv2d_geometry g) { return (size_t)g.C * (g.H + 2 * g.PH) * (g.W + 2 * g.PW); }
 static inline int channel_vectors(ck_conv2d_geometry g) { return (g.O + VL - 1) / VL; }
@@ -149,10 +153,11 @@ CK_INTERNAL void conv_forward_simd(float *Y, const float *X, const float *K, con
                                    ck_conv2d_geometry g);
 CK_INTERNAL void conv_forward_simd_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                                          ck_conv2d_geometry g);
-// Padded X, padded_image_size(g) ≤ PADDED_IMAGE_MAX: each image padded on the stack, then its
-// forward pass, the images shared by the team.
+// Padded X: each image padded, then its forward pass, the images shared by the team. An image is
+// padded on the stack (slots NULL, padded_image_size(g) ≤ PADDED_IMAGE_MAX) or into its own slot
+// of slots (padded_size(g) floats), just before its tiles read it.
 CK_INTERNAL void conv_forward_simd_padded_images(float *Y, const float *X, const float *K, const float *B,
-                                                 ck_bias bias, ck_conv2d_geometry g);
+                                                 ck_bias bias, ck_conv2d_geometry g, float *slots);
 // conv_kernel_grad.c: stride 1, over flat positions. work: kernel_grad_flat_work_size(g) floats
 // (dY with rows as wide as X's).
 CK_INTERNAL size_t kernel_grad_flat_work_size(ck_conv2d_geometry g);
