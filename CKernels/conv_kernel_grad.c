@@ -1,12 +1,20 @@
 // The convolution's SIMD kernel gradient over an unpadded input, stride 1:
 // dK[o,c,kh,kw] = sum over n and the outputs (y, x) of X[n,c,y+kh,x+kw]·dY[n,o,y,x], a tiny output
 // with its own loop. It runs as the forward pass does (conv_forward.c), over flat positions or
-// along rows (conv_internal.h, along_rows). Flat: output (y, x) is q = y·W + x, so tap (kh, kw)
-// pairs dY at q with X at q + kh·W + kw, one vector load each for VL consecutive q's; dY is first
-// copied wide, (N,O,QP) with rows W apart and zeros at x ≥ OW and past Q, so the positions that
-// are not outputs add nothing. Rows: vectors from each row's start of dY as it is, the last
+// along rows (conv_internal.h, along_rows; here for planes of at most 1024 outputs, below). Flat:
+// output (y, x) is q = y·W + x, so tap (kh, kw) pairs dY at q with X at q + kh·W + kw, one vector
+// load each for VL consecutive q's; dY is first copied wide, (N,O,QP) with rows W apart and zeros
+// at x ≥ OW and past Q, so the positions that are not outputs add nothing. Rows: vectors from each row's start of dY as it is, the last
 // moved left to end at OW with the lanes the one before counted zeroed.
 #include "conv_internal.h"
+
+// Along rows as the forward pass goes (along_rows), but for planes of at most 1024 outputs: down a
+// column of vectors, the tile's OB planes of dY, a multiple of 4 KB apart in larger planes, fall in
+// the same L1 sets row after row (a 64×64 plane puts 32 lines of a column's set where L1 has 12
+// ways), and flat positions over the wide copy of dY, whose planes are not 4 KB apart, run faster
+// (harness, one thread, 3×3 pad 1: 16x16x64x64->16 48 → 84 GFLOP/s, 16x3x48x48->32 48 → 58; at
+// 32×32 and 28×28 along rows stays ahead: 91 against 59, 63 against 29).
+static inline int kernel_grad_along_rows(ck_conv2d_geometry g) { return along_rows(g) && g.OH * g.OW <= 1024; }
 
 // Q: the flat positions up to the last output; QP: Q rounded up to whole vectors.
 static inline int flat_positions(ck_conv2d_geometry g) { return (g.OH - 1) * g.W + g.OW; }
@@ -15,7 +23,7 @@ static inline int flat_positions_padded(ck_conv2d_geometry g) { return (flat_pos
 // dYw starts at the first 64-byte boundary of the workspace, so that its vectors, whole rows of
 // QP floats, never straddle two cache lines (a straddling 64-byte load costs two).
 size_t kernel_grad_flat_work_size(ck_conv2d_geometry g) {
-    return along_rows(g) ? 0 : (size_t)g.N * g.O * flat_positions_padded(g) + 16;
+    return kernel_grad_along_rows(g) ? 0 : (size_t)g.N * g.O * flat_positions_padded(g) + 16;
 }
 
 static float *aligned64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
@@ -47,7 +55,7 @@ static void wide_output_plane(float *dYw, const float *dY, ck_conv2d_geometry g,
 // Images per pass over a block of dK: as many as keep their planes of X[n,c] and dY[n,o] (OB
 // channels) within about half of a 32 KB L1, so each pass over kernel rows finds them there.
 static int kernel_grad_images(ck_conv2d_geometry g, int OB) {
-    const int plane = along_rows(g) ? g.OH * g.OW : flat_positions_padded(g);
+    const int plane = kernel_grad_along_rows(g) ? g.OH * g.OW : flat_positions_padded(g);
     const int bytes = (int)sizeof(float) * (g.H * g.W + OB * plane);
     const int images = (16 * 1024) / bytes;
     return images < 1 ? 1 : images;
@@ -96,7 +104,7 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck
     const int KW = g.KW;
     vf acc[CK_TILE_MAX];
     for (int t = 0; t < OB * KR * KW; t++) acc[t] = sums[t];
-    if (along_rows(g)) {
+    if (kernel_grad_along_rows(g)) {
         const size_t plane = (size_t)g.OH * g.OW;
         const int whole = g.OW / VL, rem = g.OW % VL;
         for (int n = n0; n < n1; n++) {
@@ -203,14 +211,14 @@ static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X
         else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g5, o, 1, 1, c0, c1);
     } else if (g.KW <= CK_TILE_MAX) {
         kernel_grad_block(dK, X, dY, g, o0, 1, 1, c0, c1);
-    } else {  // flat positions: along_rows takes no such kernel
+    } else {  // flat positions: kernel_grad_along_rows takes no such kernel
         for (int c = c0; c < c1; c++) kernel_grad_taps(dK, X, dY, g, o0, c);
     }
 }
 
 // work: kernel_grad_flat_work_size(g) floats.
 void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work) {
-    if (!along_rows(g)) {
+    if (!kernel_grad_along_rows(g)) {
         work = aligned64(work);
         CK_PARALLEL_FOR(p, g.N * g.O, conv_flops(g), wide_output_plane(work, dY, g, (size_t)p));
         dY = work;

@@ -102,6 +102,9 @@ struct PaddedConvKernelTests {
         // forward pass (16 lanes, 18×18).
         PaddedConv(9, 17, 31, 31, 2, 3, 3, P: 1, S: 1), PaddedConv(9, 2, 31, 31, 17, 3, 3, P: 1, S: 1),
         PaddedConv(2, 3, 18, 18, 5, 3, 3, P: 0, S: 1),
+        // A plane of more than 1024 outputs whose forward pass goes along rows: its kernel
+        // gradient over flat positions.
+        PaddedConv(2, 2, 34, 34, 3, 3, 3, P: 1, S: 1),
     ]
 
     @Test("ck_conv2d_geometry_make: the output size of every shape, each refusal in order")
