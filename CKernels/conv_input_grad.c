@@ -298,8 +298,10 @@ static double forward_fill(ck_conv2d_geometry g) {
 // 64x64x32x32->64,3x3p1 55 / 37 against 145 / 80; 64x32x16x16->32,3x3p1 99 / 62 against 132 / 74;
 // 64x32x34x34->32,3x3 62 / 42 against 109 / 60). At 2/5 more lanes (18×18 planes, 3×3) they tie
 // with 16 lanes and the scatter wins with 8 (57 against 51, 61 against 49); at LeNet's 3× (8 lanes)
-// it runs at 62 against 25.
-static int by_scatter(ck_conv2d_geometry g) { return scatter_fill(g) > 1.25 * forward_fill(g); }
+// it runs at 62 against 25. Below 4 input channels (the forward pass's 4 output channels a tile)
+// the forward pass runs a channel a tile and the scatter wherever it fills more lanes (a first
+// layer's 64x1x28x28->32,3x3: 57 against 20).
+static int by_scatter(ck_conv2d_geometry g) { return scatter_fill(g) > (g.C >= 4 ? 1.25 : 1.0) * forward_fill(g); }
 
 // The lanes that carry a position of dX (the forward pass's zero taps left out: against the
 // channel-last kernel, which fares worse on the planes that have many of them, see
