@@ -96,11 +96,11 @@ struct PaddedConvKernelTests {
         // over 5 columns), an odd row count left over from tiles of two rows, and a 5×4 kernel of
         // stride 3 with two channel vectors.
         PaddedConv(2, 3, 17, 21, 5, 3, 3, P: 1, S: 2), PaddedConv(1, 2, 11, 30, 17, 5, 4, P: 2, S: 3),
-        // Padded images past PADDED_IMAGE_MAX, a batch of 9: the forward pass (17 channels of X)
+        // Padded images past PADDED_IMAGE_MAX, a batch of 8: the forward pass (17 channels of X)
         // and the input gradient's forward pass over dY (17 channels of dY) pad each image into its
         // own slot of the workspace. And the scatter, where it fills 2/5 more lanes than the
         // forward pass (16 lanes, 18×18).
-        PaddedConv(9, 17, 31, 31, 2, 3, 3, P: 1, S: 1), PaddedConv(9, 2, 31, 31, 17, 3, 3, P: 1, S: 1),
+        PaddedConv(8, 17, 30, 30, 2, 3, 3, P: 1, S: 1), PaddedConv(8, 2, 30, 30, 17, 3, 3, P: 1, S: 1),
         PaddedConv(2, 3, 18, 18, 5, 3, 3, P: 0, S: 1),
         // A plane of more than 1024 outputs whose forward pass goes along rows: its kernel
         // gradient over flat positions.
