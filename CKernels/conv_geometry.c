@@ -94,7 +94,7 @@ size_t ck_conv2d_backward_input_work_size(ck_conv2d_geometry g) {
 // (items of one image each: fewer would leave a thread idle where items of 4 output channels
 // keep both busy).
 static int pads_by_image(ck_variant v, ck_conv2d_geometry g) {
-    return v == CK_SIMD && is_padded(g) && !output_channel_last(g) && g.N >= PADDED_IMAGES_MIN * ck_max_threads();
+    return v == CK_SIMD && is_padded(g) && !output_channel_last(g) && batch_pads_by_image(g);
 }
 
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
@@ -102,7 +102,7 @@ void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, c
     if (pads_by_image(v, g))
         return conv_forward_simd_padded_images(Y, X, K, B, bias, g, padded_image_size(g) <= PADDED_IMAGE_MAX ? NULL : work);
     const int channel_last = v == CK_SIMD && output_channel_last(g);
-    if (channel_last && channel_last_pads_images_on_stack(g) && (!is_padded(g) || g.N >= PADDED_IMAGES_MIN * ck_max_threads()))
+    if (channel_last && (!is_padded(g) || (channel_last_pads_images_on_stack(g) && batch_pads_by_image(g))))
         return conv_strided_forward_simd(Y, X, K, B, bias, g, work);
     if (is_padded(g)) {
         conv_pad_input(work, X, g);

@@ -365,7 +365,7 @@ void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_con
         CK_PARALLEL_FOR(n, g.N, conv_flops(g), input_grad_image(dX, dY, Kt, t, n, NULL));
         return;
     }
-    if (is_padded(t) && g.N >= PADDED_IMAGES_MIN * ck_max_threads()) {
+    if (is_padded(t) && batch_pads_by_image(t)) {
         CK_PARALLEL_FOR(n, g.N, conv_flops(g), input_grad_image(dX, dY, Kt, t, n, dYp));
         return;
     }

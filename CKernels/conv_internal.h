@@ -65,6 +65,7 @@ static inline size_t padded_size(ck_conv2d_geometry g) { return (size_t)g.N * g.
 // from L2: the batch's padded copy, a pass of its own, had been read back from L3 (half the time
 // of the first layer's input gradient at 28×28 with 32 channels).
 #define PADDED_IMAGES_MIN 4
+static inline int batch_pads_by_image(ck_conv2d_geometry g) { return g.N >= PADDED_IMAGES_MIN * ck_max_threads(); }
 static inline size_t padded_image_size(ck_conv2d_geometry g) { return (size_t)g.C * (g.H + 2 * g.PH) * (g.W + 2 * g.PW); }
 static inline int channel_vectors(ck_conv2d_geometry g) { return (g.O + VL - 1) / VL; }
 // Output channel vectors per block of the channel-last forward pass and kernel gradient

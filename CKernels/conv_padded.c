@@ -157,6 +157,13 @@ FORCE_INLINE void strided_forward_tile(float *Y, const float *X, const float *Kt
     }
 }
 
+// Row tiles of 8 along a row of count ≥ 8 elements start at 0, 8, 16, ..., the last moved back to
+// end at count (the columns it shares with the one before are summed again, in the same order, and
+// stored again): the tile after the one at `at`, or -1 after the last.
+static inline int next_tile_of_8(int at, int count) {
+    return at + 8 == count ? -1 : at + 16 <= count ? at + 8 : count - 8;
+}
+
 // RT rows × CT columns of outputs (n, o0 ..< o0+OV·VL, y0 ..< y0+RT, x0 ..< x0+CT) of a strided
 // forward pass over an unpadded input, summed as strided_forward_tile's. With the stride a constant
 // each broadcast input is a row pointer plus a constant, one multiply-add with its operand in
@@ -208,9 +215,8 @@ FORCE_INLINE void strided_forward_rows(float *Y, const float *X, const float *Kt
 }
 
 // The output plane of OV channel vectors. Rows of 8 or more positions go in row tiles of 8
-// columns, the last one moved back to end at the row's end (the columns it shares with the one
-// before are summed again, in the same order, and stored again), 16 accumulators (two rows of
-// one vector, one row of two; AVX2 one row of one vector); rows left over one at a time. Other
+// columns (next_tile_of_8), 16 accumulators (two rows of one vector, one row of two; AVX2 one row
+// of one vector); rows left over one at a time. Other
 // planes: flat tiles of 8 positions (16 for one vector of a 3×3 or smaller kernel on AVX-512, 16
 // accumulators either way, enough multiply-adds in flight to hide their latency; a 5×5 kernel's
 // 25 taps unrolled over 16 positions measured slower), the rest in 8, 4, 2 and 1.
@@ -220,17 +226,11 @@ FORCE_INLINE void strided_forward_plane(float *Y, const float *X, const float *K
         const int RT = CK_VREGS == 32 && OV == 1 ? 2 : 1;
         int y0 = 0;
         for (; y0 + RT <= g.OH; y0 += RT)
-            for (int x0 = 0;; x0 += 8) {
-                const int at = x0 + 8 <= g.OW ? x0 : g.OW - 8;
-                strided_forward_rows(Y, X, Kt, B, bias, Bv, g, n, o0, y0, at, OV, RT, 8);
-                if (at + 8 == g.OW) break;
-            }
+            for (int x0 = 0; x0 >= 0; x0 = next_tile_of_8(x0, g.OW))
+                strided_forward_rows(Y, X, Kt, B, bias, Bv, g, n, o0, y0, x0, OV, RT, 8);
         for (; y0 < g.OH; y0++)
-            for (int x0 = 0;; x0 += 8) {
-                const int at = x0 + 8 <= g.OW ? x0 : g.OW - 8;
-                strided_forward_rows(Y, X, Kt, B, bias, Bv, g, n, o0, y0, at, OV, 1, 8);
-                if (at + 8 == g.OW) break;
-            }
+            for (int x0 = 0; x0 >= 0; x0 = next_tile_of_8(x0, g.OW))
+                strided_forward_rows(Y, X, Kt, B, bias, Bv, g, n, o0, y0, x0, OV, 1, 8);
         return;
     }
     const int plane = g.OH * g.OW;
@@ -582,9 +582,8 @@ FORCE_INLINE void input_grad_rows_paired(float *plane, const float *dYn, const f
 
 // A pair of runs with rows of 8 or more elements in row tiles of 8 columns (on AVX-512 two rows
 // with one channel vector, one with two: 16 accumulators; AVX2's 16 registers one row of one, 8,
-// where two rows spilled and ran 16 % slower than the flat tiles), the last tile of a row moved
-// back to end at the row's end (the columns it shares with the one before are summed again, in the same order, and
-// stored again); rows left over one at a time.
+// where two rows spilled and ran 16 % slower than the flat tiles) along each row (next_tile_of_8);
+// rows left over one at a time.
 FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const float *Ko, const float *Kp,
                                        ck_conv2d_geometry g, tap_run ry, tap_run rx, int oy, int ox, int kh0, int kh1,
                                        int kw0, int kw1, const int CV) {
@@ -594,15 +593,13 @@ FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const flo
         int iy = 0;
         for (; iy < ry.count; iy += 4) {
             const int rows = ry.count - iy < 4 ? ry.count - iy : 4;
-            for (int ix = 0;; ix += 8) {
-                const int at = ix + 8 <= rx.count ? ix : rx.count - 8;
+            for (int ix = 0; ix >= 0; ix = next_tile_of_8(ix, rx.count)) {
                 switch (rows) {
-                case 4: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 4); break;
-                case 3: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 3); break;
-                case 2: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 2); break;
-                default: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, 1); break;
+                case 4: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, ix, kh0, kh1, kw0, kw1, 4); break;
+                case 3: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, ix, kh0, kh1, kw0, kw1, 3); break;
+                case 2: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, ix, kh0, kh1, kw0, kw1, 2); break;
+                default: input_grad_rows_paired(plane, dYn, Kp, g, ry, rx, oy, ox, iy, ix, kh0, kh1, kw0, kw1, 1); break;
                 }
-                if (at + 8 == rx.count) break;
             }
         }
         return;
@@ -613,17 +610,11 @@ FORCE_INLINE void input_grad_pair_rows(float *plane, const float *dYn, const flo
     const int RT = CK_VREGS == 32 && CV == 1 ? 2 : 1;
     int iy = 0;
     for (; iy + RT <= ry.count; iy += RT)
-        for (int ix = 0;; ix += 8) {
-            const int at = ix + 8 <= rx.count ? ix : rx.count - 8;
-            input_grad_rows(plane, dYn, Ko, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, CV, RT, 8);
-            if (at + 8 == rx.count) break;
-        }
+        for (int ix = 0; ix >= 0; ix = next_tile_of_8(ix, rx.count))
+            input_grad_rows(plane, dYn, Ko, g, ry, rx, oy, ox, iy, ix, kh0, kh1, kw0, kw1, CV, RT, 8);
     for (; iy < ry.count; iy++)
-        for (int ix = 0;; ix += 8) {
-            const int at = ix + 8 <= rx.count ? ix : rx.count - 8;
-            input_grad_rows(plane, dYn, Ko, g, ry, rx, oy, ox, iy, at, kh0, kh1, kw0, kw1, CV, 1, 8);
-            if (at + 8 == rx.count) break;
-        }
+        for (int ix = 0; ix >= 0; ix = next_tile_of_8(ix, rx.count))
+            input_grad_rows(plane, dYn, Ko, g, ry, rx, oy, ox, iy, ix, kh0, kh1, kw0, kw1, CV, 1, 8);
 }
 
 // The block's plane: for each pair of a row run and a column run, its elements (all with the
