@@ -3,6 +3,7 @@
 // kernel take a ck_conv2d_geometry this file made. The entry points pick a kernel by variant,
 // padding and stride (conv_internal.h lists the files the kernels live in).
 #include "conv_internal.h"
+#include "planes.h"
 
 // a·b·c·d ≤ INT32_MAX, for factors in 1 ... INT32_MAX: the kernels index a buffer with 32-bit
 // products.
@@ -136,12 +137,7 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
 static void bias_gradient_channel(float *dB, const float *dY, int N, int O, size_t plane, int o) {
     vf acc = vsplat(0.0f);
     float tail = 0.0f;
-    const size_t nvec = plane / VL;
-    for (int n = 0; n < N; n++) {
-        const float *dYo = dY + ((size_t)n * O + o) * plane;
-        for (size_t v = 0; v < nvec; v++) acc += vload(dYo + v * VL);
-        for (size_t i = nvec * VL; i < plane; i++) tail += dYo[i];
-    }
+    for (int n = 0; n < N; n++) plane_sum_running(&acc, &tail, dY + ((size_t)n * O + o) * plane, plane);
     dB[o] = vsum(acc) + tail;
 }
 

@@ -62,13 +62,13 @@ static const float *rebuilt_plane(const void *context, int n, int c, float *into
 // had taken a third of the pass's time); otherwise, as for a caller that works in place, twice,
 // on the stack.
 static void channel_backward_rebuilt(ck_variant v, rebuild_fn rebuild, int into_dX, float *dX, float *dgamma,
-                                     float *dbeta, const float *dY, const float *Y, const int32_t *argmax,
+                                     float *dbeta, float *dX_sum, const float *dY, const float *Y, const int32_t *argmax,
                                      const float *X, const float *mean, const float *var, const float *gamma, float eps,
                                      int N, int C, pool_shape s, int c) {
     float scratch[s.H * s.W];  // H·W ≤ CK_FUSED_PLANE_MAX
     const rebuilt_planes planes = {v, rebuild, dY, Y, argmax, s, C};
-    batchnorm_channel_backward(v, rebuilt_plane, &planes, into_dX, scratch, dX, dgamma, dbeta, X, mean, var, gamma, eps,
-                               N, C, s.H * s.W, c);
+    batchnorm_channel_backward(v, rebuilt_plane, &planes, into_dX, scratch, dX, dgamma, dbeta, dX_sum, X, mean, var,
+                               gamma, eps, N, C, s.H * s.W, c);
 }
 
 // Whether [a, a + a_bytes) and [b, b + b_bytes) share a byte.
@@ -94,13 +94,13 @@ static void relu_gradient_plane(ck_variant v, float *dZp, const float *dYp, cons
     relu_backward(v, dZp, dYp, Yp, (size_t)s.H * s.W);
 }
 
-void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *Y,
-                                const float *X, const float *mean, const float *var, const float *gamma, float eps,
+void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, float *dX_sum, const float *dY,
+                                const float *Y, const float *X, const float *mean, const float *var, const float *gamma, float eps,
                                 int N, int C, int HW) {
     const double work = 10.0 * N * C * HW;
     const int into_dX = rebuilds_into(dX, X, dY, Y, NULL, N, C, no_pool(HW));
-    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_gradient_plane, into_dX, dX, dgamma, dbeta, dY, Y,
-                                                         NULL, X, mean, var, gamma, eps, N, C, no_pool(HW), c));
+    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_gradient_plane, into_dX, dX, dgamma, dbeta, dX_sum, dY,
+                                                         Y, NULL, X, mean, var, gamma, eps, N, C, no_pool(HW), c));
 }
 
 // ---- ReLU then max pooling ----
@@ -159,13 +159,13 @@ void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, 
                                                  gamma[p % C], beta[p % C], H, W, OH, OW, K, S));
 }
 
-void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY,
-                                        const float *Y, const int32_t *argmax, const float *X, const float *mean,
+void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, float *dX_sum,
+                                        const float *dY, const float *Y, const int32_t *argmax, const float *X, const float *mean,
                                         const float *var, const float *gamma, float eps, int N, int C, int H, int W,
                                         int K, int S) {
     const double work = 10.0 * N * C * H * W;
     const pool_shape s = pooled(H, W, K, S);
     const int into_dX = rebuilds_into(dX, X, dY, Y, argmax, N, C, s);
-    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_maxpool_gradient_plane, into_dX, dX, dgamma, dbeta, dY,
-                                                         Y, argmax, X, mean, var, gamma, eps, N, C, s, c));
+    CK_PARALLEL_FOR(c, C, work, channel_backward_rebuilt(v, relu_maxpool_gradient_plane, into_dX, dX, dgamma, dbeta,
+                                                         dX_sum, dY, Y, argmax, X, mean, var, gamma, eps, N, C, s, c));
 }

@@ -128,7 +128,7 @@ void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const floa
 }
 
 void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int into_dX,
-                                float *scratch, float *dX, float *dgamma, float *dbeta, const float *X,
+                                float *scratch, float *dX, float *dgamma, float *dbeta, float *dX_sum, const float *X,
                                 const float *mean, const float *var, const float *gamma, float eps, int N, int C,
                                 int HW, int c) {
     const float m = mean[c], invstd = inverse_std(var[c], eps);
@@ -146,12 +146,17 @@ void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const 
     if (!dX) return;
     const double count = (double)N * HW;
     const float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
+    vf acc = vsplat(0.0f);
+    float tail = 0.0f;
     for (int n = 0; n < N; n++) {
         const size_t at = ((size_t)n * C + c) * HW;
         // A plane rebuilt into dX is there (each value read before it is overwritten).
         const float *dYp = into_dX ? dX + at : gradient(context, n, c, scratch);
         plane_input_gradient(v, dX + at, dYp, X + at, m, invstd, gamma[c] * invstd, mean_dy, mean_dy_xhat, HW);
+        // Summed while the plane is in L1: a separate pass would read dX back from L3.
+        if (dX_sum) plane_sum_running(&acc, &tail, dX + at, (size_t)HW);
     }
+    if (dX_sum) dX_sum[c] = vsum(acc) + tail;
 }
 
 // dY's own plane: the separate batch norm's gradient, read where it is.
@@ -167,6 +172,6 @@ void ck_batchnorm_backward(ck_variant v, float *dX, float *dgamma, float *dbeta,
                            const float *mean, const float *var, const float *gamma, float eps, int N, int C, int HW) {
     const double work = 10.0 * N * C * HW;
     const gradient_planes planes = {dY, C, HW};
-    CK_PARALLEL_FOR(c, C, work, batchnorm_channel_backward(v, gradient_plane_of, &planes, 0, NULL, dX, dgamma, dbeta, X,
+    CK_PARALLEL_FOR(c, C, work, batchnorm_channel_backward(v, gradient_plane_of, &planes, 0, NULL, dX, dgamma, dbeta, NULL, X,
                                                           mean, var, gamma, eps, N, C, HW, c));
 }

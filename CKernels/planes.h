@@ -18,14 +18,26 @@ CK_INTERNAL void plane_gradient_sums(ck_variant v, const float *dYp, const float
 CK_INTERNAL void plane_input_gradient(ck_variant v, float *dXp, const float *dYp, const float *Xp, float m, float invstd,
                                       float scale, float mean_dy, float mean_dy_xhat, int HW);
 
+// p[0 ..< n] added to running sums: whole vectors into *acc, the last n mod VL values one at a
+// time into *tail. A convolution's bias gradient sums dY this way, plane after plane
+// (conv_geometry.c), and so does batch norm's backward pass over the dX it writes, which is that
+// gradient when a convolution comes before the batch norm: the same sum, bit for bit.
+static inline void plane_sum_running(vf *acc, float *tail, const float *p, size_t n) {
+    const size_t whole = n / VL * VL;
+    for (size_t i = 0; i < whole; i += VL) *acc += vload(p + i);
+    for (size_t i = whole; i < n; i++) *tail += p[i];
+}
+
 // Batch norm's backward pass for channel c (ck_batchnorm_backward's), its incoming gradient's
 // plane (n, c) given by `gradient`: dY's own plane, or one it rebuilds from what follows batch
 // norm (fused.c) into `into` (HW floats). Each plane is asked for twice, once for the sums and
 // once for dX, into `scratch`; or, where `into_dX` (and there is a dX), once, into dX's own
-// plane, which the second pass then overwrites in place.
+// plane, which the second pass then overwrites in place. With a dX and a dX_sum, dX_sum[c] = the
+// sum of dX over channel c (plane_sum_running's order, vsum(acc) + tail).
 typedef const float *(*gradient_plane_fn)(const void *context, int n, int c, float *into);
 CK_INTERNAL void batchnorm_channel_backward(ck_variant v, gradient_plane_fn gradient, const void *context, int into_dX,
-                                            float *scratch, float *dX, float *dgamma, float *dbeta, const float *X,
+                                            float *scratch, float *dX, float *dgamma, float *dbeta, float *dX_sum,
+                                            const float *X,
                                             const float *mean, const float *var, const float *gamma, float eps, int N,
                                             int C, int HW, int c);
 

@@ -198,9 +198,12 @@ void ck_batchnorm_relu_forward(ck_variant v, float *Y, const float *X, const flo
                                const float *gamma, const float *beta, float eps, int N, int C, int HW);
 // ck_batchnorm_backward of the gradient under the ReLU, (Y > 0 ? dY : 0): dY is ∂E/∂Y and Y the
 // output of ck_batchnorm_relu_forward. Overwrites dX (skipped when NULL; it may be X's or dY's
-// own memory, at the cost of a second pass rebuilding the gradient), dgamma and dbeta.
-void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY, const float *Y,
-                                const float *X, const float *mean, const float *var, const float *gamma, float eps,
+// own memory, at the cost of a second pass rebuilding the gradient), dgamma and dbeta; and, with
+// a dX, dX_sum (C) = Σ of dX over each channel (skipped when NULL): bit for bit what
+// ck_conv2d_backward_bias gives from dX, the bias gradient of a convolution before the batch
+// norm, taken while each plane of dX is in cache instead of in a pass of its own.
+void ck_batchnorm_relu_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, float *dX_sum, const float *dY,
+                                const float *Y, const float *X, const float *mean, const float *var, const float *gamma, float eps,
                                 int N, int C, int HW);
 // Y, argmax = ck_maxpool_forward of relu(X). Overwrites Y and argmax (which may be NULL).
 void ck_relu_maxpool_forward(float *Y, int32_t *argmax, const float *X, int N, int C, int H, int W, int K, int S);
@@ -215,9 +218,10 @@ void ck_batchnorm_relu_maxpool_forward(ck_variant v, float *Y, int32_t *argmax, 
                                        int N, int C, int H, int W, int K, int S);
 // ck_batchnorm_backward of the gradient under the ReLU and the pooling: dY (N,C,OH,OW) is ∂E/∂Y, and
 // Y and argmax what the forward pass wrote. Overwrites dX (skipped when NULL; it may be X's own
-// memory, at the cost of a second pass rebuilding the gradient), dgamma and dbeta.
-void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, const float *dY,
-                                        const float *Y, const int32_t *argmax, const float *X, const float *mean,
+// memory, at the cost of a second pass rebuilding the gradient), dgamma, dbeta and dX_sum, as
+// ck_batchnorm_relu_backward.
+void ck_batchnorm_relu_maxpool_backward(ck_variant v, float *dX, float *dgamma, float *dbeta, float *dX_sum,
+                                        const float *dY, const float *Y, const int32_t *argmax, const float *X, const float *mean,
                                         const float *var, const float *gamma, float eps, int N, int C, int H, int W,
                                         int K, int S);
 

@@ -40,6 +40,13 @@ struct FusedKernelTests {
         return (X, gamma, beta, dP, dZ, mean, variance)
     }
 
+    /// ck_conv2d_backward_bias of dY = dX (N,C,H,W): what the fused backward passes' sums stand for.
+    static func biasGradient(_ dX: [Float], _ c: Case) -> [Float] {
+        var dB = [Float](repeating: .nan, count: c.C)
+        ck_conv2d_backward_bias(&dB, dX, CK_BIAS_CHANNEL, Int32(c.N), Int32(c.C), Int32(c.H), Int32(c.W))
+        return dB
+    }
+
     @Test("forward and backward equal the separate passes", arguments: variants, cases)
     func fusedEqualsSeparate(variant v: ck_variant, c: Case) {
         let (N, C, HW, OHW) = (c.N, c.C, c.H * c.W, c.OH * c.OW)
@@ -72,8 +79,11 @@ struct FusedKernelTests {
         ck_batchnorm_relu_forward(v, &Zf, X, mean, variance, gamma, beta, eps, n, ch, Int32(HW))
         #expect(Zf == Z, "relu(BN(X)) \(c)")
         var dXf = [Float](repeating: .nan, count: X.count), dgammaF = [Float](repeating: .nan, count: C), dbetaF = dgammaF
-        ck_batchnorm_relu_backward(v, &dXf, &dgammaF, &dbetaF, dZ, Z, X, mean, variance, gamma, eps, n, ch, Int32(HW))
+        var sumsF = [Float](repeating: .nan, count: C)
+        ck_batchnorm_relu_backward(v, &dXf, &dgammaF, &dbetaF, &sumsF, dZ, Z, X, mean, variance, gamma, eps, n, ch, Int32(HW))
         #expect(dXf == dXrelu && dgammaF == dgammaRelu && dbetaF == dbetaRelu, "BN, ReLU backward \(c)")
+        // The sum over each channel of dX: a convolution's bias gradient from it, bit for bit.
+        #expect(sumsF.map(\.bitPattern) == Self.biasGradient(dXrelu, c).map(\.bitPattern), "BN, ReLU: Σ dX \(c)")
 
         // ReLU then pooling, from B as input.
         var Pf = [Float](repeating: .nan, count: P.count), Af = [Int32](repeating: -1, count: A.count)
@@ -88,9 +98,12 @@ struct FusedKernelTests {
         ck_batchnorm_relu_maxpool_forward(v, &Pa, &Aa, X, mean, variance, gamma, beta, eps, n, ch, h, w, k, s)
         #expect(Pa == P && Aa == A, "pool(relu(BN(X))) \(c)")
         var dXa = [Float](repeating: .nan, count: X.count), dgammaA = [Float](repeating: .nan, count: C), dbetaA = dgammaA
-        ck_batchnorm_relu_maxpool_backward(v, &dXa, &dgammaA, &dbetaA, dP, P, A, X, mean, variance, gamma, eps,
+        var sumsA = [Float](repeating: .nan, count: C)
+        ck_batchnorm_relu_maxpool_backward(v, &dXa, &dgammaA, &dbetaA, &sumsA, dP, P, A, X, mean, variance, gamma, eps,
                                            n, ch, h, w, k, s)
         #expect(dXa == dX && dgammaA == dgamma && dbetaA == dbeta, "BN, ReLU, pool backward \(c)")
+        #expect(sumsA.map(\.bitPattern) == Self.biasGradient(dX, c).map(\.bitPattern), "BN, ReLU, pool: Σ dX \(c)")
+        #expect(sumsA.contains(where: { $0 != 0 }), "Σ dX is rounding, not zero, \(c)")
         // The inputs really had ReLU ties and pooled zeros, and some gradient got through.
         #expect(Z.contains(0) && P.contains(where: { $0 > 0 }) && dX.contains(where: { $0 != 0 }))
     }
@@ -111,22 +124,23 @@ struct FusedKernelTests {
 
         // Separate buffers.
         var dX = [Float](repeating: .nan, count: X.count), dgamma = [Float](repeating: .nan, count: C), dbeta = dgamma
-        ck_batchnorm_relu_maxpool_backward(v, &dX, &dgamma, &dbeta, dP, P, A, X, mean, variance, gamma, eps,
+        ck_batchnorm_relu_maxpool_backward(v, &dX, &dgamma, &dbeta, nil, dP, P, A, X, mean, variance, gamma, eps,
                                            n, ch, h, w, k, s)
         var dXrelu = dX, dgammaRelu = dgamma, dbetaRelu = dbeta
-        ck_batchnorm_relu_backward(v, &dXrelu, &dgammaRelu, &dbetaRelu, dZ, Z, X, mean, variance, gamma, eps,
+        ck_batchnorm_relu_backward(v, &dXrelu, &dgammaRelu, &dbetaRelu, nil, dZ, Z, X, mean, variance, gamma, eps,
                                    n, ch, Int32(HW))
 
         // dX over X.
-        var overX = X, dg = [Float](repeating: .nan, count: C), db = dg
+        var overX = X, dg = [Float](repeating: .nan, count: C), db = dg, sums = dg
         overX.withUnsafeMutableBufferPointer { x in
-            ck_batchnorm_relu_maxpool_backward(v, x.baseAddress, &dg, &db, dP, P, A, x.baseAddress, mean, variance,
+            ck_batchnorm_relu_maxpool_backward(v, x.baseAddress, &dg, &db, &sums, dP, P, A, x.baseAddress, mean, variance,
                                                gamma, eps, n, ch, h, w, k, s)
         }
         #expect(overX == dX && dg == dgamma && db == dbeta, "BN, ReLU, pool backward over X \(c)")
+        #expect(sums.map(\.bitPattern) == Self.biasGradient(dX, c).map(\.bitPattern), "Σ dX over X \(c)")
         var overXrelu = X
         overXrelu.withUnsafeMutableBufferPointer { x in
-            ck_batchnorm_relu_backward(v, x.baseAddress, &dg, &db, dZ, Z, x.baseAddress, mean, variance, gamma, eps,
+            ck_batchnorm_relu_backward(v, x.baseAddress, &dg, &db, nil, dZ, Z, x.baseAddress, mean, variance, gamma, eps,
                                        n, ch, Int32(HW))
         }
         #expect(overXrelu == dXrelu && dg == dgammaRelu && db == dbetaRelu, "BN, ReLU backward over X \(c)")
@@ -134,19 +148,20 @@ struct FusedKernelTests {
         // dX over dY.
         var overDY = dZ
         overDY.withUnsafeMutableBufferPointer { d in
-            ck_batchnorm_relu_backward(v, d.baseAddress, &dg, &db, d.baseAddress, Z, X, mean, variance, gamma, eps,
+            ck_batchnorm_relu_backward(v, d.baseAddress, &dg, &db, &sums, d.baseAddress, Z, X, mean, variance, gamma, eps,
                                        n, ch, Int32(HW))
         }
         #expect(overDY == dXrelu && dg == dgammaRelu && db == dbetaRelu, "BN, ReLU backward over dY \(c)")
+        #expect(sums.map(\.bitPattern) == Self.biasGradient(dXrelu, c).map(\.bitPattern), "Σ dX over dY \(c)")
 
         // No dX.
         dg = [Float](repeating: .nan, count: C)
         db = dg
-        ck_batchnorm_relu_maxpool_backward(v, nil, &dg, &db, dP, P, A, X, mean, variance, gamma, eps, n, ch, h, w, k, s)
+        ck_batchnorm_relu_maxpool_backward(v, nil, &dg, &db, nil, dP, P, A, X, mean, variance, gamma, eps, n, ch, h, w, k, s)
         #expect(dg == dgamma && db == dbeta, "BN, ReLU, pool backward without dX \(c)")
         dg = [Float](repeating: .nan, count: C)
         db = dg
-        ck_batchnorm_relu_backward(v, nil, &dg, &db, dZ, Z, X, mean, variance, gamma, eps, n, ch, Int32(HW))
+        ck_batchnorm_relu_backward(v, nil, &dg, &db, nil, dZ, Z, X, mean, variance, gamma, eps, n, ch, Int32(HW))
         #expect(dg == dgammaRelu && db == dbetaRelu, "BN, ReLU backward without dX \(c)")
     }
 

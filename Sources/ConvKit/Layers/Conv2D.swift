@@ -160,10 +160,17 @@ public final class Conv2D: BatchLayer {
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                           _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
+        backward(x, y, dy, dx, batch: batch, pass: pass, biasGradient: true)
+    }
+
+    /// The backward pass, leaving the bias gradient alone unless `biasGradient`: for a fused step
+    /// after the layer that writes it (`ConvolutionBeforeNorm`).
+    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass, biasGradient: Bool) {
         let shape = shape(batch: batch), g = shape.geometry.c
         if shape.workCount > work.count { work = Buffer(count: shape.workCount) }
         ck_conv2d_backward_kernel(pass.variant.c, kernel.gradient.pointer, x, dy, work.pointer, g)
-        if let bias {
+        if biasGradient, let bias {
             ck_conv2d_backward_bias(bias.gradient.pointer, dy, biasMode.c, g.N, g.O, g.OH, g.OW)
         }
         if let dx {

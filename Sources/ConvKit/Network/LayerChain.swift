@@ -7,6 +7,11 @@ import CKernels
 /// results are the same, bit for bit; what a fused step leaves out is the output of the layers
 /// inside it, which nothing reads (each layer's backward pass needs only its own input, output and
 /// output gradient, and a fused step's backward pass rebuilds what it needs of them).
+///
+/// A convolution with a bias per channel right before such a step runs as `ConvolutionBeforeNorm`:
+/// the step's backward pass sums the gradient it hands the convolution, channel by channel, while
+/// each plane is in cache, and that sum is the convolution's bias gradient, which a pass of its own
+/// would read back from memory.
 package struct LayerChain {
     /// Layers `first ... last`, run by `runner`: the layer itself, or `FusedPasses` over several.
     package struct Step {
@@ -23,6 +28,12 @@ package struct LayerChain {
         var i = 0
         while i < layers.count {
             if fusing, let (fused, count) = FusedPasses.starting(at: i, of: layers) {
+                // The convolution just before takes its bias gradient from this step.
+                if fused.norm != nil, let before = steps.last, let conv = before.runner as? Conv2D, conv.biasMode == .channel,
+                   let bias = conv.bias {
+                    steps[steps.count - 1] = Step(first: before.first, last: before.last, runner: ConvolutionBeforeNorm(conv))
+                    fused.inputSums = bias
+                }
                 steps.append(Step(first: i, last: i + count - 1, runner: fused))
                 i += count
             } else {
@@ -43,6 +54,9 @@ package final class FusedPasses: BatchLayer {
     let norm: BatchNorm?
     let relu: ReLU
     let pool: MaxPool2D?
+    /// Where the backward pass writes the sum of its input gradient over each channel: the bias
+    /// gradient of the convolution before (`ConvolutionBeforeNorm`); nil for none.
+    var inputSums: Parameter?
 
     private init(norm: BatchNorm?, relu: ReLU, pool: MaxPool2D?) {
         (self.norm, self.relu, self.pool) = (norm, relu, pool)
@@ -114,17 +128,55 @@ package final class FusedPasses: BatchLayer {
         }
         let (mean, variance) = (UnsafePointer(norm.batchMean.pointer), UnsafePointer(norm.batchVariance.pointer))
         let (dgamma, dbeta) = (norm.weight.gradient.pointer, norm.bias.gradient.pointer)
+        // A convolution before has an input gradient to take: dx is there.
+        let sums = dx == nil ? nil : inputSums?.gradient.pointer
         if let pool {
             let (c, h, w) = shape(norm.inputShape)
-            ck_batchnorm_relu_maxpool_backward(pass.variant.c, dx, dgamma, dbeta, dy, y, pool.argmax, x, mean, variance,
-                                               norm.weight.value.pointer, norm.epsilon, n, c, h, w,
+            ck_batchnorm_relu_maxpool_backward(pass.variant.c, dx, dgamma, dbeta, sums, dy, y, pool.argmax, x, mean,
+                                               variance, norm.weight.value.pointer, norm.epsilon, n, c, h, w,
                                                Int32(pool.size), Int32(pool.stride))
         } else {
-            ck_batchnorm_relu_backward(pass.variant.c, dx, dgamma, dbeta, dy, y, x, mean, variance, norm.weight.value.pointer,
-                                       norm.epsilon, n, Int32(norm.channels), Int32(norm.planeSize))
+            ck_batchnorm_relu_backward(pass.variant.c, dx, dgamma, dbeta, sums, dy, y, x, mean, variance,
+                                       norm.weight.value.pointer, norm.epsilon, n, Int32(norm.channels),
+                                       Int32(norm.planeSize))
         }
     }
 
     /// (C, H, W) as the kernels take them.
     private func shape(_ s: [Int]) -> (Int32, Int32, Int32) { (Int32(s[0]), Int32(s[1]), Int32(s[2])) }
+}
+
+/// A convolution whose bias gradient the fused step after it writes (`FusedPasses.inputSums`):
+/// the layer itself in every way, except that its backward pass computes only the kernel and input
+/// gradients. The fused step's backward pass runs first (steps go back in reverse), so the bias
+/// gradient is in place when an optimizer, or a fused SGD step here, reads it.
+package final class ConvolutionBeforeNorm: BatchLayer {
+    let conv: Conv2D
+
+    init(_ conv: Conv2D) { self.conv = conv }
+
+    package var inputShape: [Int] { conv.inputShape }
+    package var outputShape: [Int] { conv.outputShape }
+    package var parameters: [Parameter] { conv.parameters }
+    package var spec: String { conv.spec }
+    package var description: String { conv.description }
+    package var forwardFlops: Int { conv.forwardFlops }
+
+    package func reserve(batch: Int) { conv.reserve(batch: batch) }
+
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
+        conv.forward(x, y, batch: batch, pass: pass)
+    }
+
+    package func inferenceWorkspaceCount(batch: Int) -> Int { conv.inferenceWorkspaceCount(batch: batch) }
+
+    package func infer(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
+                       workspace: UnsafeMutablePointer<Float>?) {
+        conv.infer(x, y, batch: batch, pass: pass, workspace: workspace)
+    }
+
+    package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
+        conv.backward(x, y, dy, dx, batch: batch, pass: pass, biasGradient: false)
+    }
 }
