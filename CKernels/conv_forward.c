@@ -12,6 +12,7 @@
 // a half of 16 lanes). q runs over [0, Q), Q = (OH-1)·W + OW: its last read is the plane's last
 // element, so nothing past the input is read.
 #include "conv_internal.h"
+#include "planes.h"
 
 // Q: the flat positions up to the last output.
 static inline int flat_positions(ck_conv2d_geometry g) { return (g.OH - 1) * g.W + g.OW; }
@@ -242,45 +243,56 @@ FORCE_INLINE void forward_channels(float *Y, const float *X, const float *K, con
     }
 }
 
-// Item (image n, block b of 4 output channels) of the forward pass. Not inlined: it holds every
-// tile shape for 3×3, 5×5 and other kernels, and is called from both loops of CK_PARALLEL_FOR.
-// 3×3 and 5×5 kernels get their own copies with the tap loops fully unrolled: with one input
-// channel a tile has only 9 taps, and loop overhead would cost a third.
-static __attribute__((noinline)) void forward_item(float *Y, const float *X, const float *K, const float *B,
-                                                   ck_bias bias, ck_conv2d_geometry g, int n, int b) {
+// Item (image n, block b of 4 output channels) of the forward pass, and with `stats` the block's
+// planes' batch-norm statistics (plane_statistics) while the planes are in L1, where a pass of
+// batch norm's own would read them back from L3. Not inlined: it holds every tile shape for 3×3,
+// 5×5 and other kernels, and is called from both loops of CK_PARALLEL_FOR. 3×3 and 5×5 kernels
+// get their own copies with the tap loops fully unrolled: with one input channel a tile has only
+// 9 taps, and loop overhead would cost a third.
+static __attribute__((noinline)) void forward_item(float *Y, float *stats, const float *X, const float *K,
+                                                   const float *B, ck_bias bias, ck_conv2d_geometry g, int n, int b) {
     if (g.KH == 3 && g.KW == 3) forward_channels(Y, X, K, B, bias, with_kernel(g, 3, 3), n, b);
     else if (g.KH == 5 && g.KW == 5) forward_channels(Y, X, K, B, bias, with_kernel(g, 5, 5), n, b);
     else forward_channels(Y, X, K, B, bias, g, n, b);
+    if (!stats) return;
+    const int plane = g.OH * g.OW, o1 = 4 * b + 4 < g.O ? 4 * b + 4 : g.O;
+    for (int o = 4 * b; o < o1; o++) {
+        const size_t p = (size_t)n * g.O + o;
+        plane_statistics(CK_SIMD, stats + p * 2, Y + p * plane, plane);
+    }
 }
 
 // One image (g.N = 1) on the calling thread: for a caller that splits the images itself.
-void conv_forward_simd_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+void conv_forward_simd_image(float *Y, float *stats, const float *X, const float *K, const float *B, ck_bias bias,
                              ck_conv2d_geometry g) {
-    for (int b = 0; b < (g.O + 3) / 4; b++) forward_item(Y, X, K, B, bias, g, 0, b);
+    for (int b = 0; b < (g.O + 3) / 4; b++) forward_item(Y, stats, X, K, B, bias, g, 0, b);
 }
 
 // Image n padded into Xp, then its forward pass.
-static void forward_padded_image_in(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                                    ck_conv2d_geometry g, int n, float *Xp) {
+static void forward_padded_image_in(float *Y, float *stats, const float *X, const float *K, const float *B,
+                                    ck_bias bias, ck_conv2d_geometry g, int n, float *Xp) {
     conv_pad_image(Xp, X, g, n);
     ck_conv2d_geometry one = without_padding(g);
     one.N = 1;
-    conv_forward_simd_image(Y + (size_t)n * g.O * g.OH * g.OW, Xp, K, B, bias, one);
+    conv_forward_simd_image(Y + (size_t)n * g.O * g.OH * g.OW, stats ? stats + (size_t)n * g.O * 2 : NULL, Xp, K, B,
+                            bias, one);
 }
 
-static void forward_padded_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+static void forward_padded_image(float *Y, float *stats, const float *X, const float *K, const float *B, ck_bias bias,
                                  ck_conv2d_geometry g, int n, float *slots) {
-    if (slots) return forward_padded_image_in(Y, X, K, B, bias, g, n, slots + (size_t)n * padded_image_size(g));
+    if (slots)
+        return forward_padded_image_in(Y, stats, X, K, B, bias, g, n, slots + (size_t)n * padded_image_size(g));
     float Xp[padded_image_size(g)];  // ≤ PADDED_IMAGE_MAX
-    forward_padded_image_in(Y, X, K, B, bias, g, n, Xp);
+    forward_padded_image_in(Y, stats, X, K, B, bias, g, n, Xp);
 }
 
-void conv_forward_simd_padded_images(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                                     ck_conv2d_geometry g, float *slots) {
-    CK_PARALLEL_FOR(n, g.N, conv_flops(g), forward_padded_image(Y, X, K, B, bias, g, n, slots));
+void conv_forward_simd_padded_images(float *Y, float *stats, const float *X, const float *K, const float *B,
+                                     ck_bias bias, ck_conv2d_geometry g, float *slots) {
+    CK_PARALLEL_FOR(n, g.N, conv_flops(g), forward_padded_image(Y, stats, X, K, B, bias, g, n, slots));
 }
 
-void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias, ck_conv2d_geometry g) {
+void conv_forward_simd(float *Y, float *stats, const float *X, const float *K, const float *B, ck_bias bias,
+                       ck_conv2d_geometry g) {
     const int blocks = (g.O + 3) / 4;
-    CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), forward_item(Y, X, K, B, bias, g, i / blocks, i % blocks));
+    CK_PARALLEL_FOR(i, g.N * blocks, conv_flops(g), forward_item(Y, stats, X, K, B, bias, g, i / blocks, i % blocks));
 }

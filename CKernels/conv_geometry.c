@@ -98,22 +98,47 @@ static int pads_by_image(ck_variant v, ck_conv2d_geometry g) {
     return v == CK_SIMD && is_padded(g) && !output_channel_last(g) && batch_pads_by_image(g);
 }
 
-void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                       float *work, ck_conv2d_geometry g) {
-    if (pads_by_image(v, g))
-        return conv_forward_simd_padded_images(Y, X, K, B, bias, g, padded_image_size(g) <= PADDED_IMAGE_MAX ? NULL : work);
+// The forward pass, and with stats its output planes' statistics: taken by the stride-1 SIMD
+// kernels item by item while the planes are in cache, by the others in a pass over Y after.
+// Returns whether the kernel took them.
+static int forward(ck_variant v, float *Y, float *stats, const float *X, const float *K, const float *B, ck_bias bias,
+                   float *work, ck_conv2d_geometry g) {
+    if (pads_by_image(v, g)) {
+        conv_forward_simd_padded_images(Y, stats, X, K, B, bias, g, padded_image_size(g) <= PADDED_IMAGE_MAX ? NULL : work);
+        return 1;
+    }
     const int channel_last = v == CK_SIMD && output_channel_last(g);
-    if (channel_last && (!is_padded(g) || (channel_last_pads_images_on_stack(g) && batch_pads_by_image(g))))
-        return conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+    if (channel_last && (!is_padded(g) || (channel_last_pads_images_on_stack(g) && batch_pads_by_image(g)))) {
+        conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+        return 0;
+    }
     if (is_padded(g)) {
         conv_pad_input(work, X, g);
         X = work;
         work += padded_size(g);
         g = without_padding(g);
     }
-    if (channel_last) conv_strided_forward_simd(Y, X, K, B, bias, g, work);
-    else if (!is_strided(g)) conv_forward_valid(v, Y, X, K, B, bias, g);
-    else conv_forward_scalar(Y, X, K, B, bias, g);
+    if (channel_last) {
+        conv_strided_forward_simd(Y, X, K, B, bias, g, work);
+    } else if (!is_strided(g) && v == CK_SIMD) {
+        conv_forward_simd(Y, stats, X, K, B, bias, g);
+        return 1;
+    } else if (!is_strided(g)) {
+        conv_forward_valid(v, Y, X, K, B, bias, g);
+    } else {
+        conv_forward_scalar(Y, X, K, B, bias, g);
+    }
+    return 0;
+}
+
+void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+                       float *work, ck_conv2d_geometry g) {
+    forward(v, Y, NULL, X, K, B, bias, work, g);
+}
+
+void ck_conv2d_forward_statistics(ck_variant v, float *Y, float *stats, const float *X, const float *K, const float *B,
+                                  ck_bias bias, float *work, ck_conv2d_geometry g) {
+    if (!forward(v, Y, stats, X, K, B, bias, work, g)) ck_batchnorm_plane_statistics(v, stats, Y, g.N, g.O, g.OH * g.OW);
 }
 
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,

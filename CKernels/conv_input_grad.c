@@ -335,7 +335,7 @@ static void input_grad_image_in(float *dX, const float *dY, const float *Kt, ck_
     conv_pad_image(dYp, dY, t, n);
     ck_conv2d_geometry one = without_padding(t);
     one.N = 1;
-    conv_forward_simd_image(dX + (size_t)n * t.O * t.OH * t.OW, dYp, Kt, NULL, CK_BIAS_NONE, one);
+    conv_forward_simd_image(dX + (size_t)n * t.O * t.OH * t.OW, NULL, dYp, Kt, NULL, CK_BIAS_NONE, one);
 }
 
 // The same, dY padded on the stack (slots NULL, padded_image_size(t) ≤ PADDED_IMAGE_MAX) or into
@@ -373,5 +373,5 @@ void conv_backward_input_simd(float *dX, const float *dY, const float *K, ck_con
         conv_pad_input(dYp, dY, t);
         dY = dYp;
     }
-    conv_forward_simd(dX, dY, Kt, NULL, CK_BIAS_NONE, without_padding(t));
+    conv_forward_simd(dX, NULL, dY, Kt, NULL, CK_BIAS_NONE, without_padding(t));
 }

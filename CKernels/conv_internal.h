@@ -149,15 +149,16 @@ CK_INTERNAL void conv_backward_kernel_scalar(float *dK, const float *X, const fl
 CK_INTERNAL void conv_backward_input_scalar(float *dX, const float *dY, const float *K, ck_conv2d_geometry g);
 
 // conv_forward.c: stride 1, over flat positions or along rows. No workspace. The _image form runs
-// one image (g.N = 1) on the calling thread.
-CK_INTERNAL void conv_forward_simd(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
+// one image (g.N = 1) on the calling thread. With stats (N,O,2), not NULL, each output plane's
+// plane_statistics too (ck_conv2d_forward_statistics).
+CK_INTERNAL void conv_forward_simd(float *Y, float *stats, const float *X, const float *K, const float *B, ck_bias bias,
                                    ck_conv2d_geometry g);
-CK_INTERNAL void conv_forward_simd_image(float *Y, const float *X, const float *K, const float *B, ck_bias bias,
-                                         ck_conv2d_geometry g);
+CK_INTERNAL void conv_forward_simd_image(float *Y, float *stats, const float *X, const float *K, const float *B,
+                                         ck_bias bias, ck_conv2d_geometry g);
 // Padded X: each image padded, then its forward pass, the images shared by the team. An image is
 // padded on the stack (slots NULL, padded_image_size(g) ≤ PADDED_IMAGE_MAX) or into its own slot
 // of slots (padded_size(g) floats), just before its tiles read it.
-CK_INTERNAL void conv_forward_simd_padded_images(float *Y, const float *X, const float *K, const float *B,
+CK_INTERNAL void conv_forward_simd_padded_images(float *Y, float *stats, const float *X, const float *K, const float *B,
                                                  ck_bias bias, ck_conv2d_geometry g, float *slots);
 // conv_kernel_grad.c: stride 1, over flat positions. work: kernel_grad_flat_work_size(g) floats
 // (dY with rows as wide as X's).
@@ -175,7 +176,7 @@ CK_INTERNAL void conv_backward_input_simd(float *dX, const float *dY, const floa
 // The valid stride-1 forward pass of either variant (the layer's and the single planes').
 static inline void conv_forward_valid(ck_variant v, float *Y, const float *X, const float *K, const float *B,
                                       ck_bias bias, ck_conv2d_geometry g) {
-    if (v == CK_SIMD) conv_forward_simd(Y, X, K, B, bias, g);
+    if (v == CK_SIMD) conv_forward_simd(Y, NULL, X, K, B, bias, g);
     else conv_forward_scalar(Y, X, K, B, bias, g);
 }
 

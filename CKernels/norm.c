@@ -5,56 +5,113 @@
 // Determinism: one thread owns a whole channel and sums it in a fixed order (each sample's plane
 // in float, the planes' sums in double, samples in order), so results do not depend on the
 // thread count. The double accumulation across planes keeps the mean accurate for large N·HW,
-// and the variance is taken as the mean of squared deviations from that mean (two passes), never
-// as E[x²] − E[x]², which cancels catastrophically when the mean is large.
+// and the variance is built from squared deviations, each plane's about its own mean and then
+// moved exactly to the channel's (plane_squares_about), never as E[x²] − E[x]², which cancels
+// catastrophically when the mean is large. Per plane, so that a convolution can take a plane's
+// part while the plane it has just written is in cache (ck_conv2d_forward_statistics).
 #include <math.h>
 #include "CKernels.h"
 #include "vec.h"
 #include "planes.h"
 
-// Σ p[0..n) in float: 8 lanes (pairwise-combined at the end) for SIMD, a plain loop for scalar.
+// Σ p[0..n) in float: for SIMD four vectors of running sums, combined pairwise at the end (one
+// chain of vector adds waits on the add's latency at every vector: a plane of 784 values in L1,
+// just written by a convolution, took 49 latencies in a row), a plain loop for scalar.
 static inline float plane_sum(ck_variant v, const float *p, int n) {
     int i = 0;
     float s = 0.0f;
     if (v == CK_SIMD && n >= VL) {
-        vf acc = vsplat(0.0f);
-        for (; i + VL <= n; i += VL) acc += vload(p + i);
-        s = vsum(acc);
+        vf acc[4] = {vsplat(0.0f), vsplat(0.0f), vsplat(0.0f), vsplat(0.0f)};
+        for (; i + 4 * VL <= n; i += 4 * VL)
+            for (int k = 0; k < 4; k++) acc[k] += vload(p + i + k * VL);
+        for (; i + VL <= n; i += VL) acc[0] += vload(p + i);
+        s = vsum((acc[0] + acc[1]) + (acc[2] + acc[3]));
     }
     NO_VECTORIZE
     for (; i < n; i++) s += p[i];
     return s;
 }
 
-// Σ (p[i] − m)² in float.
+// Σ (p[i] − m)² in float, the same way.
 static inline float plane_sum_squares(ck_variant v, const float *p, float m, int n) {
     int i = 0;
     float s = 0.0f;
     if (v == CK_SIMD && n >= VL) {
-        vf acc = vsplat(0.0f);
+        vf acc[4] = {vsplat(0.0f), vsplat(0.0f), vsplat(0.0f), vsplat(0.0f)};
         const vf mv = vsplat(m);
-        for (; i + VL <= n; i += VL) { vf d = vload(p + i) - mv; acc += d * d; }
-        s = vsum(acc);
+        for (; i + 4 * VL <= n; i += 4 * VL)
+            for (int k = 0; k < 4; k++) { const vf d = vload(p + i + k * VL) - mv; acc[k] += d * d; }
+        for (; i + VL <= n; i += VL) { const vf d = vload(p + i) - mv; acc[0] += d * d; }
+        s = vsum((acc[0] + acc[1]) + (acc[2] + acc[3]));
     }
     NO_VECTORIZE
     for (; i < n; i++) { float d = p[i] - m; s += d * d; }
     return s;
 }
 
+void plane_statistics(ck_variant v, float *stats, const float *p, int HW) {
+    const float s = plane_sum(v, p, HW);
+    stats[0] = s;
+    stats[1] = plane_sum_squares(v, p, s / (float)HW, HW);
+}
+
+// Plane n's part of N·HW times the channel's variance, from its statistics (s, q) about its centre
+// c = s/HW (as plane_statistics took it) and the channel's mean m:
+//   Σ (x − m)² = Σ (x − c)² + 2(c − m)·Σ (x − c) + HW·(c − m)², with Σ (x − c) = s − HW·c,
+// exact whatever c is, and in double: the first term is the plane's own spread, the others a
+// rounding's worth and its offset from the mean.
+static inline double plane_squares_about(float s, float q, double m, int HW) {
+    const double c = (double)(s / (float)HW), d = c - m;
+    return (double)q + 2.0 * d * ((double)s - HW * c) + HW * d * d;
+}
+
+// Channel c's mean and variance from its planes' statistics, stats[(n·C + c)·2 ...] for n in order:
+// the mean is the planes' sums added in double, the variance their squares about it.
+static void channel_statistics_of_planes(float *mean, float *var, const float *stats, int N, int C, int HW, int c) {
+    const double count = (double)N * HW;
+    double sum = 0.0;
+    for (int n = 0; n < N; n++) sum += stats[((size_t)n * C + c) * 2];
+    const double m = sum / count;
+    double squares = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *p = stats + ((size_t)n * C + c) * 2;
+        squares += plane_squares_about(p[0], p[1], m, HW);
+    }
+    mean[c] = (float)m;
+    var[c] = (float)(squares < 0.0 ? 0.0 : squares / count);  // NaN stays NaN
+}
+
+// Channel c of X: as channel_statistics_of_planes over plane_statistics of each plane, the same
+// numbers, without a buffer of them: the sums first (each plane read from memory), then each
+// plane's statistics again for its squares (the plane read from L2, where a channel's 64 planes of
+// 784 values fit).
 static void channel_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int HW, int c) {
     const double count = (double)N * HW;
     double sum = 0.0;
     for (int n = 0; n < N; n++) sum += plane_sum(v, X + ((size_t)n * C + c) * HW, HW);
-    const float m = (float)(sum / count);
+    const double m = sum / count;
     double squares = 0.0;
-    for (int n = 0; n < N; n++) squares += plane_sum_squares(v, X + ((size_t)n * C + c) * HW, m, HW);
-    mean[c] = m;
-    var[c] = (float)(squares / count);
+    for (int n = 0; n < N; n++) {
+        float p[2];
+        plane_statistics(v, p, X + ((size_t)n * C + c) * HW, HW);
+        squares += plane_squares_about(p[0], p[1], m, HW);
+    }
+    mean[c] = (float)m;
+    var[c] = (float)(squares < 0.0 ? 0.0 : squares / count);
 }
 
 void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int HW) {
     const double work = 4.0 * N * C * HW;
     CK_PARALLEL_FOR(c, C, work, channel_statistics(v, mean, var, X, N, C, HW, c));
+}
+
+void ck_batchnorm_plane_statistics(ck_variant v, float *stats, const float *X, int N, int C, int HW) {
+    const double work = 3.0 * N * C * HW;
+    CK_PARALLEL_FOR(p, N * C, work, plane_statistics(v, stats + (size_t)p * 2, X + (size_t)p * HW, HW));
+}
+
+void ck_batchnorm_statistics_of_planes(float *mean, float *var, const float *stats, int N, int C, int HW) {
+    for (int c = 0; c < C; c++) channel_statistics_of_planes(mean, var, stats, N, C, HW, c);
 }
 
 float inverse_std(float var, float eps) { return 1.0f / sqrtf(var + eps); }

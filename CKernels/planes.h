@@ -9,6 +9,9 @@
 
 // norm.c. 1/sqrt(var + eps), as every batch norm kernel takes it.
 CK_INTERNAL float inverse_std(float var, float eps);
+// stats[0] = Σ p, stats[1] = Σ (p − stats[0]/HW)²: a plane's part of its channel's batch
+// statistics (ck_batchnorm_plane_statistics).
+CK_INTERNAL void plane_statistics(ck_variant v, float *stats, const float *p, int HW);
 // Yp (HW) = (Xp − m)·invstd·g + b.
 CK_INTERNAL void normalize_plane(ck_variant v, float *Yp, const float *Xp, float m, float invstd, float g, float b, int HW);
 // Σ dYp and Σ dYp·x̂ over one plane, x̂ = (Xp − m)·invstd.

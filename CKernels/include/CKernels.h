@@ -95,6 +95,11 @@ typedef enum {
 // lanes: strided, or narrow planes); work may be NULL where that size is 0.
 void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, const float *B, ck_bias bias,
                        float *work, ck_conv2d_geometry g);
+// ck_conv2d_forward, and stats (N,O,2) = ck_batchnorm_plane_statistics(v, stats, Y, N, O, OH·OW)
+// bit for bit, the statistics of a batch norm after the convolution: where the kernel can, taken
+// from each plane of Y while it is in cache (a pass of their own reads Y back from memory).
+void ck_conv2d_forward_statistics(ck_variant v, float *Y, float *stats, const float *X, const float *K, const float *B,
+                                  ck_bias bias, float *work, ck_conv2d_geometry g);
 size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g);
 // dK (O,C,KH,KW) = sum over n, y, x of Xpad[n,c,y·SH+kh,x·SW+kw]·dY[n,o,y,x]. Overwrites dK.
 // work: ck_conv2d_backward_kernel_work_size(g) floats (the padded input, and dY copied with rows
@@ -170,6 +175,11 @@ void ck_global_avgpool_backward(ck_variant v, float *dX, const float *dY, int N,
 // X (N,C,HW): HW = H·W after a convolution, 1 after a dense layer (C features). Per channel c, over
 // the N·HW values of X[:,c,:]: mean (C) and biased variance var (C). Overwrites both.
 void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int HW);
+// The same in two steps, the first of which a convolution can take over while it writes X
+// (ck_conv2d_forward_statistics): stats (N,C,2) = each plane's sum s and Σ (x − s/HW)²; then mean
+// and var from them, equal bit for bit to ck_batchnorm_statistics of X (of the same variant).
+void ck_batchnorm_plane_statistics(ck_variant v, float *stats, const float *X, int N, int C, int HW);
+void ck_batchnorm_statistics_of_planes(float *mean, float *var, const float *stats, int N, int C, int HW);
 // Y (N,C,HW) = (X − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]: the batch's statistics in
 // training, the running ones in inference. Overwrites Y.
 void ck_batchnorm_forward(ck_variant v, float *Y, const float *X, const float *mean, const float *var,

@@ -82,6 +82,12 @@ struct NormKernelTests {
             let expected = referenceBatchStatistics(X, N: N, C: C, S: S)
             expectRelative(mean, expected.mean, 1e-6, "mean \((N, C, S))")
             expectRelative(variance, expected.variance, 2e-5, "variance \((N, C, S))")
+            // In two steps, the planes' parts first: the same bits.
+            var stats = [Float](repeating: .nan, count: N * C * 2), mean2 = mean, variance2 = variance
+            ck_batchnorm_plane_statistics(variant, &stats, X, Int32(N), Int32(C), Int32(S))
+            ck_batchnorm_statistics_of_planes(&mean2, &variance2, stats, Int32(N), Int32(C), Int32(S))
+            #expect(mean2.map(\.bitPattern) == mean.map(\.bitPattern) && variance2.map(\.bitPattern) == variance.map(\.bitPattern),
+                    "statistics of planes \((N, C, S))")
 
             var Y = [Float](repeating: .nan, count: X.count)
             ck_batchnorm_forward(variant, &Y, X, mean, variance, gamma, beta, eps, Int32(N), Int32(C), Int32(S))

@@ -166,6 +166,43 @@ struct PaddedConvKernelTests {
         }
     }
 
+    /// The forward pass with a batch norm's plane statistics: the same Y as the plain forward
+    /// pass, and the statistics of each plane of it as batch norm's own kernel takes them, bit for
+    /// bit, whichever kernel ran (the stride-1 ones take them item by item, the others after),
+    /// and batch norm's statistics from them equal those from Y. The padded and strided shapes,
+    /// valid ones (flat positions, along rows, narrow planes, a last block of fewer than 4
+    /// channels), and the fashion preset's two layers at a batch of 4.
+    @Test("forward pass with batch norm's plane statistics", arguments: variants)
+    func forwardStatistics(variant: ck_variant) {
+        var rng = SeededGenerator(seed: 27)
+        let valid = [PaddedConv(3, 2, 12, 12, 6, 3, 3, P: 0, S: 1), PaddedConv(2, 3, 20, 20, 9, 3, 3, P: 0, S: 1),
+                     PaddedConv(2, 4, 6, 6, 5, 3, 3, P: 0, S: 1), PaddedConv(3, 2, 26, 30, 7, 5, 5, P: 0, S: 1),
+                     PaddedConv(4, 1, 28, 28, 32, 3, 3, P: 1, S: 1), PaddedConv(4, 32, 14, 14, 40, 3, 3, P: 1, S: 1)]
+        for s in Self.shapes + valid {
+            let g = s.geometry
+            let X = randomFloats(s.N * s.C * s.H * s.W, &rng), K = randomFloats(s.O * s.C * s.KH * s.KW, &rng)
+            let B = randomFloats(s.O, &rng).map { $0 + 5 }  // an offset mean, as a bias gives it
+            var Y = [Float](repeating: .nan, count: s.N * s.O * s.OH * s.OW), Ys = Y
+            var work = [Float](repeating: .nan, count: ck_conv2d_forward_work_size(g))
+            ck_conv2d_forward(variant, &Y, X, K, B, CK_BIAS_CHANNEL, &work, g)
+            var stats = [Float](repeating: .nan, count: s.N * s.O * 2)
+            ck_conv2d_forward_statistics(variant, &Ys, &stats, X, K, B, CK_BIAS_CHANNEL, &work, g)
+            #expect(Ys.map(\.bitPattern) == Y.map(\.bitPattern), "Y \(s)")
+            let (n, o, plane) = (Int32(s.N), Int32(s.O), Int32(s.OH * s.OW))
+            var separate = [Float](repeating: .nan, count: stats.count)
+            ck_batchnorm_plane_statistics(variant, &separate, Y, n, o, plane)
+            #expect(stats.map(\.bitPattern) == separate.map(\.bitPattern), "plane statistics \(s)")
+            var mean = [Float](repeating: .nan, count: s.O), variance = mean, fromPlanes = mean, fromPlanesVariance = mean
+            ck_batchnorm_statistics(variant, &mean, &variance, Y, n, o, plane)
+            ck_batchnorm_statistics_of_planes(&fromPlanes, &fromPlanesVariance, stats, n, o, plane)
+            #expect(fromPlanes.map(\.bitPattern) == mean.map(\.bitPattern) && fromPlanesVariance.map(\.bitPattern) == variance.map(\.bitPattern),
+                    "batch statistics \(s)")
+            let expected = referenceBatchStatistics(Y, N: s.N, C: s.O, S: s.OH * s.OW)
+            expectRelative(fromPlanes, expected.mean, 1e-5, "mean \(s)")
+            expectRelative(fromPlanesVariance, expected.variance, 1e-4, "variance \(s)")
+        }
+    }
+
     /// The SIMD input gradient of strided planes and of narrow planes with many channels (the
     /// channel-last kernel) sums each element over o, then the taps, as the scalar variant does,
     /// one input channel a lane: the two agree bit for bit, on shapes with C below, at and above

@@ -46,6 +46,9 @@ public final class BatchNorm: BatchLayer {
     /// The statistics of the last training forward pass, which its backward pass needs.
     package let batchMean: Buffer
     package let batchVariance: Buffer
+    /// Each plane's part of the statistics, (batch, C, 2), where the convolution before writes
+    /// them (`ConvolutionBeforeNorm`).
+    package let planeStatistics: BatchBuffer
 
     /// Normalisation of samples of `input`: (C, H, W) per channel or (F) per feature. Throws
     /// `ShapeError` for any other rank, and unless `input` has positive dimensions and at most
@@ -67,6 +70,7 @@ public final class BatchNorm: BatchLayer {
         state = [runningMean, runningVariance, batchesTracked]
         batchMean = Buffer(count: channels)
         batchVariance = Buffer(count: channels)
+        planeStatistics = BatchBuffer(perSample: 2 * channels)
         reset()
     }
 
@@ -94,13 +98,20 @@ public final class BatchNorm: BatchLayer {
     }
 
     /// The mean and variance a forward pass normalises x by: in training the batch's own, which
-    /// this computes, keeps for the backward pass and moves the running statistics towards; in
-    /// inference the running ones. What the forward pass does before it normalises, for it and
-    /// for the fused passes that normalise too (`FusedPasses`).
-    package func statistics(_ x: UnsafePointer<Float>, batch: Int, pass: Pass) -> (mean: UnsafePointer<Float>, variance: UnsafePointer<Float>) {
+    /// this computes (from x, or `fromPlanes` from `planeStatistics`, the same numbers), keeps for
+    /// the backward pass and moves the running statistics towards; in inference the running ones.
+    /// What the forward pass does before it normalises, for it and for the fused passes that
+    /// normalise too (`FusedPasses`).
+    package func statistics(_ x: UnsafePointer<Float>, batch: Int, pass: Pass,
+                            fromPlanes: Bool = false) -> (mean: UnsafePointer<Float>, variance: UnsafePointer<Float>) {
         guard pass.training else { return (UnsafePointer(runningMean.value.pointer), UnsafePointer(runningVariance.value.pointer)) }
         let c = Int32(channels)
-        ck_batchnorm_statistics(pass.variant.c, batchMean.pointer, batchVariance.pointer, x, Int32(batch), c, Int32(planeSize))
+        if fromPlanes {
+            ck_batchnorm_statistics_of_planes(batchMean.pointer, batchVariance.pointer, planeStatistics.pointer, Int32(batch), c,
+                                              Int32(planeSize))
+        } else {
+            ck_batchnorm_statistics(pass.variant.c, batchMean.pointer, batchVariance.pointer, x, Int32(batch), c, Int32(planeSize))
+        }
         ck_batchnorm_update_running(runningMean.value.pointer, runningVariance.value.pointer, batchMean.pointer,
                                     batchVariance.pointer, momentum, batch * planeSize, c)
         batchesTracked.value.pointer[0] += 1

@@ -136,9 +136,19 @@ public final class Conv2D: BatchLayer {
     }
 
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
+        forward(x, y, batch: batch, pass: pass, planeStatistics: nil)
+    }
+
+    /// The forward pass, and with `planeStatistics` (batch, O, 2) each output plane's part of a
+    /// batch norm's statistics (`ck_conv2d_forward_statistics`), for the batch norm after the
+    /// layer (`ConvolutionBeforeNorm`).
+    package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass,
+                         planeStatistics: UnsafeMutablePointer<Float>?) {
         let shape = shape(batch: batch)
         if shape.workCount > work.count { work = Buffer(count: shape.workCount) }
-        run(x, y, shape.geometry, variant: pass.variant, workspace: work.pointer)
+        guard let planeStatistics else { return run(x, y, shape.geometry, variant: pass.variant, workspace: work.pointer) }
+        ck_conv2d_forward_statistics(pass.variant.c, y, planeStatistics, x, kernel.value.pointer, bias?.value.pointer,
+                                     biasMode.c, work.pointer, shape.geometry.c)
     }
 
     /// The padded input (and the kernel with the output channel last, when strided): what the

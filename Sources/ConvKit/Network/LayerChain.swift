@@ -8,10 +8,11 @@ import CKernels
 /// inside it, which nothing reads (each layer's backward pass needs only its own input, output and
 /// output gradient, and a fused step's backward pass rebuilds what it needs of them).
 ///
-/// A convolution with a bias per channel right before such a step runs as `ConvolutionBeforeNorm`:
-/// the step's backward pass sums the gradient it hands the convolution, channel by channel, while
-/// each plane is in cache, and that sum is the convolution's bias gradient, which a pass of its own
-/// would read back from memory.
+/// A convolution right before such a step, with batch norm first, runs as `ConvolutionBeforeNorm`:
+/// it takes each output plane's part of the batch norm's statistics while the plane is in cache,
+/// and the step's backward pass sums the gradient it hands the convolution, channel by channel,
+/// likewise, which is the convolution's bias gradient; separately each would read the
+/// convolution's output or its gradient back from memory. The numbers are the same.
 package struct LayerChain {
     /// Layers `first ... last`, run by `runner`: the layer itself, or `FusedPasses` over several.
     package struct Step {
@@ -28,11 +29,13 @@ package struct LayerChain {
         var i = 0
         while i < layers.count {
             if fusing, let (fused, count) = FusedPasses.starting(at: i, of: layers) {
-                // The convolution just before takes its bias gradient from this step.
-                if fused.norm != nil, let before = steps.last, let conv = before.runner as? Conv2D, conv.biasMode == .channel,
-                   let bias = conv.bias {
-                    steps[steps.count - 1] = Step(first: before.first, last: before.last, runner: ConvolutionBeforeNorm(conv))
-                    fused.inputSums = bias
+                // The convolution just before gives this step its statistics and takes its bias
+                // gradient from it.
+                if let norm = fused.norm, let before = steps.last, let conv = before.runner as? Conv2D {
+                    let runner = ConvolutionBeforeNorm(conv, norm: norm)
+                    steps[steps.count - 1] = Step(first: before.first, last: before.last, runner: runner)
+                    fused.statisticsFromPlanes = true
+                    fused.inputSums = runner.biasFromNorm ? conv.bias : nil
                 }
                 steps.append(Step(first: i, last: i + count - 1, runner: fused))
                 i += count
@@ -57,6 +60,9 @@ package final class FusedPasses: BatchLayer {
     /// Where the backward pass writes the sum of its input gradient over each channel: the bias
     /// gradient of the convolution before (`ConvolutionBeforeNorm`); nil for none.
     var inputSums: Parameter?
+    /// Whether batch norm's statistics come from its `planeStatistics`, which the convolution
+    /// before wrote in the same forward pass.
+    var statisticsFromPlanes = false
 
     private init(norm: BatchNorm?, relu: ReLU, pool: MaxPool2D?) {
         (self.norm, self.relu, self.pool) = (norm, relu, pool)
@@ -106,7 +112,7 @@ package final class FusedPasses: BatchLayer {
             let (c, h, w) = shape(relu.inputShape)
             return ck_relu_maxpool_forward(y, argmax, x, n, c, h, w, Int32(pool!.size), Int32(pool!.stride))
         }
-        let (mean, variance) = norm.statistics(x, batch: batch, pass: pass)
+        let (mean, variance) = norm.statistics(x, batch: batch, pass: pass, fromPlanes: statisticsFromPlanes)
         let (gamma, beta) = (UnsafePointer(norm.weight.value.pointer), UnsafePointer(norm.bias.value.pointer))
         if let pool {
             let (c, h, w) = shape(norm.inputShape)
@@ -146,14 +152,23 @@ package final class FusedPasses: BatchLayer {
     private func shape(_ s: [Int]) -> (Int32, Int32, Int32) { (Int32(s[0]), Int32(s[1]), Int32(s[2])) }
 }
 
-/// A convolution whose bias gradient the fused step after it writes (`FusedPasses.inputSums`):
-/// the layer itself in every way, except that its backward pass computes only the kernel and input
-/// gradients. The fused step's backward pass runs first (steps go back in reverse), so the bias
-/// gradient is in place when an optimizer, or a fused SGD step here, reads it.
+/// A convolution before a fused step that starts with batch norm: the layer itself in every way,
+/// except that its training forward pass also writes the batch norm's `planeStatistics`, and its
+/// backward pass leaves the bias gradient to the fused step (`FusedPasses.inputSums`), computing
+/// only the kernel and input gradients. The fused step's backward pass runs first (steps go back
+/// in reverse), so the bias gradient is in place when an optimizer, or a fused SGD step here,
+/// reads it.
 package final class ConvolutionBeforeNorm: BatchLayer {
     let conv: Conv2D
+    let norm: BatchNorm
+    /// Whether the fused step writes the bias gradient: a bias per channel is the sum of the
+    /// gradient over each channel (an untied bias, one per position, the convolution's own pass).
+    let biasFromNorm: Bool
 
-    init(_ conv: Conv2D) { self.conv = conv }
+    init(_ conv: Conv2D, norm: BatchNorm) {
+        (self.conv, self.norm) = (conv, norm)
+        biasFromNorm = conv.biasMode == .channel
+    }
 
     package var inputShape: [Int] { conv.inputShape }
     package var outputShape: [Int] { conv.outputShape }
@@ -162,10 +177,16 @@ package final class ConvolutionBeforeNorm: BatchLayer {
     package var description: String { conv.description }
     package var forwardFlops: Int { conv.forwardFlops }
 
-    package func reserve(batch: Int) { conv.reserve(batch: batch) }
+    package func reserve(batch: Int) {
+        conv.reserve(batch: batch)
+        norm.planeStatistics.reserve(batch)
+    }
 
+    /// The statistics only in training: inference normalises by the running ones.
     package func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pass: Pass) {
-        conv.forward(x, y, batch: batch, pass: pass)
+        guard pass.training else { return conv.forward(x, y, batch: batch, pass: pass) }
+        norm.planeStatistics.reserve(batch)
+        conv.forward(x, y, batch: batch, pass: pass, planeStatistics: norm.planeStatistics.pointer)
     }
 
     package func inferenceWorkspaceCount(batch: Int) -> Int { conv.inferenceWorkspaceCount(batch: batch) }
@@ -177,6 +198,6 @@ package final class ConvolutionBeforeNorm: BatchLayer {
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                           _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
-        conv.backward(x, y, dy, dx, batch: batch, pass: pass, biasGradient: false)
+        conv.backward(x, y, dy, dx, batch: batch, pass: pass, biasGradient: !biasFromNorm)
     }
 }
