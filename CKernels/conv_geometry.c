@@ -138,7 +138,8 @@ void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, c
 
 void ck_conv2d_forward_statistics(ck_variant v, float *Y, float *stats, const float *X, const float *K, const float *B,
                                   ck_bias bias, float *work, ck_conv2d_geometry g) {
-    if (!forward(v, Y, stats, X, K, B, bias, work, g)) ck_batchnorm_plane_statistics(v, stats, Y, g.N, g.O, g.OH * g.OW);
+    if (!forward(v, Y, stats, X, K, B, bias, work, g) && stats)
+        ck_batchnorm_plane_statistics(v, stats, Y, g.N, g.O, g.OH * g.OW);
 }
 
 void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const float *dY, float *work,

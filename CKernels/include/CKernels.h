@@ -97,7 +97,8 @@ void ck_conv2d_forward(ck_variant v, float *Y, const float *X, const float *K, c
                        float *work, ck_conv2d_geometry g);
 // ck_conv2d_forward, and stats (N,O,2) = ck_batchnorm_plane_statistics(v, stats, Y, N, O, OH·OW)
 // bit for bit, the statistics of a batch norm after the convolution: where the kernel can, taken
-// from each plane of Y while it is in cache (a pass of their own reads Y back from memory).
+// from each plane of Y while it is in cache (a pass of their own reads Y back from memory). With
+// stats NULL, ck_conv2d_forward.
 void ck_conv2d_forward_statistics(ck_variant v, float *Y, float *stats, const float *X, const float *K, const float *B,
                                   ck_bias bias, float *work, ck_conv2d_geometry g);
 size_t ck_conv2d_forward_work_size(ck_conv2d_geometry g);

@@ -188,6 +188,9 @@ struct PaddedConvKernelTests {
             var stats = [Float](repeating: .nan, count: s.N * s.O * 2)
             ck_conv2d_forward_statistics(variant, &Ys, &stats, X, K, B, CK_BIAS_CHANNEL, &work, g)
             #expect(Ys.map(\.bitPattern) == Y.map(\.bitPattern), "Y \(s)")
+            var Yn = [Float](repeating: .nan, count: Y.count)  // no statistics asked for: the plain pass
+            ck_conv2d_forward_statistics(variant, &Yn, nil, X, K, B, CK_BIAS_CHANNEL, &work, g)
+            #expect(Yn.map(\.bitPattern) == Y.map(\.bitPattern), "Y without statistics \(s)")
             let (n, o, plane) = (Int32(s.N), Int32(s.O), Int32(s.OH * s.OW))
             var separate = [Float](repeating: .nan, count: stats.count)
             ck_batchnorm_plane_statistics(variant, &separate, Y, n, o, plane)
