@@ -6,12 +6,16 @@ import ConvKit
 /// weights, state and losses, bit for bit, and infer the same outputs.
 @Suite("Fused layers train as the separate ones")
 struct FusionTests {
-    /// Every pattern that fuses: batch norm, ReLU and max pooling (after a convolution), ReLU and
-    /// max pooling, batch norm and ReLU after a dense layer, and inside residual blocks.
+    /// Every pattern that fuses: batch norm, ReLU and max pooling (after a convolution, with each
+    /// kind of bias), ReLU and max pooling, batch norm and ReLU after a dense layer, and inside
+    /// residual blocks.
     static let specs = [
         "conv 8 3 pad 1, batchnorm, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, flatten, dense 16, batchnorm, relu, dense 5",
         "conv 8 3 pad 1, batchnorm, relu, residual(conv 8 3 pad 1, batchnorm, relu, conv 8 3 pad 1, batchnorm), relu, "
             + "residual(conv 16 3 pad 1 stride 2, batchnorm, relu, conv 16 3 pad 1, batchnorm), relu, globalavgpool, flatten, dense 5",
+        // Convolutions without a bias and with one per position before batch norm: the statistics
+        // fused, the bias gradient (untied) the convolution's own.
+        "conv 8 3 pad 1 nobias, batchnorm, relu, maxpool 2, conv 8 3 untied, batchnorm, relu, flatten, dense 5",
     ]
 
     static func train(_ spec: String, fusing: Bool, optimizer kind: String, shares: Int) throws -> (Sequential, [Float]) {
@@ -36,7 +40,8 @@ struct FusionTests {
             let (fused, fusedLosses) = try Self.train(spec, fusing: true, optimizer: optimizer, shares: shares)
             let (separate, separateLosses) = try Self.train(spec, fusing: false, optimizer: optimizer, shares: shares)
             #expect(fused.chain.steps.count < separate.chain.steps.count, "something fused")
-            // The first convolution's bias gradient comes from the fused step after it.
+            // The first convolution gives the fused step after it its statistics (and takes its bias
+            // gradient from it where the bias is one per channel).
             #expect(fused.chain.steps.first?.runner is ConvolutionBeforeNorm)
             #expect(fusedLosses == separateLosses, "losses, \(shares) shares")
             for (a, b) in zip(fused.parameters + fused.state, separate.parameters + separate.state) {
