@@ -49,10 +49,14 @@ static inline float plane_sum_squares(ck_variant v, const float *p, float m, int
     return s;
 }
 
+// The centre a plane's squares are taken about: its mean, rounded to float. plane_statistics and
+// plane_squares_about must agree on it to the bit.
+static inline float plane_centre(float s, int HW) { return s / (float)HW; }
+
 void plane_statistics(ck_variant v, float *stats, const float *p, int HW) {
     const float s = plane_sum(v, p, HW);
     stats[0] = s;
-    stats[1] = plane_sum_squares(v, p, s / (float)HW, HW);
+    stats[1] = plane_sum_squares(v, p, plane_centre(s, HW), HW);
 }
 
 // Plane n's part of N·HW times the channel's variance, from its statistics (s, q) about its centre
@@ -61,8 +65,14 @@ void plane_statistics(ck_variant v, float *stats, const float *p, int HW) {
 // exact whatever c is, and in double: the first term is the plane's own spread, the others a
 // rounding's worth and its offset from the mean.
 static inline double plane_squares_about(float s, float q, double m, int HW) {
-    const double c = (double)(s / (float)HW), d = c - m;
+    const double c = plane_centre(s, HW), d = c - m;
     return (double)q + 2.0 * d * ((double)s - HW * c) + HW * d * d;
+}
+
+// The channel's mean m and variance from the planes' squares about m, over count values.
+static inline void store_channel_statistics(float *mean, float *var, int c, double m, double squares, double count) {
+    mean[c] = (float)m;
+    var[c] = (float)(squares < 0.0 ? 0.0 : squares / count);  // a rounding below 0 is 0; NaN stays NaN
 }
 
 // Channel c's mean and variance from its planes' statistics, stats[(n·C + c)·2 ...] for n in order:
@@ -77,8 +87,7 @@ static void channel_statistics_of_planes(float *mean, float *var, const float *s
         const float *p = stats + ((size_t)n * C + c) * 2;
         squares += plane_squares_about(p[0], p[1], m, HW);
     }
-    mean[c] = (float)m;
-    var[c] = (float)(squares < 0.0 ? 0.0 : squares / count);  // NaN stays NaN
+    store_channel_statistics(mean, var, c, m, squares, count);
 }
 
 // Channel c of X: as channel_statistics_of_planes over plane_statistics of each plane, the same
@@ -96,8 +105,7 @@ static void channel_statistics(ck_variant v, float *mean, float *var, const floa
         plane_statistics(v, p, X + ((size_t)n * C + c) * HW, HW);
         squares += plane_squares_about(p[0], p[1], m, HW);
     }
-    mean[c] = (float)m;
-    var[c] = (float)(squares < 0.0 ? 0.0 : squares / count);
+    store_channel_statistics(mean, var, c, m, squares, count);
 }
 
 void ck_batchnorm_statistics(ck_variant v, float *mean, float *var, const float *X, int N, int C, int HW) {

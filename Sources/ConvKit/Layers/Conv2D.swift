@@ -146,9 +146,7 @@ public final class Conv2D: BatchLayer {
                          planeStatistics: UnsafeMutablePointer<Float>?) {
         let shape = shape(batch: batch)
         if shape.workCount > work.count { work = Buffer(count: shape.workCount) }
-        guard let planeStatistics else { return run(x, y, shape.geometry, variant: pass.variant, workspace: work.pointer) }
-        ck_conv2d_forward_statistics(pass.variant.c, y, planeStatistics, x, kernel.value.pointer, bias?.value.pointer,
-                                     biasMode.c, work.pointer, shape.geometry.c)
+        run(x, y, shape.geometry, variant: pass.variant, workspace: work.pointer, planeStatistics: planeStatistics)
     }
 
     /// The padded input (and the kernel with the output channel last, when strided): what the
@@ -163,9 +161,11 @@ public final class Conv2D: BatchLayer {
         run(x, y, geometry(batch: batch), variant: pass.variant, workspace: workspace)
     }
 
+    /// `ck_conv2d_forward_statistics`, which is `ck_conv2d_forward` without `planeStatistics`.
     private func run(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, variant: Kernels.Variant,
-                     workspace: UnsafeMutablePointer<Float>?) {
-        ck_conv2d_forward(variant.c, y, x, kernel.value.pointer, bias?.value.pointer, biasMode.c, workspace, g.c)
+                     workspace: UnsafeMutablePointer<Float>?, planeStatistics: UnsafeMutablePointer<Float>? = nil) {
+        ck_conv2d_forward_statistics(variant.c, y, planeStatistics, x, kernel.value.pointer, bias?.value.pointer, biasMode.c,
+                                     workspace, g.c)
     }
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,

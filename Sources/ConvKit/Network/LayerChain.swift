@@ -34,8 +34,7 @@ package struct LayerChain {
                 if let norm = fused.norm, let before = steps.last, let conv = before.runner as? Conv2D {
                     let runner = ConvolutionBeforeNorm(conv, norm: norm)
                     steps[steps.count - 1] = Step(first: before.first, last: before.last, runner: runner)
-                    fused.statisticsFromPlanes = true
-                    fused.inputSums = runner.biasFromNorm ? conv.bias : nil
+                    fused.convolutionBefore = runner
                 }
                 steps.append(Step(first: i, last: i + count - 1, runner: fused))
                 i += count
@@ -57,12 +56,10 @@ package final class FusedPasses: BatchLayer {
     let norm: BatchNorm?
     let relu: ReLU
     let pool: MaxPool2D?
-    /// Where the backward pass writes the sum of its input gradient over each channel: the bias
-    /// gradient of the convolution before (`ConvolutionBeforeNorm`); nil for none.
-    var inputSums: Parameter?
-    /// Whether batch norm's statistics come from its `planeStatistics`, which the convolution
-    /// before wrote in the same forward pass.
-    var statisticsFromPlanes = false
+    /// The convolution before, which writes batch norm's `planeStatistics` in the same forward
+    /// pass, and whose bias gradient (`summedBias`) the backward pass writes as the sum of its input
+    /// gradient over each channel; nil for none.
+    var convolutionBefore: ConvolutionBeforeNorm?
 
     private init(norm: BatchNorm?, relu: ReLU, pool: MaxPool2D?) {
         (self.norm, self.relu, self.pool) = (norm, relu, pool)
@@ -112,7 +109,7 @@ package final class FusedPasses: BatchLayer {
             let (c, h, w) = shape(relu.inputShape)
             return ck_relu_maxpool_forward(y, argmax, x, n, c, h, w, Int32(pool!.size), Int32(pool!.stride))
         }
-        let (mean, variance) = norm.statistics(x, batch: batch, pass: pass, fromPlanes: statisticsFromPlanes)
+        let (mean, variance) = norm.statistics(x, batch: batch, pass: pass, fromPlanes: convolutionBefore != nil)
         let (gamma, beta) = (UnsafePointer(norm.weight.value.pointer), UnsafePointer(norm.bias.value.pointer))
         if let pool {
             let (c, h, w) = shape(norm.inputShape)
@@ -135,7 +132,7 @@ package final class FusedPasses: BatchLayer {
         let (mean, variance) = (UnsafePointer(norm.batchMean.pointer), UnsafePointer(norm.batchVariance.pointer))
         let (dgamma, dbeta) = (norm.weight.gradient.pointer, norm.bias.gradient.pointer)
         // A convolution before has an input gradient to take: dx is there.
-        let sums = dx == nil ? nil : inputSums?.gradient.pointer
+        let sums = dx == nil ? nil : convolutionBefore?.summedBias?.gradient.pointer
         if let pool {
             let (c, h, w) = shape(norm.inputShape)
             ck_batchnorm_relu_maxpool_backward(pass.variant.c, dx, dgamma, dbeta, sums, dy, y, pool.argmax, x, mean,
@@ -154,20 +151,21 @@ package final class FusedPasses: BatchLayer {
 
 /// A convolution before a fused step that starts with batch norm: the layer itself in every way,
 /// except that its training forward pass also writes the batch norm's `planeStatistics`, and its
-/// backward pass leaves the bias gradient to the fused step (`FusedPasses.inputSums`), computing
-/// only the kernel and input gradients. The fused step's backward pass runs first (steps go back
+/// backward pass leaves a bias per channel to the fused step (`summedBias`), computing only the
+/// kernel and input gradients. The fused step's backward pass runs first (steps go back
 /// in reverse), so the bias gradient is in place when an optimizer, or a fused SGD step here,
 /// reads it.
 package final class ConvolutionBeforeNorm: BatchLayer {
     let conv: Conv2D
     let norm: BatchNorm
-    /// Whether the fused step writes the bias gradient: a bias per channel is the sum of the
-    /// gradient over each channel (an untied bias, one per position, the convolution's own pass).
-    let biasFromNorm: Bool
+    /// The bias whose gradient the fused step writes: a bias per channel, whose gradient is the sum
+    /// of the gradient over each channel; nil without one or for an untied bias (one per position,
+    /// the convolution's own pass).
+    let summedBias: Parameter?
 
     init(_ conv: Conv2D, norm: BatchNorm) {
         (self.conv, self.norm) = (conv, norm)
-        biasFromNorm = conv.biasMode == .channel
+        summedBias = conv.biasMode == .channel ? conv.bias : nil
     }
 
     package var inputShape: [Int] { conv.inputShape }
@@ -198,6 +196,6 @@ package final class ConvolutionBeforeNorm: BatchLayer {
 
     package func backward(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                           _ dx: UnsafeMutablePointer<Float>?, batch: Int, pass: Pass) {
-        conv.backward(x, y, dy, dx, batch: batch, pass: pass, biasGradient: !biasFromNorm)
+        conv.backward(x, y, dy, dx, batch: batch, pass: pass, biasGradient: summedBias == nil)
     }
 }
