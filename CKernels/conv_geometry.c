@@ -146,6 +146,7 @@ void ck_conv2d_backward_kernel(ck_variant v, float *dK, const float *X, const fl
                                ck_conv2d_geometry g) {
     const int channel_last = v == CK_SIMD && output_channel_last(g);
     if (channel_last && channel_last_pads_planes_on_stack(g)) return conv_strided_backward_kernel_simd(dK, X, dY, g, work);
+    if (v == CK_SIMD && !channel_last && kernel_grad_masks_padding(g)) return conv_backward_kernel_simd(dK, X, dY, g, work);
     if (is_padded(g)) {
         conv_pad_input(work, X, g);
         X = work;

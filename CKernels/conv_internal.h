@@ -8,7 +8,7 @@
 //                       a kernel by variant, padding and stride
 //   conv_reference.c    the scalar variants over an unpadded input (the reference)
 //   conv_forward.c      SIMD forward pass, unpadded, stride 1
-//   conv_kernel_grad.c  SIMD kernel gradient, unpadded, stride 1
+//   conv_kernel_grad.c  SIMD kernel gradient, stride 1: unpadded, or padded under lane masks
 //   conv_input_grad.c   SIMD input gradient, stride 1, as a forward pass over padded dY
 //   conv_padded.c       padding and stride: the padded copy, the channel-last copies, the strided
 //                       SIMD kernels and the input gradient of any padding and stride
@@ -161,8 +161,10 @@ CK_INTERNAL void conv_forward_simd_image(float *Y, float *stats, const float *X,
 CK_INTERNAL void conv_forward_simd_padded_images(float *Y, float *stats, const float *X, const float *K, const float *B,
                                                  ck_bias bias, ck_conv2d_geometry g, float *slots);
 // conv_kernel_grad.c: stride 1, over flat positions. work: kernel_grad_flat_work_size(g) floats
-// (dY with rows as wide as X's).
+// (dY with rows as wide as X's). Unpadded, or padded where kernel_grad_masks_padding(g) (padding
+// that keeps the width, AVX-512): X and dY as they are, no work.
 CK_INTERNAL size_t kernel_grad_flat_work_size(ck_conv2d_geometry g);
+CK_INTERNAL int kernel_grad_masks_padding(ck_conv2d_geometry g);
 CK_INTERNAL void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work);
 
 // conv_input_grad.c: stride 1, any padding (g as given, padding included), as a forward pass or a

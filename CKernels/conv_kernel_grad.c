@@ -1,11 +1,14 @@
-// The convolution's SIMD kernel gradient over an unpadded input, stride 1:
+// The convolution's SIMD kernel gradient, stride 1:
 // dK[o,c,kh,kw] = sum over n and the outputs (y, x) of X[n,c,y+kh,x+kw]·dY[n,o,y,x], a tiny output
 // with its own loop. It runs as the forward pass does (conv_forward.c), over flat positions or
 // along rows (conv_internal.h, along_rows; here for planes of at most 1024 outputs, below). Flat:
 // output (y, x) is q = y·W + x, so tap (kh, kw) pairs dY at q with X at q + kh·W + kw, one vector
 // load each for VL consecutive q's; dY is first copied wide, (N,O,QP) with rows W apart and zeros
-// at x ≥ OW and past Q, so the positions that are not outputs add nothing. Rows: vectors from each row's start of dY as it is, the last
-// moved left to end at OW with the lanes the one before counted zeroed.
+// at x ≥ OW and past Q, so the positions that are not outputs add nothing. Rows: vectors from each
+// row's start of dY as it is, the last moved left to end at OW with the lanes the one before
+// counted zeroed. Padded so that OW = W (3×3 pad 1, 5×5 pad 2), on AVX-512: flat over X and dY as
+// they are, the lanes whose input lies in the padding masked off each load (kernel_grad_masks), so
+// neither a padded copy of X nor a wide one of dY is written.
 #include "conv_internal.h"
 
 // Along rows as the forward pass goes (along_rows), but for planes of at most 1024 outputs: down a
@@ -55,7 +58,7 @@ static void wide_output_plane(float *dYw, const float *dY, ck_conv2d_geometry g,
 // Images per pass over a block of dK: as many as keep their planes of X[n,c] and dY[n,o] (OB
 // channels) within about half of a 32 KB L1, so each pass over kernel rows finds them there.
 static int kernel_grad_images(ck_conv2d_geometry g, int OB) {
-    const int plane = kernel_grad_along_rows(g) ? g.OH * g.OW : flat_positions_padded(g);
+    const int plane = is_padded(g) || kernel_grad_along_rows(g) ? g.OH * g.OW : flat_positions_padded(g);
     const int bytes = (int)sizeof(float) * (g.H * g.W + OB * plane);
     const int images = (16 * 1024) / bytes;
     return images < 1 ? 1 : images;
@@ -65,8 +68,17 @@ static int kernel_grad_images(ck_conv2d_geometry g, int OB) {
 // X is read only in lanes < xlanes (flat: the rest of the last vector would lie past the plane,
 // and dYw is zero there), dY only in lanes ≥ dfrom (rows: the last vector's lanes that the one
 // before it counted).
+FORCE_INLINE vf kernel_grad_input(const float *p, int xlanes, const uint16_t *xm, int t) {
+#if VL == 16
+    if (xm) return vload_masked(p, xm[t]);
+#endif
+    return xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
+}
+FORCE_INLINE vf kernel_grad_output(const float *p, int dfrom, int dto) {
+    return dfrom > 0 || dto < VL ? vload_lanes(vsplat(0.0f), p, dfrom, dto) : vload(p);
+}
 FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
-                                   const int KR, const int KW, int xlanes, int dfrom) {
+                                   const int KR, const int KW, int xlanes, int dfrom, int dto, const uint16_t *xm) {
     // Whichever of the inputs (KR·KW) and the dY vectors (OB) are fewer are all loaded first and
     // the others one at a time, so that they, the accumulators and one more vector fit the
     // registers: 3 inputs beside 24 accumulators for 8 channels of a 3-wide kernel on AVX-512,
@@ -75,21 +87,18 @@ FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, in
         vf in[CK_TILE_MAX];
         for (int r = 0; r < KR; r++)
             for (int kw = 0; kw < KW; kw++) {
-                const float *p = xq + r * W + kw;
-                in[r * KW + kw] = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
+                in[r * KW + kw] = kernel_grad_input(xq + r * W + kw, xlanes, xm, r * KW + kw);
             }
         for (int ob = 0; ob < OB; ob++) {
-            const vf d = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
+            const vf d = kernel_grad_output(dq + ob * stride, dfrom, dto);
             for (int t = 0; t < KR * KW; t++) acc[ob * KR * KW + t] += d * in[t];
         }
     } else {
         vf d[CK_TILE_MAX];
-        for (int ob = 0; ob < OB; ob++)
-            d[ob] = dfrom > 0 ? vload_lanes(vsplat(0.0f), dq + ob * stride, dfrom, VL) : vload(dq + ob * stride);
+        for (int ob = 0; ob < OB; ob++) d[ob] = kernel_grad_output(dq + ob * stride, dfrom, dto);
         for (int r = 0; r < KR; r++)
             for (int kw = 0; kw < KW; kw++) {
-                const float *p = xq + r * W + kw;
-                const vf in = xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
+                const vf in = kernel_grad_input(xq + r * W + kw, xlanes, xm, r * KW + kw);
                 for (int ob = 0; ob < OB; ob++) acc[(ob * KR + r) * KW + kw] += d[ob] * in;
             }
     }
@@ -98,13 +107,27 @@ FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, in
 // Rows kh0 ..< kh0+KR of dK[o0 ..< o0+OB, c] over images n0 ..< n1, added to the running vector
 // sums (OB·KR·KW of them, all constant, at most CK_TILE_MAX): per vector of positions the tile
 // loads OB dY vectors and KR·KW shifted input vectors for OB·KR·KW fused multiply-adds. dY is dYw
-// over flat positions, dY itself along rows.
-FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck_conv2d_geometry g, int o0, const int OB,
-                                   int c, int kh0, const int KR, int n0, int n1) {
+// over flat positions, dY itself along rows and with masks (g padded, kernel_grad_masks).
+FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, const uint16_t *masks, ck_conv2d_geometry g,
+                                   int o0, const int OB, int c, int kh0, const int KR, int n0, int n1) {
     const int KW = g.KW;
     vf acc[CK_TILE_MAX];
     for (int t = 0; t < OB * KR * KW; t++) acc[t] = sums[t];
-    if (kernel_grad_along_rows(g)) {
+    if (masks) {
+        const int Q = g.OH * g.OW, whole = Q / VL, taps = g.KH * KW;
+        for (int n = n0; n < n1; n++) {
+            // Tap (kh, kw) of position q reads X at q + (kh−PH)·W + kw−PW: from before the plane
+            // for the first rows, but only under lanes its mask leaves on.
+            const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W + ((ptrdiff_t)kh0 - g.PH) * g.W - g.PW;
+            const float *dYn = dY + ((size_t)n * g.O + o0) * Q;
+            for (int v = 0; v < whole; v++)
+                kernel_grad_step(acc, Xc + v * VL, dYn + v * VL, g.W, Q, OB, KR, KW, VL, 0, VL,
+                                 masks + (size_t)v * taps + kh0 * KW);
+            if (Q % VL)
+                kernel_grad_step(acc, Xc + whole * VL, dYn + whole * VL, g.W, Q, OB, KR, KW, VL, 0, Q % VL,
+                                 masks + (size_t)whole * taps + kh0 * KW);
+        }
+    } else if (kernel_grad_along_rows(g)) {
         const size_t plane = (size_t)g.OH * g.OW;
         const int whole = g.OW / VL, rem = g.OW % VL;
         for (int n = n0; n < n1; n++) {
@@ -115,10 +138,10 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck
             for (int v = 0; v < whole; v++)
                 for (int y = 0; y < g.OH; y++)
                     kernel_grad_step(acc, Xc + (size_t)y * g.W + v * VL, dYn + (size_t)y * g.OW + v * VL, g.W, plane,
-                                     OB, KR, KW, VL, 0);
+                                     OB, KR, KW, VL, 0, VL, NULL);
             for (int y = 0; rem && y < g.OH; y++)
                 kernel_grad_step(acc, Xc + (size_t)y * g.W + g.OW - VL, dYn + (size_t)y * g.OW + g.OW - VL, g.W, plane,
-                                 OB, KR, KW, VL, VL - rem);
+                                 OB, KR, KW, VL, VL - rem, VL, NULL);
         }
     } else {
         const int Q = flat_positions(g), QP = flat_positions_padded(g), whole = Q / VL;
@@ -126,8 +149,8 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck
             const float *Xc = X + ((size_t)n * g.C + c) * g.H * g.W + (size_t)kh0 * g.W;
             const float *dYn = dY + ((size_t)n * g.O + o0) * QP;
             for (int v = 0; v < whole; v++)
-                kernel_grad_step(acc, Xc + v * VL, dYn + v * VL, g.W, QP, OB, KR, KW, VL, 0);
-            if (Q % VL) kernel_grad_step(acc, Xc + whole * VL, dYn + whole * VL, g.W, QP, OB, KR, KW, Q % VL, 0);
+                kernel_grad_step(acc, Xc + v * VL, dYn + v * VL, g.W, QP, OB, KR, KW, VL, 0, VL, NULL);
+            if (Q % VL) kernel_grad_step(acc, Xc + whole * VL, dYn + whole * VL, g.W, QP, OB, KR, KW, Q % VL, 0, VL, NULL);
         }
     }
     for (int t = 0; t < OB * KR * KW; t++) sums[t] = acc[t];
@@ -139,8 +162,8 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, ck
 // group, so the group's dY planes, read from L2 once, serve every input channel from L1 (one
 // input channel at a time, they had come from L2 again for each). Each dK element is summed over
 // n, then vectors of positions, in that order, then across lanes: a fixed order.
-FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, int o0,
-                                    const int OB, const int KR, int c0, int c1) {
+FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, const uint16_t *masks,
+                                    ck_conv2d_geometry g, int o0, const int OB, const int KR, int c0, int c1) {
     const int KW = g.KW, passes = g.KH / KR, group = kernel_grad_images(g, OB), CB = c1 - c0;
     vf sums[CB][passes][CK_TILE_MAX];  // on the stack: kernel_grad_input_channels keeps it within 32 KB
     for (int c = 0; c < CB; c++)
@@ -149,7 +172,7 @@ FORCE_INLINE void kernel_grad_block(float *dK, const float *X, const float *dY, 
     for (int n0 = 0; n0 < g.N; n0 += group) {
         const int n1 = n0 + group < g.N ? n0 + group : g.N;
         for (int c = 0; c < CB; c++)
-            for (int i = 0; i < passes; i++) kernel_grad_rows(sums[c][i], X, dY, g, o0, OB, c0 + c, i * KR, KR, n0, n1);
+            for (int i = 0; i < passes; i++) kernel_grad_rows(sums[c][i], X, dY, masks, g, o0, OB, c0 + c, i * KR, KR, n0, n1);
     }
     for (int c = 0; c < CB; c++)
         for (int ob = 0; ob < OB; ob++)
@@ -197,33 +220,70 @@ static int kernel_grad_input_channels(ck_conv2d_geometry g) {
 
 // Item (block b of output channels, block cb of input channels) of the kernel gradient. Not
 // inlined: it holds every tile shape, and is called from both loops of CK_PARALLEL_FOR.
-static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY, ck_conv2d_geometry g,
-                                                       int b, int cb) {
+static __attribute__((noinline)) void kernel_grad_item(float *dK, const float *X, const float *dY,
+                                                       const uint16_t *masks, ck_conv2d_geometry g, int b, int cb) {
     const int OB = kernel_grad_channels(g), o0 = b * OB, count = g.O - o0 < OB ? g.O - o0 : OB;
     const int CB = kernel_grad_input_channels(g), c0 = cb * CB, c1 = c0 + CB < g.C ? c0 + CB : g.C;
     if (g.KH == 3 && g.KW == 3) {
         const ck_conv2d_geometry g3 = with_kernel(g, 3, 3);
-        if (count == KG_OB3) kernel_grad_block(dK, X, dY, g3, o0, KG_OB3, 1, c0, c1);
-        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g3, o, 1, 3, c0, c1);
+        if (count == KG_OB3) kernel_grad_block(dK, X, dY, masks, g3, o0, KG_OB3, 1, c0, c1);
+        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, masks, g3, o, 1, 3, c0, c1);
     } else if (g.KW == 5) {
         const ck_conv2d_geometry g5 = with_kernel(g, g.KH, 5);
-        if (count == KG_OB5) kernel_grad_block(dK, X, dY, g5, o0, KG_OB5, 1, c0, c1);
-        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, g5, o, 1, 1, c0, c1);
+        if (count == KG_OB5) kernel_grad_block(dK, X, dY, masks, g5, o0, KG_OB5, 1, c0, c1);
+        else for (int o = o0; o < o0 + count; o++) kernel_grad_block(dK, X, dY, masks, g5, o, 1, 1, c0, c1);
     } else if (g.KW <= CK_TILE_MAX) {
-        kernel_grad_block(dK, X, dY, g, o0, 1, 1, c0, c1);
+        kernel_grad_block(dK, X, dY, masks, g, o0, 1, 1, c0, c1);
     } else {  // flat positions: kernel_grad_along_rows takes no such kernel
         for (int c = c0; c < c1; c++) kernel_grad_taps(dK, X, dY, g, o0, c);
     }
 }
 
-// work: kernel_grad_flat_work_size(g) floats.
+// Lane masks of the padded kernel gradient: for vector v of output positions and tap (kh, kw),
+// masks[(v·KH + kh)·KW + kw] has lane l set where position q = v·VL + l is an output and its input
+// (y + kh − PH, x + kw − PW) lies inside X. At most KERNEL_GRAD_MASKS_MAX (16 KB, on the calling
+// thread's stack, read by the team): planes to about 120×120 with a 3×3 kernel.
+static int64_t kernel_grad_mask_count(ck_conv2d_geometry g) {
+    return ((int64_t)g.OH * g.OW + VL - 1) / VL * g.KH * g.KW;
+}
+#define KERNEL_GRAD_MASKS_MAX 8192
+
+// Harness, one thread, 3×3 pad 1 (GFLOP/s, the padded copy and flat or row kernels before):
+// 64x1x28x28->32 63 → 72, 64x8x28x28->16 78 → 101, 64x32x14x14->40 106 → 107 (two threads 183 →
+// 203: no copy to share). Masked loads need AVX-512's mask registers; AVX2 keeps the padded copy.
+int kernel_grad_masks_padding(ck_conv2d_geometry g) {
+    return VL == 16 && CK_VREGS == 32 && is_padded(g) && !is_strided(g) && g.OW == g.W && g.KW <= CK_TILE_MAX &&
+           kernel_grad_mask_count(g) <= KERNEL_GRAD_MASKS_MAX;
+}
+
+static void kernel_grad_masks(uint16_t *masks, ck_conv2d_geometry g) {
+    const int Q = g.OH * g.OW, vectors = (Q + VL - 1) / VL;
+    for (int v = 0; v < vectors; v++)
+        for (int kh = 0; kh < g.KH; kh++)
+            for (int kw = 0; kw < g.KW; kw++) {
+                unsigned m = 0;
+                for (int l = 0; l < VL; l++) {
+                    const int q = v * VL + l, iy = q / g.OW + kh - g.PH, ix = q % g.OW + kw - g.PW;
+                    if (q < Q && iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) m |= 1u << l;
+                }
+                masks[((size_t)v * g.KH + kh) * g.KW + kw] = (uint16_t)m;
+            }
+}
+
+// work: kernel_grad_flat_work_size(g) floats. g unpadded, or padded as kernel_grad_masks_padding
+// takes (no work).
 void conv_backward_kernel_simd(float *dK, const float *X, const float *dY, ck_conv2d_geometry g, float *work) {
-    if (!kernel_grad_along_rows(g)) {
+    uint16_t mask_buffer[is_padded(g) ? kernel_grad_mask_count(g) : 1];
+    const uint16_t *masks = NULL;
+    if (is_padded(g)) {
+        kernel_grad_masks(mask_buffer, g);
+        masks = mask_buffer;
+    } else if (!kernel_grad_along_rows(g)) {
         work = aligned64(work);
         CK_PARALLEL_FOR(p, g.N * g.O, conv_flops(g), wide_output_plane(work, dY, g, (size_t)p));
         dY = work;
     }
     const int OB = kernel_grad_channels(g), blocks = (g.O + OB - 1) / OB;
     const int CB = kernel_grad_input_channels(g), cblocks = (g.C + CB - 1) / CB;
-    CK_PARALLEL_FOR(i, blocks * cblocks, conv_flops(g), kernel_grad_item(dK, X, dY, g, i / cblocks, i % cblocks));
+    CK_PARALLEL_FOR(i, blocks * cblocks, conv_flops(g), kernel_grad_item(dK, X, dY, masks, g, i / cblocks, i % cblocks));
 }

@@ -1,7 +1,8 @@
 // Padding and stride. Padding: the input is copied into a zero-padded workspace, or an image at a
 // time onto the stack (conv_pad_image), and the kernels for an unpadded input run on it (for stride
 // 1 the register-tiled ones, unchanged); the SIMD input gradient of stride 1 is the valid one's
-// over the padded plane, cropped. Stride > 1 has direct kernels: the SIMD forward pass and kernel
+// over the padded plane, cropped; the SIMD kernel gradient of stride 1 with padding that keeps
+// the width reads X as it is under lane masks on AVX-512 (conv_kernel_grad.c). Stride > 1 has direct kernels: the SIMD forward pass and kernel
 // gradient run along the output channel axis, over K and dY copied channel-last (..., OP) with OP =
 // O rounded up to a whole vector and the extra lanes zero, so every lane is one output channel,
 // summed in the scalar variant's order; the SIMD input gradient runs along the input channel axis,

@@ -122,6 +122,8 @@ static inline void vstore_lanes(float *p, vf v, int lo, int hi) { _mm512_mask_st
 static inline vf vload_lanes(vf into, const float *p, int lo, int hi) {
     return (vf)_mm512_mask_loadu_ps((__m512)into, lane_mask(lo, hi), p);
 }
+// The lanes of p set in mask, the others zero: memory under the other lanes is not read.
+static inline vf vload_masked(const float *p, uint16_t mask) { return (vf)_mm512_maskz_loadu_ps((__mmask16)mask, p); }
 #elif defined(__AVX2__)
 static inline __m256i lane_mask(int lo, int hi) {
     const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

@@ -105,6 +105,12 @@ struct PaddedConvKernelTests {
         // A plane of more than 1024 outputs whose forward pass goes along rows: its kernel
         // gradient over flat positions.
         PaddedConv(2, 2, 34, 34, 3, 3, 3, P: 1, S: 1),
+        // Padding that keeps the width, whose SIMD kernel gradient reads X under lane masks on
+        // AVX-512 (conv_kernel_grad.c): more rows of padding than the kernel reaches past (whole
+        // output rows in it), padding only across, and a plane with more masks than it keeps
+        // (the padded copy instead).
+        PaddedConv(2, 3, 7, 9, 5, 3, 3, PH: 2, PW: 1, SH: 1, SW: 1), PaddedConv(3, 2, 6, 17, 9, 1, 3, PH: 0, PW: 1, SH: 1, SW: 1),
+        PaddedConv(1, 1, 124, 124, 2, 3, 3, P: 1, S: 1),
     ]
 
     @Test("ck_conv2d_geometry_make: the output size of every shape, each refusal in order")
