@@ -255,7 +255,8 @@ void ck_sgd_update(float *w, const float *g, float lr, float wd, size_t n);
 void ck_momentum_update(float *w, float *u, const float *g, float lr, float mu, float wd,
                         int nesterov, size_t n);
 // g' = g + wd·w; m = b1·m + (1-b1)·g'; s = b2·s + (1-b2)·g'²;
-// w -= lr·(m/c1) / (sqrt(s/c2) + eps), with c1 = 1-b1^t, c2 = 1-b2^t.
+// w -= (lr/c1)·m / (sqrt(s)·(1/sqrt(c2)) + eps), with c1 = 1-b1^t, c2 = 1-b2^t: lr·(m/c1) /
+// (sqrt(s/c2) + eps) with the two per-call factors taken once.
 void ck_adam_update(float *w, float *m, float *s, const float *g, float lr, float b1, float b2,
                     float eps, float wd, float c1, float c2, size_t n);
 
