@@ -256,18 +256,22 @@ int kernel_grad_masks_padding(ck_conv2d_geometry g) {
            kernel_grad_mask_count(g) <= KERNEL_GRAD_MASKS_MAX;
 }
 
+// Position by position, (y, x) stepped along, so that no division is taken per lane and tap.
 static void kernel_grad_masks(uint16_t *masks, ck_conv2d_geometry g) {
-    const int Q = g.OH * g.OW, vectors = (Q + VL - 1) / VL;
-    for (int v = 0; v < vectors; v++)
-        for (int kh = 0; kh < g.KH; kh++)
+    const int Q = g.OH * g.OW, taps = g.KH * g.KW;
+    memset(masks, 0, sizeof(uint16_t) * (size_t)kernel_grad_mask_count(g));
+    for (int q = 0, y = 0, x = 0; q < Q; q++) {
+        uint16_t *m = masks + (size_t)(q / VL) * taps;
+        for (int kh = 0; kh < g.KH; kh++) {
+            const int iy = y + kh - g.PH;
+            if (iy < 0 || iy >= g.H) continue;
             for (int kw = 0; kw < g.KW; kw++) {
-                unsigned m = 0;
-                for (int l = 0; l < VL; l++) {
-                    const int q = v * VL + l, iy = q / g.OW + kh - g.PH, ix = q % g.OW + kw - g.PW;
-                    if (q < Q && iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) m |= 1u << l;
-                }
-                masks[((size_t)v * g.KH + kh) * g.KW + kw] = (uint16_t)m;
+                const int ix = x + kw - g.PW;
+                if (ix >= 0 && ix < g.W) m[kh * g.KW + kw] |= (uint16_t)(1u << (q % VL));
             }
+        }
+        if (++x == g.OW) x = 0, y++;
+    }
 }
 
 // work: kernel_grad_flat_work_size(g) floats. g unpadded, or padded as kernel_grad_masks_padding
