@@ -45,7 +45,7 @@ static void wide_output_plane(float *dYw, const float *dY, ck_conv2d_geometry g,
         for (int x = 0; x < span; x += VL) {
             const int lanes = span - x < VL ? span - x : VL;
             const int values = g.OW - x < 0 ? 0 : g.OW - x < lanes ? g.OW - x : lanes;
-            const vf v = values == VL ? vload(from + x) : vload_lanes(vsplat(0.0f), from + x, 0, values);
+            const vf v = vload_first(from + x, values);
             // A whole vector where it ends within the plane: past the stretch, it writes into
             // the rows after, which are written later. Past QP begins the next plane, another
             // thread's.
@@ -72,7 +72,7 @@ FORCE_INLINE vf kernel_grad_input(const float *p, int xlanes, const uint16_t *xm
 #if VL == 16
     if (xm) return vload_masked(p, xm[t]);
 #endif
-    return xlanes < VL ? vload_lanes(vsplat(0.0f), p, 0, xlanes) : vload(p);
+    return vload_first(p, xlanes);
 }
 FORCE_INLINE vf kernel_grad_output(const float *p, int dfrom, int dto) {
     return dfrom > 0 || dto < VL ? vload_lanes(vsplat(0.0f), p, dfrom, dto) : vload(p);

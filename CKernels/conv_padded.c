@@ -38,8 +38,7 @@ static void pad_plane(float *out, const float *in, ck_conv2d_geometry g) {
         float *col = out + (size_t)g.PH * WP + x0;
         for (int y = 0; y < g.H; y++) {
             const vf v = lo < hi ? vload_lanes(vsplat(0.0f), in + (ptrdiff_t)y * g.W + x0 - g.PW, lo, hi) : vsplat(0.0f);
-            if (end == VL) vstore(col + (size_t)y * WP, v);
-            else vstore_lanes(col + (size_t)y * WP, v, 0, end);
+            vstore_first(col + (size_t)y * WP, v, end);
         }
     }
 }

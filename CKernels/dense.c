@@ -54,14 +54,8 @@ static void rows_product_scalar(float *Cm, const float *A, size_t as, size_t ak,
 FORCE_INLINE void dense_step(vf *acc, const float *X, const float *W, int n0, int o0, const int NB, const int OB,
                              int I, int i0, const int lanes) {
     vf x[DENSE_NB], w[CK_TILE_MAX];
-    for (int p = 0; p < NB; p++) {
-        const float *at = X + (size_t)(n0 + p) * I + i0;
-        x[p] = lanes == VL ? vload(at) : vload_lanes(vsplat(0.0f), at, 0, lanes);
-    }
-    for (int q = 0; q < OB; q++) {
-        const float *at = W + (size_t)(o0 + q) * I + i0;
-        w[q] = lanes == VL ? vload(at) : vload_lanes(vsplat(0.0f), at, 0, lanes);
-    }
+    for (int p = 0; p < NB; p++) x[p] = vload_first(X + (size_t)(n0 + p) * I + i0, lanes);
+    for (int q = 0; q < OB; q++) w[q] = vload_first(W + (size_t)(o0 + q) * I + i0, lanes);
     for (int p = 0; p < NB; p++)
         for (int q = 0; q < OB; q++) acc[p * OB + q] += x[p] * w[q];
 }
@@ -117,21 +111,14 @@ FORCE_INLINE void rows_tile(float *Cm, const float *A, size_t as, size_t ak, con
     for (int t = 0; t < MB * V; t++) acc[t] = vsplat(0.0f);
     for (int k = 0; k < K; k++) {
         vf brow[CK_TILE_MAX];
-        for (int v = 0; v < V; v++) {
-            const float *at = Bm + (size_t)k * L + l0 + v * VL;
-            brow[v] = v < V - 1 || last == VL ? vload(at) : vload_lanes(vsplat(0.0f), at, 0, last);
-        }
+        for (int v = 0; v < V; v++) brow[v] = vload_first(Bm + (size_t)k * L + l0 + v * VL, v < V - 1 ? VL : last);
         for (int p = 0; p < MB; p++) {
             const vf a = vsplat(A[(m0 + p) * as + k * ak]);
             for (int v = 0; v < V; v++) acc[p * V + v] += a * brow[v];
         }
     }
     for (int p = 0; p < MB; p++)
-        for (int v = 0; v < V; v++) {
-            float *at = Cm + (size_t)(m0 + p) * L + l0 + v * VL;
-            if (v < V - 1 || last == VL) vstore(at, acc[p * V + v]);
-            else vstore_lanes(at, acc[p * V + v], 0, last);
-        }
+        for (int v = 0; v < V; v++) vstore_first(Cm + (size_t)(m0 + p) * L + l0 + v * VL, acc[p * V + v], v < V - 1 ? VL : last);
 }
 
 // Blocks of 4 rows × DENSE_T vectors, the last block's columns past whole vectors (L % VL) in

@@ -142,6 +142,14 @@ static inline vf vload_lanes(vf into, const float *p, int lo, int hi) {
 }
 #endif
 
+// The first n lanes (0 ≤ n ≤ VL) of p, the rest zero, and stored: a plain load or store when n is
+// VL, masked otherwise (the end of a row or a plane).
+static inline vf vload_first(const float *p, int n) { return n == VL ? vload(p) : vload_lanes(vsplat(0.0f), p, 0, n); }
+static inline void vstore_first(float *p, vf v, int n) {
+    if (n == VL) vstore(p, v);
+    else vstore_lanes(p, v, 0, n);
+}
+
 #define FORCE_INLINE static inline __attribute__((always_inline))
 // Shared between CKernels' files, never exported from the library.
 #define CK_INTERNAL __attribute__((visibility("hidden")))
