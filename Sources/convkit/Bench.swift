@@ -49,26 +49,28 @@ struct Bench: ParsableCommand {
         var runner = BenchmarkRunner(threadCounts: try threadCounts())
         runner.repeats = `repeat`
         runner.timeBase = clock
-        let perCase = runner.threadCounts.count * runner.variants.count
-        var pending: [BenchmarkResult] = [], printed: [BenchmarkResult] = []
         if !json {
             print("convkit bench: \(Kernels.simdInstructions), OpenMP \(Kernels.openMP ? "on" : "off"), \(clock.rawValue) clock, threads \(runner.threadCounts.map(String.init).joined(separator: ","))")
         }
         let report: BenchmarkReport
         do {
-            report = try runner.run(cases) { row in
-                guard !json else { return }
-                pending.append(row)
-                if pending.count == perCase { printRows(pending, after: printed); printed = pending; pending = [] }
-            }
+            report = try runner.run(cases) { bench in if !json { Console.progress("timing \(bench.kernel) \(bench.shape)") } }
         } catch {
             throw ValidationError(error.description)
         }
+        if !json { Console.clearProgress() }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
+            // Rows print once the run is over: their shares of peak need the peak measured after them.
+            var previous: [BenchmarkResult] = []
+            for bench in cases {
+                let rows = report.results.filter { $0.kernel == bench.kernel && $0.shape == bench.shape }
+                printRows(rows, after: previous)
+                previous = rows
+            }
             let peaks = report.peaks.sorted { Int($0.key)! < Int($1.key)! }
                 .map { "\($0.key) thr \(format($0.value, 1)) GFLOP/s" }.joined(separator: ", ")
             print("peak fp32 FMA (\(Kernels.simdLanes)-lane vectors, as the kernels): \(peaks); % peak is against the row's own thread count (for a training step: its convolution and dense arithmetic per second); spread = (max-min)/median")
