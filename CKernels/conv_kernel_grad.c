@@ -77,8 +77,19 @@ FORCE_INLINE vf kernel_grad_input(const float *p, int xlanes, const uint16_t *xm
 FORCE_INLINE vf kernel_grad_output(const float *p, int dfrom, int dto) {
     return dfrom > 0 || dto < VL ? vload_lanes(vsplat(0.0f), p, dfrom, dto) : vload(p);
 }
-FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
-                                   const int KR, const int KW, int xlanes, int dfrom, int dto, const uint16_t *xm) {
+// HALVES (AVX-512, rows of 24: paired_row_ends): each vector is two rows' last 8 positions, the first
+// half at the pointer and the second `xnext` floats on for X (a row of X), `dnext` for dY.
+FORCE_INLINE vf kernel_grad_load(const float *p, const int HALVES, int next, vf plain) {
+#if VL == 16
+    if (HALVES) return __builtin_shufflevector(vload8(p), vload8(p + next), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#endif
+    (void)p, (void)HALVES, (void)next;
+    return plain;
+}
+
+FORCE_INLINE void kernel_grad_step_of(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
+                                      const int KR, const int KW, int xlanes, int dfrom, int dto, const uint16_t *xm,
+                                      const int HALVES, int dnext) {
     // Whichever of the inputs (KR·KW) and the dY vectors (OB) are fewer are all loaded first and
     // the others one at a time, so that they, the accumulators and one more vector fit the
     // registers: 3 inputs beside 24 accumulators for 8 channels of a 3-wide kernel on AVX-512,
@@ -87,21 +98,34 @@ FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, in
         vf in[CK_TILE_MAX];
         for (int r = 0; r < KR; r++)
             for (int kw = 0; kw < KW; kw++) {
-                in[r * KW + kw] = kernel_grad_input(xq + r * W + kw, xlanes, xm, r * KW + kw);
+                const float *x = xq + r * W + kw;
+                in[r * KW + kw] = HALVES ? kernel_grad_load(x, HALVES, W, vsplat(0.0f))
+                                         : kernel_grad_input(x, xlanes, xm, r * KW + kw);
             }
         for (int ob = 0; ob < OB; ob++) {
-            const vf d = kernel_grad_output(dq + ob * stride, dfrom, dto);
+            const float *o = dq + ob * stride;
+            const vf d = HALVES ? kernel_grad_load(o, HALVES, dnext, vsplat(0.0f)) : kernel_grad_output(o, dfrom, dto);
             for (int t = 0; t < KR * KW; t++) acc[ob * KR * KW + t] += d * in[t];
         }
     } else {
         vf d[CK_TILE_MAX];
-        for (int ob = 0; ob < OB; ob++) d[ob] = kernel_grad_output(dq + ob * stride, dfrom, dto);
+        for (int ob = 0; ob < OB; ob++) {
+            const float *o = dq + ob * stride;
+            d[ob] = HALVES ? kernel_grad_load(o, HALVES, dnext, vsplat(0.0f)) : kernel_grad_output(o, dfrom, dto);
+        }
         for (int r = 0; r < KR; r++)
             for (int kw = 0; kw < KW; kw++) {
-                const vf in = kernel_grad_input(xq + r * W + kw, xlanes, xm, r * KW + kw);
+                const float *x = xq + r * W + kw;
+                const vf in = HALVES ? kernel_grad_load(x, HALVES, W, vsplat(0.0f))
+                                     : kernel_grad_input(x, xlanes, xm, r * KW + kw);
                 for (int ob = 0; ob < OB; ob++) acc[(ob * KR + r) * KW + kw] += d[ob] * in;
             }
     }
+}
+
+FORCE_INLINE void kernel_grad_step(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
+                                   const int KR, const int KW, int xlanes, int dfrom, int dto, const uint16_t *xm) {
+    kernel_grad_step_of(acc, xq, dq, W, stride, OB, KR, KW, xlanes, dfrom, dto, xm, 0, 0);
 }
 
 // Rows kh0 ..< kh0+KR of dK[o0 ..< o0+OB, c] over images n0 ..< n1, added to the running vector
@@ -139,7 +163,12 @@ FORCE_INLINE void kernel_grad_rows(vf *sums, const float *X, const float *dY, co
                 for (int y = 0; y < g.OH; y++)
                     kernel_grad_step(acc, Xc + (size_t)y * g.W + v * VL, dYn + (size_t)y * g.OW + v * VL, g.W, plane,
                                      OB, KR, KW, VL, 0, VL, NULL);
-            for (int y = 0; rem && y < g.OH; y++)
+            int y = 0;
+            if (paired_row_ends(g))  // rows of 24: two rows' last 8 positions a vector
+                for (; y + 2 <= g.OH; y += 2)
+                    kernel_grad_step_of(acc, Xc + (size_t)y * g.W + VL, dYn + (size_t)y * g.OW + VL, g.W, plane, OB, KR,
+                                        KW, VL, 0, VL, NULL, 1, g.OW);
+            for (; rem && y < g.OH; y++)
                 kernel_grad_step(acc, Xc + (size_t)y * g.W + g.OW - VL, dYn + (size_t)y * g.OW + g.OW - VL, g.W, plane,
                                  OB, KR, KW, VL, VL - rem, VL, NULL);
         }
