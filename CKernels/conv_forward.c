@@ -127,23 +127,25 @@ FORCE_INLINE void forward_sweep(float *Yn, const float *Xn, const float *K, cons
     }
 }
 
-// Along rows (conv_internal.h, along_rows): tiles of R rows × V vectors, the last vector of a
-// row moved left to end at OW (needs OW ≥ VL), so every store is a whole vector, where flat
-// vectors that straddle a row end take masked stores split across cache lines; recomputed
-// outputs are summed in the same order and stored equal.
-FORCE_INLINE void row_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
-                           ck_conv2d_geometry g, int o0, int y0, const int OB, const int R, const int V, int xs) {
-    int x[4];  // vectors from column xs, the last of a row moved left to end at OW
-    for (int v = 0; v < V; v++) x[v] = xs + v * VL + VL <= g.OW ? xs + v * VL : g.OW - VL;
+// One register tile along rows (conv_internal.h, along_rows): OB channels × T vectors, vector t
+// at row[t] of the tile (from y0) and column col[t]; with PAIRED every third vector holds two
+// rows' ends, the 8 outputs from col[t] of its row and of the next (paired_row_ends). Per tap it loads T input vectors and broadcasts OB weights for
+// OB·T fused multiply-adds. Each output is its bias, then the sum over c, kh, kw in that order,
+// whatever tile computes it, so outputs two tiles share are stored equal.
+FORCE_INLINE void row_tile_at(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                              ck_conv2d_geometry g, int o0, int y0, const int OB, const int T, const int *row,
+                              const int *col, const int PAIRED) {
     vf acc[CK_TILE_MAX];
     for (int ob = 0; ob < OB; ob++)
-        for (int r = 0; r < R; r++)
-            for (int v = 0; v < V; v++) {
-                const int o = o0 + ob, y = y0 + r;
-                vf a = vsplat(bias == CK_BIAS_CHANNEL ? B[o] : 0.0f);
-                if (bias == CK_BIAS_UNTIED) a = vload(B + ((size_t)o * g.OH + y) * g.OW + x[v]);
-                acc[(ob * R + r) * V + v] = a;
+        for (int t = 0; t < T; t++) {
+            const int o = o0 + ob;
+            vf a = vsplat(bias == CK_BIAS_CHANNEL ? B[o] : 0.0f);
+            if (bias == CK_BIAS_UNTIED) {
+                const float *b = B + ((size_t)o * g.OH + y0 + row[t]) * g.OW + col[t];
+                a = PAIRED && t % 3 == 2 ? vload_split(b, g.OW) : vload(b);
             }
+            acc[ob * T + t] = a;
+        }
     const size_t kstride = (size_t)g.C * g.KH * g.KW;
     for (int c = 0; c < g.C; c++) {
         const float *Xc = Xn + (size_t)c * g.H * g.W + (size_t)y0 * g.W;
@@ -151,18 +153,36 @@ FORCE_INLINE void row_tile(float *Yn, const float *Xn, const float *K, const flo
         for (int kh = 0; kh < g.KH; kh++)
             for (int kw = 0; kw < g.KW; kw++) {
                 vf in[CK_TILE_MAX];
-                for (int r = 0; r < R; r++)
-                    for (int v = 0; v < V; v++) in[r * V + v] = vload(Xc + (size_t)(r + kh) * g.W + x[v] + kw);
+                for (int t = 0; t < T; t++) {
+                    const float *x = Xc + (size_t)(row[t] + kh) * g.W + col[t] + kw;
+                    in[t] = PAIRED && t % 3 == 2 ? vload_split(x, g.W) : vload(x);
+                }
                 for (int ob = 0; ob < OB; ob++) {
                     const vf w = vsplat(Kc[ob * kstride + kh * g.KW + kw]);
-                    for (int t = 0; t < R * V; t++) acc[ob * R * V + t] += w * in[t];
+                    for (int t = 0; t < T; t++) acc[ob * T + t] += w * in[t];
                 }
             }
     }
     for (int ob = 0; ob < OB; ob++)
-        for (int r = 0; r < R; r++)
-            for (int v = 0; v < V; v++)
-                vstore(Yn + ((size_t)(o0 + ob) * g.OH + y0 + r) * g.OW + x[v], acc[(ob * R + r) * V + v]);
+        for (int t = 0; t < T; t++) {
+            float *y = Yn + ((size_t)(o0 + ob) * g.OH + y0 + row[t]) * g.OW + col[t];
+            if (PAIRED && t % 3 == 2) vstore_split(y, acc[ob * T + t], g.OW);
+            else vstore(y, acc[ob * T + t]);
+        }
+}
+
+// R rows × V vectors from column xs, the last vector of a row moved left to end at OW (needs
+// OW ≥ VL), so every store is a whole vector, where flat vectors that straddle a row end take
+// masked stores split across cache lines.
+FORCE_INLINE void row_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
+                           ck_conv2d_geometry g, int o0, int y0, const int OB, const int R, const int V, int xs) {
+    int row[CK_TILE_MAX], col[CK_TILE_MAX];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) {
+            row[r * V + v] = r;
+            col[r * V + v] = xs + v * VL + VL <= g.OW ? xs + v * VL : g.OW - VL;
+        }
+    row_tile_at(Yn, Xn, K, B, bias, g, o0, y0, OB, R * V, row, col, 0);
 }
 
 // Rows of V vectors from column xs for OB channels, R rows a tile (the last tile moved up to end
@@ -175,74 +195,22 @@ FORCE_INLINE void row_sweep(float *Yn, const float *Xn, const float *K, const fl
 // 4 channels × R rows × V vectors: 24 accumulators on AVX-512, 12 on AVX2.
 #define ROW_ACC (CK_VREGS == 32 ? 24 : 12)
 
-#if VL == 16 && CK_VREGS == 32
-// Rows of a vector and a half (OW = 24, 16 lanes: LeNet's 5×5 on 28×28), where two vectors a row,
-// the second moved left, would compute a quarter of the outputs twice: two rows at a time in
-// three vectors, each row's first 16 columns and, in one vector, both rows' last 8 (each half an
-// 8-float load or store). Tiles of 4 channels × 2 row pairs × 3 vectors (24 accumulators), the
-// last moved up to end at OH; each output summed from its bias over c, kh, kw as every tile does.
-FORCE_INLINE vf vload_halves(const float *lo, const float *hi) {
-    return __builtin_shufflevector(vload8(lo), vload8(hi), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-}
-
+// Rows of a vector and a half (paired_row_ends: OW = 24, 16 lanes): two rows at a time in three
+// vectors, each row's first 16 columns and, in one vector, both rows' last 8. Tiles of 2 row
+// pairs (24 accumulators for 4 channels).
 FORCE_INLINE void row_pair_tile(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                                 ck_conv2d_geometry g, int o0, int y0, const int OB) {
-    enum { P = 2 };
-    vf acc[CK_TILE_MAX];  // (ob, pair, vector): vectors 0 and 1 rows 2p and 2p+1 from column 0, 2 their last 8
-    for (int ob = 0; ob < OB; ob++)
-        for (int p = 0; p < P; p++) {
-            const int o = o0 + ob, y = y0 + 2 * p;
-            vf *a = acc + (ob * P + p) * 3;
-            if (bias == CK_BIAS_UNTIED) {
-                const float *b = B + ((size_t)o * g.OH + y) * g.OW;
-                a[0] = vload(b);
-                a[1] = vload(b + g.OW);
-                a[2] = vload_halves(b + VL, b + g.OW + VL);
-            } else {
-                a[0] = a[1] = a[2] = vsplat(bias == CK_BIAS_CHANNEL ? B[o] : 0.0f);
-            }
-        }
-    const size_t kstride = (size_t)g.C * g.KH * g.KW;
-    for (int c = 0; c < g.C; c++) {
-        const float *Xc = Xn + (size_t)c * g.H * g.W + (size_t)y0 * g.W;
-        const float *Kc = K + ((size_t)o0 * g.C + c) * g.KH * g.KW;
-        for (int kh = 0; kh < g.KH; kh++)
-            for (int kw = 0; kw < g.KW; kw++) {
-                vf in[3 * P];
-                for (int p = 0; p < P; p++) {
-                    const float *top = Xc + (size_t)(2 * p + kh) * g.W + kw, *bottom = top + g.W;
-                    in[3 * p] = vload(top);
-                    in[3 * p + 1] = vload(bottom);
-                    in[3 * p + 2] = vload_halves(top + VL, bottom + VL);
-                }
-                for (int ob = 0; ob < OB; ob++) {
-                    const vf w = vsplat(Kc[ob * kstride + kh * g.KW + kw]);
-                    for (int t = 0; t < 3 * P; t++) acc[ob * 3 * P + t] += w * in[t];
-                }
-            }
-    }
-    for (int ob = 0; ob < OB; ob++)
-        for (int p = 0; p < P; p++) {
-            float *top = Yn + ((size_t)(o0 + ob) * g.OH + y0 + 2 * p) * g.OW, *bottom = top + g.OW;
-            const vf *a = acc + (ob * P + p) * 3;
-            vstore(top, a[0]);
-            vstore(bottom, a[1]);
-            vstore8(top + VL, vpart8(a[2], 0));
-            vstore8(bottom + VL, vpart8(a[2], 1));
-        }
+    const int row[6] = {0, 1, 0, 2, 3, 2}, col[6] = {0, 0, VL, 0, 0, VL};
+    row_tile_at(Yn, Xn, K, B, bias, g, o0, y0, OB, 6, row, col, 1);
 }
-#endif
-
 
 FORCE_INLINE int row_sweep_any(float *Yn, const float *Xn, const float *K, const float *B, ck_bias bias,
                                ck_conv2d_geometry g, int o0, const int OB) {
     const int V = along_rows(g) ? (g.OW + VL - 1) / VL : 0;
-#if VL == 16 && CK_VREGS == 32
     if (V && paired_row_ends(g)) {
         for (int y = 0; y < g.OH; y += 4) row_pair_tile(Yn, Xn, K, B, bias, g, o0, y + 4 <= g.OH ? y : g.OH - 4, OB);
         return 1;
     }
-#endif
     if (V == 4 && ROW_ACC >= 16) {  // 4 channels × 4 vectors on AVX-512
         row_sweep(Yn, Xn, K, B, bias, g, o0, OB, 1, 4, 0);
     } else if (V == 4 && g.OH >= 3) {  // in AVX2's 12: the first 3 vectors a row at a time, the last 3 rows at a time

@@ -77,16 +77,8 @@ FORCE_INLINE vf kernel_grad_input(const float *p, int xlanes, const uint16_t *xm
 FORCE_INLINE vf kernel_grad_output(const float *p, int dfrom, int dto) {
     return dfrom > 0 || dto < VL ? vload_lanes(vsplat(0.0f), p, dfrom, dto) : vload(p);
 }
-// HALVES (AVX-512, rows of 24: paired_row_ends): each vector is two rows' last 8 positions, the first
-// half at the pointer and the second `xnext` floats on for X (a row of X), `dnext` for dY.
-FORCE_INLINE vf kernel_grad_load(const float *p, const int HALVES, int next, vf plain) {
-#if VL == 16
-    if (HALVES) return __builtin_shufflevector(vload8(p), vload8(p + next), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#endif
-    (void)p, (void)HALVES, (void)next;
-    return plain;
-}
-
+// With HALVES (rows of 24, paired_row_ends) each vector holds two rows' last 8 positions: X's
+// second half a row of X on (W), dY's `dnext` on.
 FORCE_INLINE void kernel_grad_step_of(vf *acc, const float *xq, const float *dq, int W, size_t stride, const int OB,
                                       const int KR, const int KW, int xlanes, int dfrom, int dto, const uint16_t *xm,
                                       const int HALVES, int dnext) {
@@ -99,24 +91,24 @@ FORCE_INLINE void kernel_grad_step_of(vf *acc, const float *xq, const float *dq,
         for (int r = 0; r < KR; r++)
             for (int kw = 0; kw < KW; kw++) {
                 const float *x = xq + r * W + kw;
-                in[r * KW + kw] = HALVES ? kernel_grad_load(x, HALVES, W, vsplat(0.0f))
+                in[r * KW + kw] = HALVES ? vload_split(x, W)
                                          : kernel_grad_input(x, xlanes, xm, r * KW + kw);
             }
         for (int ob = 0; ob < OB; ob++) {
             const float *o = dq + ob * stride;
-            const vf d = HALVES ? kernel_grad_load(o, HALVES, dnext, vsplat(0.0f)) : kernel_grad_output(o, dfrom, dto);
+            const vf d = HALVES ? vload_split(o, dnext) : kernel_grad_output(o, dfrom, dto);
             for (int t = 0; t < KR * KW; t++) acc[ob * KR * KW + t] += d * in[t];
         }
     } else {
         vf d[CK_TILE_MAX];
         for (int ob = 0; ob < OB; ob++) {
             const float *o = dq + ob * stride;
-            d[ob] = HALVES ? kernel_grad_load(o, HALVES, dnext, vsplat(0.0f)) : kernel_grad_output(o, dfrom, dto);
+            d[ob] = HALVES ? vload_split(o, dnext) : kernel_grad_output(o, dfrom, dto);
         }
         for (int r = 0; r < KR; r++)
             for (int kw = 0; kw < KW; kw++) {
                 const float *x = xq + r * W + kw;
-                const vf in = HALVES ? kernel_grad_load(x, HALVES, W, vsplat(0.0f))
+                const vf in = HALVES ? vload_split(x, W)
                                      : kernel_grad_input(x, xlanes, xm, r * KW + kw);
                 for (int ob = 0; ob < OB; ob++) acc[(ob * KR + r) * KW + kw] += d[ob] * in;
             }

@@ -50,6 +50,22 @@ static inline vf8 vload8(const float *p) { vf8 v; memcpy(&v, p, sizeof v); retur
 static inline void vstore8(float *p, vf8 v) { memcpy(p, &v, sizeof v); }
 // Lanes 8h ..< 8h+8 of v.
 static inline vf8 vpart8(vf v, int h) { vf8 r; memcpy(&r, (const float *)&v + 8 * h, sizeof r); return r; }
+// A vector whose low half is the VL/2 floats at p and whose high half those at p + next (two
+// rows' ends in one vector), and its store.
+static inline vf vload_split(const float *p, int next) {
+#if VL == 16
+    return __builtin_shufflevector(vload8(p), vload8(p + next), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    vf v;
+    memcpy(&v, p, sizeof(float) * VL / 2);
+    memcpy((float *)&v + VL / 2, p + next, sizeof(float) * VL / 2);
+    return v;
+#endif
+}
+static inline void vstore_split(float *p, vf v, int next) {
+    memcpy(p, &v, sizeof(float) * VL / 2);
+    memcpy(p + next, (const float *)&v + VL / 2, sizeof(float) * VL / 2);
+}
 
 // Lanes summed pairwise in a fixed order, so the result never depends on who computed it: the
 // two halves of a 16-lane vector added lane by lane first.
